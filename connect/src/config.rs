@@ -1,0 +1,54 @@
+//! Settings of a connect node.
+
+use std::time::Duration;
+
+use tern_public::bus::Subjects;
+use tern_public::codec::DEFAULT_MAX_FRAME_LEN;
+
+/// Settings of a connect node; `Default` gives the documented defaults.
+#[derive(Debug, Clone)]
+pub struct ConnectConfig {
+    /// Unique id of this node; deliveries for its devices arrive on `tern.node.<node_id>`.
+    pub node_id: String,
+    /// Open connections accepted at once; further clients wait in the listen backlog.
+    pub max_connections: usize,
+    /// Largest frame value accepted or sent.
+    pub max_frame_len: usize,
+    /// Time a new connection has to send its first frame (and to sign in
+    /// between frames).
+    pub handshake_timeout: Duration,
+    /// Interval told to clients at sign-in; 3 silent intervals close the connection.
+    pub heartbeat_interval: Duration,
+    /// Frames queued for one connection before it counts as a slow consumer and is closed.
+    pub write_queue_frames: usize,
+    /// A write that cannot progress for this long closes the connection.
+    pub write_timeout: Duration,
+    /// Requests of one connection in flight or queued before reading pauses.
+    pub max_inflight: usize,
+    /// How long to wait for logic before answering UNAVAILABLE.
+    pub request_timeout: Duration,
+    /// How long a drain may take before remaining connections are dropped.
+    pub drain_grace: Duration,
+    /// Interval of the node's liveness announcements.
+    pub alive_interval: Duration,
+    pub subjects: Subjects,
+}
+
+impl Default for ConnectConfig {
+    fn default() -> Self {
+        ConnectConfig {
+            node_id: "connect-1".into(),
+            max_connections: 100_000,
+            max_frame_len: DEFAULT_MAX_FRAME_LEN,
+            handshake_timeout: Duration::from_secs(10),
+            heartbeat_interval: Duration::from_secs(30),
+            write_queue_frames: 512,
+            write_timeout: Duration::from_secs(15),
+            max_inflight: 32,
+            request_timeout: tern_public::bus::DEFAULT_REQUEST_TIMEOUT,
+            drain_grace: Duration::from_secs(10),
+            alive_interval: Duration::from_secs(5),
+            subjects: Subjects::default(),
+        }
+    }
+}

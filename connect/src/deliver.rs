@@ -1,0 +1,66 @@
+//! Consumes `tern.node.<node_id>`: deliveries of pre-encoded frames to local
+//! devices, and kicks.
+
+use std::sync::Arc;
+
+use prost::Message as _;
+use tracing::{debug, info, warn};
+
+use tern_public::bus::Subscription;
+use tern_public::proto::bus::{node_message, Deliver, Kick, NodeMessage};
+use tern_public::proto::client::KickReason;
+
+use crate::registry::Push;
+use crate::server::Shared;
+
+pub(crate) async fn run(shared: Arc<Shared>, mut sub: Subscription) {
+    while let Some(msg) = sub.next().await {
+        match NodeMessage::decode(msg.payload) {
+            Ok(NodeMessage {
+                body: Some(node_message::Body::Deliver(d)),
+            }) => deliver(&shared, d),
+            Ok(NodeMessage {
+                body: Some(node_message::Body::Kick(k)),
+            }) => kick(&shared, k),
+            Ok(NodeMessage { body: None }) => debug!("empty node message"),
+            Err(e) => warn!(error = %e, "undecodable node message"),
+        }
+    }
+}
+
+fn deliver(shared: &Shared, d: Deliver) {
+    for item in d.items {
+        for device_id in item.device_ids {
+            // A device that went offline meanwhile syncs on reconnect.
+            let Some(conn) = shared.registry.device(device_id) else {
+                continue;
+            };
+            // Bytes clones share one buffer: the frame is encoded once.
+            if conn.push(item.frame.clone()) == Push::SlowConsumer {
+                info!(
+                    device_id,
+                    conn_id = conn.conn_id,
+                    "slow consumer: write queue full, closing"
+                );
+            }
+        }
+    }
+}
+
+fn kick(shared: &Shared, k: Kick) {
+    let Some(conn) = shared.registry.device(k.device_id) else {
+        return;
+    };
+    // conn_id 0 kicks whatever connection serves the device.
+    if k.conn_id != 0 && conn.conn_id != k.conn_id {
+        return;
+    }
+    let reason = KickReason::try_from(k.reason).unwrap_or(KickReason::Unspecified);
+    info!(
+        device_id = k.device_id,
+        conn_id = conn.conn_id,
+        ?reason,
+        "kick"
+    );
+    conn.kick(reason);
+}

@@ -1,0 +1,226 @@
+//! Which local connection serves which device (DESIGN.md "connect").
+//!
+//! Every open connection has a [`ConnHandle`]: a bounded queue of encoded
+//! frames and a close signal. Signed-in connections are also indexed by
+//! device id; a second sign-in of the same device replaces the first, and
+//! removal is compare-and-delete on the connection id so a stale close never
+//! unbinds the newer connection.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::{mpsc, Notify};
+
+use tern_public::proto::client::{KickReason, Kicked};
+use tern_public::{Frame, FrameType};
+
+/// Why a connection is being closed from outside its own task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum CloseReason {
+    None = 0,
+    Kicked = 1,
+    SlowConsumer = 2,
+}
+
+#[derive(Default)]
+pub(crate) struct CloseSignal {
+    notify: Notify,
+    reason: AtomicU8,
+}
+
+impl CloseSignal {
+    pub(crate) async fn wait(&self) -> CloseReason {
+        self.notify.notified().await;
+        match self.reason.load(Ordering::Acquire) {
+            1 => CloseReason::Kicked,
+            2 => CloseReason::SlowConsumer,
+            _ => CloseReason::None,
+        }
+    }
+
+    /// Re-raises a close that a writer observed but must leave to the main loop.
+    pub(crate) fn rearm(&self) {
+        self.notify.notify_one();
+    }
+
+    fn close(&self, reason: CloseReason) {
+        // The first reason wins; notify_one keeps a permit if the task is busy.
+        let _ = self.reason.compare_exchange(
+            CloseReason::None as u8,
+            reason as u8,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+        self.notify.notify_one();
+    }
+}
+
+/// The outside view of one connection.
+#[derive(Clone)]
+pub(crate) struct ConnHandle {
+    pub conn_id: u64,
+    tx: mpsc::Sender<Bytes>,
+    signal: Arc<CloseSignal>,
+}
+
+/// What happened to a frame offered to a connection.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Push {
+    Queued,
+    /// The queue was full: the connection is being closed; its device resyncs on reconnect.
+    SlowConsumer,
+    Closed,
+}
+
+impl ConnHandle {
+    pub(crate) fn new(conn_id: u64, tx: mpsc::Sender<Bytes>, signal: Arc<CloseSignal>) -> Self {
+        ConnHandle {
+            conn_id,
+            tx,
+            signal,
+        }
+    }
+
+    /// Queues an encoded frame without waiting; a full queue closes the connection.
+    pub(crate) fn push(&self, frame: Bytes) -> Push {
+        match self.tx.try_send(frame) {
+            Ok(()) => Push::Queued,
+            Err(TrySendError::Full(_)) => {
+                self.signal.close(CloseReason::SlowConsumer);
+                Push::SlowConsumer
+            }
+            Err(TrySendError::Closed(_)) => Push::Closed,
+        }
+    }
+
+    /// Sends KICKED(reason) and closes the connection after flushing its queue.
+    pub(crate) fn kick(&self, reason: KickReason) {
+        let frame = Frame::from_message(
+            FrameType::Kicked.as_u16(),
+            &Kicked {
+                reason: reason as i32,
+            },
+        );
+        // If the queue is full the client misses the reason, not the close.
+        let _ = self.tx.try_send(frame.to_bytes());
+        self.signal.close(CloseReason::Kicked);
+    }
+}
+
+/// All connections of this node, and the signed-in ones by device.
+#[derive(Default)]
+pub(crate) struct Registry {
+    conns: Mutex<HashMap<u64, ConnHandle>>,
+    devices: Mutex<HashMap<u64, ConnHandle>>,
+}
+
+impl Registry {
+    pub(crate) fn add(&self, handle: ConnHandle) {
+        self.conns
+            .lock()
+            .expect("registry lock poisoned")
+            .insert(handle.conn_id, handle);
+    }
+
+    pub(crate) fn remove(&self, conn_id: u64) {
+        self.conns
+            .lock()
+            .expect("registry lock poisoned")
+            .remove(&conn_id);
+    }
+
+    /// Binds a device to a connection; returns the connection it replaces, if any.
+    pub(crate) fn bind(&self, device_id: u64, handle: ConnHandle) -> Option<ConnHandle> {
+        let mut devices = self.devices.lock().expect("registry lock poisoned");
+        let new_id = handle.conn_id;
+        devices
+            .insert(device_id, handle)
+            .filter(|old| old.conn_id != new_id)
+    }
+
+    /// Compare-and-delete: unbinds the device only if `conn_id` still serves it.
+    pub(crate) fn unbind(&self, device_id: u64, conn_id: u64) -> bool {
+        let mut devices = self.devices.lock().expect("registry lock poisoned");
+        if devices.get(&device_id).map(|h| h.conn_id) == Some(conn_id) {
+            devices.remove(&device_id);
+            true
+        } else {
+            false
+        }
+    }
+
+    pub(crate) fn device(&self, device_id: u64) -> Option<ConnHandle> {
+        self.devices
+            .lock()
+            .expect("registry lock poisoned")
+            .get(&device_id)
+            .cloned()
+    }
+
+    /// Every open connection (for drain).
+    pub(crate) fn all(&self) -> Vec<ConnHandle> {
+        self.conns
+            .lock()
+            .expect("registry lock poisoned")
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    pub(crate) fn connection_count(&self) -> usize {
+        self.conns.lock().expect("registry lock poisoned").len()
+    }
+
+    pub(crate) fn device_count(&self) -> usize {
+        self.devices.lock().expect("registry lock poisoned").len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn handle(conn_id: u64, cap: usize) -> (ConnHandle, mpsc::Receiver<Bytes>, Arc<CloseSignal>) {
+        let (tx, rx) = mpsc::channel(cap);
+        let signal = Arc::new(CloseSignal::default());
+        (ConnHandle::new(conn_id, tx, signal.clone()), rx, signal)
+    }
+
+    #[test]
+    fn second_bind_replaces_and_stale_unbind_keeps_the_newer() {
+        let reg = Registry::default();
+        let (a, _ra, _) = handle(1, 4);
+        let (b, _rb, _) = handle(2, 4);
+        assert!(reg.bind(7, a).is_none());
+        let old = reg.bind(7, b).expect("replaced");
+        assert_eq!(old.conn_id, 1);
+        // The old connection closes later: it must not remove the new binding.
+        assert!(!reg.unbind(7, 1));
+        assert_eq!(reg.device(7).unwrap().conn_id, 2);
+        assert!(reg.unbind(7, 2));
+        assert!(reg.device(7).is_none());
+    }
+
+    #[tokio::test]
+    async fn full_queue_marks_slow_consumer() {
+        let (h, mut rx, signal) = handle(1, 2);
+        assert_eq!(h.push(Bytes::from_static(b"1")), Push::Queued);
+        assert_eq!(h.push(Bytes::from_static(b"2")), Push::Queued);
+        assert_eq!(h.push(Bytes::from_static(b"3")), Push::SlowConsumer);
+        assert_eq!(signal.wait().await, CloseReason::SlowConsumer);
+        assert_eq!(&rx.recv().await.unwrap()[..], b"1");
+    }
+
+    #[tokio::test]
+    async fn kick_queues_kicked_frame_then_signals() {
+        let (h, mut rx, signal) = handle(1, 2);
+        h.kick(KickReason::SignedInElsewhere);
+        assert_eq!(signal.wait().await, CloseReason::Kicked);
+        let frame = rx.recv().await.unwrap();
+        assert_eq!(u16::from_be_bytes([frame[0], frame[1]]), 103);
+    }
+}
