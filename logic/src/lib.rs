@@ -1,1 +1,65 @@
-//! placeholder
+//! tern-logic is the stateless core of tern: accounts and devices, the
+//! message store with its per-user lists (write fan-out, one contiguous seq
+//! per user), group commit, and the pushes that follow each commit. It
+//! serves client commands that connect nodes forward over the bus; it never
+//! holds a client connection. Any number of logic nodes can run side by side.
+
+mod auth;
+mod config;
+mod error;
+mod events;
+mod fanout;
+mod messages;
+pub mod presence;
+mod rpc;
+pub mod store;
+
+pub use config::LogicConfig;
+pub use error::LogicError;
+pub use rpc::serve;
+
+use std::sync::Arc;
+
+use tern_public::bus::Bus;
+use tokio::sync::Semaphore;
+
+use crate::messages::Batcher;
+use crate::presence::Presence;
+use crate::store::Store;
+
+/// Everything a command handler needs. Handlers are plain async fns over it.
+pub struct Logic {
+    pub(crate) cfg: LogicConfig,
+    pub(crate) store: Store,
+    pub(crate) presence: Arc<dyn Presence>,
+    pub(crate) bus: Arc<dyn Bus>,
+    pub(crate) batcher: Batcher,
+    /// Bounds concurrent password hashing so a login storm cannot take every core.
+    pub(crate) hashing: Semaphore,
+}
+
+impl Logic {
+    /// Builds the logic state and starts its background tasks (group commit, fan-out).
+    pub fn start(
+        cfg: LogicConfig,
+        store: Store,
+        presence: Arc<dyn Presence>,
+        bus: Arc<dyn Bus>,
+    ) -> Arc<Logic> {
+        let fanout = fanout::start(presence.clone(), bus.clone(), cfg.subjects.clone());
+        let batcher = Batcher::start(store.clone(), fanout, &cfg);
+        let hashing = Semaphore::new(cfg.max_concurrent_hashes);
+        Arc::new(Logic {
+            cfg,
+            store,
+            presence,
+            bus,
+            batcher,
+            hashing,
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+}

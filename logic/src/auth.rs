@@ -1,0 +1,385 @@
+//! REGISTER, LOGIN and SIGN_IN: accounts, devices and tokens.
+//!
+//! Passwords are hashed with argon2id on the blocking pool, at most
+//! `max_concurrent_hashes` at once. Tokens are 256-bit random, given to the
+//! client once, stored only as SHA-256, compared in constant time, and
+//! expire after `token_ttl`.
+
+use std::sync::OnceLock;
+
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
+use argon2::Argon2;
+use prost::Message as _;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tracing::{info, warn};
+
+use tern_public::proto::bus::{node_message, Bind, Kick, NodeMessage};
+use tern_public::proto::client::{
+    AuthReply, DeviceInfo, KickReason, LoginRequest, RegisterRequest, Session, SignInReply,
+    SignInRequest,
+};
+use tern_public::time::now_ms;
+
+use crate::error::{LogicError, Result};
+use crate::presence::Location;
+use crate::rpc::Caller;
+use crate::store::{Device, NewDevice, NewUser, StoreError};
+use crate::Logic;
+
+const MAX_DEVICE_FIELD: usize = 64;
+const MAX_NICKNAME: usize = 64;
+
+/// REGISTER: creates the user and its first device, and signs the connection in.
+pub(crate) async fn register(
+    logic: &Logic,
+    caller: &Caller,
+    req: RegisterRequest,
+) -> Result<(AuthReply, Bind)> {
+    let username = valid_username(&req.username)?;
+    valid_password(&req.password)?;
+    let nickname = match req.nickname.trim() {
+        "" => username.clone(),
+        n if n.chars().count() > MAX_NICKNAME => {
+            return Err(LogicError::bad_request(format!(
+                "nickname longer than {MAX_NICKNAME} characters"
+            )))
+        }
+        n => n.to_owned(),
+    };
+    let device = valid_device(req.device)?;
+    let hash = hash_password(logic, req.password).await?;
+    let now = now_ms();
+    let user_id = match logic
+        .store
+        .create_user(NewUser {
+            username: &username,
+            password_hash: &hash,
+            nickname: &nickname,
+            now_ms: now,
+        })
+        .await
+    {
+        Err(StoreError::Conflict) => return Err(LogicError::Conflict("username taken")),
+        other => other?,
+    };
+    info!(user_id, "user registered");
+    new_device_session(logic, caller, user_id, &device).await
+}
+
+/// LOGIN: checks the password, then reuses the named device (new token) or creates one.
+pub(crate) async fn login(
+    logic: &Logic,
+    caller: &Caller,
+    req: LoginRequest,
+) -> Result<(AuthReply, Bind)> {
+    let device_info = valid_device(req.device)?;
+    let username = req.username.trim().to_lowercase();
+    let user = logic.store.user_by_username(&username).await?;
+    // Unknown users cost a hash too, so timing does not tell which usernames exist.
+    let hash = user
+        .as_ref()
+        .map_or_else(|| dummy_hash().to_owned(), |u| u.password_hash.clone());
+    let ok = verify_password(logic, req.password, hash).await?;
+    let user = match user {
+        Some(u) if ok => u,
+        _ => return Err(LogicError::Unauthenticated("invalid username or password")),
+    };
+    if !user.is_active() {
+        return Err(LogicError::Forbidden("user disabled"));
+    }
+    if req.device_id != 0 {
+        // Reuse only the user's own device; anything else gets a fresh one.
+        if let Some(device) = logic
+            .store
+            .device(req.device_id)
+            .await?
+            .filter(|d| d.user_id == user.id)
+        {
+            let (token, token_hash) = new_token();
+            let now = now_ms();
+            let expires = now + logic.cfg.token_ttl.as_millis() as i64;
+            logic
+                .store
+                .set_device_token(device.id, &token_hash, expires, now)
+                .await?;
+            let session = open_session(logic, caller, user.id, &device).await?;
+            return Ok(auth_reply(user.id, device.id, token, expires, session));
+        }
+    }
+    new_device_session(logic, caller, user.id, &device_info).await
+}
+
+/// SIGN_IN: resumes a device with its token.
+pub(crate) async fn sign_in(
+    logic: &Logic,
+    caller: &Caller,
+    req: SignInRequest,
+) -> Result<(SignInReply, Bind)> {
+    const INVALID: LogicError = LogicError::Unauthenticated("invalid token");
+    let device = logic.store.device(req.device_id).await?.ok_or(INVALID)?;
+    let presented = token_hash(&req.token);
+    let matches: bool = presented
+        .as_bytes()
+        .ct_eq(device.token_hash.as_bytes())
+        .into();
+    if !matches || device.user_id != req.user_id || device.token_hash.is_empty() {
+        return Err(INVALID);
+    }
+    if device.token_expires_at <= now_ms() {
+        return Err(LogicError::Unauthenticated("token expired"));
+    }
+    let user = logic
+        .store
+        .user_by_id(device.user_id)
+        .await?
+        .ok_or(INVALID)?;
+    if !user.is_active() {
+        return Err(LogicError::Forbidden("user disabled"));
+    }
+    logic.store.touch_device(device.id, now_ms()).await?;
+    let session = open_session(logic, caller, user.id, &device).await?;
+    let bind = Bind {
+        user_id: user.id,
+        device_id: device.id,
+    };
+    Ok((
+        SignInReply {
+            session: Some(session),
+        },
+        bind,
+    ))
+}
+
+async fn new_device_session(
+    logic: &Logic,
+    caller: &Caller,
+    user_id: u64,
+    info: &DeviceInfo,
+) -> Result<(AuthReply, Bind)> {
+    let (token, token_hash) = new_token();
+    let now = now_ms();
+    let expires = now + logic.cfg.token_ttl.as_millis() as i64;
+    let device_id = logic
+        .store
+        .create_device(NewDevice {
+            user_id,
+            platform: &info.platform,
+            model: &info.model,
+            os_version: &info.os_version,
+            app_version: &info.app_version,
+            token_hash: &token_hash,
+            token_expires_at: expires,
+            now_ms: now,
+        })
+        .await?;
+    let device = logic
+        .store
+        .device(device_id)
+        .await?
+        .ok_or(LogicError::Internal("device vanished".into()))?;
+    let session = open_session(logic, caller, user_id, &device).await?;
+    Ok(auth_reply(user_id, device_id, token, expires, session))
+}
+
+fn auth_reply(
+    user_id: u64,
+    device_id: u64,
+    token: String,
+    expires: i64,
+    session: Session,
+) -> (AuthReply, Bind) {
+    let reply = AuthReply {
+        user_id,
+        device_id,
+        token,
+        token_expires_at_ms: expires,
+        session: Some(session),
+    };
+    (reply, Bind { user_id, device_id })
+}
+
+/// Marks the device online at the caller's connection, kicks a connection it
+/// replaces on another node, and describes the session.
+async fn open_session(
+    logic: &Logic,
+    caller: &Caller,
+    user_id: u64,
+    device: &Device,
+) -> Result<Session> {
+    let here = Location {
+        node_id: caller.node_id.clone(),
+        conn_id: caller.conn_id,
+    };
+    let replaced = logic
+        .presence
+        .online(user_id, device.id, here)
+        .await
+        .map_err(|e| LogicError::Internal(e.to_string()))?;
+    if let Some(old) = replaced {
+        // Same node: connect replaces the binding itself; the kick is then a
+        // no-op there because it names the old conn_id.
+        let kick = NodeMessage {
+            body: Some(node_message::Body::Kick(Kick {
+                device_id: device.id,
+                conn_id: old.conn_id,
+                reason: KickReason::SignedInElsewhere as i32,
+            })),
+        };
+        let subject = logic.cfg.subjects.node(&old.node_id);
+        if let Err(e) = logic
+            .bus
+            .publish(&subject, kick.encode_to_vec().into())
+            .await
+        {
+            warn!(error = %e, node = %old.node_id, "could not kick the replaced connection");
+        }
+    }
+    Ok(Session {
+        user_id,
+        device_id: device.id,
+        max_seq: logic.store.max_seq(user_id).await?,
+        ack_seq: device.ack_seq,
+        heartbeat_interval_secs: caller.heartbeat_interval_secs,
+        server_time_ms: now_ms(),
+    })
+}
+
+/// Usernames: 3–32 of a-z 0-9 _ . -, starting with a letter or digit; case-insensitive.
+fn valid_username(raw: &str) -> Result<String> {
+    let name = raw.trim().to_lowercase();
+    let len_ok = (3..=32).contains(&name.len());
+    let chars_ok = name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c));
+    let start_ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
+    if len_ok && chars_ok && start_ok {
+        Ok(name)
+    } else {
+        Err(LogicError::bad_request(
+            "username must be 3-32 characters of a-z, 0-9, '_', '.', '-', starting with a letter or digit",
+        ))
+    }
+}
+
+fn valid_password(pw: &str) -> Result<()> {
+    if (8..=128).contains(&pw.len()) {
+        Ok(())
+    } else {
+        Err(LogicError::bad_request("password must be 8-128 bytes"))
+    }
+}
+
+fn valid_device(info: Option<DeviceInfo>) -> Result<DeviceInfo> {
+    let info = info.unwrap_or_default();
+    for (name, v) in [
+        ("platform", &info.platform),
+        ("model", &info.model),
+        ("os_version", &info.os_version),
+        ("app_version", &info.app_version),
+    ] {
+        if v.len() > MAX_DEVICE_FIELD {
+            return Err(LogicError::bad_request(format!(
+                "device {name} longer than {MAX_DEVICE_FIELD} bytes"
+            )));
+        }
+    }
+    Ok(info)
+}
+
+/// A fresh token and its stored hash.
+fn new_token() -> (String, String) {
+    let raw: [u8; 32] = rand::random();
+    let token = hex::encode(raw);
+    let hash = token_hash(&token);
+    (token, hash)
+}
+
+fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+async fn hash_password(logic: &Logic, password: String) -> Result<String> {
+    let _permit = logic
+        .hashing
+        .acquire()
+        .await
+        .map_err(|e| LogicError::Internal(e.to_string()))?;
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| LogicError::Internal(format!("hash: {e}")))
+    })
+    .await
+    .map_err(|e| LogicError::Internal(e.to_string()))?
+}
+
+async fn verify_password(logic: &Logic, password: String, hash: String) -> Result<bool> {
+    let _permit = logic
+        .hashing
+        .acquire()
+        .await
+        .map_err(|e| LogicError::Internal(e.to_string()))?;
+    tokio::task::spawn_blocking(move || {
+        let parsed = PasswordHash::new(&hash)
+            .map_err(|e| LogicError::Internal(format!("stored hash: {e}")))?;
+        Ok(Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok())
+    })
+    .await
+    .map_err(|e| LogicError::Internal(e.to_string()))?
+}
+
+/// A valid hash of a random password, verified against when the user is unknown.
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| {
+        let salt = SaltString::generate(&mut OsRng);
+        let pw: [u8; 16] = rand::random();
+        Argon2::default()
+            .hash_password(&pw, &salt)
+            .expect("hashing a random password with default params cannot fail")
+            .to_string()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_are_normalised_and_checked() {
+        assert_eq!(valid_username(" Alice_1 ").unwrap(), "alice_1");
+        for bad in ["ab", "-abc", "a b c", "ünï", &"x".repeat(33), ""] {
+            assert!(valid_username(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn tokens_are_random_and_stored_hashed() {
+        let (t1, h1) = new_token();
+        let (t2, _) = new_token();
+        assert_eq!(t1.len(), 64);
+        assert_ne!(t1, t2);
+        assert_eq!(h1, token_hash(&t1));
+        assert_ne!(h1, t1);
+    }
+
+    #[test]
+    fn device_fields_are_bounded() {
+        let long = DeviceInfo {
+            model: "m".repeat(65),
+            ..Default::default()
+        };
+        assert!(valid_device(Some(long)).is_err());
+        assert!(valid_device(None).is_ok());
+    }
+}

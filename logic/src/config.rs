@@ -1,0 +1,50 @@
+//! Settings of a logic node.
+
+use std::time::Duration;
+
+use tern_public::bus::Subjects;
+use tern_public::codec::DEFAULT_MAX_FRAME_LEN;
+
+/// Settings of a logic node; `Default` gives the documented defaults.
+#[derive(Debug, Clone)]
+pub struct LogicConfig {
+    /// How long a device token stays valid.
+    pub token_ttl: Duration,
+    /// SYNC page size when the client asks for 0.
+    pub sync_default_limit: u32,
+    /// Largest SYNC page; larger requests are capped.
+    pub sync_max_limit: u32,
+    /// Frame limit of the connect nodes: SYNC pages are kept under it.
+    pub max_frame_len: usize,
+    /// Largest message content accepted from a client.
+    pub max_content_len: usize,
+    /// Most mentions in one message.
+    pub max_mentions: usize,
+    /// Most messages committed in one transaction.
+    pub batch_max: usize,
+    /// How long a batch waits for company once started.
+    pub batch_linger: Duration,
+    /// Requests handled at once by this node.
+    pub max_concurrent_requests: usize,
+    /// Password hashes computed at once.
+    pub max_concurrent_hashes: usize,
+    pub subjects: Subjects,
+}
+
+impl Default for LogicConfig {
+    fn default() -> Self {
+        LogicConfig {
+            token_ttl: Duration::from_secs(30 * 24 * 3600),
+            sync_default_limit: 100,
+            sync_max_limit: 500,
+            max_frame_len: DEFAULT_MAX_FRAME_LEN,
+            max_content_len: 64 * 1024,
+            max_mentions: 100,
+            batch_max: 256,
+            batch_linger: Duration::from_millis(1),
+            max_concurrent_requests: 4096,
+            max_concurrent_hashes: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            subjects: Subjects::default(),
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! Errors of command handlers, classified into reply codes in one place.
+
+use tern_public::Code;
+use tracing::error;
+
+use crate::store::StoreError;
+
+/// What a command handler can fail with. The text of the client-facing
+/// variants is shown to the client; internal causes are logged, not sent.
+#[derive(Debug, thiserror::Error)]
+pub enum LogicError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0}")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(&'static str),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl LogicError {
+    pub fn bad_request(msg: impl Into<String>) -> LogicError {
+        LogicError::BadRequest(msg.into())
+    }
+
+    pub fn code(&self) -> Code {
+        match self {
+            LogicError::BadRequest(_) => Code::BadRequest,
+            LogicError::Unauthenticated(_) => Code::Unauthenticated,
+            LogicError::Forbidden(_) => Code::Forbidden,
+            LogicError::NotFound(_) | LogicError::Store(StoreError::NotFound) => Code::NotFound,
+            LogicError::Conflict(_) | LogicError::Store(StoreError::Conflict) => Code::Conflict,
+            LogicError::TooLarge(_) => Code::TooLarge,
+            LogicError::Store(_) | LogicError::Internal(_) => Code::Internal,
+        }
+    }
+
+    /// The message for the client: internal details stay in the log.
+    pub fn public_message(&self) -> String {
+        match self.code() {
+            Code::Internal => {
+                error!(error = %self, "internal error");
+                "internal error".to_owned()
+            }
+            _ => self.to_string(),
+        }
+    }
+}
+
+pub type Result<T, E = LogicError> = std::result::Result<T, E>;

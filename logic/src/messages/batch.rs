@@ -1,0 +1,165 @@
+//! Group commit: SENDs from all connections queue here and are appended many
+//! per transaction. A batch starts as soon as a send arrives, takes whatever
+//! else is queued, waits at most `batch_linger` for more, and commits.
+//! Jobs keep their arrival order, so a connection's sends keep theirs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tracing::{debug, error, warn};
+
+use crate::error::{LogicError, Result};
+use crate::fanout::{Committed, FanoutTx};
+use crate::store::{Existing, MissingUsers, NewMessage, Store, StoreError};
+use crate::LogicConfig;
+
+/// Attempts of a batch after deadlocks or a busy database.
+const MAX_ATTEMPTS: u32 = 5;
+
+/// What became of a submitted message.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// Stored: `seqs[i]` is the seq in the list of `recipients[i]`.
+    Stored { seqs: Vec<u64> },
+    /// The sender's client_msg_id was already stored: the first message.
+    Duplicate(Existing),
+}
+
+struct Job {
+    msg: Arc<NewMessage>,
+    done: oneshot::Sender<Result<Outcome>>,
+}
+
+/// Handle to the group-commit task.
+#[derive(Clone)]
+pub(crate) struct Batcher {
+    tx: mpsc::Sender<Job>,
+}
+
+impl Batcher {
+    pub(crate) fn start(store: Store, fanout: FanoutTx, cfg: &LogicConfig) -> Batcher {
+        let (tx, rx) = mpsc::channel(cfg.batch_max * 4);
+        tokio::spawn(run(store, fanout, rx, cfg.batch_max, cfg.batch_linger));
+        Batcher { tx }
+    }
+
+    pub(crate) async fn submit(&self, msg: Arc<NewMessage>) -> Result<Outcome> {
+        let (done, rx) = oneshot::channel();
+        self.tx
+            .send(Job { msg, done })
+            .await
+            .map_err(|_| LogicError::Internal("batcher stopped".into()))?;
+        rx.await
+            .map_err(|_| LogicError::Internal("batcher dropped a job".into()))?
+    }
+}
+
+async fn run(
+    store: Store,
+    fanout: FanoutTx,
+    mut rx: mpsc::Receiver<Job>,
+    max: usize,
+    linger: Duration,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut jobs = vec![first];
+        let until = Instant::now() + linger;
+        while jobs.len() < max {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => match tokio::time::timeout_at(until, rx.recv()).await {
+                    Ok(Some(job)) => jobs.push(job),
+                    _ => break,
+                },
+            }
+        }
+        debug!(size = jobs.len(), "committing batch");
+        commit(&store, &fanout, jobs).await;
+    }
+    debug!("batcher stopped: every sender is gone");
+}
+
+async fn commit(store: &Store, fanout: &FanoutTx, mut jobs: Vec<Job>) {
+    let mut attempt = 0;
+    loop {
+        let msgs: Vec<&NewMessage> = jobs.iter().map(|j| &*j.msg).collect();
+        match store.append(&msgs).await {
+            Ok(Ok(appended)) => {
+                let committed: Vec<Committed> = jobs
+                    .iter()
+                    .zip(appended)
+                    .map(|(j, a)| Committed {
+                        msg: j.msg.clone(),
+                        seqs: a.seqs,
+                    })
+                    .collect();
+                for (job, c) in jobs.into_iter().zip(&committed) {
+                    let _ = job.done.send(Ok(Outcome::Stored {
+                        seqs: c.seqs.clone(),
+                    }));
+                }
+                fanout.push(committed).await;
+                return;
+            }
+            Ok(Err(MissingUsers(missing))) => {
+                // A recipient was deleted after the send was checked: fail only
+                // the sends that name it, commit the rest.
+                let (bad, good): (Vec<Job>, Vec<Job>) = jobs.into_iter().partition(|j| {
+                    j.msg
+                        .recipients
+                        .iter()
+                        .any(|r| missing.contains(&r.user_id))
+                });
+                for job in bad {
+                    let _ = job.done.send(Err(LogicError::NotFound("no such user")));
+                }
+                if good.is_empty() {
+                    return;
+                }
+                jobs = good;
+            }
+            Err(StoreError::Conflict) if jobs.len() > 1 => {
+                // Some client_msg_id was stored meanwhile (a retry racing its
+                // original): settle each send alone.
+                for job in jobs {
+                    Box::pin(commit(store, fanout, vec![job])).await;
+                }
+                return;
+            }
+            Err(StoreError::Conflict) => {
+                let job = jobs.pop().expect("one job");
+                let found = match &job.msg.client_msg_id {
+                    Some(cmid) => store.find_by_client_msg_id(job.msg.sender_id, cmid).await,
+                    None => Ok(None),
+                };
+                let result = match found {
+                    Ok(Some(existing)) => Ok(Outcome::Duplicate(existing)),
+                    Ok(None) => Err(LogicError::Internal(
+                        "unique violation without a duplicate".into(),
+                    )),
+                    Err(e) => Err(e.into()),
+                };
+                let _ = job.done.send(result);
+                return;
+            }
+            Err(StoreError::Database(e))
+                if attempt + 1 < MAX_ATTEMPTS && store.dialect().is_retryable(&e) =>
+            {
+                attempt += 1;
+                warn!(error = %e, attempt, "batch commit conflicted; retrying");
+                tokio::time::sleep(Duration::from_millis(5 << attempt)).await;
+            }
+            Err(e) => {
+                error!(error = %e, size = jobs.len(), "batch commit failed");
+                for job in jobs {
+                    let _ = job
+                        .done
+                        .send(Err(LogicError::Internal("store unavailable".into())));
+                }
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! SEND, SYNC and ACK: the write fan-out model of DESIGN.md.
+
+mod batch;
+
+pub(crate) use batch::{Batcher, Outcome};
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use prost::Message as _;
+
+use tern_public::proto::client::{
+    AckRequest, ConvType, Message, SendReply, SendRequest, SyncReply, SyncRequest,
+};
+use tern_public::time::now_ms;
+
+use crate::error::{LogicError, Result};
+use crate::rpc::Caller;
+use crate::store::{ListEntry, NewMessage, Recipient};
+use crate::Logic;
+
+/// Longest client_msg_id accepted.
+pub(crate) const MAX_CLIENT_MSG_ID: usize = 64;
+/// Content types at and above this are system events, never sent by clients.
+pub(crate) const FIRST_SYSTEM_CONTENT_TYPE: u32 = 1000;
+/// Room for the Reply and SyncReply envelopes around the messages of a page.
+const PAGE_ENVELOPE: usize = 1024;
+
+/// SEND: validates, stores through the group-commit batcher, answers with the
+/// sender's seq. A repeated client_msg_id answers the first send again.
+pub(crate) async fn send(logic: &Logic, caller: &Caller, req: SendRequest) -> Result<SendReply> {
+    let cfg = &logic.cfg;
+    match ConvType::try_from(req.conv_type) {
+        Ok(ConvType::User) => {}
+        Ok(ConvType::Group) => {
+            return Err(LogicError::bad_request(
+                "group messages are not available yet",
+            ))
+        }
+        _ => return Err(LogicError::bad_request("conv_type must be USER or GROUP")),
+    }
+    if req.content_type == 0 || req.content_type >= FIRST_SYSTEM_CONTENT_TYPE {
+        return Err(LogicError::bad_request("content_type must be 1-999"));
+    }
+    if req.content.len() > cfg.max_content_len {
+        return Err(LogicError::TooLarge(format!(
+            "content of {} bytes exceeds {}",
+            req.content.len(),
+            cfg.max_content_len
+        )));
+    }
+    if req.client_msg_id.len() > MAX_CLIENT_MSG_ID {
+        return Err(LogicError::bad_request(format!(
+            "client_msg_id longer than {MAX_CLIENT_MSG_ID} bytes"
+        )));
+    }
+    if req.mentions.len() > cfg.max_mentions {
+        return Err(LogicError::bad_request(format!(
+            "more than {} mentions",
+            cfg.max_mentions
+        )));
+    }
+    let receiver = match req.conv_id {
+        0 => None,
+        id => logic.store.user_by_id(id).await?,
+    };
+    let receiver = receiver
+        .filter(|u| u.is_active())
+        .ok_or(LogicError::NotFound("no such user"))?;
+
+    let client_msg_id = Some(req.client_msg_id).filter(|c| !c.is_empty());
+    if let Some(cmid) = &client_msg_id {
+        if let Some(existing) = logic
+            .store
+            .find_by_client_msg_id(caller.user_id, cmid)
+            .await?
+        {
+            return Ok(duplicate_reply(existing));
+        }
+    }
+    let mut recipients = vec![Recipient {
+        user_id: caller.user_id,
+        conv_id: receiver.id,
+    }];
+    if receiver.id != caller.user_id {
+        recipients.push(Recipient {
+            user_id: receiver.id,
+            conv_id: caller.user_id,
+        });
+    }
+    let msg = Arc::new(NewMessage {
+        id: *uuid::Uuid::now_v7().as_bytes(),
+        sender_id: caller.user_id,
+        sender_device_id: caller.device_id,
+        conv_type: ConvType::User as i32,
+        receiver_id: receiver.id,
+        content_type: req.content_type,
+        content: req.content,
+        mentions: req.mentions,
+        client_msg_id,
+        created_at: now_ms(),
+        recipients,
+    });
+    match logic.batcher.submit(msg.clone()).await? {
+        // The sender is always the first recipient.
+        Outcome::Stored { seqs } => Ok(SendReply {
+            message_id: Bytes::copy_from_slice(&msg.id),
+            seq: seqs[0],
+            created_at_ms: msg.created_at,
+        }),
+        Outcome::Duplicate(existing) => Ok(duplicate_reply(existing)),
+    }
+}
+
+fn duplicate_reply(existing: crate::store::Existing) -> SendReply {
+    SendReply {
+        message_id: existing.id.into(),
+        seq: existing.sender_seq,
+        created_at_ms: existing.created_at,
+    }
+}
+
+/// SYNC: a page of the caller's list after `after_seq`, ascending, capped in
+/// count and kept under the frame limit.
+pub(crate) async fn sync(logic: &Logic, caller: &Caller, req: SyncRequest) -> Result<SyncReply> {
+    let cfg = &logic.cfg;
+    let limit = match req.limit {
+        0 => cfg.sync_default_limit,
+        n => n.min(cfg.sync_max_limit),
+    };
+    // Read max_seq first: every entry up to it is committed, so a client that
+    // compares it with the page never waits for a seq that cannot come.
+    let max_seq = logic.store.max_seq(caller.user_id).await?;
+    let entries = logic
+        .store
+        .list_after(caller.user_id, req.after_seq, limit + 1)
+        .await?;
+    let budget = cfg.max_frame_len.saturating_sub(PAGE_ENVELOPE);
+    let mut has_more = entries.len() > limit as usize;
+    let mut used = 0;
+    let mut messages = Vec::with_capacity(entries.len().min(limit as usize));
+    for entry in entries.into_iter().take(limit as usize) {
+        let m = entry_message(entry);
+        let len = m.encoded_len();
+        let size = 1 + prost::length_delimiter_len(len) + len;
+        if used + size > budget && !messages.is_empty() {
+            has_more = true;
+            break;
+        }
+        used += size;
+        messages.push(m);
+    }
+    Ok(SyncReply {
+        messages,
+        has_more,
+        max_seq,
+    })
+}
+
+/// ACK: raises this device's ack_seq; a seq beyond the list's head is refused.
+pub(crate) async fn ack(logic: &Logic, caller: &Caller, req: AckRequest) -> Result<()> {
+    let max_seq = logic.store.max_seq(caller.user_id).await?;
+    if req.seq > max_seq {
+        return Err(LogicError::bad_request(format!(
+            "seq {} is beyond the list head {max_seq}",
+            req.seq
+        )));
+    }
+    logic.store.ack(caller.device_id, req.seq).await?;
+    Ok(())
+}
+
+/// The client form of a list entry read back from the store.
+pub(crate) fn entry_message(e: ListEntry) -> Message {
+    let m = e.message;
+    Message {
+        id: m.id.into(),
+        seq: e.seq,
+        sender_id: m.sender_id,
+        sender_device_id: m.sender_device_id,
+        conv_type: e.conv_type,
+        conv_id: e.conv_id,
+        content_type: m.content_type,
+        content: m.content.into(),
+        mentions: m.mentions,
+        client_msg_id: m.client_msg_id,
+        created_at_ms: m.created_at,
+        status: m.status,
+    }
+}
+
+/// The client form of a just-committed message in one recipient's list.
+pub(crate) fn new_message(m: &NewMessage, seq: u64, conv_id: u64) -> Message {
+    Message {
+        id: Bytes::copy_from_slice(&m.id),
+        seq,
+        sender_id: m.sender_id,
+        sender_device_id: m.sender_device_id,
+        conv_type: m.conv_type,
+        conv_id,
+        content_type: m.content_type,
+        content: m.content.clone(),
+        mentions: m.mentions.clone(),
+        client_msg_id: m.client_msg_id.clone().unwrap_or_default(),
+        created_at_ms: m.created_at,
+        status: 0,
+    }
+}

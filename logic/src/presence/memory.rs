@@ -1,0 +1,129 @@
+//! In-memory presence for standalone mode.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use super::{Location, OnlineDevice, Presence, PresenceError};
+
+/// Presence in a map: user -> device -> location.
+#[derive(Default)]
+pub struct MemoryPresence {
+    users: Mutex<HashMap<u64, HashMap<u64, Location>>>,
+}
+
+impl MemoryPresence {
+    pub fn new() -> MemoryPresence {
+        MemoryPresence::default()
+    }
+}
+
+#[async_trait]
+impl Presence for MemoryPresence {
+    async fn online(
+        &self,
+        user_id: u64,
+        device_id: u64,
+        at: Location,
+    ) -> Result<Option<Location>, PresenceError> {
+        let mut users = self.users.lock().expect("presence lock poisoned");
+        let old = users
+            .entry(user_id)
+            .or_default()
+            .insert(device_id, at.clone());
+        Ok(old.filter(|o| *o != at))
+    }
+
+    async fn offline(
+        &self,
+        user_id: u64,
+        device_id: u64,
+        at: &Location,
+    ) -> Result<bool, PresenceError> {
+        let mut users = self.users.lock().expect("presence lock poisoned");
+        let Some(devices) = users.get_mut(&user_id) else {
+            return Ok(false);
+        };
+        if devices.get(&device_id) != Some(at) {
+            return Ok(false);
+        }
+        devices.remove(&device_id);
+        if devices.is_empty() {
+            users.remove(&user_id);
+        }
+        Ok(true)
+    }
+
+    async fn locate(&self, user_ids: &[u64]) -> Result<Vec<OnlineDevice>, PresenceError> {
+        let users = self.users.lock().expect("presence lock poisoned");
+        let mut out = Vec::new();
+        for &user_id in user_ids {
+            if let Some(devices) = users.get(&user_id) {
+                out.extend(devices.iter().map(|(&device_id, at)| OnlineDevice {
+                    user_id,
+                    device_id,
+                    at: at.clone(),
+                }));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn node_down(&self, node_id: &str) -> Result<usize, PresenceError> {
+        let mut users = self.users.lock().expect("presence lock poisoned");
+        let mut n = 0;
+        users.retain(|_, devices| {
+            let before = devices.len();
+            devices.retain(|_, at| at.node_id != node_id);
+            n += before - devices.len();
+            !devices.is_empty()
+        });
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(node: &str, conn: u64) -> Location {
+        Location {
+            node_id: node.into(),
+            conn_id: conn,
+        }
+    }
+
+    #[tokio::test]
+    async fn compare_and_delete_keeps_the_newer_connection() {
+        let p = MemoryPresence::new();
+        assert_eq!(p.online(1, 10, at("a", 1)).await.unwrap(), None);
+        assert_eq!(p.online(1, 10, at("b", 2)).await.unwrap(), Some(at("a", 1)));
+        assert!(
+            !p.offline(1, 10, &at("a", 1)).await.unwrap(),
+            "stale close ignored"
+        );
+        assert_eq!(p.locate(&[1]).await.unwrap()[0].at, at("b", 2));
+        assert!(p.offline(1, 10, &at("b", 2)).await.unwrap());
+        assert!(p.locate(&[1]).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn node_down_forgets_only_that_node() {
+        let p = MemoryPresence::new();
+        p.online(1, 10, at("a", 1)).await.unwrap();
+        p.online(1, 11, at("b", 2)).await.unwrap();
+        p.online(2, 20, at("a", 3)).await.unwrap();
+        assert_eq!(p.node_down("a").await.unwrap(), 2);
+        let left = p.locate(&[1, 2]).await.unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].device_id, 11);
+    }
+
+    #[tokio::test]
+    async fn same_connection_signing_in_again_is_not_a_replacement() {
+        let p = MemoryPresence::new();
+        p.online(1, 10, at("a", 1)).await.unwrap();
+        assert_eq!(p.online(1, 10, at("a", 1)).await.unwrap(), None);
+    }
+}

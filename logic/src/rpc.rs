@@ -1,0 +1,186 @@
+//! The logic side of the bus: client commands arriving on `tern.logic.rpc`
+//! (queue group `logic`) and events on `tern.logic.events`. This is the edge
+//! where handler errors become reply codes.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use prost::Message as _;
+use tokio::sync::Semaphore;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn};
+
+use tern_public::bus::{BusError, BusMessage, LOGIC_QUEUE};
+use tern_public::proto::bus::{Bind, ConnReply, ConnRequest};
+use tern_public::{Code, FrameType};
+
+use crate::error::{LogicError, Result};
+use crate::{auth, events, messages, Logic};
+
+/// The connection a command came from; identity is the connection's, never the payload's.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    pub node_id: String,
+    pub conn_id: u64,
+    /// 0 before sign-in.
+    pub user_id: u64,
+    pub device_id: u64,
+    pub heartbeat_interval_secs: u32,
+}
+
+/// Serves commands and events from the bus until `shutdown` resolves, then
+/// stops taking new ones and waits for those in flight.
+pub async fn serve(logic: Arc<Logic>, shutdown: impl Future<Output = ()>) -> Result<(), BusError> {
+    let subjects = &logic.cfg.subjects;
+    let mut rpc = logic
+        .bus
+        .subscribe(&subjects.logic_rpc(), Some(LOGIC_QUEUE))
+        .await?;
+    let mut events = logic
+        .bus
+        .subscribe(&subjects.logic_events(), Some(LOGIC_QUEUE))
+        .await?;
+    let limit = Arc::new(Semaphore::new(logic.cfg.max_concurrent_requests));
+    let tracker = TaskTracker::new();
+    info!("logic serving");
+    tokio::pin!(shutdown);
+    loop {
+        // Take a permit first: at the limit, requests wait on the bus, not in memory.
+        let permit = tokio::select! {
+            p = limit.clone().acquire_owned() => p.expect("semaphore never closed"),
+            () = &mut shutdown => break,
+        };
+        tokio::select! {
+            Some(msg) = rpc.next() => {
+                let logic = logic.clone();
+                tracker.spawn(async move {
+                    handle_request(&logic, msg).await;
+                    drop(permit);
+                });
+            }
+            Some(msg) = events.next() => {
+                let logic = logic.clone();
+                tracker.spawn(async move {
+                    events::handle(&logic, msg.payload).await;
+                    drop(permit);
+                });
+            }
+            () = &mut shutdown => break,
+            else => break,
+        }
+    }
+    drop((rpc, events));
+    tracker.close();
+    tracker.wait().await;
+    info!("logic stopped");
+    Ok(())
+}
+
+async fn handle_request(logic: &Logic, msg: BusMessage) {
+    let Some(reply_to) = msg.reply else {
+        warn!("request without a reply subject dropped");
+        return;
+    };
+    let reply = match ConnRequest::decode(msg.payload) {
+        Ok(req) => dispatch(logic, req).await,
+        Err(e) => error_reply(&LogicError::bad_request(format!(
+            "undecodable request: {e}"
+        ))),
+    };
+    if let Err(e) = logic
+        .bus
+        .publish(&reply_to, reply.encode_to_vec().into())
+        .await
+    {
+        warn!(error = %e, "could not send reply");
+    }
+}
+
+/// Runs one client command and encodes its outcome.
+pub(crate) async fn dispatch(logic: &Logic, req: ConnRequest) -> ConnReply {
+    let caller = Caller {
+        node_id: req.node_id,
+        conn_id: req.conn_id,
+        user_id: req.user_id,
+        device_id: req.device_id,
+        heartbeat_interval_secs: req.heartbeat_interval_secs,
+    };
+    let ty = u16::try_from(req.r#type).ok().and_then(FrameType::from_u16);
+    let result = run(logic, &caller, ty, req.payload).await;
+    match result {
+        Ok((payload, bind)) => ConnReply {
+            code: Code::Ok.as_i32(),
+            message: String::new(),
+            payload: payload.into(),
+            bind,
+        },
+        Err(e) => {
+            debug!(ty = ?ty, code = %e.code(), error = %e, "command failed");
+            error_reply(&e)
+        }
+    }
+}
+
+type Outcome = (Vec<u8>, Option<Bind>);
+
+async fn run(
+    logic: &Logic,
+    caller: &Caller,
+    ty: Option<FrameType>,
+    payload: Bytes,
+) -> Result<Outcome> {
+    use FrameType::*;
+    let ty = ty.ok_or_else(|| LogicError::bad_request("unknown command"))?;
+    if !ty.is_auth() && caller.user_id == 0 {
+        return Err(LogicError::Unauthenticated("sign in first"));
+    }
+    let signed_in = |(reply, bind): (Vec<u8>, Bind)| (reply, Some(bind));
+    Ok(match ty {
+        Register => auth::register(logic, caller, decode(payload)?)
+            .await
+            .map(|(r, b)| signed_in((r.encode_to_vec(), b)))?,
+        Login => auth::login(logic, caller, decode(payload)?)
+            .await
+            .map(|(r, b)| signed_in((r.encode_to_vec(), b)))?,
+        SignIn => auth::sign_in(logic, caller, decode(payload)?)
+            .await
+            .map(|(r, b)| signed_in((r.encode_to_vec(), b)))?,
+        Send => (
+            messages::send(logic, caller, decode(payload)?)
+                .await?
+                .encode_to_vec(),
+            None,
+        ),
+        Sync => (
+            messages::sync(logic, caller, decode(payload)?)
+                .await?
+                .encode_to_vec(),
+            None,
+        ),
+        Ack => {
+            messages::ack(logic, caller, decode(payload)?).await?;
+            (Vec::new(), None)
+        }
+        Recall => return Err(LogicError::bad_request("RECALL is not available yet")),
+        Heartbeat | Reply | Push | RoomPush | Kicked => {
+            return Err(LogicError::bad_request(format!(
+                "{} is not a logic command",
+                ty.name()
+            )))
+        }
+    })
+}
+
+fn decode<M: prost::Message + Default>(payload: Bytes) -> Result<M> {
+    M::decode(payload).map_err(|e| LogicError::bad_request(format!("payload does not decode: {e}")))
+}
+
+fn error_reply(e: &LogicError) -> ConnReply {
+    ConnReply {
+        code: e.code().as_i32(),
+        message: e.public_message(),
+        payload: Bytes::new(),
+        bind: None,
+    }
+}

@@ -1,0 +1,110 @@
+//! What differs between SQLite and MySQL. Everything else is one SQL path.
+
+use sqlx::any::AnyArguments;
+use sqlx::migrate::Migrator;
+use sqlx::query::Query;
+use sqlx::{Any, AnyConnection, Row};
+
+use super::{Result, StoreError};
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
+static MYSQL_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/mysql");
+
+/// The SQL engine behind a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    MySql,
+}
+
+impl Dialect {
+    pub fn from_url(url: &str) -> Result<Dialect> {
+        if url.starts_with("sqlite:") {
+            Ok(Dialect::Sqlite)
+        } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {
+            Ok(Dialect::MySql)
+        } else {
+            Err(StoreError::UnsupportedUrl(url.to_owned()))
+        }
+    }
+
+    pub(crate) fn migrator(self) -> &'static Migrator {
+        match self {
+            Dialect::Sqlite => &SQLITE_MIGRATIONS,
+            Dialect::MySql => &MYSQL_MIGRATIONS,
+        }
+    }
+
+    /// Statements run on every new connection.
+    ///
+    /// SQLite: WAL so readers never block the writer; `synchronous = FULL`
+    /// so a committed message survives power loss, not only a crash (the
+    /// group commit amortises the fsync over a whole batch); a busy timeout
+    /// so concurrent writers wait instead of failing.
+    pub(crate) fn session_setup(self) -> &'static [&'static str] {
+        match self {
+            Dialect::Sqlite => &[
+                "PRAGMA journal_mode = WAL",
+                "PRAGMA synchronous = FULL",
+                "PRAGMA busy_timeout = 10000",
+            ],
+            Dialect::MySql => &["SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"],
+        }
+    }
+
+    /// Text to end an INSERT with so [`Dialect::insert_id`] can read the new id.
+    pub(crate) fn returning_id(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => " RETURNING id",
+            // MySQL 8 has no INSERT … RETURNING; the protocol reports the id.
+            Dialect::MySql => "",
+        }
+    }
+
+    /// Runs an INSERT built with [`Dialect::returning_id`] and returns the new row's id.
+    pub(crate) async fn insert_id<'q>(
+        self,
+        conn: &mut AnyConnection,
+        q: Query<'q, Any, AnyArguments<'q>>,
+    ) -> Result<i64> {
+        match self {
+            Dialect::Sqlite => {
+                let row = q.fetch_one(conn).await.map_err(StoreError::classify)?;
+                Ok(row.try_get::<i64, _>(0)?)
+            }
+            Dialect::MySql => {
+                let done = q.execute(conn).await.map_err(StoreError::classify)?;
+                done.last_insert_id().ok_or_else(|| {
+                    StoreError::Database(sqlx::Error::Protocol("no insert id".into()))
+                })
+            }
+        }
+    }
+
+    pub(crate) fn pool_size(self) -> u32 {
+        match self {
+            // One writer at a time anyway; a few readers alongside.
+            Dialect::Sqlite => 8,
+            Dialect::MySql => 32,
+        }
+    }
+
+    /// Errors after which the whole transaction may simply be run again:
+    /// deadlocks and lock-wait timeouts (MySQL), a busy database (SQLite).
+    pub(crate) fn is_retryable(self, e: &sqlx::Error) -> bool {
+        let sqlx::Error::Database(d) = e else {
+            return false;
+        };
+        let code = d.code();
+        let code = code.as_deref().unwrap_or("");
+        match self {
+            // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with extended codes.
+            Dialect::Sqlite => matches!(code, "5" | "6" | "261" | "517" | "262"),
+            // ER_LOCK_DEADLOCK 1213 (SQLSTATE 40001), ER_LOCK_WAIT_TIMEOUT 1205.
+            Dialect::MySql => {
+                matches!(code, "40001" | "1213" | "1205" | "HY000")
+                    && (d.message().contains("Deadlock") || d.message().contains("Lock wait"))
+            }
+        }
+    }
+}

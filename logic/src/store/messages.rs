@@ -1,0 +1,311 @@
+//! Messages and the per-user lists (DESIGN.md "Delivery model").
+//!
+//! An append stores each message once and gives every recipient a row in its
+//! own list with that user's next seq. The seq comes from the user's counter
+//! row in `user_seqs`, updated (and so row-locked) inside the same
+//! transaction that inserts the list rows, in ascending user id: for every
+//! user, commit order is seq order and seqs have no gaps.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use sqlx::any::AnyRow;
+use sqlx::{Any, QueryBuilder, Row};
+
+use super::{id, Result, Store, StoreError};
+
+/// Rows per multi-row statement: well under SQLite's and MySQL's parameter limits.
+const CHUNK: usize = 200;
+
+/// One recipient of a message: whose list, and the conversation as that user sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recipient {
+    pub user_id: u64,
+    pub conv_id: u64,
+}
+
+/// A message to append, with everyone who gets a list row.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub id: [u8; 16],
+    pub sender_id: u64,
+    pub sender_device_id: u64,
+    pub conv_type: i32,
+    pub receiver_id: u64,
+    pub content_type: u32,
+    pub content: Bytes,
+    pub mentions: Vec<u64>,
+    pub client_msg_id: Option<String>,
+    pub created_at: i64,
+    /// Distinct users; each gets exactly one row.
+    pub recipients: Vec<Recipient>,
+}
+
+/// Where an appended message landed: `seqs[i]` is the seq in the list of `recipients[i]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    pub seqs: Vec<u64>,
+}
+
+/// A message as stored.
+#[derive(Debug, Clone)]
+pub struct StoredMessage {
+    pub id: Vec<u8>,
+    pub sender_id: u64,
+    pub sender_device_id: u64,
+    pub content_type: u32,
+    pub content: Vec<u8>,
+    pub mentions: Vec<u64>,
+    pub client_msg_id: String,
+    pub status: i32,
+    pub created_at: i64,
+}
+
+/// One row of a user's list joined with its message.
+#[derive(Debug, Clone)]
+pub struct ListEntry {
+    pub seq: u64,
+    pub conv_type: i32,
+    pub conv_id: u64,
+    pub message: StoredMessage,
+}
+
+/// A message already stored under a sender's client_msg_id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Existing {
+    pub id: Vec<u8>,
+    pub sender_seq: u64,
+    pub created_at: i64,
+}
+
+fn encode_mentions(m: &[u64]) -> String {
+    m.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
+}
+
+fn decode_mentions(s: &str) -> Vec<u64> {
+    s.split(',').filter_map(|x| x.parse().ok()).collect()
+}
+
+impl ListEntry {
+    fn from_row(row: &AnyRow) -> Result<ListEntry> {
+        let mentions: String = row.try_get("mentions")?;
+        Ok(ListEntry {
+            seq: id(row, "seq")?,
+            conv_type: row.try_get::<i64, _>("conv_type")? as i32,
+            conv_id: id(row, "conv_id")?,
+            message: StoredMessage {
+                id: row.try_get("id")?,
+                sender_id: id(row, "sender_id")?,
+                sender_device_id: id(row, "sender_device_id")?,
+                content_type: row.try_get::<i64, _>("content_type")? as u32,
+                content: row.try_get("content")?,
+                mentions: decode_mentions(&mentions),
+                client_msg_id: row
+                    .try_get::<Option<String>, _>("client_msg_id")?
+                    .unwrap_or_default(),
+                status: row.try_get::<i64, _>("status")? as i32,
+                created_at: row.try_get("created_at")?,
+            },
+        })
+    }
+}
+
+/// Users a batch needed but that have no list (deleted meanwhile).
+#[derive(Debug, thiserror::Error)]
+#[error("users without a list: {0:?}")]
+pub struct MissingUsers(pub Vec<u64>);
+
+impl Store {
+    /// Appends `msgs` in one transaction (group commit). Returns, per message,
+    /// the seq of each recipient. `Err(Ok(missing))` names recipients that no
+    /// longer exist; nothing was stored then.
+    pub async fn append(
+        &self,
+        msgs: &[&NewMessage],
+    ) -> Result<std::result::Result<Vec<Appended>, MissingUsers>> {
+        // How many rows each user gets, in ascending user id (the lock order).
+        let mut counts: BTreeMap<u64, u64> = BTreeMap::new();
+        for m in msgs {
+            for r in &m.recipients {
+                *counts.entry(r.user_id).or_default() += 1;
+            }
+        }
+        let users: Vec<(u64, u64)> = counts.into_iter().collect();
+
+        let mut tx = self.pool().begin().await?;
+        // 1. Take the counter rows (row locks) and advance them.
+        let mut missing = Vec::new();
+        for chunk in users.chunks(CHUNK) {
+            let mut q = QueryBuilder::<Any>::new("UPDATE user_seqs SET seq = seq + CASE user_id");
+            for (user, n) in chunk {
+                q.push(" WHEN ").push_bind(*user as i64);
+                q.push(" THEN ").push_bind(*n as i64);
+            }
+            q.push(" ELSE 0 END WHERE user_id IN (");
+            push_ids(&mut q, chunk.iter().map(|(u, _)| *u));
+            q.push(")");
+            let done = q.build().execute(&mut *tx).await?;
+            if done.rows_affected() != chunk.len() as u64 {
+                missing.extend(chunk.iter().map(|(u, _)| *u));
+            }
+        }
+        // 2. Read the new heads.
+        let mut next: BTreeMap<u64, u64> = BTreeMap::new();
+        for chunk in users.chunks(CHUNK) {
+            let mut q =
+                QueryBuilder::<Any>::new("SELECT user_id, seq FROM user_seqs WHERE user_id IN (");
+            push_ids(&mut q, chunk.iter().map(|(u, _)| *u));
+            q.push(")");
+            for row in q.build().fetch_all(&mut *tx).await? {
+                next.insert(id(&row, "user_id")?, id(&row, "seq")?);
+            }
+        }
+        if !missing.is_empty() {
+            missing.retain(|u| !next.contains_key(u));
+            tx.rollback().await?;
+            return Ok(Err(MissingUsers(missing)));
+        }
+        // The head is the last seq handed out; this batch's rows end there.
+        for (user, n) in &users {
+            let head = next.get_mut(user).expect("every user has a head");
+            *head = *head + 1 - n;
+        }
+
+        // 3. Assign seqs in message order, so a connection's sends keep their order.
+        let mut appended = Vec::with_capacity(msgs.len());
+        let mut rows: Vec<(u64, u64, &[u8; 16], i32, u64)> = Vec::new();
+        for m in msgs {
+            let mut seqs = Vec::with_capacity(m.recipients.len());
+            for r in &m.recipients {
+                let slot = next.get_mut(&r.user_id).expect("counted above");
+                seqs.push(*slot);
+                rows.push((r.user_id, *slot, &m.id, m.conv_type, r.conv_id));
+                *slot += 1;
+            }
+            appended.push(Appended { seqs });
+        }
+
+        // 4. The messages, once each, then the list rows.
+        for chunk in msgs.chunks(CHUNK) {
+            let mut q = QueryBuilder::<Any>::new(
+                "INSERT INTO messages (id, sender_id, sender_device_id, conv_type, receiver_id, \
+                 content_type, content, mentions, client_msg_id, status, created_at) ",
+            );
+            q.push_values(chunk, |mut b, m| {
+                b.push_bind(m.id.to_vec())
+                    .push_bind(m.sender_id as i64)
+                    .push_bind(m.sender_device_id as i64)
+                    .push_bind(m.conv_type as i64)
+                    .push_bind(m.receiver_id as i64)
+                    .push_bind(m.content_type as i64)
+                    .push_bind(m.content.to_vec())
+                    .push_bind(encode_mentions(&m.mentions))
+                    .push_bind(m.client_msg_id.clone())
+                    .push_bind(0i64)
+                    .push_bind(m.created_at);
+            });
+            q.build()
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::classify)?;
+        }
+        for chunk in rows.chunks(CHUNK) {
+            let mut q = QueryBuilder::<Any>::new(
+                "INSERT INTO user_messages (user_id, seq, message_id, conv_type, conv_id) ",
+            );
+            q.push_values(chunk, |mut b, (user, seq, msg_id, conv_type, conv_id)| {
+                b.push_bind(*user as i64)
+                    .push_bind(*seq as i64)
+                    .push_bind(msg_id.to_vec())
+                    .push_bind(*conv_type as i64)
+                    .push_bind(*conv_id as i64);
+            });
+            q.build()
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::classify)?;
+        }
+        tx.commit().await?;
+        Ok(Ok(appended))
+    }
+
+    /// The message a sender already stored under `client_msg_id`, with its
+    /// seq in the sender's own list.
+    pub async fn find_by_client_msg_id(
+        &self,
+        sender_id: u64,
+        client_msg_id: &str,
+    ) -> Result<Option<Existing>> {
+        let row = sqlx::query(
+            "SELECT m.id, m.created_at, um.seq FROM messages m \
+             JOIN user_messages um ON um.message_id = m.id AND um.user_id = m.sender_id \
+             WHERE m.sender_id = ? AND m.client_msg_id = ?",
+        )
+        .bind(sender_id as i64)
+        .bind(client_msg_id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| {
+            Ok(Existing {
+                id: r.try_get("id")?,
+                sender_seq: id(&r, "seq")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Up to `limit` entries of a user's list after `after_seq`, ascending.
+    pub async fn list_after(
+        &self,
+        user_id: u64,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<ListEntry>> {
+        let rows = sqlx::query(
+            "SELECT um.seq, um.conv_type, um.conv_id, m.id, m.sender_id, m.sender_device_id, \
+             m.content_type, m.content, m.mentions, m.client_msg_id, m.status, m.created_at \
+             FROM user_messages um JOIN messages m ON m.id = um.message_id \
+             WHERE um.user_id = ? AND um.seq > ? ORDER BY um.seq LIMIT ?",
+        )
+        .bind(user_id as i64)
+        .bind(after_seq.min(i64::MAX as u64) as i64)
+        .bind(limit as i64)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(ListEntry::from_row).collect()
+    }
+}
+
+fn push_ids(q: &mut QueryBuilder<'_, Any>, ids: impl Iterator<Item = u64>) {
+    let mut sep = q.separated(", ");
+    for id in ids {
+        sep.push_bind(id as i64);
+    }
+}
+
+#[cfg(test)]
+pub(crate) fn test_message(sender: u64, receiver: u64, cmid: Option<&str>) -> NewMessage {
+    NewMessage {
+        id: *uuid::Uuid::now_v7().as_bytes(),
+        sender_id: sender,
+        sender_device_id: 1,
+        conv_type: 1,
+        receiver_id: receiver,
+        content_type: 1,
+        content: Bytes::from_static(b"hi"),
+        mentions: vec![],
+        client_msg_id: cmid.map(str::to_owned),
+        created_at: 1,
+        recipients: vec![
+            Recipient {
+                user_id: sender,
+                conv_id: receiver,
+            },
+            Recipient {
+                user_id: receiver,
+                conv_id: sender,
+            },
+        ],
+    }
+}

@@ -1,0 +1,111 @@
+//! The store: one sqlx code path over SQLite (standalone) and MySQL/MariaDB
+//! (cluster), through sqlx's `Any` driver. The few dialect differences live
+//! in [`dialect`]. Every value is bound as a parameter.
+
+mod devices;
+mod dialect;
+mod messages;
+mod users;
+
+pub use devices::{Device, NewDevice};
+pub use dialect::Dialect;
+pub use messages::{
+    Appended, Existing, ListEntry, MissingUsers, NewMessage, Recipient, StoredMessage,
+};
+pub use users::{NewUser, User};
+
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor};
+use tracing::info;
+
+/// Why a store operation failed. Classified into reply codes at the edge.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unique constraint violated")]
+    Conflict,
+    #[error("not found")]
+    NotFound,
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported database url {0:?}: use sqlite:… or mysql://…")]
+    UnsupportedUrl(String),
+}
+
+impl StoreError {
+    /// Maps unique-key violations to [`StoreError::Conflict`].
+    pub(crate) fn classify(e: sqlx::Error) -> StoreError {
+        match &e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict,
+            _ => StoreError::Database(e),
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Connection pool plus the dialect it speaks.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite:path?mode=rwc` or `mysql://…`) and applies
+    /// the dialect's migrations.
+    pub async fn connect(url: &str) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let dialect = Dialect::from_url(url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(dialect.pool_size())
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    for pragma in dialect.session_setup() {
+                        conn.execute(*pragma).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await?;
+        dialect.migrator().run(&pool).await?;
+        info!(?dialect, "store ready");
+        Ok(Store { pool, dialect })
+    }
+
+    /// Opens (creating if needed) the SQLite database `tern.db` in `dir`.
+    pub async fn open_sqlite_dir(dir: &Path) -> Result<Store> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+        let url = format!("sqlite://{}?mode=rwc", dir.join("tern.db").display());
+        Store::connect(&url).await
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// A trivial query: the store answers.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+/// Reads an id column (stored as signed BIGINT) as the wire's u64.
+pub(crate) fn id(row: &AnyRow, col: &str) -> Result<u64> {
+    use sqlx::Row;
+    Ok(row.try_get::<i64, _>(col)? as u64)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,164 @@
+//! Store tests on a real SQLite file. (The same suite runs on MariaDB through
+//! the shared server helper once cluster mode lands.)
+
+use super::messages::test_message;
+use super::*;
+
+async fn store() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite_dir(dir.path()).await.unwrap();
+    (store, dir)
+}
+
+async fn user(store: &Store, name: &str) -> u64 {
+    store
+        .create_user(NewUser {
+            username: name,
+            password_hash: "h",
+            nickname: name,
+            now_ms: 1,
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn users_are_unique_and_start_with_an_empty_list() {
+    let (s, _d) = store().await;
+    let a = user(&s, "alice").await;
+    assert_eq!(s.max_seq(a).await.unwrap(), 0);
+    let again = s
+        .create_user(NewUser {
+            username: "alice",
+            password_hash: "x",
+            nickname: "",
+            now_ms: 2,
+        })
+        .await;
+    assert!(matches!(again, Err(StoreError::Conflict)), "{again:?}");
+    assert_eq!(s.user_by_username("alice").await.unwrap().unwrap().id, a);
+    assert!(s.user_by_id(a + 100).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_batch_gives_each_user_contiguous_seqs_in_message_order() {
+    let (s, _d) = store().await;
+    let (a, b, c) = (
+        user(&s, "a").await,
+        user(&s, "b").await,
+        user(&s, "c").await,
+    );
+    let m1 = test_message(a, b, Some("1"));
+    let m2 = test_message(a, c, Some("2"));
+    let m3 = test_message(b, a, None);
+    let out = s.append(&[&m1, &m2, &m3]).await.unwrap().unwrap();
+    // Recipients are [sender, receiver] for each.
+    assert_eq!(out[0].seqs, vec![1, 1]); // a:1, b:1
+    assert_eq!(out[1].seqs, vec![2, 1]); // a:2, c:1
+    assert_eq!(out[2].seqs, vec![2, 3]); // b:2, a:3
+    let again = s
+        .append(&[&test_message(c, a, None)])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again[0].seqs, vec![2, 4]);
+
+    let list = s.list_after(a, 0, 100).await.unwrap();
+    assert_eq!(
+        list.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
+    assert_eq!(list[0].message.id, m1.id.to_vec());
+    assert_eq!(list[0].conv_id, b, "a sees the conversation with b");
+    assert_eq!(list[2].conv_id, b);
+    assert_eq!(list[0].message.client_msg_id, "1");
+    assert_eq!(s.max_seq(a).await.unwrap(), 4);
+    assert_eq!(s.list_after(a, 2, 1).await.unwrap()[0].seq, 3);
+}
+
+#[tokio::test]
+async fn a_missing_recipient_stores_nothing() {
+    let (s, _d) = store().await;
+    let a = user(&s, "a").await;
+    let err = s
+        .append(&[&test_message(a, 999, None)])
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.0, vec![999]);
+    assert_eq!(
+        s.max_seq(a).await.unwrap(),
+        0,
+        "sender's counter rolled back"
+    );
+    assert!(s.list_after(a, 0, 10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn client_msg_id_is_unique_per_sender() {
+    let (s, _d) = store().await;
+    let (a, b) = (user(&s, "a").await, user(&s, "b").await);
+    let first = test_message(a, b, Some("x"));
+    s.append(&[&first]).await.unwrap().unwrap();
+    let dup = s.append(&[&test_message(a, b, Some("x"))]).await;
+    assert!(matches!(dup, Err(StoreError::Conflict)), "{dup:?}");
+    assert_eq!(
+        s.max_seq(b).await.unwrap(),
+        1,
+        "the failed batch left no trace"
+    );
+    // Another sender may use the same id.
+    s.append(&[&test_message(b, a, Some("x"))])
+        .await
+        .unwrap()
+        .unwrap();
+    let found = s.find_by_client_msg_id(a, "x").await.unwrap().unwrap();
+    assert_eq!(found.id, first.id.to_vec());
+    assert_eq!(found.sender_seq, 1);
+    assert!(s.find_by_client_msg_id(a, "y").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn ack_only_raises() {
+    let (s, _d) = store().await;
+    let a = user(&s, "a").await;
+    let dev = s
+        .create_device(NewDevice {
+            user_id: a,
+            platform: "ios",
+            model: "",
+            os_version: "",
+            app_version: "",
+            token_hash: "t",
+            token_expires_at: 10,
+            now_ms: 1,
+        })
+        .await
+        .unwrap();
+    s.ack(dev, 5).await.unwrap();
+    s.ack(dev, 3).await.unwrap();
+    assert_eq!(s.device(dev).await.unwrap().unwrap().ack_seq, 5);
+    s.ack(dev, 9).await.unwrap();
+    assert_eq!(s.device(dev).await.unwrap().unwrap().ack_seq, 9);
+}
+
+#[tokio::test]
+async fn large_recipient_sets_are_chunked() {
+    let (s, _d) = store().await;
+    let mut ids = Vec::new();
+    for i in 0..450 {
+        ids.push(user(&s, &format!("u{i}")).await);
+    }
+    let mut m = test_message(ids[0], 0, None);
+    m.conv_type = 2;
+    m.recipients = ids
+        .iter()
+        .map(|&u| Recipient {
+            user_id: u,
+            conv_id: 7,
+        })
+        .collect();
+    let out = s.append(&[&m]).await.unwrap().unwrap();
+    assert!(out[0].seqs.iter().all(|&s| s == 1));
+    assert_eq!(s.max_seq(ids[449]).await.unwrap(), 1);
+}

@@ -1,0 +1,100 @@
+//! Users and their list heads.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::{id, Result, Store, StoreError};
+
+/// A user account.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: u64,
+    pub username: String,
+    pub password_hash: String,
+    pub nickname: String,
+    pub avatar_url: String,
+    pub status: String,
+    pub created_at: i64,
+}
+
+impl User {
+    pub fn is_active(&self) -> bool {
+        self.status == "active"
+    }
+
+    fn from_row(row: &AnyRow) -> Result<User> {
+        Ok(User {
+            id: id(row, "id")?,
+            username: row.try_get("username")?,
+            password_hash: row.try_get("password_hash")?,
+            nickname: row.try_get("nickname")?,
+            avatar_url: row.try_get("avatar_url")?,
+            status: row.try_get("status")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
+}
+
+/// What registration stores.
+#[derive(Debug, Clone)]
+pub struct NewUser<'a> {
+    pub username: &'a str,
+    pub password_hash: &'a str,
+    pub nickname: &'a str,
+    pub now_ms: i64,
+}
+
+const USER_COLUMNS: &str = "id, username, password_hash, nickname, avatar_url, status, created_at";
+
+impl Store {
+    /// Creates a user and its empty list (seq 0) in one transaction.
+    /// A taken username is [`StoreError::Conflict`].
+    pub async fn create_user(&self, u: NewUser<'_>) -> Result<u64> {
+        let mut tx = self.pool().begin().await?;
+        let sql = format!(
+            "INSERT INTO users (username, password_hash, nickname, avatar_url, extra, status, created_at, updated_at) \
+             VALUES (?, ?, ?, '', '{{}}', 'active', ?, ?){}",
+            self.dialect().returning_id()
+        );
+        let insert = sqlx::query(&sql)
+            .bind(u.username)
+            .bind(u.password_hash)
+            .bind(u.nickname)
+            .bind(u.now_ms)
+            .bind(u.now_ms);
+        let user_id = self.dialect().insert_id(&mut tx, insert).await?;
+        sqlx::query("INSERT INTO user_seqs (user_id, seq) VALUES (?, 0)")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(user_id as u64)
+    }
+
+    pub async fn user_by_username(&self, username: &str) -> Result<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?");
+        let row = sqlx::query(&sql)
+            .bind(username)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(User::from_row).transpose()
+    }
+
+    pub async fn user_by_id(&self, user_id: u64) -> Result<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?");
+        let row = sqlx::query(&sql)
+            .bind(user_id as i64)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(User::from_row).transpose()
+    }
+
+    /// The head of a user's list (0 when empty).
+    pub async fn max_seq(&self, user_id: u64) -> Result<u64> {
+        let seq: Option<i64> = sqlx::query_scalar("SELECT seq FROM user_seqs WHERE user_id = ?")
+            .bind(user_id as i64)
+            .fetch_optional(self.pool())
+            .await?;
+        seq.map(|s| s as u64).ok_or(StoreError::NotFound)
+    }
+}
