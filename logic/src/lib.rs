@@ -16,7 +16,7 @@ pub mod store;
 
 pub use config::LogicConfig;
 pub use error::LogicError;
-pub use rpc::serve;
+pub use rpc::LogicServer;
 
 use std::sync::Arc;
 

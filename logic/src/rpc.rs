@@ -11,7 +11,7 @@ use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
-use tern_public::bus::{BusError, BusMessage, LOGIC_QUEUE};
+use tern_public::bus::{BusError, BusMessage, Subscription, LOGIC_QUEUE};
 use tern_public::proto::bus::{Bind, ConnReply, ConnRequest};
 use tern_public::{Code, FrameType};
 
@@ -29,52 +29,71 @@ pub(crate) struct Caller {
     pub heartbeat_interval_secs: u32,
 }
 
-/// Serves commands and events from the bus until `shutdown` resolves, then
-/// stops taking new ones and waits for those in flight.
-pub async fn serve(logic: Arc<Logic>, shutdown: impl Future<Output = ()>) -> Result<(), BusError> {
-    let subjects = &logic.cfg.subjects;
-    let mut rpc = logic
-        .bus
-        .subscribe(&subjects.logic_rpc(), Some(LOGIC_QUEUE))
-        .await?;
-    let mut events = logic
-        .bus
-        .subscribe(&subjects.logic_events(), Some(LOGIC_QUEUE))
-        .await?;
-    let limit = Arc::new(Semaphore::new(logic.cfg.max_concurrent_requests));
-    let tracker = TaskTracker::new();
-    info!("logic serving");
-    tokio::pin!(shutdown);
-    loop {
-        // Take a permit first: at the limit, requests wait on the bus, not in memory.
-        let permit = tokio::select! {
-            p = limit.clone().acquire_owned() => p.expect("semaphore never closed"),
-            () = &mut shutdown => break,
-        };
-        tokio::select! {
-            Some(msg) = rpc.next() => {
-                let logic = logic.clone();
-                tracker.spawn(async move {
-                    handle_request(&logic, msg).await;
-                    drop(permit);
-                });
-            }
-            Some(msg) = events.next() => {
-                let logic = logic.clone();
-                tracker.spawn(async move {
-                    events::handle(&logic, msg.payload).await;
-                    drop(permit);
-                });
-            }
-            () = &mut shutdown => break,
-            else => break,
-        }
+/// Logic's subscriptions on the bus, ready to serve.
+pub struct LogicServer {
+    logic: Arc<Logic>,
+    rpc: Subscription,
+    events: Subscription,
+}
+
+impl LogicServer {
+    /// Subscribes to the command and event subjects (queue group `logic`).
+    /// Once this returns, requests published on the bus reach this node.
+    pub async fn subscribe(logic: Arc<Logic>) -> Result<LogicServer, BusError> {
+        let subjects = &logic.cfg.subjects;
+        let rpc = logic
+            .bus
+            .subscribe(&subjects.logic_rpc(), Some(LOGIC_QUEUE))
+            .await?;
+        let events = logic
+            .bus
+            .subscribe(&subjects.logic_events(), Some(LOGIC_QUEUE))
+            .await?;
+        Ok(LogicServer { logic, rpc, events })
     }
-    drop((rpc, events));
-    tracker.close();
-    tracker.wait().await;
-    info!("logic stopped");
-    Ok(())
+
+    /// Serves commands and events until `shutdown` resolves, then stops
+    /// taking new ones and waits for those in flight.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let LogicServer {
+            logic,
+            mut rpc,
+            mut events,
+        } = self;
+        let limit = Arc::new(Semaphore::new(logic.cfg.max_concurrent_requests));
+        let tracker = TaskTracker::new();
+        info!("logic serving");
+        tokio::pin!(shutdown);
+        loop {
+            // Take a permit first: at the limit, requests wait on the bus, not in memory.
+            let permit = tokio::select! {
+                p = limit.clone().acquire_owned() => p.expect("semaphore never closed"),
+                () = &mut shutdown => break,
+            };
+            tokio::select! {
+                Some(msg) = rpc.next() => {
+                    let logic = logic.clone();
+                    tracker.spawn(async move {
+                        handle_request(&logic, msg).await;
+                        drop(permit);
+                    });
+                }
+                Some(msg) = events.next() => {
+                    let logic = logic.clone();
+                    tracker.spawn(async move {
+                        events::handle(&logic, msg.payload).await;
+                        drop(permit);
+                    });
+                }
+                () = &mut shutdown => break,
+                else => break,
+            }
+        }
+        drop((rpc, events));
+        tracker.close();
+        tracker.wait().await;
+        info!("logic stopped");
+    }
 }
 
 async fn handle_request(logic: &Logic, msg: BusMessage) {

@@ -1,0 +1,31 @@
+//! Client errors.
+
+use tern_public::{Code, FrameError};
+
+/// Why a client call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("framing: {0}")]
+    Frame(#[from] FrameError),
+    /// The server answered with a non-OK code.
+    #[error("server replied {code}: {message}")]
+    Server { code: i32, message: String },
+    #[error("connection closed")]
+    Closed,
+    #[error("no reply within the request timeout")]
+    Timeout,
+    #[error("reply does not decode: {0}")]
+    Decode(#[from] prost::DecodeError),
+}
+
+impl ClientError {
+    /// The server's reply code, if this is a server error.
+    pub fn code(&self) -> Option<Code> {
+        match self {
+            ClientError::Server { code, .. } => Code::from_i32(*code),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! The `tern` binary's library: the standalone server (connect + logic in one
+//! process over the in-process bus, SQLite, in-memory presence) and the
+//! command-line configuration shared by every subcommand.
+
+pub mod cli;
+pub mod standalone;

@@ -1,0 +1,234 @@
+//! Shared helpers for the end-to-end tests: a standalone server on a free
+//! loopback port with its own SQLite directory, and signed-in test users.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use prost::Message as _;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_util::codec::Framed;
+
+use tern_client::proto::{AuthReply, Message, Reply, Request};
+use tern_client::{Client, Event};
+use tern_connect::ConnectConfig;
+use tern_logic::store::Store;
+use tern_logic::LogicConfig;
+use tern_public::{Frame, FrameCodec, FrameType};
+
+/// Longest any single awaited event may take before the test fails.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A standalone server for one test.
+pub struct Server {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<anyhow::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn start() -> Server {
+    start_with(ConnectConfig::default(), LogicConfig::default()).await
+}
+
+pub async fn start_with(connect: ConnectConfig, logic: LogicConfig) -> Server {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open_sqlite_dir(dir.path())
+        .await
+        .expect("sqlite store");
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(tern::standalone::serve(
+        listener,
+        store,
+        connect,
+        logic,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    Server {
+        addr,
+        stop: Some(stop),
+        task,
+        _dir: dir,
+    }
+}
+
+impl Server {
+    /// Triggers the drain and waits for the server to exit.
+    pub async fn stop(mut self) {
+        let _ = self.stop.take().expect("stopped once").send(());
+        tokio::time::timeout(WAIT, &mut self.task)
+            .await
+            .expect("server exits within the grace period")
+            .expect("server task")
+            .expect("server result");
+    }
+}
+
+/// One signed-in device of a user.
+pub struct Device {
+    pub client: Arc<Client>,
+    pub events: mpsc::Receiver<Event>,
+    pub user_id: u64,
+    pub device_id: u64,
+    pub token: String,
+}
+
+impl Device {
+    /// The next PUSH; fails the test if none arrives in time or the connection closes.
+    pub async fn next_push(&mut self) -> Message {
+        loop {
+            match tokio::time::timeout(WAIT, self.events.recv()).await {
+                Ok(Some(Event::Push(m))) => return m,
+                Ok(Some(Event::Unmatched(_))) => continue,
+                Ok(other) => panic!("expected a PUSH, got {other:?}"),
+                Err(_) => panic!("no PUSH within {WAIT:?}"),
+            }
+        }
+    }
+
+    /// The next event whatever it is.
+    pub async fn next_event(&mut self) -> Event {
+        tokio::time::timeout(WAIT, self.events.recv())
+            .await
+            .expect("an event in time")
+            .unwrap_or(Event::Closed)
+    }
+}
+
+pub async fn register(addr: SocketAddr, username: &str) -> Device {
+    let (client, events) = Client::connect(addr).await.expect("connect");
+    let auth = client
+        .register(username, PASSWORD, username)
+        .await
+        .expect("register");
+    device(client, events, auth)
+}
+
+/// Logs in as an existing user from a new connection (a new device).
+pub async fn login(addr: SocketAddr, username: &str) -> Device {
+    let (client, events) = Client::connect(addr).await.expect("connect");
+    let auth = client.login(username, PASSWORD, None).await.expect("login");
+    device(client, events, auth)
+}
+
+/// What a device keeps to resume later.
+#[derive(Debug, Clone)]
+pub struct Creds {
+    pub user_id: u64,
+    pub device_id: u64,
+    pub token: String,
+}
+
+impl Device {
+    pub fn creds(&self) -> Creds {
+        Creds {
+            user_id: self.user_id,
+            device_id: self.device_id,
+            token: self.token.clone(),
+        }
+    }
+}
+
+/// Resumes a device with its token on a new connection.
+pub async fn sign_in(addr: SocketAddr, d: &Creds) -> (Device, tern_client::proto::Session) {
+    let (client, events) = Client::connect(addr).await.expect("connect");
+    let session = client
+        .sign_in(d.user_id, d.device_id, &d.token)
+        .await
+        .expect("sign in");
+    let dev = Device {
+        client: Arc::new(client),
+        events,
+        user_id: d.user_id,
+        device_id: d.device_id,
+        token: d.token.clone(),
+    };
+    (dev, session)
+}
+
+fn device(client: Client, events: mpsc::Receiver<Event>, auth: AuthReply) -> Device {
+    Device {
+        client: Arc::new(client),
+        events,
+        user_id: auth.user_id,
+        device_id: auth.device_id,
+        token: auth.token,
+    }
+}
+
+/// A raw framed connection for protocol-level tests.
+pub struct Raw {
+    pub framed: Framed<TcpStream, FrameCodec>,
+}
+
+impl Raw {
+    pub async fn connect(addr: SocketAddr) -> Raw {
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        Raw {
+            framed: Framed::new(stream, FrameCodec::new(16 * 1024 * 1024)),
+        }
+    }
+
+    pub async fn request(&mut self, ty: u16, request_id: u64, payload: impl prost::Message) {
+        let req = Request {
+            request_id,
+            payload: payload.encode_to_vec().into(),
+        };
+        self.framed
+            .send(Frame::from_message(ty, &req))
+            .await
+            .expect("send frame");
+    }
+
+    pub async fn send_frame(&mut self, ty: u16, value: impl Into<Bytes>) {
+        self.framed
+            .send(Frame::new(ty, value))
+            .await
+            .expect("send frame");
+    }
+
+    /// The next frame, or None once the server closed the connection.
+    pub async fn next_frame(&mut self) -> Option<Frame> {
+        match tokio::time::timeout(WAIT, self.framed.next())
+            .await
+            .expect("a frame or close in time")
+        {
+            Some(Ok(f)) => Some(f),
+            Some(Err(_)) | None => None,
+        }
+    }
+
+    pub async fn reply(&mut self) -> Reply {
+        let f = self.next_frame().await.expect("a frame, not a close");
+        assert_eq!(
+            f.ty,
+            FrameType::Reply.as_u16(),
+            "expected REPLY, got type {}",
+            f.ty
+        );
+        Reply::decode(f.value).expect("Reply decodes")
+    }
+
+    /// Waits for the server to close the connection, skipping frames.
+    pub async fn closed(&mut self) {
+        while self.next_frame().await.is_some() {}
+    }
+}
+
+/// Text content of a message.
+pub fn text(m: &Message) -> String {
+    String::from_utf8_lossy(&m.content).into_owned()
+}
