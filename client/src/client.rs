@@ -42,7 +42,9 @@ pub enum Event {
     Closed,
 }
 
-type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Reply>>>>;
+/// Requests waiting for their reply; `None` once the connection is closed,
+/// so later requests fail at once instead of waiting for a timeout.
+type Pending = Arc<Mutex<Option<HashMap<u64, oneshot::Sender<Reply>>>>>;
 
 /// A signed-in or not-yet-signed-in connection to a tern server.
 pub struct Client {
@@ -67,7 +69,7 @@ impl Client {
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
         let (rd, wr) = stream.into_split();
-        let pending: Pending = Arc::default();
+        let pending: Pending = Arc::new(Mutex::new(Some(HashMap::new())));
         let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
         let reader = tokio::spawn(read_loop(rd, pending.clone(), events_tx));
         let client = Client {
@@ -109,10 +111,10 @@ impl Client {
     pub async fn raw_request(&self, ty: u16, payload: Bytes) -> Result<Reply, ClientError> {
         let request_id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        self.pending
-            .lock()
-            .expect("pending lock poisoned")
-            .insert(request_id, tx);
+        match self.pending.lock().expect("pending lock poisoned").as_mut() {
+            Some(p) => p.insert(request_id, tx),
+            None => return Err(ClientError::Closed),
+        };
         let frame = Frame::from_message(
             ty,
             &Request {
@@ -122,22 +124,22 @@ impl Client {
         );
         let sent = self.writer.lock().await.send(frame).await;
         if let Err(e) = sent {
-            self.pending
-                .lock()
-                .expect("pending lock poisoned")
-                .remove(&request_id);
+            self.forget(request_id);
             return Err(e.into());
         }
         match tokio::time::timeout(self.timeout, rx).await {
             Ok(Ok(reply)) => Ok(reply),
             Ok(Err(_)) => Err(ClientError::Closed),
             Err(_) => {
-                self.pending
-                    .lock()
-                    .expect("pending lock poisoned")
-                    .remove(&request_id);
+                self.forget(request_id);
                 Err(ClientError::Timeout)
             }
+        }
+    }
+
+    fn forget(&self, request_id: u64) {
+        if let Some(p) = self.pending.lock().expect("pending lock poisoned").as_mut() {
+            p.remove(&request_id);
         }
     }
 
@@ -283,7 +285,8 @@ async fn read_loop(rd: OwnedReadHalf, pending: Pending, events: mpsc::Sender<Eve
                 let waiter = pending
                     .lock()
                     .expect("pending lock poisoned")
-                    .remove(&reply.request_id);
+                    .as_mut()
+                    .and_then(|p| p.remove(&reply.request_id));
                 match waiter {
                     Some(tx) => {
                         let _ = tx.send(reply);
@@ -312,6 +315,6 @@ async fn read_loop(rd: OwnedReadHalf, pending: Pending, events: mpsc::Sender<Eve
         }
     }
     // Fail every waiting request at once instead of letting each time out.
-    pending.lock().expect("pending lock poisoned").clear();
+    pending.lock().expect("pending lock poisoned").take();
     let _ = events.send(Event::Closed).await;
 }

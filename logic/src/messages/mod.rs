@@ -128,13 +128,13 @@ pub(crate) async fn sync(logic: &Logic, caller: &Caller, req: SyncRequest) -> Re
         0 => cfg.sync_default_limit,
         n => n.min(cfg.sync_max_limit),
     };
-    // Read max_seq first: every entry up to it is committed, so a client that
-    // compares it with the page never waits for a seq that cannot come.
-    let max_seq = logic.store.max_seq(caller.user_id).await?;
     let entries = logic
         .store
         .list_after(caller.user_id, req.after_seq, limit + 1)
         .await?;
+    // Read the head after the page: list rows and the head commit together,
+    // so max_seq is never below a seq in the page.
+    let max_seq = logic.store.max_seq(caller.user_id).await?;
     let budget = cfg.max_frame_len.saturating_sub(PAGE_ENVELOPE);
     let mut has_more = entries.len() > limit as usize;
     let mut used = 0;
