@@ -115,6 +115,10 @@ impl Connection {
         let codec = FrameCodec::new(self.shared.cfg.max_frame_len);
         let mut frames = FramedRead::with_capacity(rd, codec, INITIAL_READ_BUF);
         self.shared.registry.add(self.handle.clone());
+        if self.shared.is_draining() {
+            // Accepted just as the drain began, after its snapshot.
+            self.handle.kick(KickReason::Draining);
+        }
         debug!("connection opened");
 
         let deadline = tokio::time::sleep(self.shared.cfg.handshake_timeout);

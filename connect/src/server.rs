@@ -2,7 +2,7 @@
 //! announcements, and drain on shutdown.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -29,6 +29,9 @@ pub(crate) struct Shared {
     pub bus: Arc<dyn Bus>,
     pub registry: Registry,
     next_conn_id: AtomicU64,
+    /// Set when the drain starts; a connection registering after the drain
+    /// took its snapshot kicks itself.
+    draining: AtomicBool,
 }
 
 impl Shared {
@@ -62,6 +65,10 @@ impl Shared {
                 }
             }
         }
+    }
+
+    pub(crate) fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
     }
 
     pub(crate) async fn device_offline(&self, conn_id: u64, user_id: u64, device_id: u64) {
@@ -107,6 +114,7 @@ impl Node {
                 bus,
                 registry: Registry::default(),
                 next_conn_id: AtomicU64::new(1),
+                draining: AtomicBool::new(false),
             }),
         }
     }
@@ -194,6 +202,7 @@ impl Node {
 
     async fn drain(&self, tracker: TaskTracker) {
         let shared = &self.shared;
+        shared.draining.store(true, Ordering::SeqCst);
         shared.announce(NodeState::Draining).await;
         let conns = shared.registry.all();
         info!(connections = conns.len(), "draining");

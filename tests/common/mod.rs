@@ -232,3 +232,16 @@ impl Raw {
 pub fn text(m: &Message) -> String {
     String::from_utf8_lossy(&m.content).into_owned()
 }
+
+/// Two fresh users exchange a message: the server is still serving.
+pub async fn assert_still_serving(addr: SocketAddr, tag: &str) {
+    let a = register(addr, &format!("ok-a-{tag}")).await;
+    let mut b = register(addr, &format!("ok-b-{tag}")).await;
+    let sent = a
+        .client
+        .send_text(b.user_id, "still here", "1")
+        .await
+        .expect("send");
+    let got = b.next_push().await;
+    assert_eq!((got.seq, &got.id[..]), (1, &sent.message_id[..]));
+}

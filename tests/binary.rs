@@ -1,0 +1,83 @@
+//! The `tern` binary as a user runs it: starts with defaults, prints where it
+//! listens, drains on SIGTERM, and keeps every message across a restart.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+
+use common::*;
+use tern_client::proto::KickReason;
+use tern_client::Event;
+
+struct Running {
+    child: Child,
+    addr: SocketAddr,
+}
+
+fn spawn(data_dir: &std::path::Path) -> Running {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tern"))
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .env("TERN_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the tern binary");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("tern printed its address")
+            .expect("stdout line");
+        if let Some(rest) = line.trim().strip_prefix("clients (TCP):") {
+            break rest.trim().parse().expect("a socket address");
+        }
+    };
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Running { child, addr }
+}
+
+fn terminate(mut r: Running) {
+    let status = Command::new("kill")
+        .args(["-TERM", &r.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = r.child.wait().unwrap();
+    assert!(exit.success(), "tern exits cleanly after a drain: {exit:?}");
+}
+
+#[tokio::test]
+async fn the_binary_serves_drains_on_sigterm_and_keeps_messages_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = spawn(dir.path());
+    let alice = register(server.addr, "alice").await;
+    let mut bob = register(server.addr, "bob").await;
+    let sent = alice
+        .client
+        .send_text(bob.user_id, "survives restarts", "m1")
+        .await
+        .unwrap();
+    assert_eq!(bob.next_push().await.seq, 1);
+
+    terminate(server);
+    match bob.next_event().await {
+        Event::Kicked(k) => assert_eq!(k.reason, KickReason::Draining as i32),
+        other => panic!("expected KICKED(draining), got {other:?}"),
+    }
+
+    let server = spawn(dir.path());
+    let (bob2, session) = sign_in(server.addr, &bob.creds()).await;
+    assert_eq!(session.max_seq, 1, "the token and the list survived");
+    let list = bob2.client.sync_all(0).await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(
+        (&list[0].id[..], text(&list[0]).as_str()),
+        (&sent.message_id[..], "survives restarts")
+    );
+    terminate(server);
+}
