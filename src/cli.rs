@@ -25,6 +25,8 @@ pub struct Cli {
 pub enum Command {
     /// Standalone server: connect + logic in one process, SQLite under the data directory.
     Serve(ServeArgs),
+    /// Load generator against a running server (loopback only).
+    Bench(crate::bench::BenchArgs),
 }
 
 #[derive(Debug, Clone, Args)]

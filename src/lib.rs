@@ -2,5 +2,6 @@
 //! process over the in-process bus, SQLite, in-memory presence) and the
 //! command-line configuration shared by every subcommand.
 
+pub mod bench;
 pub mod cli;
 pub mod standalone;

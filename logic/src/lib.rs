@@ -21,7 +21,6 @@ pub use rpc::LogicServer;
 use std::sync::Arc;
 
 use tern_public::bus::Bus;
-use tokio::sync::Semaphore;
 
 use crate::messages::Batcher;
 use crate::presence::Presence;
@@ -34,8 +33,8 @@ pub struct Logic {
     pub(crate) presence: Arc<dyn Presence>,
     pub(crate) bus: Arc<dyn Bus>,
     pub(crate) batcher: Batcher,
-    /// Bounds concurrent password hashing so a login storm cannot take every core.
-    pub(crate) hashing: Semaphore,
+    /// Password hashing threads: a login storm cannot take every core.
+    pub(crate) hasher: auth::Hasher,
 }
 
 impl Logic {
@@ -48,14 +47,14 @@ impl Logic {
     ) -> Arc<Logic> {
         let fanout = fanout::start(presence.clone(), bus.clone(), cfg.subjects.clone());
         let batcher = Batcher::start(store.clone(), fanout, &cfg);
-        let hashing = Semaphore::new(cfg.max_concurrent_hashes);
+        let hasher = auth::Hasher::start(cfg.max_concurrent_hashes);
         Arc::new(Logic {
             cfg,
             store,
             presence,
             bus,
             batcher,
-            hashing,
+            hasher,
         })
     }
 

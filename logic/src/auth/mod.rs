@@ -1,16 +1,14 @@
 //! REGISTER, LOGIN and SIGN_IN: accounts, devices and tokens.
 //!
-//! Passwords are hashed with argon2id on the blocking pool, at most
-//! `max_concurrent_hashes` at once. Tokens are 256-bit random, given to the
-//! client once, stored only as SHA-256, compared in constant time, and
-//! expire after `token_ttl`.
+//! Passwords are hashed with argon2id on a fixed pool of hashing threads
+//! ([`hasher`]), at most `max_concurrent_hashes` at once. Tokens are 256-bit
+//! random, given to the client once, stored only as SHA-256, compared in
+//! constant time, and expire after `token_ttl`.
 
-use std::sync::OnceLock;
+mod hasher;
 
-use argon2::password_hash::{
-    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
-};
-use argon2::Argon2;
+pub(crate) use hasher::Hasher;
+
 use prost::Message as _;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -50,7 +48,7 @@ pub(crate) async fn register(
         n => n.to_owned(),
     };
     let device = valid_device(req.device)?;
-    let hash = hash_password(logic, req.password).await?;
+    let hash = logic.hasher.hash(req.password).await.map_err(internal)?;
     let now = now_ms();
     let user_id = match logic
         .store
@@ -79,10 +77,15 @@ pub(crate) async fn login(
     let username = req.username.trim().to_lowercase();
     let user = logic.store.user_by_username(&username).await?;
     // Unknown users cost a hash too, so timing does not tell which usernames exist.
-    let hash = user
-        .as_ref()
-        .map_or_else(|| dummy_hash().to_owned(), |u| u.password_hash.clone());
-    let ok = verify_password(logic, req.password, hash).await?;
+    let hash = match &user {
+        Some(u) => u.password_hash.clone(),
+        None => logic.hasher.dummy().await.map_err(internal)?,
+    };
+    let ok = logic
+        .hasher
+        .verify(req.password, hash)
+        .await
+        .map_err(internal)?;
     let user = match user {
         Some(u) if ok => u,
         _ => return Err(LogicError::Unauthenticated("invalid username or password")),
@@ -304,51 +307,8 @@ fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-async fn hash_password(logic: &Logic, password: String) -> Result<String> {
-    let _permit = logic
-        .hashing
-        .acquire()
-        .await
-        .map_err(|e| LogicError::Internal(e.to_string()))?;
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| LogicError::Internal(format!("hash: {e}")))
-    })
-    .await
-    .map_err(|e| LogicError::Internal(e.to_string()))?
-}
-
-async fn verify_password(logic: &Logic, password: String, hash: String) -> Result<bool> {
-    let _permit = logic
-        .hashing
-        .acquire()
-        .await
-        .map_err(|e| LogicError::Internal(e.to_string()))?;
-    tokio::task::spawn_blocking(move || {
-        let parsed = PasswordHash::new(&hash)
-            .map_err(|e| LogicError::Internal(format!("stored hash: {e}")))?;
-        Ok(Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok())
-    })
-    .await
-    .map_err(|e| LogicError::Internal(e.to_string()))?
-}
-
-/// A valid hash of a random password, verified against when the user is unknown.
-fn dummy_hash() -> &'static str {
-    static DUMMY: OnceLock<String> = OnceLock::new();
-    DUMMY.get_or_init(|| {
-        let salt = SaltString::generate(&mut OsRng);
-        let pw: [u8; 16] = rand::random();
-        Argon2::default()
-            .hash_password(&pw, &salt)
-            .expect("hashing a random password with default params cannot fail")
-            .to_string()
-    })
+fn internal(e: hasher::HashError) -> LogicError {
+    LogicError::Internal(e.to_string())
 }
 
 #[cfg(test)]

@@ -1,0 +1,146 @@
+//! `tern bench`: load generators that measure what users of a chat server
+//! care about. Targets must be loopback addresses; every run is bounded in
+//! count and time.
+
+mod connections;
+mod direct;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand};
+use futures::{stream, StreamExt, TryStreamExt};
+use hdrhistogram::Histogram;
+
+use tern_client::Client;
+
+/// Most connections one bench process opens (the per-process file limit is ~20,000).
+pub const MAX_CONNECTIONS: u32 = 19_000;
+const PASSWORD: &str = "bench password";
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub scenario: Scenario,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Scenario {
+    /// Opens N idle signed-in connections; reports the connect rate and the
+    /// server's RSS growth per connection.
+    Connections(connections::ConnectionsArgs),
+    /// One-to-one messages: every user sends to random others as fast as the
+    /// server answers; reports stored/s, delivered/s and latencies, and checks
+    /// that every device saw its list exactly once, in order.
+    Direct(direct::DirectArgs),
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    match args.scenario {
+        Scenario::Connections(a) => connections::run(a).await,
+        Scenario::Direct(a) => direct::run(a).await,
+    }
+}
+
+/// Refuses anything but loopback targets.
+pub(crate) fn loopback(addr: &str) -> anyhow::Result<SocketAddr> {
+    let addr: SocketAddr = addr
+        .parse()
+        .with_context(|| format!("{addr:?} is not an ip:port"))?;
+    if !addr.ip().is_loopback() {
+        bail!(
+            "bench targets must be loopback addresses (127.0.0.0/8, ::1), not {}",
+            addr.ip()
+        );
+    }
+    Ok(addr)
+}
+
+/// What a device keeps to sign in again.
+#[derive(Debug, Clone)]
+pub(crate) struct Creds {
+    pub user_id: u64,
+    pub device_id: u64,
+    pub token: String,
+}
+
+/// Registers `users` users named `<prefix><n>`, each with `devices` devices
+/// (one from REGISTER, the rest from LOGIN), `parallel` at a time.
+pub(crate) async fn register_users(
+    addr: SocketAddr,
+    prefix: &str,
+    users: u32,
+    devices: u32,
+    parallel: usize,
+) -> anyhow::Result<Vec<Vec<Creds>>> {
+    stream::iter(0..users)
+        .map(|n| {
+            let name = format!("{prefix}{n}");
+            async move {
+                let (client, _events) = Client::connect(addr).await?;
+                let auth = client.register(&name, PASSWORD, &name).await?;
+                let mut creds = vec![Creds {
+                    user_id: auth.user_id,
+                    device_id: auth.device_id,
+                    token: auth.token,
+                }];
+                drop(client);
+                for _ in 1..devices {
+                    let (client, _events) = Client::connect(addr).await?;
+                    let auth = client.login(&name, PASSWORD, None).await?;
+                    creds.push(Creds {
+                        user_id: auth.user_id,
+                        device_id: auth.device_id,
+                        token: auth.token,
+                    });
+                }
+                anyhow::Ok(creds)
+            }
+        })
+        .buffer_unordered(parallel)
+        .try_collect()
+        .await
+}
+
+/// A unique prefix so repeated runs against one server do not collide.
+pub(crate) fn run_prefix(tag: &str) -> String {
+    format!("b{}{tag}", rand::random::<u32>() % 1_000_000)
+}
+
+/// Resident set size of a process, from /proc.
+pub(crate) fn rss_bytes(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading /proc/{pid}/status (is --server-pid right?)"))?;
+    let kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .context("no VmRSS line")?;
+    Ok(kb * 1024)
+}
+
+pub(crate) fn new_histogram() -> Histogram<u64> {
+    // Microseconds, 1 µs to 60 s, 3 significant digits.
+    Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
+}
+
+pub(crate) fn percentiles(h: &Histogram<u64>) -> String {
+    if h.is_empty() {
+        return "no samples".into();
+    }
+    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    format!(
+        "p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms  max {:.2} ms  (n={})",
+        ms(0.5),
+        ms(0.9),
+        ms(0.99),
+        ms(0.999),
+        h.max() as f64 / 1000.0,
+        h.len()
+    )
+}
+
+pub(crate) fn secs(d: Duration) -> f64 {
+    d.as_secs_f64().max(1e-9)
+}
