@@ -1,6 +1,10 @@
 -- tern schema, MySQL/MariaDB dialect. Same tables and columns as migrations/sqlite.
 -- Times are milliseconds since the epoch; message ids are 16-byte UUIDv7.
 -- Integers are signed BIGINT throughout: one Rust type (i64) for both engines.
+-- Column types are chosen for sqlx's Any driver, which reads MySQL TEXT as
+-- bytes and BINARY/VARBINARY as (UTF-8) text: strings are VARCHAR, binary
+-- ids are read back through HEX(), client_msg_id is VARBINARY (exact bytes,
+-- no trailing-space padding).
 
 CREATE TABLE users (
     id            BIGINT       NOT NULL AUTO_INCREMENT PRIMARY KEY,
@@ -8,7 +12,7 @@ CREATE TABLE users (
     password_hash VARCHAR(255) NOT NULL,
     nickname      VARCHAR(255) NOT NULL DEFAULT '',
     avatar_url    VARCHAR(1024) NOT NULL DEFAULT '',
-    extra         TEXT         NOT NULL,
+    extra         VARCHAR(4096) NOT NULL,
     status        VARCHAR(16)  NOT NULL DEFAULT 'active',
     created_at    BIGINT       NOT NULL,
     updated_at    BIGINT       NOT NULL,
@@ -51,12 +55,12 @@ CREATE TABLE `groups` (
     id           BIGINT        NOT NULL AUTO_INCREMENT PRIMARY KEY,
     name         VARCHAR(255)  NOT NULL,
     avatar_url   VARCHAR(1024) NOT NULL DEFAULT '',
-    introduction TEXT          NOT NULL,
+    introduction VARCHAR(1024) NOT NULL,
     owner_id     BIGINT        NOT NULL,
     member_count BIGINT        NOT NULL DEFAULT 0,
     max_members  BIGINT        NOT NULL,
     muted_all    BIGINT        NOT NULL DEFAULT 0,
-    extra        TEXT          NOT NULL,
+    extra        VARCHAR(4096) NOT NULL,
     created_at   BIGINT        NOT NULL,
     updated_at   BIGINT        NOT NULL,
     dismissed_at BIGINT        NOT NULL DEFAULT 0
@@ -82,8 +86,8 @@ CREATE TABLE messages (
     receiver_id      BIGINT      NOT NULL,
     content_type     BIGINT      NOT NULL,
     content          MEDIUMBLOB  NOT NULL,
-    mentions         TEXT        NOT NULL,
-    client_msg_id    VARCHAR(64) NULL,
+    mentions         VARCHAR(4096) NOT NULL,
+    client_msg_id    VARBINARY(64) NULL,
     status           BIGINT      NOT NULL DEFAULT 0,
     created_at       BIGINT      NOT NULL,
     UNIQUE KEY messages_client_msg_id (sender_id, client_msg_id)

@@ -94,7 +94,7 @@ impl ListEntry {
             conv_type: row.try_get::<i64, _>("conv_type")? as i32,
             conv_id: id(row, "conv_id")?,
             message: StoredMessage {
-                id: row.try_get("id")?,
+                id: hex_id(row, "id_hex")?,
                 sender_id: id(row, "sender_id")?,
                 sender_device_id: id(row, "sender_device_id")?,
                 content_type: row.try_get::<i64, _>("content_type")? as u32,
@@ -237,7 +237,7 @@ impl Store {
         client_msg_id: &str,
     ) -> Result<Option<Existing>> {
         let row = sqlx::query(
-            "SELECT m.id, m.created_at, um.seq FROM messages m \
+            "SELECT HEX(m.id) AS id_hex, m.created_at, um.seq FROM messages m \
              JOIN user_messages um ON um.message_id = m.id AND um.user_id = m.sender_id \
              WHERE m.sender_id = ? AND m.client_msg_id = ?",
         )
@@ -247,7 +247,7 @@ impl Store {
         .await?;
         row.map(|r| {
             Ok(Existing {
-                id: r.try_get("id")?,
+                id: hex_id(&r, "id_hex")?,
                 sender_seq: id(&r, "seq")?,
                 created_at: r.try_get("created_at")?,
             })
@@ -263,7 +263,7 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<ListEntry>> {
         let rows = sqlx::query(
-            "SELECT um.seq, um.conv_type, um.conv_id, m.id, m.sender_id, m.sender_device_id, \
+            "SELECT um.seq, um.conv_type, um.conv_id, HEX(m.id) AS id_hex, m.sender_id, m.sender_device_id, \
              m.content_type, m.content, m.mentions, m.client_msg_id, m.status, m.created_at \
              FROM user_messages um JOIN messages m ON m.id = um.message_id \
              WHERE um.user_id = ? AND um.seq > ? ORDER BY um.seq LIMIT ?",
@@ -275,6 +275,13 @@ impl Store {
         .await?;
         rows.iter().map(ListEntry::from_row).collect()
     }
+}
+
+/// Reads a binary id selected as `HEX(col)`: sqlx's Any driver cannot read
+/// MySQL BINARY columns as bytes, and HEX() is the same in both engines.
+fn hex_id(row: &AnyRow, col: &str) -> Result<Vec<u8>> {
+    let text: String = row.try_get(col)?;
+    hex::decode(&text).map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
 }
 
 fn push_ids(q: &mut QueryBuilder<'_, Any>, ids: impl Iterator<Item = u64>) {
