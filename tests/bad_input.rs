@@ -369,9 +369,11 @@ async fn silence_past_the_handshake_timeout_and_the_heartbeat_deadline_closes() 
 
     // Signs in, then goes quiet: closed after 3 heartbeat intervals, while a
     // device that heartbeats stays connected throughout.
+    // Taken before the sign-in, so the measured wait can only be longer
+    // than the server's.
+    let signed_in = Instant::now();
     let mut quiet = register(server.addr, "quiet").await;
     let talker = register(server.addr, "talker").await;
-    let signed_in = Instant::now();
     let beats = talker.client.clone();
     let beating = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(400));

@@ -79,6 +79,10 @@ struct Connection {
     inflight: JoinSet<Done>,
     serial: VecDeque<(FrameType, Request)>,
     serial_busy: bool,
+    /// A REGISTER/LOGIN/SIGN_IN is with logic: if the connection closes
+    /// meanwhile, logic may still mark the device online here.
+    auth_inflight: bool,
+    accepted_at: Instant,
     out: BytesMut,
 }
 
@@ -103,6 +107,8 @@ impl Connection {
             inflight: JoinSet::new(),
             serial: VecDeque::new(),
             serial_busy: false,
+            auth_inflight: false,
+            accepted_at: Instant::now(),
             out: BytesMut::new(),
         }
     }
@@ -121,7 +127,7 @@ impl Connection {
         }
         debug!("connection opened");
 
-        let deadline = tokio::time::sleep(self.shared.cfg.handshake_timeout);
+        let deadline = tokio::time::sleep_until(self.next_deadline());
         tokio::pin!(deadline);
         let signal = self.signal.clone();
 
@@ -144,7 +150,7 @@ impl Connection {
                 },
                 frame = frames.next(), if can_read => match frame {
                     Some(Ok(frame)) => {
-                        deadline.as_mut().reset(Instant::now() + self.idle_limit());
+                        deadline.as_mut().reset(self.next_deadline());
                         shrink_if_large(frames.read_buffer_mut());
                         self.on_frame(frame)
                     }
@@ -160,7 +166,7 @@ impl Connection {
             };
             if !was_bound && self.identity.is_some() {
                 // Signed in: from now on the heartbeat deadline applies.
-                deadline.as_mut().reset(Instant::now() + self.idle_limit());
+                deadline.as_mut().reset(self.next_deadline());
             }
             if let Err(e) = self.flush(&mut wr).await {
                 break e;
@@ -182,12 +188,17 @@ impl Connection {
         self.closed(why).await;
     }
 
-    /// Idle time allowed before the next frame must arrive.
-    fn idle_limit(&self) -> std::time::Duration {
+    /// When the connection closes unless another frame arrives. Signed in:
+    /// three heartbeat intervals of silence. Before sign-in: the handshake
+    /// timeout after the last frame, and never later than three handshake
+    /// timeouts after accept, so heartbeats alone cannot hold a slot.
+    fn next_deadline(&self) -> Instant {
+        let cfg = &self.shared.cfg;
+        let now = Instant::now();
         if self.identity.is_some() {
-            self.shared.cfg.heartbeat_interval * 3
+            now + cfg.heartbeat_interval * 3
         } else {
-            self.shared.cfg.handshake_timeout
+            (now + cfg.handshake_timeout).min(self.accepted_at + cfg.handshake_timeout * 3)
         }
     }
 
@@ -254,9 +265,21 @@ impl Connection {
         if self.serial_busy {
             return;
         }
-        if let Some((ty, request)) = self.serial.pop_front() {
+        while let Some((ty, request)) = self.serial.pop_front() {
+            if ty.is_auth() && self.identity.is_some() {
+                // Queued behind the sign-in that has since succeeded.
+                self.reply(
+                    request.request_id,
+                    Code::BadRequest,
+                    "already signed in",
+                    Bytes::new(),
+                );
+                continue;
+            }
             self.serial_busy = true;
+            self.auth_inflight = ty.is_auth();
             self.forward(ty, request, true);
+            return;
         }
     }
 
@@ -294,6 +317,7 @@ impl Connection {
     fn on_done(&mut self, done: Done) -> Step {
         if done.serial {
             self.serial_busy = false;
+            self.auth_inflight = false;
         }
         let code = Code::from_i32(done.reply.code).unwrap_or(Code::Internal);
         if let (Code::Ok, Some(bind), None) = (code, done.reply.bind, self.identity) {
@@ -392,7 +416,7 @@ impl Connection {
         Ok(())
     }
 
-    async fn closed(self, why: &'static str) {
+    async fn closed(mut self, why: &'static str) {
         self.shared.registry.remove(self.conn_id);
         match self.identity {
             Some(id) => {
@@ -404,6 +428,24 @@ impl Connection {
                 }
             }
             None => debug!(reason = why, "connection closed before sign-in"),
+        }
+        if self.auth_inflight {
+            self.settle_inflight_sign_in().await;
+        }
+    }
+
+    /// The client left while logic was signing it in: wait for the answer
+    /// (bounded by the request timeout) and, if logic marked the device
+    /// online at this connection, tell it the device is offline again.
+    async fn settle_inflight_sign_in(&mut self) {
+        let wait = self.shared.cfg.request_timeout;
+        while let Ok(Some(done)) = tokio::time::timeout(wait, self.inflight.join_next()).await {
+            let Ok(done) = done else { continue };
+            if let (Some(bind), true) = (done.reply.bind, done.serial) {
+                self.shared
+                    .device_offline(self.conn_id, bind.user_id, bind.device_id)
+                    .await;
+            }
         }
     }
 }

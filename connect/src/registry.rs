@@ -47,14 +47,21 @@ impl CloseSignal {
         self.notify.notify_one();
     }
 
+    /// Claims the close for `reason`; false if the connection is already closing.
+    fn claim(&self, reason: CloseReason) -> bool {
+        self.reason
+            .compare_exchange(
+                CloseReason::None as u8,
+                reason as u8,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+    }
+
     fn close(&self, reason: CloseReason) {
         // The first reason wins; notify_one keeps a permit if the task is busy.
-        let _ = self.reason.compare_exchange(
-            CloseReason::None as u8,
-            reason as u8,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        );
+        self.claim(reason);
         self.notify.notify_one();
     }
 }
@@ -97,8 +104,12 @@ impl ConnHandle {
         }
     }
 
-    /// Sends KICKED(reason) and closes the connection after flushing its queue.
+    /// Sends KICKED(reason) and closes the connection after flushing its
+    /// queue. Only the first close of a connection sends a KICKED.
     pub(crate) fn kick(&self, reason: KickReason) {
+        if !self.signal.claim(CloseReason::Kicked) {
+            return;
+        }
         let frame = Frame::from_message(
             FrameType::Kicked.as_u16(),
             &Kicked {
@@ -107,7 +118,7 @@ impl ConnHandle {
         );
         // If the queue is full the client misses the reason, not the close.
         let _ = self.tx.try_send(frame.to_bytes());
-        self.signal.close(CloseReason::Kicked);
+        self.signal.notify.notify_one();
     }
 }
 
@@ -213,6 +224,16 @@ mod tests {
         assert_eq!(h.push(Bytes::from_static(b"3")), Push::SlowConsumer);
         assert_eq!(signal.wait().await, CloseReason::SlowConsumer);
         assert_eq!(&rx.recv().await.unwrap()[..], b"1");
+    }
+
+    #[tokio::test]
+    async fn only_the_first_kick_sends_kicked() {
+        let (h, mut rx, signal) = handle(1, 8);
+        h.kick(KickReason::SignedInElsewhere);
+        h.kick(KickReason::Draining);
+        assert_eq!(signal.wait().await, CloseReason::Kicked);
+        assert!(rx.recv().await.is_some());
+        assert!(rx.try_recv().is_err(), "a second KICKED was queued");
     }
 
     #[tokio::test]

@@ -232,3 +232,6 @@ async fn announce_alive(shared: Arc<Shared>) {
         shared.announce(NodeState::Alive).await;
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -61,4 +61,10 @@ impl Logic {
     pub fn store(&self) -> &Store {
         &self.store
     }
+
+    /// Batches and messages this node has committed (group commit at work
+    /// when the first is well below the second).
+    pub fn committed(&self) -> (u64, u64) {
+        self.batcher.committed()
+    }
 }

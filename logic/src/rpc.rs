@@ -154,6 +154,9 @@ async fn run(
     if !ty.is_auth() && caller.user_id == 0 {
         return Err(LogicError::Unauthenticated("sign in first"));
     }
+    if ty.is_auth() && caller.user_id != 0 {
+        return Err(LogicError::bad_request("already signed in"));
+    }
     let signed_in = |(reply, bind): (Vec<u8>, Bind)| (reply, Some(bind));
     Ok(match ty {
         Register => auth::register(logic, caller, decode(payload)?)

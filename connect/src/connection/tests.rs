@@ -21,6 +21,8 @@ use crate::{ConnectConfig, Node};
 
 struct Harness {
     node: Node,
+    bus: MemoryBus,
+    signins: Arc<AtomicUsize>,
     /// Highest number of SENDs the fake logic saw in flight at once.
     max_concurrent_sends: Arc<AtomicUsize>,
     sends_seen: Arc<std::sync::Mutex<Vec<u64>>>,
@@ -37,21 +39,32 @@ async fn harness(cfg: ConnectConfig) -> Harness {
     let max_concurrent_sends = Arc::new(AtomicUsize::new(0));
     let sends_seen = Arc::new(std::sync::Mutex::new(Vec::new()));
     let in_flight = Arc::new(AtomicUsize::new(0));
-    let (b, maxc, seen) = (
+    let signins = Arc::new(AtomicUsize::new(0));
+    let (b, maxc, seen, count) = (
         bus.clone(),
         max_concurrent_sends.clone(),
         sends_seen.clone(),
+        signins.clone(),
     );
     tokio::spawn(async move {
         while let Some(msg) = sub.next().await {
-            let (b, maxc, seen, in_flight) =
-                (b.clone(), maxc.clone(), seen.clone(), in_flight.clone());
+            let (b, maxc, seen, in_flight, signins) = (
+                b.clone(),
+                maxc.clone(),
+                seen.clone(),
+                in_flight.clone(),
+                count.clone(),
+            );
             tokio::spawn(async move {
                 let req = ConnRequest::decode(msg.payload).unwrap();
                 let reply = match FrameType::from_u16(req.r#type as u16).unwrap() {
                     FrameType::SignIn => {
+                        signins.fetch_add(1, Ordering::SeqCst);
                         let s = SignInRequest::decode(req.payload).unwrap();
-                        if s.token == "good" {
+                        if s.token == "slow" {
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                        if s.token == "good" || s.token == "slow" {
                             ConnReply {
                                 bind: Some(Bind {
                                     user_id: 1,
@@ -89,6 +102,8 @@ async fn harness(cfg: ConnectConfig) -> Harness {
     let node = Node::new(cfg, Arc::new(bus.clone()));
     Harness {
         node,
+        bus,
+        signins,
         max_concurrent_sends,
         sends_seen,
     }
@@ -272,4 +287,84 @@ impl Harness {
     fn node_registry_device(&self, device_id: u64) -> Option<crate::registry::ConnHandle> {
         self.node.registry().device(device_id)
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sign_in_queued_behind_a_successful_one_is_refused() {
+    let h = harness(ConnectConfig::default()).await;
+    let (mut c, _t) = open(&h, 64 * 1024);
+    let body = |device_id| {
+        SignInRequest {
+            user_id: 1,
+            device_id,
+            token: "good".into(),
+        }
+        .encode_to_vec()
+    };
+    send(&mut c, FrameType::SignIn.as_u16(), 1, body(5)).await;
+    send(&mut c, FrameType::SignIn.as_u16(), 2, body(6)).await;
+    let first = reply(&mut c).await;
+    let second = reply(&mut c).await;
+    assert_eq!((first.request_id, first.code), (1, 0));
+    assert_eq!(
+        (second.request_id, second.code),
+        (2, Code::BadRequest.as_i32())
+    );
+    assert_eq!(
+        h.signins.load(Ordering::SeqCst),
+        1,
+        "logic never saw the second sign-in"
+    );
+    assert!(h.node_registry_device(5).is_some());
+    assert!(h.node_registry_device(6).is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn leaving_during_sign_in_still_reports_the_device_offline() {
+    use tern_public::proto::bus::{logic_event, LogicEvent};
+    let cfg = ConnectConfig::default();
+    let h = harness(cfg.clone()).await;
+    let mut events = h
+        .bus
+        .subscribe(&cfg.subjects.logic_events(), None)
+        .await
+        .unwrap();
+    let (mut c, task) = open(&h, 64 * 1024);
+    let body = SignInRequest {
+        user_id: 1,
+        device_id: 9,
+        token: "slow".into(),
+    };
+    send(&mut c, FrameType::SignIn.as_u16(), 1, body.encode_to_vec()).await;
+    tokio::task::yield_now().await;
+    drop(c); // gone before logic answers
+    task.await.unwrap();
+    let msg = events.next().await.expect("an event");
+    match LogicEvent::decode(msg.payload).unwrap().event {
+        Some(logic_event::Event::DeviceOffline(d)) => assert_eq!((d.user_id, d.device_id), (1, 9)),
+        other => panic!("expected DeviceOffline, got {other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn heartbeats_alone_cannot_keep_an_unauthenticated_connection() {
+    let h = harness(ConnectConfig::default()).await; // handshake timeout 10 s
+    let start = Instant::now();
+    let (mut c, _t) = open(&h, 64 * 1024);
+    let mut id = 0;
+    let at = loop {
+        id += 1;
+        send(&mut c, FrameType::Heartbeat.as_u16(), id, Bytes::new()).await;
+        assert_eq!(reply(&mut c).await.code, 0);
+        // Wait 5 s for the next heartbeat, noticing a close meanwhile.
+        let next = tokio::time::timeout(Duration::from_secs(5), c.next()).await;
+        if let Ok(None | Some(Err(_))) = next {
+            break Instant::now();
+        }
+    };
+    assert_eq!(
+        at - start,
+        Duration::from_secs(30),
+        "closed at 3 handshake timeouts after accept"
+    );
 }

@@ -44,3 +44,6 @@ pub(crate) async fn handle(logic: &Logic, payload: Bytes) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

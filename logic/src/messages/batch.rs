@@ -3,6 +3,7 @@
 //! else is queued, waits at most `batch_linger` for more, and commits.
 //! Jobs keep their arrival order, so a connection's sends keep theirs.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,13 +37,35 @@ struct Job {
 #[derive(Clone)]
 pub(crate) struct Batcher {
     tx: mpsc::Sender<Job>,
+    stats: Arc<Stats>,
+}
+
+/// Counts of committed work, for metrics and tests.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    pub batches: AtomicU64,
+    pub messages: AtomicU64,
 }
 
 impl Batcher {
     pub(crate) fn start(store: Store, fanout: FanoutTx, cfg: &LogicConfig) -> Batcher {
         let (tx, rx) = mpsc::channel(cfg.batch_max * 4);
-        tokio::spawn(run(store, fanout, rx, cfg.batch_max, cfg.batch_linger));
-        Batcher { tx }
+        let stats = Arc::new(Stats::default());
+        let committer = Committer {
+            store,
+            fanout,
+            stats: stats.clone(),
+        };
+        tokio::spawn(run(committer, rx, cfg.batch_max, cfg.batch_linger));
+        Batcher { tx, stats }
+    }
+
+    /// (batches, messages) committed so far.
+    pub(crate) fn committed(&self) -> (u64, u64) {
+        (
+            self.stats.batches.load(Ordering::Relaxed),
+            self.stats.messages.load(Ordering::Relaxed),
+        )
     }
 
     pub(crate) async fn submit(&self, msg: Arc<NewMessage>) -> Result<Outcome> {
@@ -56,13 +79,14 @@ impl Batcher {
     }
 }
 
-async fn run(
+/// What a commit needs.
+struct Committer {
     store: Store,
     fanout: FanoutTx,
-    mut rx: mpsc::Receiver<Job>,
-    max: usize,
-    linger: Duration,
-) {
+    stats: Arc<Stats>,
+}
+
+async fn run(c: Committer, mut rx: mpsc::Receiver<Job>, max: usize, linger: Duration) {
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
         let until = Instant::now() + linger;
@@ -76,17 +100,22 @@ async fn run(
             }
         }
         debug!(size = jobs.len(), "committing batch");
-        commit(&store, &fanout, jobs).await;
+        commit(&c, jobs).await;
     }
     debug!("batcher stopped: every sender is gone");
 }
 
-async fn commit(store: &Store, fanout: &FanoutTx, mut jobs: Vec<Job>) {
+async fn commit(c: &Committer, mut jobs: Vec<Job>) {
+    let (store, fanout) = (&c.store, &c.fanout);
     let mut attempt = 0;
     loop {
         let msgs: Vec<&NewMessage> = jobs.iter().map(|j| &*j.msg).collect();
         match store.append(&msgs).await {
             Ok(Ok(appended)) => {
+                c.stats.batches.fetch_add(1, Ordering::Relaxed);
+                c.stats
+                    .messages
+                    .fetch_add(jobs.len() as u64, Ordering::Relaxed);
                 let committed: Vec<Committed> = jobs
                     .iter()
                     .zip(appended)
@@ -124,7 +153,7 @@ async fn commit(store: &Store, fanout: &FanoutTx, mut jobs: Vec<Job>) {
                 // Some client_msg_id was stored meanwhile (a retry racing its
                 // original): settle each send alone.
                 for job in jobs {
-                    Box::pin(commit(store, fanout, vec![job])).await;
+                    Box::pin(commit(c, vec![job])).await;
                 }
                 return;
             }
@@ -163,3 +192,6 @@ async fn commit(store: &Store, fanout: &FanoutTx, mut jobs: Vec<Job>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -4,7 +4,7 @@
 
 mod devices;
 mod dialect;
-mod messages;
+pub(crate) mod messages;
 mod users;
 
 pub use devices::{Device, NewDevice};

@@ -1,0 +1,87 @@
+//! Events from connect nodes keep presence right.
+
+use std::sync::Arc;
+
+use prost::Message as _;
+
+use tern_public::bus::MemoryBus;
+use tern_public::proto::bus::{logic_event, DeviceOffline, LogicEvent, NodeEvent, NodeState};
+
+use crate::presence::{Location, MemoryPresence, Presence};
+use crate::store::Store;
+use crate::{Logic, LogicConfig};
+
+async fn logic() -> (Arc<Logic>, Arc<MemoryPresence>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite_dir(dir.path()).await.unwrap();
+    let presence = Arc::new(MemoryPresence::new());
+    let logic = Logic::start(
+        LogicConfig::default(),
+        store,
+        presence.clone(),
+        Arc::new(MemoryBus::new()),
+    );
+    (logic, presence, dir)
+}
+
+fn at(node: &str, conn: u64) -> Location {
+    Location {
+        node_id: node.into(),
+        conn_id: conn,
+    }
+}
+
+fn event(e: logic_event::Event) -> bytes::Bytes {
+    LogicEvent { event: Some(e) }.encode_to_vec().into()
+}
+
+#[tokio::test]
+async fn device_offline_removes_only_the_connection_that_closed() {
+    let (logic, presence, _d) = logic().await;
+    presence.online(1, 10, at("n1", 7)).await.unwrap();
+    // A stale close (older connection 6) changes nothing.
+    let stale = DeviceOffline {
+        node_id: "n1".into(),
+        conn_id: 6,
+        user_id: 1,
+        device_id: 10,
+    };
+    super::handle(&logic, event(logic_event::Event::DeviceOffline(stale))).await;
+    assert_eq!(presence.locate(&[1]).await.unwrap().len(), 1);
+    let current = DeviceOffline {
+        node_id: "n1".into(),
+        conn_id: 7,
+        user_id: 1,
+        device_id: 10,
+    };
+    super::handle(&logic, event(logic_event::Event::DeviceOffline(current))).await;
+    assert!(presence.locate(&[1]).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_node_that_starts_or_stops_leaves_no_presence_behind() {
+    let (logic, presence, _d) = logic().await;
+    presence.online(1, 10, at("n1", 1)).await.unwrap();
+    presence.online(2, 20, at("n2", 1)).await.unwrap();
+    presence.online(3, 30, at("n1", 2)).await.unwrap();
+    let node = |id: &str, state: NodeState| {
+        event(logic_event::Event::Node(NodeEvent {
+            node_id: id.into(),
+            state: state as i32,
+            connections: 0,
+        }))
+    };
+    // ALIVE and DRAINING change nothing.
+    super::handle(&logic, node("n1", NodeState::Alive)).await;
+    super::handle(&logic, node("n1", NodeState::Draining)).await;
+    assert_eq!(presence.locate(&[1, 2, 3]).await.unwrap().len(), 3);
+    super::handle(&logic, node("n1", NodeState::Down)).await;
+    let left = presence.locate(&[1, 2, 3]).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].user_id, 2);
+    // A restarted node's stale entries go too.
+    super::handle(&logic, node("n2", NodeState::Up)).await;
+    assert!(presence.locate(&[2]).await.unwrap().is_empty());
+    // Garbage is ignored, not a panic.
+    super::handle(&logic, bytes::Bytes::from_static(&[0xff, 0x01])).await;
+}

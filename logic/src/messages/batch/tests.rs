@@ -1,0 +1,93 @@
+//! Group commit: many sends share a transaction, and duplicates inside one
+//! batch settle to one stored message.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Batcher, Outcome};
+use crate::fanout;
+use crate::presence::MemoryPresence;
+use crate::store::{NewUser, Store};
+use crate::LogicConfig;
+use tern_public::bus::{MemoryBus, Subjects};
+
+async fn setup(linger: Duration, users: usize) -> (Batcher, Vec<u64>, Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite_dir(dir.path()).await.unwrap();
+    let mut ids = Vec::new();
+    for i in 0..users {
+        let name = format!("user{i}");
+        ids.push(
+            store
+                .create_user(NewUser {
+                    username: &name,
+                    password_hash: "h",
+                    nickname: "",
+                    now_ms: 1,
+                })
+                .await
+                .unwrap(),
+        );
+    }
+    let fanout = fanout::start(
+        Arc::new(MemoryPresence::new()),
+        Arc::new(MemoryBus::new()),
+        Subjects::default(),
+    );
+    let cfg = LogicConfig {
+        batch_linger: linger,
+        ..Default::default()
+    };
+    (Batcher::start(store.clone(), fanout, &cfg), ids, store, dir)
+}
+
+#[tokio::test]
+async fn concurrent_sends_share_transactions() {
+    let (batcher, ids, store, _d) = setup(Duration::from_millis(20), 21).await;
+    let receiver = ids[0];
+    let sends = ids[1..].iter().map(|&sender| {
+        let b = batcher.clone();
+        let msg = crate::store::messages::test_message(sender, receiver, None);
+        async move { b.submit(Arc::new(msg)).await }
+    });
+    let outcomes = futures::future::join_all(sends).await;
+    let mut receiver_seqs: Vec<u64> = outcomes
+        .into_iter()
+        .map(|o| match o.unwrap() {
+            Outcome::Stored { seqs } => seqs[1],
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    receiver_seqs.sort_unstable();
+    assert_eq!(receiver_seqs, (1..=20).collect::<Vec<_>>());
+    let (batches, messages) = batcher.committed();
+    assert_eq!(messages, 20);
+    assert!(
+        batches < messages,
+        "{batches} batches for {messages} messages: no group commit"
+    );
+    assert_eq!(store.max_seq(receiver).await.unwrap(), 20);
+}
+
+#[tokio::test]
+async fn a_duplicate_client_msg_id_inside_one_batch_is_stored_once() {
+    let (batcher, ids, store, _d) = setup(Duration::from_millis(50), 2).await;
+    let (a, b) = (ids[0], ids[1]);
+    let first = crate::store::messages::test_message(a, b, Some("same"));
+    let second = crate::store::messages::test_message(a, b, Some("same"));
+    let (x, y) = tokio::join!(
+        batcher.submit(Arc::new(first)),
+        batcher.submit(Arc::new(second))
+    );
+    let (stored, dup) = match (x.unwrap(), y.unwrap()) {
+        (Outcome::Stored { seqs }, Outcome::Duplicate(d))
+        | (Outcome::Duplicate(d), Outcome::Stored { seqs }) => (seqs, d),
+        other => panic!("expected one stored and one duplicate, got {other:?}"),
+    };
+    assert_eq!(
+        dup.sender_seq, stored[0],
+        "the duplicate answers with the first send's seq"
+    );
+    assert_eq!(store.max_seq(b).await.unwrap(), 1, "stored once");
+    assert_eq!(store.max_seq(a).await.unwrap(), 1);
+}
