@@ -3,13 +3,24 @@
 # command and what CI (.ci/run) calls.
 #
 # Installs what the tests need when it is missing (a Rust toolchain is
-# assumed). Integration tests that need MariaDB, Redis or NATS start their
-# own servers on free loopback ports through the shared test helper; the
-# packages they need are installed here when those suites exist.
+# assumed). Tests that need MariaDB start their own server on a free
+# loopback port through the shared test helper (testkit/); this script only
+# makes sure the server binaries are installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need() { command -v "$1" >/dev/null 2>&1; }
+need() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
+
+# Debian packages for server binaries the tests start.
+missing=()
+need mariadbd || missing+=(mariadb-server)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "== installing ${missing[*]}"
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
 
 if ! need cargo; then
     echo "scripts/test.sh: cargo not found; install Rust (https://rustup.rs) first" >&2

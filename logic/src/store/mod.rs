@@ -108,4 +108,4 @@ pub(crate) fn id(row: &AnyRow, col: &str) -> Result<u64> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -1,14 +1,58 @@
-//! Store tests on a real SQLite file. (The same suite runs on MariaDB through
-//! the shared server helper once cluster mode lands.)
+//! Store tests, each run on a real SQLite file and on a real MariaDB server
+//! (started by tern-testkit): one SQL path, two engines.
 
 use super::messages::test_message;
 use super::*;
 
-async fn store() -> (Store, tempfile::TempDir) {
+/// Keeps a test's database alive (the SQLite directory) for its duration.
+pub(crate) enum Guard {
+    Sqlite { _dir: tempfile::TempDir },
+    MySql,
+}
+
+pub(crate) async fn sqlite() -> (Store, Guard) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_sqlite_dir(dir.path()).await.unwrap();
-    (store, dir)
+    (store, Guard::Sqlite { _dir: dir })
 }
+
+pub(crate) async fn mysql() -> (Store, Guard) {
+    let url = tern_testkit::mysql_database().await;
+    let store = Store::connect(&url).await.unwrap();
+    assert_eq!(store.dialect(), Dialect::MySql);
+    (store, Guard::MySql)
+}
+
+/// Runs each async fn `$case(Store)` of the calling module as two tests:
+/// `$case::sqlite` and `$case::mysql`.
+macro_rules! on_both_engines {
+    ($($case:ident),* $(,)?) => {$(
+        mod $case {
+            #[tokio::test]
+            async fn sqlite() {
+                let (store, _guard) = $crate::store::tests::sqlite().await;
+                super::$case(store).await;
+            }
+
+            #[tokio::test]
+            async fn mysql() {
+                let (store, _guard) = $crate::store::tests::mysql().await;
+                super::$case(store).await;
+            }
+        }
+    )*};
+}
+pub(crate) use on_both_engines;
+
+on_both_engines!(
+    users_are_unique_and_start_with_an_empty_list,
+    a_batch_gives_each_user_contiguous_seqs_in_message_order,
+    a_missing_recipient_stores_nothing,
+    client_msg_id_is_unique_per_sender,
+    ack_only_raises,
+    large_recipient_sets_are_chunked,
+    binary_content_and_mentions_round_trip,
+);
 
 async fn user(store: &Store, name: &str) -> u64 {
     store
@@ -22,9 +66,7 @@ async fn user(store: &Store, name: &str) -> u64 {
         .unwrap()
 }
 
-#[tokio::test]
-async fn users_are_unique_and_start_with_an_empty_list() {
-    let (s, _d) = store().await;
+async fn users_are_unique_and_start_with_an_empty_list(s: Store) {
     let a = user(&s, "alice").await;
     assert_eq!(s.max_seq(a).await.unwrap(), 0);
     let again = s
@@ -40,9 +82,7 @@ async fn users_are_unique_and_start_with_an_empty_list() {
     assert!(s.user_by_id(a + 100).await.unwrap().is_none());
 }
 
-#[tokio::test]
-async fn a_batch_gives_each_user_contiguous_seqs_in_message_order() {
-    let (s, _d) = store().await;
+async fn a_batch_gives_each_user_contiguous_seqs_in_message_order(s: Store) {
     let (a, b, c) = (
         user(&s, "a").await,
         user(&s, "b").await,
@@ -76,9 +116,7 @@ async fn a_batch_gives_each_user_contiguous_seqs_in_message_order() {
     assert_eq!(s.list_after(a, 2, 1).await.unwrap()[0].seq, 3);
 }
 
-#[tokio::test]
-async fn a_missing_recipient_stores_nothing() {
-    let (s, _d) = store().await;
+async fn a_missing_recipient_stores_nothing(s: Store) {
     let a = user(&s, "a").await;
     let err = s
         .append(&[&test_message(a, 999, None)])
@@ -94,9 +132,7 @@ async fn a_missing_recipient_stores_nothing() {
     assert!(s.list_after(a, 0, 10).await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn client_msg_id_is_unique_per_sender() {
-    let (s, _d) = store().await;
+async fn client_msg_id_is_unique_per_sender(s: Store) {
     let (a, b) = (user(&s, "a").await, user(&s, "b").await);
     let first = test_message(a, b, Some("x"));
     s.append(&[&first]).await.unwrap().unwrap();
@@ -118,9 +154,7 @@ async fn client_msg_id_is_unique_per_sender() {
     assert!(s.find_by_client_msg_id(a, "y").await.unwrap().is_none());
 }
 
-#[tokio::test]
-async fn ack_only_raises() {
-    let (s, _d) = store().await;
+async fn ack_only_raises(s: Store) {
     let a = user(&s, "a").await;
     let dev = s
         .create_device(NewDevice {
@@ -142,9 +176,7 @@ async fn ack_only_raises() {
     assert_eq!(s.device(dev).await.unwrap().unwrap().ack_seq, 9);
 }
 
-#[tokio::test]
-async fn large_recipient_sets_are_chunked() {
-    let (s, _d) = store().await;
+async fn large_recipient_sets_are_chunked(s: Store) {
     let mut ids = Vec::new();
     for i in 0..450 {
         ids.push(user(&s, &format!("u{i}")).await);
@@ -161,4 +193,29 @@ async fn large_recipient_sets_are_chunked() {
     let out = s.append(&[&m]).await.unwrap().unwrap();
     assert!(out[0].seqs.iter().all(|&s| s == 1));
     assert_eq!(s.max_seq(ids[449]).await.unwrap(), 1);
+}
+
+async fn binary_content_and_mentions_round_trip(s: Store) {
+    let (a, b) = (user(&s, "a").await, user(&s, "b").await);
+    let mut m = test_message(a, b, Some("bin"));
+    m.content = bytes::Bytes::from((0u8..=255).collect::<Vec<u8>>());
+    m.mentions = vec![b, u64::from(u32::MAX) + 7];
+    // Every byte value in the id too: it must survive both engines.
+    m.id = [
+        0x00, 0xff, 0x80, 0xc3, 0x28, 0xa0, 0xa1, 0xe2, 0x28, 0xa1, 0xf0, 0x28, 0x8c, 0xbc, 0x7f,
+        0x01,
+    ];
+    s.append(&[&m]).await.unwrap().unwrap();
+    let e = &s.list_after(b, 0, 10).await.unwrap()[0];
+    assert_eq!(e.message.id, m.id.to_vec());
+    assert_eq!(e.message.content, m.content.to_vec());
+    assert_eq!(e.message.mentions, m.mentions);
+    assert_eq!(e.message.client_msg_id, "bin");
+    let found = s.find_by_client_msg_id(a, "bin").await.unwrap().unwrap();
+    assert_eq!(found.id, m.id.to_vec());
+    // client_msg_ids differing only by trailing spaces are different ids.
+    let mut spaced = test_message(a, b, Some("bin "));
+    spaced.id[0] = 1;
+    s.append(&[&spaced]).await.unwrap().unwrap();
+    assert_eq!(s.max_seq(b).await.unwrap(), 2);
 }

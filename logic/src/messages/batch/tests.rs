@@ -1,5 +1,5 @@
 //! Group commit: many sends share a transaction, and duplicates inside one
-//! batch settle to one stored message.
+//! batch settle to one stored message. On SQLite and on MariaDB.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,9 +11,12 @@ use crate::store::{NewUser, Store};
 use crate::LogicConfig;
 use tern_public::bus::{MemoryBus, Subjects};
 
-async fn setup(linger: Duration, users: usize) -> (Batcher, Vec<u64>, Store, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_sqlite_dir(dir.path()).await.unwrap();
+crate::store::tests::on_both_engines!(
+    concurrent_sends_share_transactions,
+    a_duplicate_client_msg_id_inside_one_batch_is_stored_once,
+);
+
+async fn setup(store: &Store, linger: Duration, users: usize) -> (Batcher, Vec<u64>) {
     let mut ids = Vec::new();
     for i in 0..users {
         let name = format!("user{i}");
@@ -38,12 +41,11 @@ async fn setup(linger: Duration, users: usize) -> (Batcher, Vec<u64>, Store, tem
         batch_linger: linger,
         ..Default::default()
     };
-    (Batcher::start(store.clone(), fanout, &cfg), ids, store, dir)
+    (Batcher::start(store.clone(), fanout, &cfg), ids)
 }
 
-#[tokio::test]
-async fn concurrent_sends_share_transactions() {
-    let (batcher, ids, store, _d) = setup(Duration::from_millis(20), 21).await;
+async fn concurrent_sends_share_transactions(store: Store) {
+    let (batcher, ids) = setup(&store, Duration::from_millis(20), 21).await;
     let receiver = ids[0];
     let sends = ids[1..].iter().map(|&sender| {
         let b = batcher.clone();
@@ -69,9 +71,8 @@ async fn concurrent_sends_share_transactions() {
     assert_eq!(store.max_seq(receiver).await.unwrap(), 20);
 }
 
-#[tokio::test]
-async fn a_duplicate_client_msg_id_inside_one_batch_is_stored_once() {
-    let (batcher, ids, store, _d) = setup(Duration::from_millis(50), 2).await;
+async fn a_duplicate_client_msg_id_inside_one_batch_is_stored_once(store: Store) {
+    let (batcher, ids) = setup(&store, Duration::from_millis(50), 2).await;
     let (a, b) = (ids[0], ids[1]);
     let first = crate::store::messages::test_message(a, b, Some("same"));
     let second = crate::store::messages::test_message(a, b, Some("same"));

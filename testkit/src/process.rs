@@ -1,0 +1,90 @@
+//! Child servers that cannot outlive the test process.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// A free TCP port on 127.0.0.1 (bound and released; servers bind it next).
+pub(crate) fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("binding 127.0.0.1:0 for a free port")
+}
+
+/// Fails with the package that provides `binary` when it is missing.
+pub(crate) fn require(binary: &str, package: &str) -> Result<PathBuf, String> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/usr/bin".into(), "/usr/local/bin".into()])
+        .map(|dir| dir.join(binary))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            format!("`{binary}` not found: install the Debian package `{package}` (scripts/test.sh does: apt-get install {package})")
+        })
+}
+
+/// A fresh directory for one server of this process; directories left by
+/// earlier test processes that are gone are removed first.
+pub(crate) fn data_dir(kind: &str) -> PathBuf {
+    let base = std::env::temp_dir();
+    let prefix = format!("tern-testkit-{kind}-");
+    if let Ok(entries) = std::fs::read_dir(&base) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix(&prefix) {
+                if !Path::new("/proc").join(pid).exists() {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+    }
+    let dir = base.join(format!("{prefix}{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("creating a test server directory");
+    dir
+}
+
+/// Spawns `cmd` from a thread that lives as long as the process, with the
+/// kernel told to kill the child when that thread (so the process) exits.
+pub(crate) fn spawn_tied(mut cmd: Command) -> Result<(), String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("testkit-server".into())
+        .spawn(move || {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: prctl is async-signal-safe and touches no memory of ours.
+            unsafe {
+                cmd.pre_exec(|| {
+                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+            let child: std::io::Result<Child> = cmd.spawn();
+            let _ = tx.send(child.map(|_| ()).map_err(|e| e.to_string()));
+            // The child dies when this thread does: keep it for the process's life.
+            loop {
+                std::thread::park();
+            }
+        })
+        .map_err(|e| e.to_string())?;
+    rx.recv().map_err(|e| e.to_string())?
+}
+
+/// Waits until something accepts TCP connections on `port`.
+pub(crate) fn wait_for_port(port: u16, within: Duration) -> Result<(), String> {
+    let until = Instant::now() + within;
+    while Instant::now() < until {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(format!(
+        "nothing listened on 127.0.0.1:{port} within {within:?}"
+    ))
+}
