@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
-use prost::Message as _;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -20,9 +19,9 @@ use tokio::time::Instant;
 use tokio_util::codec::FramedRead;
 use tracing::{debug, info, warn, Instrument};
 
-use tern_public::proto::bus::{ConnReply, ConnRequest};
-use tern_public::proto::client::{HeartbeatReply, KickReason, Reply, Request};
-use tern_public::{time::now_ms, Code, Frame, FrameCodec, FrameError, FrameType};
+use tern_public::proto::bus::ConnReply;
+use tern_public::proto::client::{KickReason, Request};
+use tern_public::{Code, FrameCodec, FrameError, FrameType};
 
 use crate::registry::{CloseReason, CloseSignal, ConnHandle};
 use crate::server::Shared;
@@ -202,220 +201,6 @@ impl Connection {
         }
     }
 
-    fn on_frame(&mut self, frame: Frame) -> Step {
-        let request = Request::decode(frame.value.clone());
-        let Some(ty) = FrameType::from_u16(frame.ty).filter(|t| t.is_request()) else {
-            let id = request.map(|r| r.request_id).unwrap_or(0);
-            self.reply(
-                id,
-                Code::BadRequest,
-                &format!("unknown frame type {}", frame.ty),
-                Bytes::new(),
-            );
-            return Step::Continue;
-        };
-        let Ok(request) = request else {
-            self.reply(
-                0,
-                Code::BadRequest,
-                "frame value is not a Request",
-                Bytes::new(),
-            );
-            return Step::Continue;
-        };
-        match (ty, self.identity) {
-            (FrameType::Heartbeat, _) => {
-                let body = HeartbeatReply {
-                    server_time_ms: now_ms(),
-                };
-                self.reply(
-                    request.request_id,
-                    Code::Ok,
-                    "",
-                    body.encode_to_vec().into(),
-                );
-            }
-            (t, None) if !t.is_auth() => {
-                self.reply(
-                    request.request_id,
-                    Code::Unauthenticated,
-                    "sign in first",
-                    Bytes::new(),
-                );
-            }
-            (t, Some(_)) if t.is_auth() => {
-                self.reply(
-                    request.request_id,
-                    Code::BadRequest,
-                    "already signed in",
-                    Bytes::new(),
-                );
-            }
-            (t, _) if t.is_auth() || t == FrameType::Send => {
-                self.serial.push_back((t, request));
-                self.start_serial();
-            }
-            (t, _) => self.forward(t, request, false),
-        }
-        Step::Continue
-    }
-
-    /// Starts the next SEND/sign-in if none is in flight.
-    fn start_serial(&mut self) {
-        if self.serial_busy {
-            return;
-        }
-        while let Some((ty, request)) = self.serial.pop_front() {
-            if ty.is_auth() && self.identity.is_some() {
-                // Queued behind the sign-in that has since succeeded.
-                self.reply(
-                    request.request_id,
-                    Code::BadRequest,
-                    "already signed in",
-                    Bytes::new(),
-                );
-                continue;
-            }
-            self.serial_busy = true;
-            self.auth_inflight = ty.is_auth();
-            self.forward(ty, request, true);
-            return;
-        }
-    }
-
-    fn forward(&mut self, ty: FrameType, request: Request, serial: bool) {
-        let identity = self.identity;
-        let msg = ConnRequest {
-            node_id: self.shared.cfg.node_id.clone(),
-            conn_id: self.conn_id,
-            user_id: identity.map_or(0, |i| i.user_id),
-            device_id: identity.map_or(0, |i| i.device_id),
-            r#type: ty.as_u16() as u32,
-            payload: request.payload,
-            remote_addr: self.peer.clone(),
-            heartbeat_interval_secs: if ty.is_auth() {
-                self.shared.cfg.heartbeat_interval.as_secs() as u32
-            } else {
-                0
-            },
-        };
-        let shared = self.shared.clone();
-        let request_id = request.request_id;
-        self.inflight.spawn(
-            async move {
-                let reply = shared.call_logic(msg).await;
-                Done {
-                    request_id,
-                    serial,
-                    reply,
-                }
-            }
-            .in_current_span(),
-        );
-    }
-
-    fn on_done(&mut self, done: Done) -> Step {
-        if done.serial {
-            self.serial_busy = false;
-            self.auth_inflight = false;
-        }
-        let code = Code::from_i32(done.reply.code).unwrap_or(Code::Internal);
-        if let (Code::Ok, Some(bind), None) = (code, done.reply.bind, self.identity) {
-            self.bind(bind.user_id, bind.device_id);
-        }
-        self.reply(
-            done.request_id,
-            code,
-            &done.reply.message,
-            done.reply.payload,
-        );
-        self.start_serial();
-        Step::Continue
-    }
-
-    fn bind(&mut self, user_id: u64, device_id: u64) {
-        self.identity = Some(Identity { user_id, device_id });
-        let span = tracing::Span::current();
-        span.record("user_id", user_id);
-        span.record("device_id", device_id);
-        if let Some(old) = self.shared.registry.bind(device_id, self.handle.clone()) {
-            info!(
-                old_conn = old.conn_id,
-                "device signed in again; kicking the older connection"
-            );
-            old.kick(KickReason::SignedInElsewhere);
-        }
-        debug!("signed in");
-    }
-
-    /// Appends a REPLY frame to the output buffer.
-    fn reply(&mut self, request_id: u64, code: Code, message: &str, payload: Bytes) {
-        let reply = Reply {
-            request_id,
-            code: code.as_i32(),
-            message: message.to_owned(),
-            payload,
-        };
-        let frame = Frame::from_message(FrameType::Reply.as_u16(), &reply);
-        if frame.value.len() > self.shared.cfg.max_frame_len {
-            // Logic keeps replies under the limit; if one is not, the client
-            // still gets exactly one answer.
-            warn!(len = frame.value.len(), "reply over the frame limit");
-            return self.reply(request_id, Code::Internal, "reply too large", Bytes::new());
-        }
-        self.out.extend_from_slice(&frame.to_bytes());
-    }
-
-    /// Writes everything pending (the output buffer and whatever is queued)
-    /// in as few syscalls as possible.
-    async fn flush<W: AsyncWrite + Unpin>(&mut self, wr: &mut W) -> Result<(), &'static str> {
-        if self.out.is_empty() {
-            return Ok(());
-        }
-        let mut n = 0;
-        while n < MAX_FRAMES_PER_WRITE && self.out.len() < SHRINK_ABOVE {
-            match self.rx.try_recv() {
-                Ok(frame) => self.out.extend_from_slice(&frame),
-                Err(_) => break,
-            }
-            n += 1;
-        }
-        let write = async {
-            wr.write_all(&self.out).await?;
-            wr.flush().await
-        };
-        let write = tokio::time::timeout(self.shared.cfg.write_timeout, write);
-        tokio::pin!(write);
-        let mut kicked = false;
-        let result = loop {
-            tokio::select! {
-                r = &mut write => break r,
-                // A slow consumer is cut off at once, even mid-write; a kick lets
-                // the write finish so the client never sees a torn frame.
-                reason = self.signal.wait(), if !kicked => match reason {
-                    CloseReason::SlowConsumer => return Err("slow consumer"),
-                    _ => kicked = true,
-                },
-            }
-        };
-        if kicked {
-            self.signal.rearm();
-        }
-        match result {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                debug!(error = %e, "write failed");
-                return Err("write error");
-            }
-            Err(_) => return Err("write timeout"),
-        }
-        self.out.clear();
-        if self.out.capacity() > SHRINK_ABOVE {
-            self.out = BytesMut::new();
-        }
-        Ok(())
-    }
-
     async fn closed(mut self, why: &'static str) {
         self.shared.registry.remove(self.conn_id);
         match self.identity {
@@ -450,14 +235,9 @@ impl Connection {
     }
 }
 
-/// Releases a read buffer that grew for a large frame once it is drained.
-fn shrink_if_large(buf: &mut BytesMut) {
-    if buf.capacity() > SHRINK_ABOVE && buf.len() < INITIAL_READ_BUF {
-        let mut small = BytesMut::with_capacity(INITIAL_READ_BUF);
-        small.extend_from_slice(buf);
-        *buf = small;
-    }
-}
+mod output;
+mod requests;
 
+use output::shrink_if_large;
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,94 @@
+//! What a connection writes: replies appended to one buffer, flushed with
+//! whatever else is queued in as few syscalls as possible.
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tracing::{debug, warn};
+
+use tern_public::proto::client::Reply;
+use tern_public::{Code, Frame, FrameType};
+
+use super::{Connection, INITIAL_READ_BUF, MAX_FRAMES_PER_WRITE, SHRINK_ABOVE};
+use crate::registry::CloseReason;
+
+impl Connection {
+    /// Appends a REPLY frame to the output buffer.
+    pub(super) fn reply(&mut self, request_id: u64, code: Code, message: &str, payload: Bytes) {
+        let reply = Reply {
+            request_id,
+            code: code.as_i32(),
+            message: message.to_owned(),
+            payload,
+        };
+        let frame = Frame::from_message(FrameType::Reply.as_u16(), &reply);
+        if frame.value.len() > self.shared.cfg.max_frame_len {
+            // Logic keeps replies under the limit; if one is not, the client
+            // still gets exactly one answer.
+            warn!(len = frame.value.len(), "reply over the frame limit");
+            return self.reply(request_id, Code::Internal, "reply too large", Bytes::new());
+        }
+        self.out.extend_from_slice(&frame.to_bytes());
+    }
+
+    /// Writes everything pending (the output buffer and whatever is queued)
+    /// in as few syscalls as possible.
+    pub(super) async fn flush<W: AsyncWrite + Unpin>(
+        &mut self,
+        wr: &mut W,
+    ) -> Result<(), &'static str> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let mut n = 0;
+        while n < MAX_FRAMES_PER_WRITE && self.out.len() < SHRINK_ABOVE {
+            match self.rx.try_recv() {
+                Ok(frame) => self.out.extend_from_slice(&frame),
+                Err(_) => break,
+            }
+            n += 1;
+        }
+        let write = async {
+            wr.write_all(&self.out).await?;
+            wr.flush().await
+        };
+        let write = tokio::time::timeout(self.shared.cfg.write_timeout, write);
+        tokio::pin!(write);
+        let mut kicked = false;
+        let result = loop {
+            tokio::select! {
+                r = &mut write => break r,
+                // A slow consumer is cut off at once, even mid-write; a kick lets
+                // the write finish so the client never sees a torn frame.
+                reason = self.signal.wait(), if !kicked => match reason {
+                    CloseReason::SlowConsumer => return Err("slow consumer"),
+                    _ => kicked = true,
+                },
+            }
+        };
+        if kicked {
+            self.signal.rearm();
+        }
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                debug!(error = %e, "write failed");
+                return Err("write error");
+            }
+            Err(_) => return Err("write timeout"),
+        }
+        self.out.clear();
+        if self.out.capacity() > SHRINK_ABOVE {
+            self.out = BytesMut::new();
+        }
+        Ok(())
+    }
+}
+
+/// Releases a read buffer that grew for a large frame once it is drained.
+pub(super) fn shrink_if_large(buf: &mut BytesMut) {
+    if buf.capacity() > SHRINK_ABOVE && buf.len() < INITIAL_READ_BUF {
+        let mut small = BytesMut::with_capacity(INITIAL_READ_BUF);
+        small.extend_from_slice(buf);
+        *buf = small;
+    }
+}

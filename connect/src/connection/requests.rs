@@ -1,0 +1,160 @@
+//! Requests of one connection: HEARTBEAT answered here, sign-in and SEND
+//! through the serial lane, everything else forwarded to logic at once.
+
+use bytes::Bytes;
+use prost::Message as _;
+use tracing::{debug, info, Instrument};
+
+use tern_public::proto::bus::ConnRequest;
+use tern_public::proto::client::{HeartbeatReply, KickReason, Request};
+use tern_public::{time::now_ms, Code, Frame, FrameType};
+
+use super::{Connection, Done, Identity, Step};
+
+impl Connection {
+    pub(super) fn on_frame(&mut self, frame: Frame) -> Step {
+        let request = Request::decode(frame.value.clone());
+        let Some(ty) = FrameType::from_u16(frame.ty).filter(|t| t.is_request()) else {
+            let id = request.map(|r| r.request_id).unwrap_or(0);
+            self.reply(
+                id,
+                Code::BadRequest,
+                &format!("unknown frame type {}", frame.ty),
+                Bytes::new(),
+            );
+            return Step::Continue;
+        };
+        let Ok(request) = request else {
+            self.reply(
+                0,
+                Code::BadRequest,
+                "frame value is not a Request",
+                Bytes::new(),
+            );
+            return Step::Continue;
+        };
+        match (ty, self.identity) {
+            (FrameType::Heartbeat, _) => {
+                let body = HeartbeatReply {
+                    server_time_ms: now_ms(),
+                };
+                self.reply(
+                    request.request_id,
+                    Code::Ok,
+                    "",
+                    body.encode_to_vec().into(),
+                );
+            }
+            (t, None) if !t.is_auth() => {
+                self.reply(
+                    request.request_id,
+                    Code::Unauthenticated,
+                    "sign in first",
+                    Bytes::new(),
+                );
+            }
+            (t, Some(_)) if t.is_auth() => {
+                self.reply(
+                    request.request_id,
+                    Code::BadRequest,
+                    "already signed in",
+                    Bytes::new(),
+                );
+            }
+            (t, _) if t.is_auth() || t == FrameType::Send => {
+                self.serial.push_back((t, request));
+                self.start_serial();
+            }
+            (t, _) => self.forward(t, request, false),
+        }
+        Step::Continue
+    }
+
+    /// Starts the next SEND/sign-in if none is in flight.
+    pub(super) fn start_serial(&mut self) {
+        if self.serial_busy {
+            return;
+        }
+        while let Some((ty, request)) = self.serial.pop_front() {
+            if ty.is_auth() && self.identity.is_some() {
+                // Queued behind the sign-in that has since succeeded.
+                self.reply(
+                    request.request_id,
+                    Code::BadRequest,
+                    "already signed in",
+                    Bytes::new(),
+                );
+                continue;
+            }
+            self.serial_busy = true;
+            self.auth_inflight = ty.is_auth();
+            self.forward(ty, request, true);
+            return;
+        }
+    }
+
+    pub(super) fn forward(&mut self, ty: FrameType, request: Request, serial: bool) {
+        let identity = self.identity;
+        let msg = ConnRequest {
+            node_id: self.shared.cfg.node_id.clone(),
+            conn_id: self.conn_id,
+            user_id: identity.map_or(0, |i| i.user_id),
+            device_id: identity.map_or(0, |i| i.device_id),
+            r#type: ty.as_u16() as u32,
+            payload: request.payload,
+            remote_addr: self.peer.clone(),
+            heartbeat_interval_secs: if ty.is_auth() {
+                self.shared.cfg.heartbeat_interval.as_secs() as u32
+            } else {
+                0
+            },
+        };
+        let shared = self.shared.clone();
+        let request_id = request.request_id;
+        self.inflight.spawn(
+            async move {
+                let reply = shared.call_logic(msg).await;
+                Done {
+                    request_id,
+                    serial,
+                    reply,
+                }
+            }
+            .in_current_span(),
+        );
+    }
+
+    pub(super) fn on_done(&mut self, done: Done) -> Step {
+        if done.serial {
+            self.serial_busy = false;
+            self.auth_inflight = false;
+        }
+        let code = Code::from_i32(done.reply.code).unwrap_or(Code::Internal);
+        if let (Code::Ok, Some(bind), None) = (code, done.reply.bind, self.identity) {
+            self.bind(bind.user_id, bind.device_id);
+        }
+        self.reply(
+            done.request_id,
+            code,
+            &done.reply.message,
+            done.reply.payload,
+        );
+        self.start_serial();
+        Step::Continue
+    }
+
+    pub(super) fn bind(&mut self, user_id: u64, device_id: u64) {
+        self.identity = Some(Identity { user_id, device_id });
+        let span = tracing::Span::current();
+        span.record("user_id", user_id);
+        span.record("device_id", device_id);
+        if let Some(old) = self.shared.registry.bind(device_id, self.handle.clone()) {
+            info!(
+                old_conn = old.conn_id,
+                "device signed in again; kicking the older connection"
+            );
+            old.kick(KickReason::SignedInElsewhere);
+        }
+        debug!("signed in");
+    }
+}
