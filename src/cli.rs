@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use tern_connect::ConnectConfig;
-use tern_logic::LogicConfig;
+use tern_logic::{LogicConfig, SendPolicy};
 use tern_public::bus::Subjects;
 
 /// tern: a chat server for mobile apps.
@@ -83,9 +83,25 @@ pub struct Limits {
     /// Largest SYNC page (messages).
     #[arg(long, env = "TERN_SYNC_MAX_LIMIT", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub sync_max_limit: u32,
+    /// Who may message whom one-to-one: friends_only or open. A block always wins.
+    #[arg(long, env = "TERN_SEND_POLICY", value_enum, default_value_t = Policy::FriendsOnly)]
+    pub send_policy: Policy,
+    /// Largest group, owner included.
+    #[arg(long, env = "TERN_MAX_GROUP_MEMBERS", default_value_t = 2000, value_parser = clap::value_parser!(u32).range(2..=100_000))]
+    pub max_group_members: u32,
+    /// How long senders may recall their own messages.
+    #[arg(long, env = "TERN_RECALL_WINDOW_SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(0..=30 * 24 * 3600))]
+    pub recall_window_secs: u64,
     /// Prefix of every bus subject.
     #[arg(long, env = "TERN_SUBJECT_PREFIX", default_value = "tern")]
     pub subject_prefix: String,
+}
+
+/// `--send-policy` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Policy {
+    FriendsOnly,
+    Open,
 }
 
 impl ServeArgs {
@@ -128,6 +144,12 @@ impl ServeArgs {
             max_frame_len: l.max_frame_len as usize,
             max_content_len: l.max_content_len as usize,
             subjects: Subjects::new(l.subject_prefix.clone()),
+            send_policy: match l.send_policy {
+                Policy::FriendsOnly => SendPolicy::FriendsOnly,
+                Policy::Open => SendPolicy::Open,
+            },
+            max_group_members: l.max_group_members,
+            recall_window: Duration::from_secs(l.recall_window_secs),
             ..LogicConfig::default()
         }
     }

@@ -222,7 +222,7 @@ async fn bad_credentials_and_bad_registrations_are_refused() {
 async fn an_expired_token_is_refused() {
     let logic = LogicConfig {
         token_ttl: Duration::ZERO,
-        ..Default::default()
+        ..open_logic()
     };
     let server = start_with(ConnectConfig::default(), logic).await;
     let alice = register(server.addr, "alice").await;
@@ -246,7 +246,7 @@ async fn bad_sends_are_refused_and_store_nothing() {
     let logic = LogicConfig {
         max_content_len: 1024,
         max_mentions: 3,
-        ..Default::default()
+        ..open_logic()
     };
     let server = start_with(ConnectConfig::default(), logic).await;
     let alice = register(server.addr, "alice").await;

@@ -55,14 +55,17 @@ fn terminate(mut r: Running) {
 async fn the_binary_serves_drains_on_sigterm_and_keeps_messages_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let server = spawn(dir.path());
-    let alice = register(server.addr, "alice").await;
+    let mut alice = register(server.addr, "alice").await;
     let mut bob = register(server.addr, "bob").await;
+    // The binary runs the default friends-only policy.
+    befriend(&mut alice, &mut bob).await;
     let sent = alice
         .client
         .send_text(bob.user_id, "survives restarts", "m1")
         .await
         .unwrap();
-    assert_eq!(bob.next_push().await.seq, 1);
+    let pushed = bob.next_push().await;
+    assert_eq!(&pushed.id[..], &sent.message_id[..]);
 
     terminate(server);
     match bob.next_event().await {
@@ -72,11 +75,13 @@ async fn the_binary_serves_drains_on_sigterm_and_keeps_messages_across_a_restart
 
     let server = spawn(dir.path());
     let (bob2, session) = sign_in(server.addr, &bob.creds()).await;
-    assert_eq!(session.max_seq, 1, "the token and the list survived");
     let list = bob2.client.sync_all(0).await.unwrap();
-    assert_eq!(list.len(), 1);
+    // Two friend events, then the message.
+    assert_eq!(session.max_seq, 3, "the token and the list survived");
+    assert_eq!(list.iter().map(|m| m.seq).collect::<Vec<_>>(), [1, 2, 3]);
+    let last = &list[2];
     assert_eq!(
-        (&list[0].id[..], text(&list[0]).as_str()),
+        (&last.id[..], text(last).as_str()),
         (&sent.message_id[..], "survives restarts")
     );
     terminate(server);

@@ -12,7 +12,6 @@ use common::*;
 use tern_client::proto::SyncRequest;
 use tern_client::Code;
 use tern_connect::ConnectConfig;
-use tern_logic::LogicConfig;
 use tern_public::FrameType;
 
 fn code(r: &tern_client::proto::Reply) -> Option<Code> {
@@ -26,7 +25,7 @@ async fn silence_past_the_handshake_timeout_and_the_heartbeat_deadline_closes() 
         heartbeat_interval: Duration::from_secs(1),
         ..Default::default()
     };
-    let server = start_with(connect, LogicConfig::default()).await;
+    let server = start_with(connect, open_logic()).await;
 
     // Never says anything: closed after the handshake timeout.
     let start = Instant::now();
@@ -88,7 +87,7 @@ async fn the_connection_limit_holds_new_clients_until_a_slot_frees() {
         max_connections: 2,
         ..Default::default()
     };
-    let server = start_with(connect, LogicConfig::default()).await;
+    let server = start_with(connect, open_logic()).await;
     let mut first = Raw::connect(server.addr).await;
     let mut second = Raw::connect(server.addr).await;
     for raw in [&mut first, &mut second] {

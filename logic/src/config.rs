@@ -5,6 +5,15 @@ use std::time::Duration;
 use tern_public::bus::Subjects;
 use tern_public::codec::DEFAULT_MAX_FRAME_LEN;
 
+/// Who may send one-to-one messages to whom. A block always wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendPolicy {
+    /// Only accepted friends (the default); others get NOT_FRIENDS.
+    FriendsOnly,
+    /// Anyone may message anyone who has not blocked them.
+    Open,
+}
+
 /// Settings of a logic node; `Default` gives the documented defaults.
 #[derive(Debug, Clone)]
 pub struct LogicConfig {
@@ -26,6 +35,12 @@ pub struct LogicConfig {
     pub batch_linger: Duration,
     /// Requests handled at once by this node.
     pub max_concurrent_requests: usize,
+    /// Who may message whom one-to-one.
+    pub send_policy: SendPolicy,
+    /// Largest group, owner included.
+    pub max_group_members: u32,
+    /// How long a sender may recall its own message.
+    pub recall_window: Duration,
     /// Password hashes computed at once.
     pub max_concurrent_hashes: usize,
     pub subjects: Subjects,
@@ -43,6 +58,9 @@ impl Default for LogicConfig {
             batch_max: 256,
             batch_linger: Duration::from_millis(1),
             max_concurrent_requests: 4096,
+            send_policy: SendPolicy::FriendsOnly,
+            max_group_members: 2000,
+            recall_window: Duration::from_secs(120),
             max_concurrent_hashes: std::thread::available_parallelism().map_or(2, |n| n.get()),
             subjects: Subjects::default(),
         }

@@ -21,6 +21,12 @@ pub enum LogicError {
     Conflict(&'static str),
     #[error("{0}")]
     TooLarge(String),
+    #[error("{0}")]
+    NotFriends(&'static str),
+    #[error("{0}")]
+    Blocked(&'static str),
+    #[error("{0}")]
+    Muted(&'static str),
     #[error("store: {0}")]
     Store(#[from] StoreError),
     #[error("internal: {0}")]
@@ -40,6 +46,9 @@ impl LogicError {
             LogicError::NotFound(_) | LogicError::Store(StoreError::NotFound) => Code::NotFound,
             LogicError::Conflict(_) | LogicError::Store(StoreError::Conflict) => Code::Conflict,
             LogicError::TooLarge(_) => Code::TooLarge,
+            LogicError::NotFriends(_) => Code::NotFriends,
+            LogicError::Blocked(_) => Code::Blocked,
+            LogicError::Muted(_) => Code::Muted,
             LogicError::Store(_) | LogicError::Internal(_) => Code::Internal,
         }
     }

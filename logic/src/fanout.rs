@@ -85,9 +85,10 @@ async fn deliver(
             let Some(devices) = by_user.get(&r.user_id) else {
                 continue;
             };
-            // The sending device has its seq from the SEND reply.
+            // A sending device has its seq from the SEND reply.
             let targets = devices.iter().filter(|d| {
-                !(d.user_id == c.msg.sender_id && d.device_id == c.msg.sender_device_id)
+                c.msg.push_to_sender_device
+                    || !(d.user_id == c.msg.sender_id && d.device_id == c.msg.sender_device_id)
             });
             let mut frame = None;
             let mut nodes: HashMap<&str, Vec<u64>> = HashMap::new();

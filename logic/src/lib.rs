@@ -5,16 +5,21 @@
 //! holds a client connection. Any number of logic nodes can run side by side.
 
 mod auth;
+mod cache;
 mod config;
 mod error;
 mod events;
 mod fanout;
+mod friends;
+mod groups;
 mod messages;
 pub mod presence;
 mod rpc;
 pub mod store;
+mod system;
+mod users;
 
-pub use config::LogicConfig;
+pub use config::{LogicConfig, SendPolicy};
 pub use error::LogicError;
 pub use rpc::LogicServer;
 
@@ -33,6 +38,8 @@ pub struct Logic {
     pub(crate) presence: Arc<dyn Presence>,
     pub(crate) bus: Arc<dyn Bus>,
     pub(crate) batcher: Batcher,
+    pub(crate) fanout: fanout::FanoutTx,
+    pub(crate) members: cache::MemberCache,
     /// Password hashing threads: a login storm cannot take every core.
     pub(crate) hasher: auth::Hasher,
 }
@@ -46,7 +53,7 @@ impl Logic {
         bus: Arc<dyn Bus>,
     ) -> Arc<Logic> {
         let fanout = fanout::start(presence.clone(), bus.clone(), cfg.subjects.clone());
-        let batcher = Batcher::start(store.clone(), fanout, &cfg);
+        let batcher = Batcher::start(store.clone(), fanout.clone(), &cfg);
         let hasher = auth::Hasher::start(cfg.max_concurrent_hashes);
         Arc::new(Logic {
             cfg,
@@ -54,6 +61,8 @@ impl Logic {
             presence,
             bus,
             batcher,
+            fanout,
+            members: cache::MemberCache::default(),
             hasher,
         })
     }

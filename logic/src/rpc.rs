@@ -16,7 +16,7 @@ use tern_public::proto::bus::{Bind, ConnReply, ConnRequest};
 use tern_public::{Code, FrameType};
 
 use crate::error::{LogicError, Result};
-use crate::{auth, events, messages, Logic};
+use crate::{auth, events, friends, groups, messages, users, Logic};
 
 /// The connection a command came from; identity is the connection's, never the payload's.
 #[derive(Debug, Clone)]
@@ -158,33 +158,45 @@ async fn run(
         return Err(LogicError::bad_request("already signed in"));
     }
     let signed_in = |(reply, bind): (Vec<u8>, Bind)| (reply, Some(bind));
+    let p = payload;
     Ok(match ty {
-        Register => auth::register(logic, caller, decode(payload)?)
+        Register => auth::register(logic, caller, decode(p)?)
             .await
             .map(|(r, b)| signed_in((r.encode_to_vec(), b)))?,
-        Login => auth::login(logic, caller, decode(payload)?)
+        Login => auth::login(logic, caller, decode(p)?)
             .await
             .map(|(r, b)| signed_in((r.encode_to_vec(), b)))?,
-        SignIn => auth::sign_in(logic, caller, decode(payload)?)
+        SignIn => auth::sign_in(logic, caller, decode(p)?)
             .await
             .map(|(r, b)| signed_in((r.encode_to_vec(), b)))?,
-        Send => (
-            messages::send(logic, caller, decode(payload)?)
-                .await?
-                .encode_to_vec(),
-            None,
-        ),
-        Sync => (
-            messages::sync(logic, caller, decode(payload)?)
-                .await?
-                .encode_to_vec(),
-            None,
-        ),
-        Ack => {
-            messages::ack(logic, caller, decode(payload)?).await?;
-            (Vec::new(), None)
-        }
-        Recall => return Err(LogicError::bad_request("RECALL is not available yet")),
+        Send => reply(messages::send(logic, caller, decode(p)?).await?),
+        Sync => reply(messages::sync(logic, caller, decode(p)?).await?),
+        Ack => empty(messages::ack(logic, caller, decode(p)?).await?),
+        Recall => empty(messages::recall(logic, caller, decode(p)?).await?),
+        FriendRequest => empty(friends::request(logic, caller, decode(p)?).await?),
+        FriendAccept => empty(friends::accept(logic, caller, decode(p)?).await?),
+        FriendDecline => empty(friends::decline(logic, caller, decode(p)?).await?),
+        FriendDelete => empty(friends::delete(logic, caller, decode(p)?).await?),
+        FriendList => reply(friends::list(logic, caller, decode(p)?).await?),
+        FriendBlock => empty(friends::block(logic, caller, decode(p)?).await?),
+        FriendUnblock => empty(friends::unblock(logic, caller, decode(p)?).await?),
+        FriendSetRemark => empty(friends::set_remark(logic, caller, decode(p)?).await?),
+        GroupCreate => reply(groups::create(logic, caller, decode(p)?).await?),
+        GroupInfo => reply(groups::get_info(logic, caller, decode(p)?).await?),
+        GroupUpdate => reply(groups::update(logic, caller, decode(p)?).await?),
+        GroupListMine => reply(groups::list_mine(logic, caller, decode(p)?).await?),
+        GroupMembers => reply(groups::members_page(logic, caller, decode(p)?).await?),
+        GroupAddMembers => empty(groups::add_members(logic, caller, decode(p)?).await?),
+        GroupRemoveMembers => empty(groups::remove_members(logic, caller, decode(p)?).await?),
+        GroupQuit => empty(groups::quit(logic, caller, decode(p)?).await?),
+        GroupDismiss => empty(groups::dismiss(logic, caller, decode(p)?).await?),
+        GroupTransferOwner => empty(groups::transfer_owner(logic, caller, decode(p)?).await?),
+        GroupSetRole => empty(groups::set_role(logic, caller, decode(p)?).await?),
+        GroupMuteMember => empty(groups::mute_member(logic, caller, decode(p)?).await?),
+        GroupMuteAll => reply(groups::mute_all(logic, caller, decode(p)?).await?),
+        UserGet => reply(users::get(logic, decode(p)?).await?),
+        UserUpdate => reply(users::update(logic, caller, decode(p)?).await?),
+        UserSearch => reply(users::search(logic, decode(p)?).await?),
         Heartbeat | Reply | Push | RoomPush | Kicked => {
             return Err(LogicError::bad_request(format!(
                 "{} is not a logic command",
@@ -192,6 +204,14 @@ async fn run(
             )))
         }
     })
+}
+
+fn reply(msg: impl prost::Message) -> Outcome {
+    (msg.encode_to_vec(), None)
+}
+
+fn empty(_: ()) -> Outcome {
+    (Vec::new(), None)
 }
 
 fn decode<M: prost::Message + Default>(payload: Bytes) -> Result<M> {

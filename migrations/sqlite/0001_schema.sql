@@ -54,6 +54,7 @@ CREATE TABLE `groups` (
     member_count BIGINT  NOT NULL DEFAULT 0,
     max_members  BIGINT  NOT NULL,
     muted_all    BIGINT  NOT NULL DEFAULT 0,
+    member_invite BIGINT NOT NULL DEFAULT 0,
     extra        TEXT    NOT NULL DEFAULT '{}',
     created_at   BIGINT  NOT NULL,
     updated_at   BIGINT  NOT NULL,

@@ -34,8 +34,17 @@ pub struct Server {
     _dir: tempfile::TempDir,
 }
 
+/// Logic settings for delivery tests: anyone may message anyone, so these
+/// suites test delivery, not the friends-only policy (which has its own tests).
+pub fn open_logic() -> LogicConfig {
+    LogicConfig {
+        send_policy: tern_logic::SendPolicy::Open,
+        ..Default::default()
+    }
+}
+
 pub async fn start() -> Server {
-    start_with(ConnectConfig::default(), LogicConfig::default()).await
+    start_with(ConnectConfig::default(), open_logic()).await
 }
 
 pub async fn start_with(connect: ConnectConfig, logic: LogicConfig) -> Server {
@@ -244,4 +253,42 @@ pub async fn assert_still_serving(addr: SocketAddr, tag: &str) {
         .expect("send");
     let got = b.next_push().await;
     assert_eq!((got.seq, &got.id[..]), (1, &sent.message_id[..]));
+}
+
+/// Makes two users friends: a requests, b accepts. Both users' devices get
+/// FRIEND_REQUESTED then FRIEND_ACCEPTED, which this consumes and checks.
+pub async fn befriend(a: &mut Device, b: &mut Device) {
+    use tern_client::proto::{FriendRequest, FriendTarget, SystemContentType};
+    let _: tern_client::proto::Empty = a
+        .client
+        .request(
+            FrameType::FriendRequest,
+            &FriendRequest {
+                user_id: b.user_id,
+                message: "hi".into(),
+            },
+        )
+        .await
+        .expect("friend request");
+    let _: tern_client::proto::Empty = b
+        .client
+        .request(
+            FrameType::FriendAccept,
+            &FriendTarget { user_id: a.user_id },
+        )
+        .await
+        .expect("friend accept");
+    for d in [a, b] {
+        let kinds = [
+            d.next_push().await.content_type,
+            d.next_push().await.content_type,
+        ];
+        assert_eq!(
+            kinds,
+            [
+                SystemContentType::FriendRequested as u32,
+                SystemContentType::FriendAccepted as u32
+            ]
+        );
+    }
 }

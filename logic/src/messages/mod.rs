@@ -1,8 +1,10 @@
-//! SEND, SYNC and ACK: the write fan-out model of DESIGN.md.
+//! SEND, SYNC, ACK and RECALL: the write fan-out model of DESIGN.md.
 
 mod batch;
+mod recall;
 
 pub(crate) use batch::{Batcher, Outcome};
+pub(crate) use recall::recall;
 
 use std::sync::Arc;
 
@@ -30,15 +32,10 @@ const PAGE_ENVELOPE: usize = 1024;
 /// sender's seq. A repeated client_msg_id answers the first send again.
 pub(crate) async fn send(logic: &Logic, caller: &Caller, req: SendRequest) -> Result<SendReply> {
     let cfg = &logic.cfg;
-    match ConvType::try_from(req.conv_type) {
-        Ok(ConvType::User) => {}
-        Ok(ConvType::Group) => {
-            return Err(LogicError::bad_request(
-                "group messages are not available yet",
-            ))
-        }
+    let conv_type = match ConvType::try_from(req.conv_type) {
+        Ok(t @ (ConvType::User | ConvType::Group)) => t,
         _ => return Err(LogicError::bad_request("conv_type must be USER or GROUP")),
-    }
+    };
     if req.content_type == 0 || req.content_type >= FIRST_SYSTEM_CONTENT_TYPE {
         return Err(LogicError::bad_request("content_type must be 1-999"));
     }
@@ -60,14 +57,10 @@ pub(crate) async fn send(logic: &Logic, caller: &Caller, req: SendRequest) -> Re
             cfg.max_mentions
         )));
     }
-    let receiver = match req.conv_id {
-        0 => None,
-        id => logic.store.user_by_id(id).await?,
+    let recipients = match conv_type {
+        ConvType::Group => group_recipients(logic, caller, req.conv_id).await?,
+        _ => user_recipients(logic, caller, req.conv_id).await?,
     };
-    let receiver = receiver
-        .filter(|u| u.is_active())
-        .ok_or(LogicError::NotFound("no such user"))?;
-
     let client_msg_id = Some(req.client_msg_id).filter(|c| !c.is_empty());
     if let Some(cmid) = &client_msg_id {
         if let Some(existing) = logic
@@ -78,28 +71,19 @@ pub(crate) async fn send(logic: &Logic, caller: &Caller, req: SendRequest) -> Re
             return Ok(duplicate_reply(existing));
         }
     }
-    let mut recipients = vec![Recipient {
-        user_id: caller.user_id,
-        conv_id: receiver.id,
-    }];
-    if receiver.id != caller.user_id {
-        recipients.push(Recipient {
-            user_id: receiver.id,
-            conv_id: caller.user_id,
-        });
-    }
     let msg = Arc::new(NewMessage {
         id: *uuid::Uuid::now_v7().as_bytes(),
         sender_id: caller.user_id,
         sender_device_id: caller.device_id,
-        conv_type: ConvType::User as i32,
-        receiver_id: receiver.id,
+        conv_type: conv_type as i32,
+        receiver_id: req.conv_id,
         content_type: req.content_type,
         content: req.content,
         mentions: req.mentions,
         client_msg_id,
         created_at: now_ms(),
         recipients,
+        push_to_sender_device: false,
     });
     match logic.batcher.submit(msg.clone()).await? {
         // The sender is always the first recipient.
@@ -110,6 +94,50 @@ pub(crate) async fn send(logic: &Logic, caller: &Caller, req: SendRequest) -> Re
         }),
         Outcome::Duplicate(existing) => Ok(duplicate_reply(existing)),
     }
+}
+
+/// One-to-one: the sender's list and the receiver's, if policy allows.
+async fn user_recipients(logic: &Logic, caller: &Caller, to: u64) -> Result<Vec<Recipient>> {
+    let receiver = match to {
+        0 => None,
+        id => logic.store.user_by_id(id).await?,
+    };
+    let receiver = receiver
+        .filter(|u| u.is_active())
+        .ok_or(LogicError::NotFound("no such user"))?;
+    crate::friends::check_send(logic, caller.user_id, receiver.id).await?;
+    let mut recipients = vec![Recipient {
+        user_id: caller.user_id,
+        conv_id: receiver.id,
+    }];
+    if receiver.id != caller.user_id {
+        recipients.push(Recipient {
+            user_id: receiver.id,
+            conv_id: caller.user_id,
+        });
+    }
+    Ok(recipients)
+}
+
+/// A group: every member's list, the sender's first (its seq is the reply's).
+async fn group_recipients(logic: &Logic, caller: &Caller, group_id: u64) -> Result<Vec<Recipient>> {
+    crate::groups::check_send(logic, caller, group_id).await?;
+    let members = crate::groups::member_ids(logic, group_id).await?;
+    let mut recipients = Vec::with_capacity(members.len() + 1);
+    recipients.push(Recipient {
+        user_id: caller.user_id,
+        conv_id: group_id,
+    });
+    recipients.extend(
+        members
+            .iter()
+            .filter(|&&u| u != caller.user_id)
+            .map(|&u| Recipient {
+                user_id: u,
+                conv_id: group_id,
+            }),
+    );
+    Ok(recipients)
 }
 
 fn duplicate_reply(existing: crate::store::Existing) -> SendReply {

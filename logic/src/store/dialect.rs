@@ -81,6 +81,16 @@ impl Dialect {
         }
     }
 
+    /// Starts a transaction that will write. SQLite takes the write lock at
+    /// once: a deferred transaction that reads first fails with SQLITE_BUSY
+    /// when another writer commits before its first write.
+    pub(crate) fn begin_write_sql(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "BEGIN IMMEDIATE",
+            Dialect::MySql => "BEGIN",
+        }
+    }
+
     pub(crate) fn pool_size(self) -> u32 {
         match self {
             // One writer at a time anyway; a few readers alongside.

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use sqlx::any::AnyRow;
 use sqlx::{Any, QueryBuilder, Row};
 
-use super::{id, Result, Store, StoreError};
+use super::{id, Result, Store, StoreError, Tx};
 
 /// Rows per multi-row statement: well under SQLite's and MySQL's parameter limits.
 const CHUNK: usize = 200;
@@ -39,6 +39,9 @@ pub struct NewMessage {
     pub created_at: i64,
     /// Distinct users; each gets exactly one row.
     pub recipients: Vec<Recipient>,
+    /// Push to the sending device too: true for system events, whose actor
+    /// gets no seq in its reply; false for SEND, whose reply carries it.
+    pub push_to_sender_device: bool,
 }
 
 /// Where an appended message landed: `seqs[i]` is the seq in the list of `recipients[i]`.
@@ -123,6 +126,27 @@ impl Store {
         &self,
         msgs: &[&NewMessage],
     ) -> Result<std::result::Result<Vec<Appended>, MissingUsers>> {
+        let mut tx = self.begin_write().await?;
+        let appended = self.append_in(&mut tx, msgs).await?;
+        match appended {
+            Ok(a) => {
+                tx.commit().await?;
+                Ok(Ok(a))
+            }
+            Err(missing) => {
+                tx.rollback().await?;
+                Ok(Err(missing))
+            }
+        }
+    }
+
+    /// [`Store::append`] inside the caller's transaction; the caller commits
+    /// (or rolls back when recipients are missing).
+    pub async fn append_in(
+        &self,
+        tx: &mut Tx,
+        msgs: &[&NewMessage],
+    ) -> Result<std::result::Result<Vec<Appended>, MissingUsers>> {
         // How many rows each user gets, in ascending user id (the lock order).
         let mut counts: BTreeMap<u64, u64> = BTreeMap::new();
         for m in msgs {
@@ -132,7 +156,6 @@ impl Store {
         }
         let users: Vec<(u64, u64)> = counts.into_iter().collect();
 
-        let mut tx = self.pool().begin().await?;
         // 1. Take the counter rows (row locks) and advance them.
         let mut missing = Vec::new();
         for chunk in users.chunks(CHUNK) {
@@ -144,7 +167,7 @@ impl Store {
             q.push(" ELSE 0 END WHERE user_id IN (");
             push_ids(&mut q, chunk.iter().map(|(u, _)| *u));
             q.push(")");
-            let done = q.build().execute(&mut *tx).await?;
+            let done = q.build().execute(&mut **tx).await?;
             if done.rows_affected() != chunk.len() as u64 {
                 missing.extend(chunk.iter().map(|(u, _)| *u));
             }
@@ -156,13 +179,12 @@ impl Store {
                 QueryBuilder::<Any>::new("SELECT user_id, seq FROM user_seqs WHERE user_id IN (");
             push_ids(&mut q, chunk.iter().map(|(u, _)| *u));
             q.push(")");
-            for row in q.build().fetch_all(&mut *tx).await? {
+            for row in q.build().fetch_all(&mut **tx).await? {
                 next.insert(id(&row, "user_id")?, id(&row, "seq")?);
             }
         }
         if !missing.is_empty() {
             missing.retain(|u| !next.contains_key(u));
-            tx.rollback().await?;
             return Ok(Err(MissingUsers(missing)));
         }
         // The head is the last seq handed out; this batch's rows end there.
@@ -205,7 +227,7 @@ impl Store {
                     .push_bind(m.created_at);
             });
             q.build()
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await
                 .map_err(StoreError::classify)?;
         }
@@ -221,11 +243,10 @@ impl Store {
                     .push_bind(*conv_id as i64);
             });
             q.build()
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await
                 .map_err(StoreError::classify)?;
         }
-        tx.commit().await?;
         Ok(Ok(appended))
     }
 
@@ -314,5 +335,6 @@ pub(crate) fn test_message(sender: u64, receiver: u64, cmid: Option<&str>) -> Ne
                 conv_id: sender,
             },
         ],
+        push_to_sender_device: false,
     }
 }

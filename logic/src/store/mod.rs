@@ -4,7 +4,10 @@
 
 mod devices;
 mod dialect;
+pub mod friends;
+pub mod groups;
 pub(crate) mod messages;
+pub mod recall;
 mod users;
 
 pub use devices::{Device, NewDevice};
@@ -47,6 +50,9 @@ impl StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// An open write transaction.
+pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
 /// Connection pool plus the dialect it speaks.
 #[derive(Clone, Debug)]
@@ -92,6 +98,17 @@ impl Store {
 
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// A transaction for changes that must commit together (a state change
+    /// and its system events).
+    pub async fn begin_write(&self) -> Result<Tx> {
+        Ok(self.pool.begin_with(self.dialect.begin_write_sql()).await?)
+    }
+
+    /// Whether a failed transaction may simply be run again.
+    pub fn is_retryable(&self, e: &StoreError) -> bool {
+        matches!(e, StoreError::Database(d) if self.dialect.is_retryable(d))
     }
 
     /// A trivial query: the store answers.

@@ -98,3 +98,71 @@ impl Store {
         seq.map(|s| s as u64).ok_or(StoreError::NotFound)
     }
 }
+
+impl Store {
+    /// Changes the caller's profile; `None` keeps a field.
+    pub async fn update_profile(
+        &self,
+        user_id: u64,
+        nickname: Option<&str>,
+        avatar_url: Option<&str>,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE users SET nickname = COALESCE(?, nickname), avatar_url = COALESCE(?, avatar_url), updated_at = ? WHERE id = ?",
+        )
+        .bind(nickname)
+        .bind(avatar_url)
+        .bind(now)
+        .bind(user_id as i64)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The users among `ids` that exist, ascending by id.
+    pub async fn users_by_ids(&self, ids: &[u64]) -> Result<Vec<User>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = sqlx::QueryBuilder::<sqlx::Any>::new(format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE id IN ("
+        ));
+        let mut sep = q.separated(", ");
+        for id in ids {
+            sep.push_bind(*id as i64);
+        }
+        q.push(") ORDER BY id");
+        let rows = q.build().fetch_all(self.pool()).await?;
+        rows.iter().map(User::from_row).collect()
+    }
+
+    /// Usernames starting with `prefix` and after `after`, ascending. A range
+    /// on the unique index, so no LIKE escaping and no scan.
+    pub async fn search_users(&self, prefix: &str, after: &str, limit: u32) -> Result<Vec<User>> {
+        let start = if after > prefix { after } else { prefix };
+        // Usernames are ASCII: every name with the prefix sorts below prefix + '\x7f'.
+        let end = format!("{prefix}\u{7f}");
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username > ? AND username < ? ORDER BY username LIMIT ?");
+        let mut rows = sqlx::query(&sql)
+            .bind(start)
+            .bind(&end)
+            .bind(limit as i64)
+            .fetch_all(self.pool())
+            .await?;
+        // `username > prefix` skips an exact match on the first page.
+        if after.is_empty() {
+            let exact = self.user_by_username(prefix).await?;
+            let mut out: Vec<User> = exact.into_iter().collect();
+            out.extend(
+                rows.iter()
+                    .map(User::from_row)
+                    .collect::<Result<Vec<_>>>()?,
+            );
+            out.truncate(limit as usize);
+            return Ok(out);
+        }
+        rows.truncate(limit as usize);
+        rows.iter().map(User::from_row).collect()
+    }
+}

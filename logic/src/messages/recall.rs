@@ -1,0 +1,84 @@
+//! RECALL: the sender within the recall window, or an owner or admin of the
+//! message's group, recalls a message. Its content is cleared, its status
+//! becomes RECALLED, and a recall event lands in every list that holds it.
+
+use tern_public::proto::client::{ConvType, RecallEvent, RecallRequest, SystemContentType};
+use tern_public::time::now_ms;
+
+use super::FIRST_SYSTEM_CONTENT_TYPE;
+use crate::error::{LogicError, Result};
+use crate::groups::rank;
+use crate::rpc::Caller;
+use crate::store::groups::ADMIN;
+use crate::system::{self, retry};
+use crate::Logic;
+
+pub(crate) async fn recall(logic: &Logic, caller: &Caller, req: RecallRequest) -> Result<()> {
+    if req.message_id.len() != 16 {
+        return Err(LogicError::bad_request("message_id must be 16 bytes"));
+    }
+    let meta = logic.store.message_meta(&req.message_id).await?;
+    let meta = meta.ok_or(LogicError::NotFound("no such message"))?;
+    if meta.content_type >= FIRST_SYSTEM_CONTENT_TYPE {
+        return Err(LogicError::bad_request("system events cannot be recalled"));
+    }
+    let own_in_time = meta.sender_id == caller.user_id
+        && now_ms() - meta.created_at <= logic.cfg.recall_window.as_millis() as i64;
+    let group_admin = meta.conv_type == ConvType::Group as i32
+        && logic
+            .store
+            .member(meta.receiver_id, caller.user_id)
+            .await?
+            .is_some_and(|m| rank(&m.role) >= rank(ADMIN));
+    if !own_in_time && !group_admin {
+        // A message the caller cannot see looks like no message at all.
+        let holds = meta.sender_id == caller.user_id
+            || meta.receiver_id == caller.user_id
+            || logic
+                .store
+                .member(meta.receiver_id, caller.user_id)
+                .await?
+                .is_some();
+        return Err(if holds {
+            LogicError::Forbidden(
+                "only the sender within the recall window, or a group owner or admin, can recall",
+            )
+        } else {
+            LogicError::NotFound("no such message")
+        });
+    }
+    let conv_type = ConvType::try_from(meta.conv_type).unwrap_or(ConvType::User);
+    retry!(
+        logic,
+        recall_tx(logic, caller, &req.message_id, conv_type, meta.receiver_id)
+    )
+}
+
+async fn recall_tx(
+    logic: &Logic,
+    caller: &Caller,
+    id: &[u8],
+    conv_type: ConvType,
+    receiver_id: u64,
+) -> Result<()> {
+    let store = &logic.store;
+    let mut tx = store.begin_write().await?;
+    if !store.mark_recalled(&mut tx, id).await? {
+        // Already recalled: nothing more to tell anyone.
+        return Ok(());
+    }
+    let holders = store.holders(&mut tx, id).await?;
+    let body = RecallEvent {
+        message_id: id.to_vec().into(),
+        recalled_by: caller.user_id,
+    };
+    let event = system::event(
+        caller,
+        conv_type,
+        receiver_id,
+        SystemContentType::MessageRecalled,
+        &body,
+        holders,
+    );
+    system::commit(logic, tx, vec![event]).await
+}

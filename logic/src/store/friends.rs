@@ -1,0 +1,157 @@
+//! Friendships: one row per direction, `state` as seen by `user_id`:
+//! requested (I asked), pending (they asked), accepted, blocked (I blocked).
+
+use sqlx::Row;
+
+use super::{id, Result, Store, Tx};
+
+/// One direction of a relation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FriendRow {
+    pub user_id: u64,
+    pub friend_id: u64,
+    pub state: String,
+    pub remark: String,
+    pub updated_at: i64,
+}
+
+pub const REQUESTED: &str = "requested";
+pub const PENDING: &str = "pending";
+pub const ACCEPTED: &str = "accepted";
+pub const BLOCKED: &str = "blocked";
+
+impl Store {
+    /// Both directions between `a` and `b`: (a→b, b→a).
+    pub async fn friend_pair(
+        &self,
+        tx: &mut Tx,
+        a: u64,
+        b: u64,
+    ) -> Result<(Option<FriendRow>, Option<FriendRow>)> {
+        let rows = sqlx::query(
+            "SELECT user_id, friend_id, state, remark, updated_at FROM friends \
+             WHERE (user_id = ? AND friend_id = ?) OR (user_id = ? AND friend_id = ?)",
+        )
+        .bind(a as i64)
+        .bind(b as i64)
+        .bind(b as i64)
+        .bind(a as i64)
+        .fetch_all(&mut **tx)
+        .await?;
+        let mut ab = None;
+        let mut ba = None;
+        for r in rows {
+            let row = FriendRow {
+                user_id: id(&r, "user_id")?,
+                friend_id: id(&r, "friend_id")?,
+                state: r.try_get("state")?,
+                remark: r.try_get("remark")?,
+                updated_at: r.try_get("updated_at")?,
+            };
+            if row.user_id == a {
+                ab = Some(row);
+            } else {
+                ba = Some(row);
+            }
+        }
+        Ok((ab, ba))
+    }
+
+    /// Sets the state of `user → friend`, creating the row if needed (the
+    /// remark of an existing row is kept).
+    pub async fn put_friend(
+        &self,
+        tx: &mut Tx,
+        user: u64,
+        friend: u64,
+        state: &str,
+        now: i64,
+    ) -> Result<()> {
+        let updated = sqlx::query(
+            "UPDATE friends SET state = ?, updated_at = ? WHERE user_id = ? AND friend_id = ?",
+        )
+        .bind(state)
+        .bind(now)
+        .bind(user as i64)
+        .bind(friend as i64)
+        .execute(&mut **tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            sqlx::query(
+                "INSERT INTO friends (user_id, friend_id, state, remark, created_at, updated_at) VALUES (?, ?, ?, '', ?, ?)",
+            )
+            .bind(user as i64)
+            .bind(friend as i64)
+            .bind(state)
+            .bind(now)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    pub async fn delete_friend(&self, tx: &mut Tx, user: u64, friend: u64) -> Result<()> {
+        sqlx::query("DELETE FROM friends WHERE user_id = ? AND friend_id = ?")
+            .bind(user as i64)
+            .bind(friend as i64)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_remark(
+        &self,
+        tx: &mut Tx,
+        user: u64,
+        friend: u64,
+        remark: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE friends SET remark = ?, updated_at = ? WHERE user_id = ? AND friend_id = ?",
+        )
+        .bind(remark)
+        .bind(now)
+        .bind(user as i64)
+        .bind(friend as i64)
+        .execute(&mut **tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// A user's relations after `after` (friend id), ascending, at most `limit`.
+    pub async fn friends_of(&self, user: u64, after: u64, limit: u32) -> Result<Vec<FriendRow>> {
+        let rows = sqlx::query(
+            "SELECT user_id, friend_id, state, remark, updated_at FROM friends \
+             WHERE user_id = ? AND friend_id > ? ORDER BY friend_id LIMIT ?",
+        )
+        .bind(user as i64)
+        .bind(after.min(i64::MAX as u64) as i64)
+        .bind(limit as i64)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(FriendRow {
+                    user_id: id(r, "user_id")?,
+                    friend_id: id(r, "friend_id")?,
+                    state: r.try_get("state")?,
+                    remark: r.try_get("remark")?,
+                    updated_at: r.try_get("updated_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The state of `user → other`, outside any transaction (send checks).
+    pub async fn friend_state(&self, user: u64, other: u64) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT state FROM friends WHERE user_id = ? AND friend_id = ?")
+                .bind(user as i64)
+                .bind(other as i64)
+                .fetch_optional(self.pool())
+                .await?,
+        )
+    }
+}

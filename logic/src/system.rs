@@ -1,0 +1,83 @@
+//! System events (content_type >= 1000): state changes that other devices
+//! learn about through the same per-user lists as chat messages. A change
+//! and its events commit in one transaction, then go to fan-out.
+
+use std::sync::Arc;
+
+use tern_public::proto::client::{ConvType, SystemContentType};
+use tern_public::time::now_ms;
+
+use crate::error::{LogicError, Result};
+use crate::fanout::Committed;
+use crate::rpc::Caller;
+use crate::store::{NewMessage, Recipient, Tx};
+use crate::Logic;
+
+/// Attempts of a transaction that hit a deadlock or a busy database.
+pub(crate) const MAX_ATTEMPTS: u32 = 4;
+
+/// Runs `$op` (an expression producing a fresh future each time) until it
+/// succeeds or fails with something other than a retryable store error.
+macro_rules! retry {
+    ($logic:expr, $op:expr) => {{
+        let mut attempt = 1;
+        loop {
+            match $op.await {
+                Err($crate::error::LogicError::Store(e))
+                    if attempt < $crate::system::MAX_ATTEMPTS && $logic.store.is_retryable(&e) =>
+                {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(5 << attempt)).await;
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+pub(crate) use retry;
+
+/// A system event by `caller`, in conversation (`conv_type`, `receiver_id`),
+/// for `recipients`.
+pub(crate) fn event(
+    caller: &Caller,
+    conv_type: ConvType,
+    receiver_id: u64,
+    kind: SystemContentType,
+    body: &impl prost::Message,
+    recipients: Vec<Recipient>,
+) -> NewMessage {
+    NewMessage {
+        id: *uuid::Uuid::now_v7().as_bytes(),
+        sender_id: caller.user_id,
+        sender_device_id: caller.device_id,
+        conv_type: conv_type as i32,
+        receiver_id,
+        content_type: kind as u32,
+        content: body.encode_to_vec().into(),
+        mentions: vec![],
+        client_msg_id: None,
+        created_at: now_ms(),
+        recipients,
+        push_to_sender_device: true,
+    }
+}
+
+/// Appends `events` in `tx`, commits, and hands them to fan-out.
+pub(crate) async fn commit(logic: &Logic, mut tx: Tx, events: Vec<NewMessage>) -> Result<()> {
+    let refs: Vec<&NewMessage> = events.iter().collect();
+    let appended = match logic.store.append_in(&mut tx, &refs).await? {
+        Ok(a) => a,
+        Err(_missing) => return Err(LogicError::NotFound("no such user")),
+    };
+    tx.commit().await.map_err(crate::store::StoreError::from)?;
+    let committed = events
+        .into_iter()
+        .zip(appended)
+        .map(|(msg, a)| Committed {
+            msg: Arc::new(msg),
+            seqs: a.seqs,
+        })
+        .collect();
+    logic.fanout.push(committed).await;
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! USER_GET, USER_UPDATE, USER_SEARCH (types 70-72): what clients need to
+//! show people.
+
+use tern_public::proto::client::{
+    UserGetRequest, UserList, UserProfile, UserSearchRequest, UserUpdateRequest,
+};
+use tern_public::time::now_ms;
+
+use crate::error::{LogicError, Result};
+use crate::rpc::Caller;
+use crate::store::User;
+use crate::Logic;
+
+const MAX_GET: usize = 100;
+const MAX_NICKNAME: usize = 64;
+const MAX_AVATAR_URL: usize = 1024;
+const DEFAULT_SEARCH: u32 = 20;
+const MAX_SEARCH: u32 = 50;
+
+/// The public face of a user.
+pub(crate) fn profile(u: &User) -> UserProfile {
+    UserProfile {
+        user_id: u.id,
+        username: u.username.clone(),
+        nickname: u.nickname.clone(),
+        avatar_url: u.avatar_url.clone(),
+    }
+}
+
+pub(crate) async fn get(logic: &Logic, req: UserGetRequest) -> Result<UserList> {
+    if req.user_ids.len() > MAX_GET {
+        return Err(LogicError::bad_request(format!(
+            "at most {MAX_GET} users at once"
+        )));
+    }
+    let users = logic.store.users_by_ids(&req.user_ids).await?;
+    Ok(UserList {
+        users: users.iter().map(profile).collect(),
+        has_more: false,
+    })
+}
+
+pub(crate) async fn update(
+    logic: &Logic,
+    caller: &Caller,
+    req: UserUpdateRequest,
+) -> Result<UserProfile> {
+    let nickname = req.nickname.as_deref().map(str::trim);
+    if let Some(n) = nickname {
+        if n.is_empty() || n.chars().count() > MAX_NICKNAME {
+            return Err(LogicError::bad_request(format!(
+                "nickname must be 1-{MAX_NICKNAME} characters"
+            )));
+        }
+    }
+    if let Some(a) = &req.avatar_url {
+        if a.len() > MAX_AVATAR_URL {
+            return Err(LogicError::bad_request(format!(
+                "avatar_url longer than {MAX_AVATAR_URL} bytes"
+            )));
+        }
+    }
+    logic
+        .store
+        .update_profile(
+            caller.user_id,
+            nickname,
+            req.avatar_url.as_deref(),
+            now_ms(),
+        )
+        .await?;
+    let me = logic
+        .store
+        .user_by_id(caller.user_id)
+        .await?
+        .ok_or(LogicError::NotFound("no such user"))?;
+    Ok(profile(&me))
+}
+
+pub(crate) async fn search(logic: &Logic, req: UserSearchRequest) -> Result<UserList> {
+    let prefix = req.prefix.trim().to_lowercase();
+    let valid = |s: &str| {
+        s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c))
+    };
+    if prefix.is_empty() || prefix.len() > 32 || !valid(&prefix) {
+        return Err(LogicError::bad_request(
+            "prefix must be 1-32 characters of a-z, 0-9, '_', '.', '-'",
+        ));
+    }
+    if req.after_username.len() > 32 {
+        return Err(LogicError::bad_request(
+            "after_username longer than 32 characters",
+        ));
+    }
+    let limit = match req.limit {
+        0 => DEFAULT_SEARCH,
+        n => n.min(MAX_SEARCH),
+    };
+    let mut users = logic
+        .store
+        .search_users(&prefix, &req.after_username, limit + 1)
+        .await?;
+    let has_more = users.len() > limit as usize;
+    users.truncate(limit as usize);
+    Ok(UserList {
+        users: users.iter().map(profile).collect(),
+        has_more,
+    })
+}
