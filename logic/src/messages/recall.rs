@@ -23,7 +23,7 @@ pub(crate) async fn recall(logic: &Logic, caller: &Caller, req: RecallRequest) -
         return Err(LogicError::bad_request("system events cannot be recalled"));
     }
     let own_in_time = meta.sender_id == caller.user_id
-        && now_ms() - meta.created_at <= logic.cfg.recall_window.as_millis() as i64;
+        && now_ms() - meta.created_at < logic.cfg.recall_window.as_millis() as i64;
     let group_admin = meta.conv_type == ConvType::Group as i32
         && logic
             .store

@@ -1,0 +1,796 @@
+//! Groups end to end: fan-out to every member's list and device, membership
+//! events, permissions, limits, dismissal and ordering under concurrency.
+
+mod common;
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use futures::{stream, StreamExt};
+use prost::Message as _;
+
+use common::*;
+use tern_client::proto::{
+    ConvType, Empty, GroupCreateRequest, GroupEvent, GroupInfo, GroupList, GroupListRequest,
+    GroupMemberList, GroupMembersChange, GroupMembersRequest, GroupMuteAllRequest,
+    GroupMuteRequest, GroupRole, GroupSetRoleRequest, GroupTarget, GroupTransferRequest,
+    GroupUpdateRequest, SendRequest, SystemContentType as Sys,
+};
+use tern_client::{ClientError, Code};
+use tern_logic::LogicConfig;
+use tern_public::FrameType;
+
+async fn call<R: prost::Message + Default>(
+    d: &Device,
+    ty: FrameType,
+    body: &impl prost::Message,
+) -> Result<R, ClientError> {
+    d.client.request(ty, body).await
+}
+
+async fn create(owner: &Device, members: &[u64]) -> GroupInfo {
+    let req = GroupCreateRequest {
+        name: "g".into(),
+        member_ids: members.to_vec(),
+        ..Default::default()
+    };
+    call(owner, FrameType::GroupCreate, &req)
+        .await
+        .expect("group create")
+}
+
+fn group_text(group_id: u64, text: &str, cmid: &str) -> SendRequest {
+    SendRequest {
+        conv_type: ConvType::Group as i32,
+        conv_id: group_id,
+        content_type: 1,
+        content: Bytes::copy_from_slice(text.as_bytes()),
+        client_msg_id: cmid.into(),
+        mentions: vec![],
+    }
+}
+
+fn code<T: std::fmt::Debug>(r: Result<T, ClientError>) -> Option<Code> {
+    r.expect_err("refused").code()
+}
+
+async fn register_many(addr: std::net::SocketAddr, prefix: &str, n: usize) -> Vec<Device> {
+    let mut users: Vec<(usize, Device)> = stream::iter(0..n)
+        .map(|i| async move { (i, register(addr, &format!("{prefix}{i}")).await) })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    users.sort_by_key(|(i, _)| *i);
+    users.into_iter().map(|(_, d)| d).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_message_reaches_every_member_list_and_every_online_device_but_the_senders() {
+    let server = start().await;
+    let mut users = register_many(server.addr, "mem", 200).await;
+    // 20 members online with two devices each; the other 180 go offline.
+    let mut second = Vec::new();
+    for i in 0..20 {
+        second.push(login(server.addr, &format!("mem{i}")).await);
+    }
+    let creds: Vec<Creds> = users.iter().map(Device::creds).collect();
+    let mut online: Vec<Device> = users.drain(..20).collect();
+    drop(users);
+    let ids: Vec<u64> = creds.iter().map(|c| c.user_id).collect();
+
+    let group = create(&online[0], &ids[1..]).await;
+    assert_eq!(group.member_count, 200);
+    for d in online.iter_mut().chain(second.iter_mut()) {
+        let m = d.next_push().await;
+        assert_eq!(
+            (m.content_type, m.conv_type, m.conv_id),
+            (
+                Sys::GroupCreated as u32,
+                ConvType::Group as i32,
+                group.group_id
+            )
+        );
+    }
+
+    let sent = online[0]
+        .client
+        .send(&group_text(group.group_id, "hello all", "g1"))
+        .await
+        .unwrap();
+    assert_eq!(sent.seq, 2);
+    let mut pushed = 0;
+    for d in online.iter_mut().skip(1).chain(second.iter_mut()) {
+        let m = d.next_push().await;
+        assert_eq!(
+            (&m.id[..], text(&m).as_str(), m.seq),
+            (&sent.message_id[..], "hello all", 2)
+        );
+        pushed += 1;
+    }
+    assert_eq!(pushed, 39, "every online device but the sender's own");
+    // The sending device got no PUSH: its next one is the next message.
+    online[1]
+        .client
+        .send(&group_text(group.group_id, "reply", "g2"))
+        .await
+        .unwrap();
+    assert_eq!(text(&online[0].next_push().await), "reply");
+
+    // Every member's list: exactly the creation event and the two messages, seqs 1..3.
+    let lists = stream::iter(creds)
+        .map(|c| async move {
+            let (d, _) = sign_in(server.addr, &c).await;
+            d.client.sync_all(0).await.unwrap()
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+    assert_eq!(lists.len(), 200);
+    for list in lists {
+        assert_eq!(list.iter().map(|m| m.seq).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(&list[1].id[..], &sent.message_id[..]);
+    }
+    server.stop().await;
+}
+
+/// A group's visible state, to check that refused commands changed nothing.
+async fn snapshot(d: &Device, group_id: u64) -> (GroupInfo, Vec<(u64, i32, i64)>, u64) {
+    let info: GroupInfo = call(d, FrameType::GroupInfo, &GroupTarget { group_id })
+        .await
+        .unwrap();
+    let members: GroupMemberList = call(
+        d,
+        FrameType::GroupMembers,
+        &GroupMembersRequest {
+            group_id,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let members = members
+        .members
+        .iter()
+        .map(|m| {
+            (
+                m.profile.as_ref().unwrap().user_id,
+                m.role,
+                m.muted_until_ms,
+            )
+        })
+        .collect();
+    let head = d.client.sync(0, 1).await.unwrap().max_seq;
+    (info, members, head)
+}
+
+#[tokio::test]
+async fn every_permission_rule_refuses_the_wrong_role_and_changes_nothing() {
+    let server = start().await;
+    let owner = register(server.addr, "owner").await;
+    let admin = register(server.addr, "admin").await;
+    let member = register(server.addr, "member").await;
+    let other = register(server.addr, "other").await;
+    let outsider = register(server.addr, "outsider").await;
+    let newbie = register(server.addr, "newbie").await;
+    let g = create(&owner, &[admin.user_id, member.user_id, other.user_id])
+        .await
+        .group_id;
+    let _: Empty = call(
+        &owner,
+        FrameType::GroupSetRole,
+        &GroupSetRoleRequest {
+            group_id: g,
+            user_id: admin.user_id,
+            role: GroupRole::Admin as i32,
+        },
+    )
+    .await
+    .unwrap();
+    let before = snapshot(&owner, g).await;
+
+    let target = GroupTarget { group_id: g };
+    let change = |ids: Vec<u64>| GroupMembersChange {
+        group_id: g,
+        user_ids: ids,
+    };
+    // Someone outside the group sees no group at all.
+    assert_eq!(
+        code(call::<GroupInfo>(&outsider, FrameType::GroupInfo, &target).await),
+        Some(Code::NotFound)
+    );
+    assert_eq!(
+        code(
+            call::<GroupMemberList>(
+                &outsider,
+                FrameType::GroupMembers,
+                &GroupMembersRequest {
+                    group_id: g,
+                    ..Default::default()
+                }
+            )
+            .await
+        ),
+        Some(Code::NotFound)
+    );
+    assert_eq!(
+        code(outsider.client.send(&group_text(g, "x", "o1")).await),
+        Some(Code::NotFound)
+    );
+    assert_eq!(
+        code(
+            call::<Empty>(
+                &outsider,
+                FrameType::GroupAddMembers,
+                &change(vec![newbie.user_id])
+            )
+            .await
+        ),
+        Some(Code::NotFound)
+    );
+    assert_eq!(
+        code(call::<Empty>(&outsider, FrameType::GroupQuit, &target).await),
+        Some(Code::NotFound)
+    );
+    // A plain member.
+    let update = GroupUpdateRequest {
+        group_id: g,
+        name: Some("mine".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        code(call::<GroupInfo>(&member, FrameType::GroupUpdate, &update).await),
+        Some(Code::Forbidden)
+    );
+    assert_eq!(
+        code(
+            call::<Empty>(
+                &member,
+                FrameType::GroupAddMembers,
+                &change(vec![outsider.user_id])
+            )
+            .await
+        ),
+        Some(Code::Forbidden)
+    );
+    assert_eq!(
+        code(
+            call::<Empty>(
+                &member,
+                FrameType::GroupRemoveMembers,
+                &change(vec![other.user_id])
+            )
+            .await
+        ),
+        Some(Code::Forbidden)
+    );
+    assert_eq!(
+        code(call::<Empty>(&member, FrameType::GroupDismiss, &target).await),
+        Some(Code::Forbidden)
+    );
+    assert_eq!(
+        code(
+            call::<Empty>(
+                &member,
+                FrameType::GroupSetRole,
+                &GroupSetRoleRequest {
+                    group_id: g,
+                    user_id: other.user_id,
+                    role: GroupRole::Admin as i32
+                }
+            )
+            .await
+        ),
+        Some(Code::Forbidden)
+    );
+    assert_eq!(
+        code(
+            call::<Empty>(
+                &member,
+                FrameType::GroupMuteMember,
+                &GroupMuteRequest {
+                    group_id: g,
+                    user_id: other.user_id,
+                    until_ms: i64::MAX
+                }
+            )
+            .await
+        ),
+        Some(Code::Forbidden)
+    );
+    assert_eq!(
+        code(
+            call::<GroupInfo>(
+                &member,
+                FrameType::GroupMuteAll,
+                &GroupMuteAllRequest {
+                    group_id: g,
+                    muted: true
+                }
+            )
+            .await
+        ),
+        Some(Code::Forbidden)
+    );
+    assert_eq!(
+        code(
+            call::<Empty>(
+                &member,
+                FrameType::GroupTransferOwner,
+                &GroupTransferRequest {
+                    group_id: g,
+                    new_owner_id: other.user_id
+                }
+            )
+            .await
+        ),
+        Some(Code::Forbidden)
+    );
+    // An admin cannot touch the owner, change roles or dismiss.
+    assert_eq!(
+        code(
+            call::<Empty>(
+                &admin,
+                FrameType::GroupRemoveMembers,
+                &change(vec![owner.user_id])
+            )
+            .await
+        ),
+        Some(Code::Forbidden)
+    );
+    assert_eq!(
+        code(
+            call::<Empty>(
+                &admin,
+                FrameType::GroupMuteMember,
+                &GroupMuteRequest {
+                    group_id: g,
+                    user_id: owner.user_id,
+                    until_ms: i64::MAX
+                }
+            )
+            .await
+        ),
+        Some(Code::Forbidden)
+    );
+    assert_eq!(
+        code(
+            call::<Empty>(
+                &admin,
+                FrameType::GroupSetRole,
+                &GroupSetRoleRequest {
+                    group_id: g,
+                    user_id: member.user_id,
+                    role: GroupRole::Admin as i32
+                }
+            )
+            .await
+        ),
+        Some(Code::Forbidden)
+    );
+    assert_eq!(
+        code(call::<Empty>(&admin, FrameType::GroupDismiss, &target).await),
+        Some(Code::Forbidden)
+    );
+    assert_eq!(
+        code(
+            call::<Empty>(
+                &admin,
+                FrameType::GroupTransferOwner,
+                &GroupTransferRequest {
+                    group_id: g,
+                    new_owner_id: other.user_id
+                }
+            )
+            .await
+        ),
+        Some(Code::Forbidden)
+    );
+    // The owner must transfer before quitting, and roles stop at ADMIN.
+    assert_eq!(
+        code(call::<Empty>(&owner, FrameType::GroupQuit, &target).await),
+        Some(Code::Forbidden)
+    );
+    assert_eq!(
+        code(
+            call::<Empty>(
+                &owner,
+                FrameType::GroupSetRole,
+                &GroupSetRoleRequest {
+                    group_id: g,
+                    user_id: member.user_id,
+                    role: GroupRole::Owner as i32
+                }
+            )
+            .await
+        ),
+        Some(Code::BadRequest)
+    );
+    assert_eq!(
+        code(
+            call::<Empty>(
+                &owner,
+                FrameType::GroupRemoveMembers,
+                &change(vec![outsider.user_id])
+            )
+            .await
+        ),
+        Some(Code::NotFound)
+    );
+    assert_eq!(
+        code(
+            call::<Empty>(
+                &owner,
+                FrameType::GroupAddMembers,
+                &change(vec![member.user_id])
+            )
+            .await
+        ),
+        Some(Code::Conflict)
+    );
+    assert_eq!(
+        code(call::<Empty>(&owner, FrameType::GroupAddMembers, &change(vec![987_654])).await),
+        Some(Code::NotFound)
+    );
+    assert_eq!(
+        snapshot(&owner, g).await,
+        before,
+        "refused commands changed nothing"
+    );
+
+    // Muting: a muted member and, with the whole group muted, plain members get MUTED.
+    let _: Empty = call(
+        &admin,
+        FrameType::GroupMuteMember,
+        &GroupMuteRequest {
+            group_id: g,
+            user_id: member.user_id,
+            until_ms: i64::MAX,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        code(member.client.send(&group_text(g, "x", "m1")).await),
+        Some(Code::Muted)
+    );
+    other
+        .client
+        .send(&group_text(g, "fine", "t1"))
+        .await
+        .unwrap();
+    let _: GroupInfo = call(
+        &admin,
+        FrameType::GroupMuteAll,
+        &GroupMuteAllRequest {
+            group_id: g,
+            muted: true,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        code(other.client.send(&group_text(g, "x", "t2")).await),
+        Some(Code::Muted)
+    );
+    admin
+        .client
+        .send(&group_text(g, "admins may speak", "a1"))
+        .await
+        .unwrap();
+    owner
+        .client
+        .send(&group_text(g, "so may the owner", "w1"))
+        .await
+        .unwrap();
+    // Members invite when the group allows it.
+    let invite = GroupUpdateRequest {
+        group_id: g,
+        member_invite: Some(true),
+        ..Default::default()
+    };
+    let _: GroupInfo = call(&owner, FrameType::GroupUpdate, &invite).await.unwrap();
+    let _: Empty = call(
+        &other,
+        FrameType::GroupAddMembers,
+        &change(vec![outsider.user_id]),
+    )
+    .await
+    .unwrap();
+    let _: GroupInfo = call(&outsider, FrameType::GroupInfo, &target)
+        .await
+        .unwrap();
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_full_group_refuses_the_next_member_and_a_dismissed_group_stops_sends() {
+    let logic = LogicConfig {
+        max_group_members: 3,
+        ..open_logic()
+    };
+    let server = start_with(Default::default(), logic).await;
+    let mut owner = register(server.addr, "owner").await;
+    let mut a = register(server.addr, "aaa").await;
+    let b = register(server.addr, "bbb").await;
+    let c = register(server.addr, "ccc").await;
+    let req = GroupCreateRequest {
+        name: "big".into(),
+        member_ids: vec![a.user_id, b.user_id, c.user_id],
+        ..Default::default()
+    };
+    assert_eq!(
+        code(call::<GroupInfo>(&owner, FrameType::GroupCreate, &req).await),
+        Some(Code::Forbidden),
+        "4 > 3"
+    );
+    let g = create(&owner, &[a.user_id, b.user_id]).await.group_id;
+    let add = GroupMembersChange {
+        group_id: g,
+        user_ids: vec![c.user_id],
+    };
+    let err = call::<Empty>(&owner, FrameType::GroupAddMembers, &add)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(Code::Forbidden), "{err}");
+    assert_eq!(snapshot(&owner, g).await.0.member_count, 3);
+
+    let _: Empty = call(
+        &owner,
+        FrameType::GroupDismiss,
+        &GroupTarget { group_id: g },
+    )
+    .await
+    .unwrap();
+    for d in [&mut owner, &mut a] {
+        assert_eq!(d.next_push().await.content_type, Sys::GroupCreated as u32);
+        assert_eq!(d.next_push().await.content_type, Sys::GroupDismissed as u32);
+    }
+    assert_eq!(
+        code(a.client.send(&group_text(g, "anyone?", "1")).await),
+        Some(Code::NotFound)
+    );
+    assert_eq!(
+        code(owner.client.send(&group_text(g, "anyone?", "1")).await),
+        Some(Code::NotFound)
+    );
+    let mine: GroupList = call(&a, FrameType::GroupListMine, &GroupListRequest::default())
+        .await
+        .unwrap();
+    assert!(mine.groups.is_empty());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn membership_changes_reach_the_members_concerned() {
+    let server = start().await;
+    let mut owner = register(server.addr, "owner").await;
+    let mut stay = register(server.addr, "stay").await;
+    let mut gone = register(server.addr, "gone").await;
+    let mut leaver = register(server.addr, "leaver").await;
+    let g = create(&owner, &[stay.user_id, gone.user_id, leaver.user_id])
+        .await
+        .group_id;
+    let (gone_id, leaver_id) = (gone.user_id, leaver.user_id);
+    for d in [&mut owner, &mut stay, &mut gone, &mut leaver] {
+        assert_eq!(d.next_push().await.content_type, Sys::GroupCreated as u32);
+    }
+    let _: Empty = call(
+        &owner,
+        FrameType::GroupRemoveMembers,
+        &GroupMembersChange {
+            group_id: g,
+            user_ids: vec![gone_id],
+        },
+    )
+    .await
+    .unwrap();
+    for d in [&mut owner, &mut stay, &mut gone, &mut leaver] {
+        let m = d.next_push().await;
+        let e = GroupEvent::decode(m.content).unwrap();
+        assert_eq!(
+            (m.content_type, e.user_ids),
+            (Sys::GroupMembersRemoved as u32, vec![gone_id])
+        );
+    }
+    let _: Empty = call(&leaver, FrameType::GroupQuit, &GroupTarget { group_id: g })
+        .await
+        .unwrap();
+    for d in [&mut owner, &mut stay, &mut leaver] {
+        let m = d.next_push().await;
+        assert_eq!(m.content_type, Sys::GroupMemberQuit as u32);
+        assert_eq!(
+            GroupEvent::decode(m.content).unwrap().user_ids,
+            vec![leaver_id]
+        );
+    }
+    // Those who left get no more group messages and cannot send.
+    let sent = stay
+        .client
+        .send(&group_text(g, "just us", "s1"))
+        .await
+        .unwrap();
+    assert_eq!(&owner.next_push().await.id[..], &sent.message_id[..]);
+    assert_eq!(
+        code(gone.client.send(&group_text(g, "let me in", "1")).await),
+        Some(Code::NotFound)
+    );
+    let gone_kinds: Vec<u32> = gone
+        .client
+        .sync_all(0)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.content_type)
+        .collect();
+    assert_eq!(
+        gone_kinds,
+        [Sys::GroupCreated as u32, Sys::GroupMembersRemoved as u32]
+    );
+    // Ownership moves, and the old owner may then quit.
+    let _: Empty = call(
+        &owner,
+        FrameType::GroupTransferOwner,
+        &GroupTransferRequest {
+            group_id: g,
+            new_owner_id: stay.user_id,
+        },
+    )
+    .await
+    .unwrap();
+    let _: Empty = call(&owner, FrameType::GroupQuit, &GroupTarget { group_id: g })
+        .await
+        .unwrap();
+    let info: GroupInfo = call(&stay, FrameType::GroupInfo, &GroupTarget { group_id: g })
+        .await
+        .unwrap();
+    assert_eq!((info.owner_id, info.member_count), (stay.user_id, 1));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_group_and_direct_sends_keep_every_list_contiguous_and_one_group_order() {
+    let server = start().await;
+    let users = register_many(server.addr, "con", 10).await;
+    let ids: Vec<u64> = users.iter().map(|u| u.user_id).collect();
+    let g = create(&users[0], &ids[1..]).await.group_id;
+    let tasks: Vec<_> = users
+        .into_iter()
+        .enumerate()
+        .map(|(i, u)| {
+            let peer = ids[(i + 1) % ids.len()];
+            tokio::spawn(async move {
+                for n in 0..20 {
+                    u.client
+                        .send(&group_text(g, &format!("{i}-{n}"), &format!("g{n}")))
+                        .await
+                        .unwrap();
+                    u.client
+                        .send_text(peer, "direct", &format!("d{n}"))
+                        .await
+                        .unwrap();
+                }
+                u.creds()
+            })
+        })
+        .collect();
+    let mut orders: Vec<Vec<Bytes>> = Vec::new();
+    for t in tasks {
+        let creds = t.await.unwrap();
+        let (d, _) = sign_in(server.addr, &creds).await;
+        let list = d.client.sync_all(0).await.unwrap();
+        // 1 creation event + 200 group messages + 20 sent + 20 received directly.
+        assert_eq!(
+            list.iter().map(|m| m.seq).collect::<Vec<_>>(),
+            (1..=241).collect::<Vec<_>>()
+        );
+        let group_order: Vec<Bytes> = list
+            .iter()
+            .filter(|m| m.conv_type == ConvType::Group as i32 && m.content_type == 1)
+            .map(|m| m.id.clone())
+            .collect();
+        assert_eq!(group_order.len(), 200);
+        orders.push(group_order);
+    }
+    assert!(
+        orders.windows(2).all(|w| w[0] == w[1]),
+        "every member sees the group's messages in the same order"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn recall_within_the_window_or_by_a_group_admin_clears_the_content_everywhere() {
+    let logic = LogicConfig {
+        recall_window: std::time::Duration::from_secs(3600),
+        ..open_logic()
+    };
+    let server = start_with(Default::default(), logic).await;
+    let alice = register(server.addr, "alice").await;
+    let mut bob = register(server.addr, "bob").await;
+    let sent = alice
+        .client
+        .send_text(bob.user_id, "oops", "1")
+        .await
+        .unwrap();
+    assert_eq!(text(&bob.next_push().await), "oops");
+    let recall = |id: &Bytes| tern_client::proto::RecallRequest {
+        message_id: id.clone(),
+    };
+    // Only the sender (or a group admin) may recall.
+    assert_eq!(
+        code(call::<Empty>(&bob, FrameType::Recall, &recall(&sent.message_id)).await),
+        Some(Code::Forbidden)
+    );
+    let _: Empty = call(&alice, FrameType::Recall, &recall(&sent.message_id))
+        .await
+        .unwrap();
+    let event = bob.next_push().await;
+    assert_eq!(event.content_type, Sys::MessageRecalled as u32);
+    for d in [&alice, &bob] {
+        let list = d.client.sync_all(0).await.unwrap();
+        assert_eq!(
+            list[0].status,
+            tern_client::proto::MessageStatus::Recalled as i32
+        );
+        assert!(
+            list[0].content.is_empty(),
+            "recalled content is gone from SYNC"
+        );
+        assert_eq!(list[1].content_type, Sys::MessageRecalled as u32);
+    }
+    // Recalling again adds nothing; unknown ids are NOT_FOUND.
+    let _: Empty = call(&alice, FrameType::Recall, &recall(&sent.message_id))
+        .await
+        .unwrap();
+    assert_eq!(alice.client.sync(0, 0).await.unwrap().max_seq, 2);
+    assert_eq!(
+        code(
+            call::<Empty>(
+                &alice,
+                FrameType::Recall,
+                &recall(&Bytes::from(vec![7u8; 16]))
+            )
+            .await
+        ),
+        Some(Code::NotFound)
+    );
+    assert_eq!(
+        code(
+            call::<Empty>(
+                &alice,
+                FrameType::Recall,
+                &recall(&Bytes::from_static(b"short"))
+            )
+            .await
+        ),
+        Some(Code::BadRequest)
+    );
+    server.stop().await;
+
+    // Window of zero: the sender is always too late, a group admin is not.
+    let logic = LogicConfig {
+        recall_window: std::time::Duration::ZERO,
+        ..open_logic()
+    };
+    let server = start_with(Default::default(), logic).await;
+    let owner = register(server.addr, "owner").await;
+    let member = register(server.addr, "member").await;
+    let g = create(&owner, &[member.user_id]).await.group_id;
+    let sent = member
+        .client
+        .send(&group_text(g, "regret", "1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        code(call::<Empty>(&member, FrameType::Recall, &recall(&sent.message_id)).await),
+        Some(Code::Forbidden)
+    );
+    let _: Empty = call(&owner, FrameType::Recall, &recall(&sent.message_id))
+        .await
+        .unwrap();
+    let list = member.client.sync_all(0).await.unwrap();
+    let kinds: HashMap<u64, u32> = list.iter().map(|m| (m.seq, m.content_type)).collect();
+    assert_eq!(kinds[&3], Sys::MessageRecalled as u32);
+    assert!(list[1].content.is_empty());
+    server.stop().await;
+}
