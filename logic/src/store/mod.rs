@@ -125,4 +125,6 @@ pub(crate) fn id(row: &AnyRow, col: &str) -> Result<u64> {
 }
 
 #[cfg(test)]
+mod social_tests;
+#[cfg(test)]
 pub(crate) mod tests;

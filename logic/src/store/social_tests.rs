@@ -1,0 +1,175 @@
+//! Friends, groups, recall and user search SQL on SQLite and MariaDB.
+
+use super::friends::{ACCEPTED, PENDING, REQUESTED};
+use super::groups::{GroupChanges, NewGroup, ADMIN, MEMBER, OWNER};
+use super::messages::test_message;
+use super::tests::on_both_engines;
+use super::*;
+
+on_both_engines!(
+    friend_rows_per_direction,
+    group_membership_and_settings,
+    recall_marks_and_finds_holders,
+    search_and_profiles
+);
+
+async fn users(s: &Store, names: &[&str]) -> Vec<u64> {
+    let mut ids = Vec::new();
+    for n in names {
+        ids.push(
+            s.create_user(NewUser {
+                username: n,
+                password_hash: "h",
+                nickname: n,
+                now_ms: 1,
+            })
+            .await
+            .unwrap(),
+        );
+    }
+    ids
+}
+
+async fn friend_rows_per_direction(s: Store) {
+    let ids = users(&s, &["ann", "ben"]).await;
+    let (a, b) = (ids[0], ids[1]);
+    let mut tx = s.begin_write().await.unwrap();
+    s.put_friend(&mut tx, a, b, REQUESTED, 5).await.unwrap();
+    s.put_friend(&mut tx, b, a, PENDING, 5).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = s.begin_write().await.unwrap();
+    let (ab, ba) = s.friend_pair(&mut tx, a, b).await.unwrap();
+    assert_eq!(
+        (ab.unwrap().state.as_str(), ba.unwrap().state.as_str()),
+        (REQUESTED, PENDING)
+    );
+    s.put_friend(&mut tx, a, b, ACCEPTED, 6).await.unwrap();
+    assert!(s.set_remark(&mut tx, a, b, "Benny", 7).await.unwrap());
+    s.delete_friend(&mut tx, b, a).await.unwrap();
+    tx.commit().await.unwrap();
+    let rows = s.friends_of(a, 0, 10).await.unwrap();
+    assert_eq!(
+        (rows.len(), rows[0].state.as_str(), rows[0].remark.as_str()),
+        (1, ACCEPTED, "Benny")
+    );
+    assert_eq!(s.friend_state(b, a).await.unwrap(), None);
+}
+
+async fn group_membership_and_settings(s: Store) {
+    let ids = users(&s, &["own", "adm", "mem"]).await;
+    let mut tx = s.begin_write().await.unwrap();
+    let g = s
+        .create_group(
+            &mut tx,
+            NewGroup {
+                name: "g",
+                avatar_url: "",
+                introduction: "hi",
+                owner_id: ids[0],
+                max_members: 10,
+                member_invite: false,
+                now: 1,
+            },
+        )
+        .await
+        .unwrap();
+    s.add_members(
+        &mut tx,
+        g,
+        &[(ids[0], OWNER), (ids[1], ADMIN), (ids[2], MEMBER)],
+        1,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = s.begin_write().await.unwrap();
+    let row = s.lock_group(&mut tx, g, 2).await.unwrap().unwrap();
+    assert_eq!(
+        (row.member_count, row.owner_id, row.introduction.as_str()),
+        (3, ids[0], "hi")
+    );
+    s.update_group(
+        &mut tx,
+        g,
+        &GroupChanges {
+            name: Some("renamed".into()),
+            muted_all: Some(true),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    s.set_muted_until(&mut tx, g, ids[2], 99).await.unwrap();
+    s.remove_members(&mut tx, g, &[ids[1]]).await.unwrap();
+    assert_eq!(
+        s.member_ids_in(&mut tx, g).await.unwrap(),
+        vec![ids[0], ids[2]]
+    );
+    tx.commit().await.unwrap();
+    let row = s.group(g).await.unwrap().unwrap();
+    assert_eq!(
+        (row.name.as_str(), row.muted_all, row.member_count),
+        ("renamed", true, 2)
+    );
+    assert_eq!(s.member(g, ids[2]).await.unwrap().unwrap().muted_until, 99);
+    assert_eq!(s.members_page(g, ids[0], 10).await.unwrap().len(), 1);
+    assert_eq!(s.groups_of(ids[2], 0, 10).await.unwrap()[0].id, g);
+    let mut tx = s.begin_write().await.unwrap();
+    s.dismiss_group(&mut tx, g, 3).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(s.groups_of(ids[2], 0, 10).await.unwrap().is_empty());
+    assert_eq!(s.group(g).await.unwrap().unwrap().dismissed_at, 3);
+}
+
+async fn recall_marks_and_finds_holders(s: Store) {
+    let ids = users(&s, &["ann", "ben"]).await;
+    let m = test_message(ids[0], ids[1], Some("r"));
+    s.append(&[&m]).await.unwrap().unwrap();
+    let meta = s.message_meta(&m.id).await.unwrap().unwrap();
+    assert_eq!((meta.sender_id, meta.status), (ids[0], 0));
+    let mut tx = s.begin_write().await.unwrap();
+    assert!(s.mark_recalled(&mut tx, &m.id).await.unwrap());
+    assert!(!s.mark_recalled(&mut tx, &m.id).await.unwrap(), "only once");
+    let holders = s.holders(&mut tx, &m.id).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        holders,
+        vec![
+            Recipient {
+                user_id: ids[0],
+                conv_id: ids[1]
+            },
+            Recipient {
+                user_id: ids[1],
+                conv_id: ids[0]
+            }
+        ]
+    );
+    let e = &s.list_after(ids[1], 0, 1).await.unwrap()[0];
+    assert_eq!(
+        (e.message.status, e.message.content.len()),
+        (recall::RECALLED, 0)
+    );
+}
+
+async fn search_and_profiles(s: Store) {
+    let ids = users(&s, &["ann", "anna", "annabel", "bob"]).await;
+    let names = |v: Vec<User>| v.into_iter().map(|u| u.username).collect::<Vec<_>>();
+    assert_eq!(
+        names(s.search_users("ann", "", 10).await.unwrap()),
+        ["ann", "anna", "annabel"]
+    );
+    assert_eq!(
+        names(s.search_users("ann", "anna", 10).await.unwrap()),
+        ["annabel"]
+    );
+    assert_eq!(
+        names(s.search_users("anna", "", 1).await.unwrap()),
+        ["anna"]
+    );
+    s.update_profile(ids[0], Some("Ann"), None, 9)
+        .await
+        .unwrap();
+    let got = s.users_by_ids(&[ids[0], 12345]).await.unwrap();
+    assert_eq!((got.len(), got[0].nickname.as_str()), (1, "Ann"));
+}
