@@ -574,6 +574,15 @@ async fn membership_changes_reach_the_members_concerned() {
     for d in [&mut owner, &mut stay, &mut gone, &mut leaver] {
         assert_eq!(d.next_push().await.content_type, Sys::GroupCreated as u32);
     }
+    // A group message first, so the member list is cached before it changes.
+    let first = owner
+        .client
+        .send(&group_text(g, "first", "f0"))
+        .await
+        .unwrap();
+    for d in [&mut stay, &mut gone, &mut leaver] {
+        assert_eq!(&d.next_push().await.id[..], &first.message_id[..]);
+    }
     let _: Empty = call(
         &owner,
         FrameType::GroupRemoveMembers,
@@ -624,7 +633,7 @@ async fn membership_changes_reach_the_members_concerned() {
         .collect();
     assert_eq!(
         gone_kinds,
-        [Sys::GroupCreated as u32, Sys::GroupMembersRemoved as u32]
+        [Sys::GroupCreated as u32, 1, Sys::GroupMembersRemoved as u32]
     );
     // Ownership moves, and the old owner may then quit.
     let _: Empty = call(

@@ -4,6 +4,7 @@
 
 mod connections;
 mod direct;
+mod group;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -34,12 +35,15 @@ pub enum Scenario {
     /// server answers; reports stored/s, delivered/s and latencies, and checks
     /// that every device saw its list exactly once, in order.
     Direct(direct::DirectArgs),
+    /// One message to groups of several sizes: time per message and rows written.
+    Group(group::GroupArgs),
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.scenario {
         Scenario::Connections(a) => connections::run(a).await,
         Scenario::Direct(a) => direct::run(a).await,
+        Scenario::Group(a) => group::run(a).await,
     }
 }
 
