@@ -682,9 +682,13 @@ async fn concurrent_group_and_direct_sends_keep_every_list_contiguous_and_one_gr
             })
         })
         .collect();
-    let mut orders: Vec<Vec<Bytes>> = Vec::new();
+    // Every sender done before any list is read: lists are final then.
+    let mut all = Vec::new();
     for t in tasks {
-        let creds = t.await.unwrap();
+        all.push(t.await.unwrap());
+    }
+    let mut orders: Vec<Vec<Bytes>> = Vec::new();
+    for creds in all {
         let (d, _) = sign_in(server.addr, &creds).await;
         let list = d.client.sync_all(0).await.unwrap();
         // 1 creation event + 200 group messages + 20 sent + 20 received directly.
