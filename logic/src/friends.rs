@@ -3,8 +3,6 @@
 //! change. A request to someone who blocked you fails with BLOCKED and
 //! tells nothing else.
 
-use std::collections::HashMap;
-
 use tern_public::proto::client::{
     ConvType, Friend, FriendEvent, FriendList, FriendListRequest, FriendRemark, FriendRequest,
     FriendState, FriendTarget, SystemContentType,
@@ -14,10 +12,10 @@ use tern_public::time::now_ms;
 use crate::error::{LogicError, Result};
 use crate::rpc::Caller;
 use crate::store::friends::{FriendRow, ACCEPTED, BLOCKED, PENDING, REQUESTED};
-use crate::store::Recipient;
+use crate::store::{Recipient, Tx};
 use crate::system::{self, retry};
 use crate::users::profile;
-use crate::Logic;
+use crate::{paging, Logic};
 
 const MAX_NOTE: usize = 256;
 const MAX_REMARK: usize = 64;
@@ -66,6 +64,21 @@ async fn other_user(logic: &Logic, caller: &Caller, user_id: u64) -> Result<u64>
     }
 }
 
+/// Sets both directions of a relation to `state`.
+async fn set_both(logic: &Logic, tx: &mut Tx, a: u64, b: u64, state: &str) -> Result<()> {
+    let now = now_ms();
+    logic.store.put_friend(tx, a, b, state, now).await?;
+    logic.store.put_friend(tx, b, a, state, now).await?;
+    Ok(())
+}
+
+/// Removes both directions of a relation.
+async fn delete_both(logic: &Logic, tx: &mut Tx, a: u64, b: u64) -> Result<()> {
+    logic.store.delete_friend(tx, a, b).await?;
+    logic.store.delete_friend(tx, b, a).await?;
+    Ok(())
+}
+
 fn state(row: &Option<FriendRow>) -> Option<&str> {
     row.as_ref().map(|r| r.state.as_str())
 }
@@ -93,12 +106,7 @@ async fn request_tx(logic: &Logic, caller: &Caller, other: u64, note: &str) -> R
         Some(REQUESTED) => return Err(LogicError::Conflict("request already sent")),
         // They asked first: asking back accepts.
         Some(PENDING) => {
-            store
-                .put_friend(&mut tx, caller.user_id, other, ACCEPTED, now)
-                .await?;
-            store
-                .put_friend(&mut tx, other, caller.user_id, ACCEPTED, now)
-                .await?;
+            set_both(logic, &mut tx, caller.user_id, other, ACCEPTED).await?;
             friend_event(
                 caller,
                 other,
@@ -143,14 +151,8 @@ async fn answer_tx(logic: &Logic, caller: &Caller, other: u64, accept: bool) -> 
     if state(&mine) != Some(PENDING) {
         return Err(LogicError::NotFound("no friend request from that user"));
     }
-    let now = now_ms();
     let event = if accept {
-        store
-            .put_friend(&mut tx, caller.user_id, other, ACCEPTED, now)
-            .await?;
-        store
-            .put_friend(&mut tx, other, caller.user_id, ACCEPTED, now)
-            .await?;
+        set_both(logic, &mut tx, caller.user_id, other, ACCEPTED).await?;
         friend_event(
             caller,
             other,
@@ -159,8 +161,7 @@ async fn answer_tx(logic: &Logic, caller: &Caller, other: u64, accept: bool) -> 
             Audience::Both,
         )
     } else {
-        store.delete_friend(&mut tx, caller.user_id, other).await?;
-        store.delete_friend(&mut tx, other, caller.user_id).await?;
+        delete_both(logic, &mut tx, caller.user_id, other).await?;
         friend_event(
             caller,
             other,
@@ -184,8 +185,7 @@ async fn delete_tx(logic: &Logic, caller: &Caller, other: u64) -> Result<()> {
     if state(&mine) != Some(ACCEPTED) {
         return Err(LogicError::NotFound("not friends"));
     }
-    store.delete_friend(&mut tx, caller.user_id, other).await?;
-    store.delete_friend(&mut tx, other, caller.user_id).await?;
+    delete_both(logic, &mut tx, caller.user_id, other).await?;
     let event = friend_event(
         caller,
         other,
@@ -282,24 +282,14 @@ pub(crate) async fn list(
     caller: &Caller,
     req: FriendListRequest,
 ) -> Result<FriendList> {
-    let limit = match req.limit {
-        0 => DEFAULT_PAGE,
-        n => n.min(MAX_PAGE),
-    };
-    let mut rows = logic
+    let limit = paging::limit(req.limit, DEFAULT_PAGE, MAX_PAGE);
+    let rows = logic
         .store
         .friends_of(caller.user_id, req.after_user_id, limit + 1)
         .await?;
-    let has_more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
+    let (rows, has_more) = paging::page(rows, limit);
     let ids: Vec<u64> = rows.iter().map(|r| r.friend_id).collect();
-    let users: HashMap<u64, _> = logic
-        .store
-        .users_by_ids(&ids)
-        .await?
-        .into_iter()
-        .map(|u| (u.id, u))
-        .collect();
+    let users = paging::users_by_id(logic, &ids).await?;
     let friends = rows
         .into_iter()
         .filter_map(|r| {

@@ -13,6 +13,7 @@ mod fanout;
 mod friends;
 mod groups;
 mod messages;
+mod paging;
 pub mod presence;
 mod rpc;
 pub mod store;

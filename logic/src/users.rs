@@ -9,7 +9,7 @@ use tern_public::time::now_ms;
 use crate::error::{LogicError, Result};
 use crate::rpc::Caller;
 use crate::store::User;
-use crate::Logic;
+use crate::{paging, Logic};
 
 const MAX_GET: usize = 100;
 const MAX_NICKNAME: usize = 64;
@@ -93,16 +93,12 @@ pub(crate) async fn search(logic: &Logic, req: UserSearchRequest) -> Result<User
             "after_username longer than 32 characters",
         ));
     }
-    let limit = match req.limit {
-        0 => DEFAULT_SEARCH,
-        n => n.min(MAX_SEARCH),
-    };
-    let mut users = logic
+    let limit = paging::limit(req.limit, DEFAULT_SEARCH, MAX_SEARCH);
+    let users = logic
         .store
         .search_users(&prefix, &req.after_username, limit + 1)
         .await?;
-    let has_more = users.len() > limit as usize;
-    users.truncate(limit as usize);
+    let (users, has_more) = paging::page(users, limit);
     Ok(UserList {
         users: users.iter().map(profile).collect(),
         has_more,

@@ -10,7 +10,6 @@ pub(crate) use members::{
     add_members, mute_member, quit, remove_members, set_role, transfer_owner,
 };
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use tern_public::proto::client::{
@@ -26,7 +25,7 @@ use crate::store::groups::{GroupChanges, GroupRow, MemberRow, NewGroup, ADMIN, M
 use crate::store::{NewMessage, Recipient, Tx};
 use crate::system::{self, retry};
 use crate::users::profile;
-use crate::Logic;
+use crate::{paging, Logic};
 
 const MAX_NAME: usize = 64;
 const MAX_URL: usize = 1024;
@@ -233,13 +232,12 @@ pub(crate) async fn list_mine(
     caller: &Caller,
     req: GroupListRequest,
 ) -> Result<GroupList> {
-    let limit = page(req.limit);
-    let mut groups = logic
+    let limit = paging::limit(req.limit, DEFAULT_PAGE, MAX_PAGE);
+    let groups = logic
         .store
         .groups_of(caller.user_id, req.after_group_id, limit + 1)
         .await?;
-    let has_more = groups.len() > limit as usize;
-    groups.truncate(limit as usize);
+    let (groups, has_more) = paging::page(groups, limit);
     Ok(GroupList {
         groups: groups.iter().map(info).collect(),
         has_more,
@@ -252,21 +250,14 @@ pub(crate) async fn members_page(
     req: GroupMembersRequest,
 ) -> Result<GroupMemberList> {
     visible(logic, caller, req.group_id).await?;
-    let limit = page(req.limit);
-    let mut rows = logic
+    let limit = paging::limit(req.limit, DEFAULT_PAGE, MAX_PAGE);
+    let rows = logic
         .store
         .members_page(req.group_id, req.after_user_id, limit + 1)
         .await?;
-    let has_more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
+    let (rows, has_more) = paging::page(rows, limit);
     let ids: Vec<u64> = rows.iter().map(|m| m.user_id).collect();
-    let users: HashMap<u64, _> = logic
-        .store
-        .users_by_ids(&ids)
-        .await?
-        .into_iter()
-        .map(|u| (u.id, u))
-        .collect();
+    let users = paging::users_by_id(logic, &ids).await?;
     let members = rows
         .iter()
         .map(|m| GroupMember {
@@ -278,13 +269,6 @@ pub(crate) async fn members_page(
         })
         .collect();
     Ok(GroupMemberList { members, has_more })
-}
-
-fn page(limit: u32) -> u32 {
-    match limit {
-        0 => DEFAULT_PAGE,
-        n => n.min(MAX_PAGE),
-    }
 }
 
 pub(crate) async fn update(
