@@ -230,6 +230,11 @@ async fn a_block_stops_requests_and_messages_and_tells_the_blocked_nothing() {
     befriend(&mut alice, &mut bob).await;
 
     ok(&bob, FrameType::FriendBlock, alice.user_id).await;
+    // The blocked user's own view does not change: only BLOCKED answers tell.
+    assert_eq!(
+        list(&alice).await,
+        [(bob.user_id, FriendState::Accepted, String::new())]
+    );
     assert_eq!(event(&bob.next_push().await).0, Sys::FriendBlocked as u32);
 
     let err = alice
@@ -279,6 +284,11 @@ async fn a_block_stops_requests_and_messages_and_tells_the_blocked_nothing() {
 
     ok(&bob, FrameType::FriendUnblock, alice.user_id).await;
     assert_eq!(event(&bob.next_push().await).0, Sys::FriendUnblocked as u32);
+    // The friendship resumes as it was.
+    assert_eq!(
+        list(&bob).await,
+        [(alice.user_id, FriendState::Accepted, String::new())]
+    );
     // Unblocked under the open policy: messages flow again.
     alice
         .client

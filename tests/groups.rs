@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::collections::HashMap;
-
 use bytes::Bytes;
 use futures::{stream, StreamExt};
 use prost::Message as _;
@@ -503,6 +501,40 @@ async fn every_permission_rule_refuses_the_wrong_role_and_changes_nothing() {
 }
 
 #[tokio::test]
+async fn a_retried_send_answers_the_first_reply_even_after_a_mute() {
+    let server = start().await;
+    let owner = register(server.addr, "owner").await;
+    let member = register(server.addr, "member").await;
+    let g = create(&owner, &[member.user_id]).await.group_id;
+    let first = member
+        .client
+        .send(&group_text(g, "once", "r1"))
+        .await
+        .unwrap();
+    let mute = GroupMuteRequest {
+        group_id: g,
+        user_id: member.user_id,
+        until_ms: i64::MAX,
+    };
+    let _: Empty = call(&owner, FrameType::GroupMuteMember, &mute)
+        .await
+        .unwrap();
+    assert_eq!(
+        member
+            .client
+            .send(&group_text(g, "once", "r1"))
+            .await
+            .unwrap(),
+        first
+    );
+    assert_eq!(
+        code(member.client.send(&group_text(g, "again", "r2")).await),
+        Some(Code::Muted)
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn a_full_group_refuses_the_next_member_and_a_dismissed_group_stops_sends() {
     let logic = LogicConfig {
         max_group_members: 3,
@@ -787,23 +819,55 @@ async fn recall_within_the_window_or_by_a_group_admin_clears_the_content_everywh
     };
     let server = start_with(Default::default(), logic).await;
     let owner = register(server.addr, "owner").await;
+    let admin = register(server.addr, "admin").await;
     let member = register(server.addr, "member").await;
-    let g = create(&owner, &[member.user_id]).await.group_id;
+    let plain = register(server.addr, "plain").await;
+    let outsider = register(server.addr, "outsider").await;
+    let g = create(&owner, &[admin.user_id, member.user_id, plain.user_id])
+        .await
+        .group_id;
+    let role = GroupSetRoleRequest {
+        group_id: g,
+        user_id: admin.user_id,
+        role: GroupRole::Admin as i32,
+    };
+    let _: Empty = call(&owner, FrameType::GroupSetRole, &role).await.unwrap();
     let sent = member
         .client
         .send(&group_text(g, "regret", "1"))
         .await
         .unwrap();
+    let r = recall(&sent.message_id);
     assert_eq!(
-        code(call::<Empty>(&member, FrameType::Recall, &recall(&sent.message_id)).await),
-        Some(Code::Forbidden)
+        code(call::<Empty>(&member, FrameType::Recall, &r).await),
+        Some(Code::Forbidden),
+        "too late"
     );
-    let _: Empty = call(&owner, FrameType::Recall, &recall(&sent.message_id))
-        .await
-        .unwrap();
-    let list = member.client.sync_all(0).await.unwrap();
-    let kinds: HashMap<u64, u32> = list.iter().map(|m| (m.seq, m.content_type)).collect();
-    assert_eq!(kinds[&3], Sys::MessageRecalled as u32);
-    assert!(list[1].content.is_empty());
+    assert_eq!(
+        code(call::<Empty>(&plain, FrameType::Recall, &r).await),
+        Some(Code::Forbidden),
+        "not theirs"
+    );
+    assert_eq!(
+        code(call::<Empty>(&outsider, FrameType::Recall, &r).await),
+        Some(Code::NotFound),
+        "cannot see it"
+    );
+    let _: Empty = call(&admin, FrameType::Recall, &r).await.unwrap();
+    for d in [&owner, &member, &plain] {
+        let list = d.client.sync_all(0).await.unwrap();
+        let recalled = list
+            .iter()
+            .find(|m| m.id == sent.message_id)
+            .expect("still listed");
+        assert!(recalled.content.is_empty());
+        let event = list.last().unwrap();
+        assert_eq!(event.content_type, Sys::MessageRecalled as u32);
+        let e = tern_client::proto::RecallEvent::decode(event.content.clone()).unwrap();
+        assert_eq!(
+            (e.message_id, e.recalled_by),
+            (sent.message_id.clone(), admin.user_id)
+        );
+    }
     server.stop().await;
 }

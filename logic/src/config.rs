@@ -31,6 +31,9 @@ pub struct LogicConfig {
     pub max_mentions: usize,
     /// Most messages committed in one transaction.
     pub batch_max: usize,
+    /// Most list rows (recipients) in one transaction: a few large group
+    /// messages fill a batch as much as many direct ones.
+    pub batch_max_rows: usize,
     /// How long a batch waits for company once started.
     pub batch_linger: Duration,
     /// Requests handled at once by this node.
@@ -56,6 +59,7 @@ impl Default for LogicConfig {
             max_content_len: 64 * 1024,
             max_mentions: 100,
             batch_max: 256,
+            batch_max_rows: 20_000,
             batch_linger: Duration::from_millis(1),
             max_concurrent_requests: 4096,
             send_policy: SendPolicy::FriendsOnly,

@@ -96,6 +96,7 @@ pub(crate) async fn request(logic: &Logic, caller: &Caller, req: FriendRequest) 
 async fn request_tx(logic: &Logic, caller: &Caller, other: u64, note: &str) -> Result<()> {
     let store = &logic.store;
     let mut tx = store.begin_write().await?;
+    store.lock_pair(&mut tx, caller.user_id, other).await?;
     let (mine, theirs) = store.friend_pair(&mut tx, caller.user_id, other).await?;
     if state(&theirs) == Some(BLOCKED) || state(&mine) == Some(BLOCKED) {
         return Err(LogicError::Blocked("blocked"));
@@ -147,6 +148,7 @@ pub(crate) async fn decline(logic: &Logic, caller: &Caller, req: FriendTarget) -
 async fn answer_tx(logic: &Logic, caller: &Caller, other: u64, accept: bool) -> Result<()> {
     let store = &logic.store;
     let mut tx = store.begin_write().await?;
+    store.lock_pair(&mut tx, caller.user_id, other).await?;
     let (mine, _) = store.friend_pair(&mut tx, caller.user_id, other).await?;
     if state(&mine) != Some(PENDING) {
         return Err(LogicError::NotFound("no friend request from that user"));
@@ -181,6 +183,7 @@ pub(crate) async fn delete(logic: &Logic, caller: &Caller, req: FriendTarget) ->
 async fn delete_tx(logic: &Logic, caller: &Caller, other: u64) -> Result<()> {
     let store = &logic.store;
     let mut tx = store.begin_write().await?;
+    store.lock_pair(&mut tx, caller.user_id, other).await?;
     let (mine, _) = store.friend_pair(&mut tx, caller.user_id, other).await?;
     if state(&mine) != Some(ACCEPTED) {
         return Err(LogicError::NotFound("not friends"));
@@ -204,17 +207,16 @@ pub(crate) async fn block(logic: &Logic, caller: &Caller, req: FriendTarget) -> 
 async fn block_tx(logic: &Logic, caller: &Caller, other: u64) -> Result<()> {
     let store = &logic.store;
     let mut tx = store.begin_write().await?;
-    let (mine, theirs) = store.friend_pair(&mut tx, caller.user_id, other).await?;
+    store.lock_pair(&mut tx, caller.user_id, other).await?;
+    let (mine, _) = store.friend_pair(&mut tx, caller.user_id, other).await?;
     if state(&mine) == Some(BLOCKED) {
         return Err(LogicError::Conflict("already blocked"));
     }
+    // Only my side changes: the blocked user's view stays as it was, so
+    // nothing but BLOCKED answers tells them.
     store
         .put_friend(&mut tx, caller.user_id, other, BLOCKED, now_ms())
         .await?;
-    // Their side of a friendship or request ends silently; their own block stays.
-    if theirs.is_some() && state(&theirs) != Some(BLOCKED) {
-        store.delete_friend(&mut tx, other, caller.user_id).await?;
-    }
     let event = friend_event(
         caller,
         other,
@@ -233,11 +235,25 @@ pub(crate) async fn unblock(logic: &Logic, caller: &Caller, req: FriendTarget) -
 async fn unblock_tx(logic: &Logic, caller: &Caller, other: u64) -> Result<()> {
     let store = &logic.store;
     let mut tx = store.begin_write().await?;
-    let (mine, _) = store.friend_pair(&mut tx, caller.user_id, other).await?;
+    store.lock_pair(&mut tx, caller.user_id, other).await?;
+    let (mine, theirs) = store.friend_pair(&mut tx, caller.user_id, other).await?;
     if state(&mine) != Some(BLOCKED) {
         return Err(LogicError::NotFound("not blocked"));
     }
-    store.delete_friend(&mut tx, caller.user_id, other).await?;
+    // My side follows theirs again: a friendship or their request resumes.
+    match state(&theirs) {
+        Some(ACCEPTED) => {
+            store
+                .put_friend(&mut tx, caller.user_id, other, ACCEPTED, now_ms())
+                .await?
+        }
+        Some(REQUESTED) => {
+            store
+                .put_friend(&mut tx, caller.user_id, other, PENDING, now_ms())
+                .await?
+        }
+        _ => store.delete_friend(&mut tx, caller.user_id, other).await?,
+    }
     let event = friend_event(
         caller,
         other,
@@ -261,6 +277,7 @@ pub(crate) async fn set_remark(logic: &Logic, caller: &Caller, req: FriendRemark
 async fn remark_tx(logic: &Logic, caller: &Caller, other: u64, remark: &str) -> Result<()> {
     let store = &logic.store;
     let mut tx = store.begin_write().await?;
+    store.lock_pair(&mut tx, caller.user_id, other).await?;
     if !store
         .set_remark(&mut tx, caller.user_id, other, remark, now_ms())
         .await?
@@ -301,8 +318,12 @@ pub(crate) async fn list(
                 updated_at_ms: r.updated_at,
             })
         })
-        .collect();
-    Ok(FriendList { friends, has_more })
+        .collect::<Vec<_>>();
+    let (friends, cut) = paging::fit(friends, logic.cfg.max_frame_len);
+    Ok(FriendList {
+        friends,
+        has_more: has_more || cut,
+    })
 }
 
 fn friend_state(s: &str) -> FriendState {

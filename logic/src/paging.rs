@@ -47,3 +47,42 @@ mod tests {
         assert_eq!(page(vec![1, 2], 2), (vec![1, 2], false));
     }
 }
+
+/// Room for the Reply envelope around a page.
+const ENVELOPE: usize = 1024;
+
+/// Keeps the leading items whose encoding fits in a reply under the frame
+/// limit; true if any were cut (so more follow).
+pub(crate) fn fit<T: prost::Message>(mut items: Vec<T>, max_frame_len: usize) -> (Vec<T>, bool) {
+    let budget = max_frame_len.saturating_sub(ENVELOPE);
+    let mut used = 0;
+    for (i, item) in items.iter().enumerate() {
+        let len = item.encoded_len();
+        used += 1 + prost::length_delimiter_len(len) + len;
+        if used > budget && i > 0 {
+            items.truncate(i);
+            return (items, true);
+        }
+    }
+    (items, false)
+}
+
+#[cfg(test)]
+mod fit_tests {
+    use super::*;
+    use tern_public::proto::client::UserProfile;
+
+    #[test]
+    fn pages_are_cut_at_the_byte_budget() {
+        let big = |i| UserProfile {
+            user_id: i,
+            nickname: "x".repeat(500),
+            ..Default::default()
+        };
+        let (kept, cut) = fit((0..100).map(big).collect(), 4096);
+        assert!(cut);
+        assert!(!kept.is_empty() && kept.len() < 10, "{}", kept.len());
+        let (kept, cut) = fit((0..3).map(big).collect(), 256 * 1024);
+        assert_eq!((kept.len(), cut), (3, false));
+    }
+}

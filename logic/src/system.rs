@@ -63,21 +63,30 @@ pub(crate) fn event(
 }
 
 /// Appends `events` in `tx`, commits, and hands them to fan-out.
-pub(crate) async fn commit(logic: &Logic, mut tx: Tx, events: Vec<NewMessage>) -> Result<()> {
+pub(crate) async fn commit(logic: &Logic, tx: Tx, events: Vec<NewMessage>) -> Result<()> {
+    let committed = commit_only(logic, tx, events).await?;
+    logic.fanout.push(committed).await;
+    Ok(())
+}
+
+/// Appends `events` in `tx` and commits; the caller hands the result to fan-out.
+pub(crate) async fn commit_only(
+    logic: &Logic,
+    mut tx: Tx,
+    events: Vec<NewMessage>,
+) -> Result<Vec<Committed>> {
     let refs: Vec<&NewMessage> = events.iter().collect();
     let appended = match logic.store.append_in(&mut tx, &refs).await? {
         Ok(a) => a,
         Err(_missing) => return Err(LogicError::NotFound("no such user")),
     };
     tx.commit().await.map_err(crate::store::StoreError::from)?;
-    let committed = events
+    Ok(events
         .into_iter()
         .zip(appended)
         .map(|(msg, a)| Committed {
             msg: Arc::new(msg),
             seqs: a.seqs,
         })
-        .collect();
-    logic.fanout.push(committed).await;
-    Ok(())
+        .collect())
 }

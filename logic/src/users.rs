@@ -99,8 +99,9 @@ pub(crate) async fn search(logic: &Logic, req: UserSearchRequest) -> Result<User
         .search_users(&prefix, &req.after_username, limit + 1)
         .await?;
     let (users, has_more) = paging::page(users, limit);
+    let (users, cut) = paging::fit(users.iter().map(profile).collect(), logic.cfg.max_frame_len);
     Ok(UserList {
-        users: users.iter().map(profile).collect(),
-        has_more,
+        users,
+        has_more: has_more || cut,
     })
 }

@@ -103,9 +103,12 @@ pub(crate) async fn lock_as_member(
 
 /// Commits a change with its event and drops the cached member list.
 pub(crate) async fn commit(logic: &Logic, tx: Tx, group_id: u64, event: NewMessage) -> Result<()> {
-    let result = system::commit(logic, tx, vec![event]).await;
+    let committed = system::commit_only(logic, tx, vec![event]).await;
+    // Right after the commit, before fan-out (which may wait on a full
+    // queue): no send may use the old member list from here on.
     logic.members.invalidate(group_id);
-    result
+    logic.fanout.push(committed?).await;
+    Ok(())
 }
 
 fn check_text(name: &str, value: &str, max: usize) -> Result<()> {
@@ -238,9 +241,10 @@ pub(crate) async fn list_mine(
         .groups_of(caller.user_id, req.after_group_id, limit + 1)
         .await?;
     let (groups, has_more) = paging::page(groups, limit);
+    let (groups, cut) = paging::fit(groups.iter().map(info).collect(), logic.cfg.max_frame_len);
     Ok(GroupList {
-        groups: groups.iter().map(info).collect(),
-        has_more,
+        groups,
+        has_more: has_more || cut,
     })
 }
 
@@ -268,7 +272,11 @@ pub(crate) async fn members_page(
             joined_at_ms: m.joined_at,
         })
         .collect();
-    Ok(GroupMemberList { members, has_more })
+    let (members, cut) = paging::fit(members, logic.cfg.max_frame_len);
+    Ok(GroupMemberList {
+        members,
+        has_more: has_more || cut,
+    })
 }
 
 pub(crate) async fn update(

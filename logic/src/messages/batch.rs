@@ -56,7 +56,12 @@ impl Batcher {
             fanout,
             stats: stats.clone(),
         };
-        tokio::spawn(run(committer, rx, cfg.batch_max, cfg.batch_linger));
+        let limits = Limits {
+            jobs: cfg.batch_max,
+            rows: cfg.batch_max_rows,
+            linger: cfg.batch_linger,
+        };
+        tokio::spawn(run(committer, rx, limits));
         Batcher { tx, stats }
     }
 
@@ -86,20 +91,43 @@ struct Committer {
     stats: Arc<Stats>,
 }
 
-async fn run(c: Committer, mut rx: mpsc::Receiver<Job>, max: usize, linger: Duration) {
-    while let Some(first) = rx.recv().await {
+/// How much one batch may take.
+struct Limits {
+    jobs: usize,
+    rows: usize,
+    linger: Duration,
+}
+
+async fn run(c: Committer, mut rx: mpsc::Receiver<Job>, limits: Limits) {
+    // A job that would push a batch past the row limit starts the next one.
+    let mut carry: Option<Job> = None;
+    loop {
+        let first = match carry.take() {
+            Some(job) => job,
+            None => match rx.recv().await {
+                Some(job) => job,
+                None => break,
+            },
+        };
+        let mut rows = first.msg.recipients.len();
         let mut jobs = vec![first];
-        let until = Instant::now() + linger;
-        while jobs.len() < max {
-            match rx.try_recv() {
-                Ok(job) => jobs.push(job),
+        let until = Instant::now() + limits.linger;
+        while jobs.len() < limits.jobs && rows < limits.rows {
+            let next = match rx.try_recv() {
+                Ok(job) => job,
                 Err(_) => match tokio::time::timeout_at(until, rx.recv()).await {
-                    Ok(Some(job)) => jobs.push(job),
+                    Ok(Some(job)) => job,
                     _ => break,
                 },
+            };
+            if rows + next.msg.recipients.len() > limits.rows {
+                carry = Some(next);
+                break;
             }
+            rows += next.msg.recipients.len();
+            jobs.push(next);
         }
-        debug!(size = jobs.len(), "committing batch");
+        debug!(size = jobs.len(), rows, "committing batch");
         commit(&c, jobs).await;
     }
     debug!("batcher stopped: every sender is gone");

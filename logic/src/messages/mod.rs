@@ -57,10 +57,8 @@ pub(crate) async fn send(logic: &Logic, caller: &Caller, req: SendRequest) -> Re
             cfg.max_mentions
         )));
     }
-    let recipients = match conv_type {
-        ConvType::Group => group_recipients(logic, caller, req.conv_id).await?,
-        _ => user_recipients(logic, caller, req.conv_id).await?,
-    };
+    // A retry answers with the first send, even if the sender may no longer
+    // send (muted, removed, unfriended) since.
     let client_msg_id = Some(req.client_msg_id).filter(|c| !c.is_empty());
     if let Some(cmid) = &client_msg_id {
         if let Some(existing) = logic
@@ -71,6 +69,10 @@ pub(crate) async fn send(logic: &Logic, caller: &Caller, req: SendRequest) -> Re
             return Ok(duplicate_reply(existing));
         }
     }
+    let recipients = match conv_type {
+        ConvType::Group => group_recipients(logic, caller, req.conv_id).await?,
+        _ => user_recipients(logic, caller, req.conv_id).await?,
+    };
     let msg = Arc::new(NewMessage {
         id: *uuid::Uuid::now_v7().as_bytes(),
         sender_id: caller.user_id,

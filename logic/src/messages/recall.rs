@@ -32,13 +32,7 @@ pub(crate) async fn recall(logic: &Logic, caller: &Caller, req: RecallRequest) -
             .is_some_and(|m| rank(&m.role) >= rank(ADMIN));
     if !own_in_time && !group_admin {
         // A message the caller cannot see looks like no message at all.
-        let holds = meta.sender_id == caller.user_id
-            || meta.receiver_id == caller.user_id
-            || logic
-                .store
-                .member(meta.receiver_id, caller.user_id)
-                .await?
-                .is_some();
+        let holds = logic.store.holds(caller.user_id, &req.message_id).await?;
         return Err(if holds {
             LogicError::Forbidden(
                 "only the sender within the recall window, or a group owner or admin, can recall",

@@ -155,3 +155,19 @@ impl Store {
         )
     }
 }
+
+impl Store {
+    /// Serialises friend changes between two users: takes both users' list
+    /// head rows in ascending id order (the order appends lock them in), so
+    /// a concurrent REQUEST, ACCEPT and BLOCK of the same pair run one after
+    /// another on MySQL as they do on SQLite.
+    pub async fn lock_pair(&self, tx: &mut Tx, a: u64, b: u64) -> Result<()> {
+        let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+        sqlx::query("UPDATE user_seqs SET seq = seq WHERE user_id IN (?, ?)")
+            .bind(lo as i64)
+            .bind(hi as i64)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+}

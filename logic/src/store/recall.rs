@@ -73,3 +73,17 @@ impl Store {
             .collect()
     }
 }
+
+impl Store {
+    /// Whether the message is in `user`'s list.
+    pub async fn holds(&self, user: u64, message_id: &[u8]) -> Result<bool> {
+        let row: Option<i64> = sqlx::query_scalar(
+            "SELECT seq FROM user_messages WHERE message_id = ? AND user_id = ?",
+        )
+        .bind(message_id.to_vec())
+        .bind(user as i64)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.is_some())
+    }
+}

@@ -150,8 +150,8 @@ impl Store {
             .bind(limit as i64)
             .fetch_all(self.pool())
             .await?;
-        // `username > prefix` skips an exact match on the first page.
-        if after.is_empty() {
+        // `username > start` skips an exact match when paging starts before it.
+        if after < prefix {
             let exact = self.user_by_username(prefix).await?;
             let mut out: Vec<User> = exact.into_iter().collect();
             out.extend(
