@@ -173,3 +173,36 @@ async fn search_and_profiles(s: Store) {
     let got = s.users_by_ids(&[ids[0], 12345]).await.unwrap();
     assert_eq!((got.len(), got[0].nickname.as_str()), (1, "Ann"));
 }
+
+/// MySQL runs friend changes at READ COMMITTED: only the pair lock keeps a
+/// REQUEST from overwriting a concurrent BLOCK. A second transaction must not
+/// get the pair while the first holds it. (SQLite serialises every write
+/// transaction already.)
+#[tokio::test]
+async fn lock_pair_excludes_a_second_transaction_on_mysql() {
+    let (s, _guard) = super::tests::mysql().await;
+    let ids = users(&s, &["ann", "ben", "cid"]).await;
+    let mut first = s.begin_write().await.unwrap();
+    s.lock_pair(&mut first, ids[1], ids[0]).await.unwrap();
+
+    let mut second = s.begin_write().await.unwrap();
+    sqlx::query("SET SESSION innodb_lock_wait_timeout = 1")
+        .execute(&mut *second)
+        .await
+        .unwrap();
+    let blocked = s.lock_pair(&mut second, ids[0], ids[1]).await;
+    assert!(
+        blocked.is_err(),
+        "the pair was taken while another transaction held it"
+    );
+    second.rollback().await.unwrap();
+
+    // Another pair is independent, and the pair is free once the first commits.
+    let mut other = s.begin_write().await.unwrap();
+    s.lock_pair(&mut other, ids[2], ids[2]).await.unwrap();
+    other.commit().await.unwrap();
+    first.commit().await.unwrap();
+    let mut third = s.begin_write().await.unwrap();
+    s.lock_pair(&mut third, ids[0], ids[1]).await.unwrap();
+    third.commit().await.unwrap();
+}
