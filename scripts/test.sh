@@ -3,9 +3,9 @@
 # command and what CI (.ci/run) calls.
 #
 # Installs what the tests need when it is missing (a Rust toolchain is
-# assumed). Tests that need MariaDB start their own server on a free
+# assumed). Tests that need MariaDB, Redis or NATS start their own servers on a free
 # loopback port through the shared test helper (testkit/); this script only
-# makes sure the server binaries are installed.
+# makes sure the server binaries are installed (Debian packages).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +14,8 @@ need() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 # Debian packages for server binaries the tests start.
 missing=()
 need mariadbd || missing+=(mariadb-server)
+need redis-server || missing+=(redis-server)
+need nats-server || missing+=(nats-server)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "== installing ${missing[*]}"
     sudo=""

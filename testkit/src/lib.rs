@@ -1,10 +1,14 @@
 //! tern-testkit starts the real servers that integration tests need, on free
-//! loopback ports with temporary data directories: one server per test
-//! process, shared by its tests, each test getting its own database. Servers
+//! loopback ports with temporary data directories: one MariaDB per test
+//! process, shared by its tests, each test getting its own database, and a
+//! Redis or NATS server of its own for each test that asks (they start fast
+//! and some tests kill and restart them). Servers
 //! die with the test process. A missing server binary fails the test with the
 //! Debian package to install; nothing is skipped and nothing is mocked.
 
 mod mariadb;
 mod process;
+mod services;
 
 pub use mariadb::mysql_database;
+pub use services::{nats_server, redis_server, Service};

@@ -2,7 +2,7 @@
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Command;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -47,9 +47,10 @@ pub(crate) fn data_dir(kind: &str) -> PathBuf {
     dir
 }
 
-/// Spawns `cmd` from a thread that lives as long as the process, with the
+/// Spawns `cmd` from a thread that lives as long as the child, with the
 /// kernel told to kill the child when that thread (so the process) exits.
-pub(crate) fn spawn_tied(mut cmd: Command) -> Result<(), String> {
+/// Returns the child's pid; the thread reaps the child when it exits.
+pub(crate) fn spawn_tied(mut cmd: Command) -> Result<u32, String> {
     let (tx, rx) = mpsc::channel();
     std::thread::Builder::new()
         .name("testkit-server".into())
@@ -64,15 +65,40 @@ pub(crate) fn spawn_tied(mut cmd: Command) -> Result<(), String> {
                     Ok(())
                 });
             }
-            let child: std::io::Result<Child> = cmd.spawn();
-            let _ = tx.send(child.map(|_| ()).map_err(|e| e.to_string()));
-            // The child dies when this thread does: keep it for the process's life.
-            loop {
-                std::thread::park();
+            match cmd.spawn() {
+                Ok(mut child) => {
+                    let _ = tx.send(Ok(child.id()));
+                    // The child dies when this thread does: keep it until the child exits.
+                    let _ = child.wait();
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e.to_string()));
+                }
             }
         })
         .map_err(|e| e.to_string())?;
     rx.recv().map_err(|e| e.to_string())?
+}
+
+/// Kills a child started by [`spawn_tied`] at once (SIGKILL).
+pub(crate) fn kill(pid: u32) {
+    // SAFETY: kill has no memory preconditions; a stale pid is at worst ESRCH
+    // because our waiting thread reaps the child only after it died.
+    unsafe {
+        libc::kill(pid as libc::pid_t, libc::SIGKILL);
+    }
+}
+
+/// Waits until nothing accepts TCP connections on `port` any more.
+pub(crate) fn wait_for_port_closed(port: u16, within: Duration) -> Result<(), String> {
+    let until = Instant::now() + within;
+    while Instant::now() < until {
+        if TcpStream::connect(("127.0.0.1", port)).is_err() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Err(format!("127.0.0.1:{port} still listening after {within:?}"))
 }
 
 /// Waits until something accepts TCP connections on `port`.

@@ -7,9 +7,11 @@
 //! serves cluster mode. Callers never know which one they hold.
 
 mod memory;
+mod nats;
 mod subjects;
 
 pub use memory::MemoryBus;
+pub use nats::{NatsBus, NatsOptions};
 pub use subjects::{Subjects, LOGIC_QUEUE};
 
 use std::pin::Pin;

@@ -1,0 +1,154 @@
+//! The bus on NATS core (async-nats), for cluster mode.
+//!
+//! async-nats keeps reconnecting for ever and re-subscribes every live
+//! subscription on the new connection, so a node keeps its subjects across
+//! a NATS restart. While NATS is away, requests fail after their timeout
+//! (connect answers UNAVAILABLE) and publishes wait at most `op_timeout`,
+//! so nothing hangs and no queue grows without bound.
+
+use std::time::Duration;
+
+use async_nats::client::{RequestErrorKind, SubscribeError};
+use async_nats::{ConnectOptions, Event, Request};
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::StreamExt;
+use tracing::{info, warn};
+
+use super::{Bus, BusError, BusMessage, Subscription};
+
+/// Messages buffered per subscription before NATS counts this node as a slow consumer.
+const SUBSCRIPTION_CAPACITY: usize = 16 * 1024;
+
+/// Settings of a NATS connection.
+#[derive(Debug, Clone)]
+pub struct NatsOptions {
+    /// One or more server URLs, comma separated (`nats://127.0.0.1:4222`).
+    pub url: String,
+    /// Name shown by the NATS server's monitoring, e.g. the node id.
+    pub name: String,
+    /// Longest wait for a publish or a subscribe while NATS is unreachable.
+    pub op_timeout: Duration,
+}
+
+/// A [`Bus`] on a NATS connection.
+#[derive(Clone)]
+pub struct NatsBus {
+    client: async_nats::Client,
+    op_timeout: Duration,
+}
+
+impl NatsBus {
+    /// Connects to NATS. Start-up fails when no server answers within the
+    /// connection timeout; later outages are ridden out by reconnecting.
+    pub async fn connect(opts: NatsOptions) -> Result<NatsBus, BusError> {
+        let urls: Vec<async_nats::ServerAddr> = opts
+            .url
+            .split(',')
+            .map(|u| u.trim().parse())
+            .collect::<Result<_, _>>()
+            .map_err(|e| BusError::Transport(format!("bad NATS url {:?}: {e}", opts.url)))?;
+        let client = ConnectOptions::new()
+            .name(&opts.name)
+            .max_reconnects(None)
+            // Back on its feet soon after NATS is: 100 ms steps up to 2 s.
+            .reconnect_delay_callback(|attempts| {
+                Duration::from_millis((attempts as u64 * 100).min(2_000))
+            })
+            .connection_timeout(Duration::from_secs(5))
+            .subscription_capacity(SUBSCRIPTION_CAPACITY)
+            .event_callback(|event| async move {
+                match event {
+                    Event::Connected => info!("NATS connected"),
+                    Event::Disconnected => warn!("NATS disconnected; reconnecting"),
+                    Event::SlowConsumer(sid) => {
+                        warn!(sid, "NATS slow consumer: messages dropped")
+                    }
+                    other => info!(event = %other, "NATS event"),
+                }
+            })
+            .connect(urls)
+            .await
+            .map_err(|e| BusError::Transport(format!("connecting to NATS at {}: {e}", opts.url)))?;
+        Ok(NatsBus {
+            client,
+            op_timeout: opts.op_timeout,
+        })
+    }
+
+    /// Whether the connection to NATS is up right now (for readiness checks).
+    pub fn is_connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
+    async fn bounded<T, E: std::fmt::Display>(
+        &self,
+        what: &str,
+        fut: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, BusError> {
+        match tokio::time::timeout(self.op_timeout, fut).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(BusError::Transport(format!("{what}: {e}"))),
+            Err(_) => Err(BusError::Timeout),
+        }
+    }
+}
+
+#[async_trait]
+impl Bus for NatsBus {
+    async fn publish(&self, subject: &str, payload: Bytes) -> Result<(), BusError> {
+        self.bounded(
+            "NATS publish",
+            self.client.publish(subject.to_owned(), payload),
+        )
+        .await
+    }
+
+    async fn request(
+        &self,
+        subject: &str,
+        payload: Bytes,
+        timeout: Duration,
+    ) -> Result<Bytes, BusError> {
+        let req = Request::new().payload(payload).timeout(Some(timeout));
+        // The client's own timeout covers the wait for the answer; this one
+        // also covers a publish stuck behind a lost connection.
+        let sent = self.client.send_request(subject.to_owned(), req);
+        match tokio::time::timeout(timeout + Duration::from_millis(100), sent).await {
+            Ok(Ok(msg)) => Ok(msg.payload),
+            Ok(Err(e)) => Err(match e.kind() {
+                RequestErrorKind::TimedOut => BusError::Timeout,
+                RequestErrorKind::NoResponders => BusError::NoResponders(subject.to_owned()),
+                RequestErrorKind::Other => BusError::Transport(format!("NATS request: {e}")),
+            }),
+            Err(_) => Err(BusError::Timeout),
+        }
+    }
+
+    async fn subscribe(
+        &self,
+        subject: &str,
+        queue_group: Option<&str>,
+    ) -> Result<Subscription, BusError> {
+        let subscriber = self
+            .bounded::<_, SubscribeError>("NATS subscribe", async {
+                match queue_group {
+                    Some(q) => {
+                        self.client
+                            .queue_subscribe(subject.to_owned(), q.to_owned())
+                            .await
+                    }
+                    None => self.client.subscribe(subject.to_owned()).await,
+                }
+            })
+            .await?;
+        // Once subscribe returns, the server must know: a request sent right
+        // after it has to find this subscriber (the flush is a PING/PONG).
+        self.bounded("NATS flush", self.client.flush()).await?;
+        Ok(Subscription::new(subscriber.map(|m| BusMessage {
+            subject: m.subject.to_string(),
+            payload: m.payload,
+            reply: m.reply.map(|r| r.to_string()),
+        })))
+    }
+}
