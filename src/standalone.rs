@@ -8,9 +8,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use tern_connect::{ConnectConfig, Node};
-use tern_logic::presence::MemoryPresence;
 use tern_logic::store::Store;
-use tern_logic::{Logic, LogicConfig, LogicServer};
+use tern_logic::{Logic, LogicConfig, LogicServer, Shared};
 use tern_public::bus::{Bus, MemoryBus};
 
 /// Serves clients on `listener` until `shutdown` resolves; then the connect
@@ -24,7 +23,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
-    let logic = Logic::start(logic, store, Arc::new(MemoryPresence::new()), bus.clone());
+    let logic = Logic::start(logic, store, Shared::memory(), bus.clone());
     // Subscribe before accepting: no client request may find logic absent.
     let logic_server = LogicServer::subscribe(logic).await?;
     let (stop_logic, logic_stopped) = watch::channel(false);

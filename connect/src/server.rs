@@ -86,6 +86,7 @@ impl Shared {
             node_id: self.cfg.node_id.clone(),
             state: state as i32,
             connections: self.registry.connection_count() as u32,
+            alive_interval_ms: self.cfg.alive_interval.as_millis().min(u32::MAX as u128) as u32,
         });
         self.publish_event(event).await;
     }

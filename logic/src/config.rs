@@ -46,6 +46,8 @@ pub struct LogicConfig {
     pub recall_window: Duration,
     /// Password hashes computed at once.
     pub max_concurrent_hashes: usize,
+    /// How often this node looks for connect nodes whose liveness expired.
+    pub node_sweep_interval: Duration,
     pub subjects: Subjects,
 }
 
@@ -66,6 +68,7 @@ impl Default for LogicConfig {
             max_group_members: 2000,
             recall_window: Duration::from_secs(120),
             max_concurrent_hashes: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            node_sweep_interval: Duration::from_secs(1),
             subjects: Subjects::default(),
         }
     }

@@ -5,7 +5,7 @@
 //! holds a client connection. Any number of logic nodes can run side by side.
 
 mod auth;
-mod cache;
+pub mod cache;
 mod config;
 mod error;
 mod events;
@@ -15,6 +15,7 @@ mod groups;
 mod messages;
 mod paging;
 pub mod presence;
+mod redis_conn;
 mod rpc;
 pub mod store;
 mod system;
@@ -22,15 +23,44 @@ mod users;
 
 pub use config::{LogicConfig, SendPolicy};
 pub use error::LogicError;
+pub use redis_conn::RedisConn;
 pub use rpc::LogicServer;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tern_public::bus::Bus;
 
+use crate::cache::{MemberCache, MemoryMembers, RedisMembers};
 use crate::messages::Batcher;
-use crate::presence::Presence;
+use crate::presence::{MemoryPresence, Presence, RedisPresence};
 use crate::store::Store;
+
+/// Where presence and caches live: memory for one logic node, Redis when
+/// several share them.
+#[derive(Clone)]
+pub struct Shared {
+    pub presence: Arc<dyn Presence>,
+    pub members: Arc<dyn MemberCache>,
+}
+
+impl Shared {
+    /// In this process only: right for exactly one logic node.
+    pub fn memory() -> Shared {
+        Shared {
+            presence: Arc::new(MemoryPresence::new()),
+            members: Arc::new(MemoryMembers::default()),
+        }
+    }
+
+    /// In Redis, shared by every logic node of a cluster.
+    pub fn redis(conn: RedisConn, member_ttl: Duration) -> Shared {
+        Shared {
+            presence: Arc::new(RedisPresence::new(conn.clone())),
+            members: Arc::new(RedisMembers::new(conn, member_ttl)),
+        }
+    }
+}
 
 /// Everything a command handler needs. Handlers are plain async fns over it.
 pub struct Logic {
@@ -40,19 +70,15 @@ pub struct Logic {
     pub(crate) bus: Arc<dyn Bus>,
     pub(crate) batcher: Batcher,
     pub(crate) fanout: fanout::FanoutTx,
-    pub(crate) members: cache::MemberCache,
+    pub(crate) members: Arc<dyn MemberCache>,
     /// Password hashing threads: a login storm cannot take every core.
     pub(crate) hasher: auth::Hasher,
 }
 
 impl Logic {
     /// Builds the logic state and starts its background tasks (group commit, fan-out).
-    pub fn start(
-        cfg: LogicConfig,
-        store: Store,
-        presence: Arc<dyn Presence>,
-        bus: Arc<dyn Bus>,
-    ) -> Arc<Logic> {
+    pub fn start(cfg: LogicConfig, store: Store, shared: Shared, bus: Arc<dyn Bus>) -> Arc<Logic> {
+        let Shared { presence, members } = shared;
         let fanout = fanout::start(presence.clone(), bus.clone(), cfg.subjects.clone());
         let batcher = Batcher::start(store.clone(), fanout.clone(), &cfg);
         let hasher = auth::Hasher::start(cfg.max_concurrent_hashes);
@@ -63,7 +89,7 @@ impl Logic {
             bus,
             batcher,
             fanout,
-            members: cache::MemberCache::default(),
+            members,
             hasher,
         })
     }

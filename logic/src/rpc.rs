@@ -62,6 +62,16 @@ impl LogicServer {
         } = self;
         let limit = Arc::new(Semaphore::new(logic.cfg.max_concurrent_requests));
         let tracker = TaskTracker::new();
+        let (stop_sweep, sweep_stopped) = tokio::sync::oneshot::channel::<()>();
+        let sweeper = tokio::spawn({
+            let logic = logic.clone();
+            async move {
+                events::sweep_dead_nodes(&logic, async {
+                    let _ = sweep_stopped.await;
+                })
+                .await
+            }
+        });
         info!("logic serving");
         tokio::pin!(shutdown);
         loop {
@@ -90,6 +100,8 @@ impl LogicServer {
             }
         }
         drop((rpc, events));
+        let _ = stop_sweep.send(());
+        let _ = sweeper.await;
         tracker.close();
         tracker.wait().await;
         info!("logic stopped");

@@ -18,7 +18,10 @@ async fn logic() -> (Arc<Logic>, Arc<MemoryPresence>, tempfile::TempDir) {
     let logic = Logic::start(
         LogicConfig::default(),
         store,
-        presence.clone(),
+        crate::Shared {
+            presence: presence.clone(),
+            ..crate::Shared::memory()
+        },
         Arc::new(MemoryBus::new()),
     );
     (logic, presence, dir)
@@ -69,6 +72,7 @@ async fn a_node_that_starts_or_stops_leaves_no_presence_behind() {
             node_id: id.into(),
             state: state as i32,
             connections: 0,
+            alive_interval_ms: 1000,
         }))
     };
     // ALIVE and DRAINING change nothing.
@@ -84,4 +88,52 @@ async fn a_node_that_starts_or_stops_leaves_no_presence_behind() {
     assert!(presence.locate(&[2]).await.unwrap().is_empty());
     // Garbage is ignored, not a panic.
     super::handle(&logic, bytes::Bytes::from_static(&[0xff, 0x01])).await;
+}
+
+#[tokio::test]
+async fn a_node_that_stops_announcing_loses_its_devices_after_three_intervals() {
+    let (logic, presence, _d) = logic().await;
+    // The store is open; from here on only presence and timers run.
+    tokio::time::pause();
+    let alive = |id: &str| {
+        event(logic_event::Event::Node(NodeEvent {
+            node_id: id.into(),
+            state: NodeState::Alive as i32,
+            connections: 1,
+            alive_interval_ms: 1000,
+        }))
+    };
+    presence.online(1, 10, at("killed", 1)).await.unwrap();
+    presence.online(2, 20, at("healthy", 1)).await.unwrap();
+    super::handle(&logic, alive("killed")).await;
+    super::handle(&logic, alive("healthy")).await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let sweeper = tokio::spawn({
+        let logic = logic.clone();
+        async move {
+            super::sweep_dead_nodes(&logic, async {
+                let _ = stopped.await;
+            })
+            .await
+        }
+    });
+    // "healthy" keeps announcing; "killed" went silent at t=0.
+    for _ in 0..2 {
+        tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+        super::handle(&logic, alive("healthy")).await;
+        assert_eq!(
+            presence.locate(&[1, 2]).await.unwrap().len(),
+            2,
+            "within the TTL"
+        );
+    }
+    for _ in 0..3 {
+        tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+        super::handle(&logic, alive("healthy")).await;
+    }
+    let left = presence.locate(&[1, 2]).await.unwrap();
+    assert_eq!(left.len(), 1, "the silent node's device is gone: {left:?}");
+    assert_eq!(left[0].user_id, 2);
+    let _ = stop.send(());
+    sweeper.await.unwrap();
 }

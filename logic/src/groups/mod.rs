@@ -12,6 +12,8 @@ pub(crate) use members::{
 
 use std::sync::Arc;
 
+use tracing::{debug, warn};
+
 use tern_public::proto::client::{
     ConvType, GroupCreateRequest, GroupEvent, GroupInfo, GroupList, GroupListRequest, GroupMember,
     GroupMemberList, GroupMembersRequest, GroupMuteAllRequest, GroupRole, GroupTarget,
@@ -19,6 +21,7 @@ use tern_public::proto::client::{
 };
 use tern_public::time::now_ms;
 
+use crate::cache::Lookup;
 use crate::error::{LogicError, Result};
 use crate::rpc::Caller;
 use crate::store::groups::{GroupChanges, GroupRow, MemberRow, NewGroup, ADMIN, MEMBER, OWNER};
@@ -106,7 +109,10 @@ pub(crate) async fn commit(logic: &Logic, tx: Tx, group_id: u64, event: NewMessa
     let committed = system::commit_only(logic, tx, vec![event]).await;
     // Right after the commit, before fan-out (which may wait on a full
     // queue): no send may use the old member list from here on.
-    logic.members.invalidate(group_id);
+    if let Err(e) = logic.members.invalidate(group_id).await {
+        // The cached list expires by its TTL; until then sends may use it.
+        warn!(group_id, error = %e, "member cache invalidation failed");
+    }
     logic.fanout.push(committed?).await;
     Ok(())
 }
@@ -403,14 +409,21 @@ async fn dismiss_tx(logic: &Logic, caller: &Caller, group_id: u64) -> Result<()>
 
 /// The members a group message goes to, from the cache when possible.
 pub(crate) async fn member_ids(logic: &Logic, group_id: u64) -> Result<Arc<Vec<u64>>> {
-    match logic.members.get(group_id) {
-        Ok(ids) => Ok(ids),
-        Err(epoch) => {
-            let ids = Arc::new(logic.store.member_ids(group_id).await?);
-            logic.members.put(group_id, epoch, ids.clone());
-            Ok(ids)
+    let epoch = match logic.members.get(group_id).await {
+        Ok(Lookup::Hit(ids)) => return Ok(ids),
+        Ok(Lookup::Miss(epoch)) => Some(epoch),
+        Err(e) => {
+            debug!(group_id, error = %e, "member cache unavailable; reading the store");
+            None
+        }
+    };
+    let ids = Arc::new(logic.store.member_ids(group_id).await?);
+    if let Some(epoch) = epoch {
+        if let Err(e) = logic.members.put(group_id, epoch, ids.clone()).await {
+            debug!(group_id, error = %e, "member cache put failed");
         }
     }
+    Ok(ids)
 }
 
 /// Who may send to a group: a member that is not muted, and when the whole

@@ -2,6 +2,9 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use async_trait::async_trait;
 
@@ -11,6 +14,8 @@ use super::{Location, OnlineDevice, Presence, PresenceError};
 #[derive(Default)]
 pub struct MemoryPresence {
     users: Mutex<HashMap<u64, HashMap<u64, Location>>>,
+    /// Node id -> end of its liveness.
+    nodes: Mutex<HashMap<String, Instant>>,
 }
 
 impl MemoryPresence {
@@ -81,6 +86,30 @@ impl Presence for MemoryPresence {
         });
         Ok(n)
     }
+
+    async fn node_alive(&self, node_id: &str, ttl: Duration) -> Result<(), PresenceError> {
+        let mut nodes = self.nodes.lock().expect("presence lock poisoned");
+        nodes.insert(node_id.to_owned(), Instant::now() + ttl);
+        Ok(())
+    }
+
+    async fn expired_nodes(&self) -> Result<Vec<String>, PresenceError> {
+        let nodes = self.nodes.lock().expect("presence lock poisoned");
+        let now = Instant::now();
+        Ok(nodes
+            .iter()
+            .filter(|(_, &until)| until <= now)
+            .map(|(n, _)| n.clone())
+            .collect())
+    }
+
+    async fn forget_node(&self, node_id: &str) -> Result<(), PresenceError> {
+        self.nodes
+            .lock()
+            .expect("presence lock poisoned")
+            .remove(node_id);
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -118,6 +147,20 @@ mod tests {
         let left = p.locate(&[1, 2]).await.unwrap();
         assert_eq!(left.len(), 1);
         assert_eq!(left[0].device_id, 11);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn liveness_expires_unless_refreshed() {
+        let p = MemoryPresence::new();
+        p.node_alive("a", Duration::from_secs(3)).await.unwrap();
+        p.node_alive("b", Duration::from_secs(3)).await.unwrap();
+        tokio::time::advance(Duration::from_secs(2)).await;
+        p.node_alive("b", Duration::from_secs(3)).await.unwrap();
+        assert!(p.expired_nodes().await.unwrap().is_empty());
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert_eq!(p.expired_nodes().await.unwrap(), vec!["a".to_owned()]);
+        p.forget_node("a").await.unwrap();
+        assert!(p.expired_nodes().await.unwrap().is_empty());
     }
 
     #[tokio::test]

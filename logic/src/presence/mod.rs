@@ -3,8 +3,12 @@
 //! cluster mode.
 
 mod memory;
+mod redis;
 
+pub use self::redis::RedisPresence;
 pub use memory::MemoryPresence;
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -54,4 +58,13 @@ pub trait Presence: Send + Sync + 'static {
 
     /// Forgets every device served by a node that went down; returns how many.
     async fn node_down(&self, node_id: &str) -> Result<usize, PresenceError>;
+
+    /// Records that a connect node is alive for the next `ttl`.
+    async fn node_alive(&self, node_id: &str, ttl: Duration) -> Result<(), PresenceError>;
+
+    /// Connect nodes that announced themselves and whose liveness has expired.
+    async fn expired_nodes(&self) -> Result<Vec<String>, PresenceError>;
+
+    /// Stops tracking a node's liveness (it stopped, or its devices were cleared).
+    async fn forget_node(&self, node_id: &str) -> Result<(), PresenceError>;
 }

@@ -1,0 +1,375 @@
+//! Presence in Redis for cluster mode (DESIGN.md "Presence and caches").
+//!
+//! Keys, under the configured prefix `P`:
+//! - `P:presence:{user_id}`: hash device_id -> `node_id:conn_id`;
+//! - `P:node:{node_id}:devices`: set of `user_id:device_id` served by a node,
+//!   the index that lets a dead node's devices be found without a scan;
+//! - `P:node:{node_id}`: liveness, a string with a TTL;
+//! - `P:nodes`: set of nodes whose liveness is watched.
+//!
+//! Every change of a device's entry is one Lua script, so the hash and the
+//! node index never disagree and removal is compare-and-delete on the
+//! connection. Single Redis (or a primary with replicas); the scripts touch
+//! keys they compute, so Redis Cluster is not supported.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::Script;
+
+use super::{Location, OnlineDevice, Presence, PresenceError};
+use crate::redis_conn::RedisConn;
+
+/// Devices cleared per script call when a node goes down: Redis runs a
+/// script alone, so a big node is cleared in slices.
+const DOWN_CHUNK: usize = 500;
+
+const ONLINE: &str = r"
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[3])
+if old and old ~= ARGV[2] then
+  local node = string.match(old, '^(.*):%d+$')
+  if node then
+    local index = ARGV[4] .. ':node:' .. node .. ':devices'
+    if index ~= KEYS[2] then redis.call('SREM', index, ARGV[3]) end
+  end
+  return old
+end
+return false
+";
+
+const OFFLINE: &str = r"
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('SREM', KEYS[2], ARGV[3])
+  return 1
+end
+return 0
+";
+
+const NODE_DOWN: &str = r"
+local n = 0
+local want = ARGV[2] .. ':'
+for i = 3, #ARGV do
+  local uid, did = string.match(ARGV[i], '^(%d+):(%d+)$')
+  if uid then
+    local key = ARGV[1] .. ':presence:' .. uid
+    local v = redis.call('HGET', key, did)
+    if v and string.sub(v, 1, #want) == want and string.match(string.sub(v, #want + 1), '^%d+$') then
+      redis.call('HDEL', key, did)
+      n = n + 1
+    end
+  end
+  redis.call('SREM', KEYS[1], ARGV[i])
+end
+return n
+";
+
+/// Presence shared by every logic node through one Redis.
+pub struct RedisPresence {
+    redis: RedisConn,
+    online: Script,
+    offline: Script,
+    node_down: Script,
+}
+
+impl RedisPresence {
+    pub fn new(redis: RedisConn) -> RedisPresence {
+        RedisPresence {
+            redis,
+            online: Script::new(ONLINE),
+            offline: Script::new(OFFLINE),
+            node_down: Script::new(NODE_DOWN),
+        }
+    }
+
+    fn user_key(&self, user_id: u64) -> String {
+        self.redis.key(format_args!("presence:{user_id}"))
+    }
+
+    fn index_key(&self, node_id: &str) -> String {
+        self.redis.key(format_args!("node:{node_id}:devices"))
+    }
+
+    fn alive_key(&self, node_id: &str) -> String {
+        self.redis.key(format_args!("node:{node_id}"))
+    }
+
+    fn nodes_key(&self) -> String {
+        self.redis.key(format_args!("nodes"))
+    }
+}
+
+fn err(e: redis::RedisError) -> PresenceError {
+    PresenceError(e.to_string())
+}
+
+fn encode(at: &Location) -> String {
+    format!("{}:{}", at.node_id, at.conn_id)
+}
+
+fn decode(v: &str) -> Option<Location> {
+    let (node, conn) = v.rsplit_once(':')?;
+    Some(Location {
+        node_id: node.to_owned(),
+        conn_id: conn.parse().ok()?,
+    })
+}
+
+#[async_trait]
+impl Presence for RedisPresence {
+    async fn online(
+        &self,
+        user_id: u64,
+        device_id: u64,
+        at: Location,
+    ) -> Result<Option<Location>, PresenceError> {
+        let mut c = self.redis.conn.clone();
+        let old: Option<String> = self
+            .online
+            .key(self.user_key(user_id))
+            .key(self.index_key(&at.node_id))
+            .arg(device_id)
+            .arg(encode(&at))
+            .arg(format!("{user_id}:{device_id}"))
+            .arg(self.redis.prefix())
+            .invoke_async(&mut c)
+            .await
+            .map_err(err)?;
+        Ok(old.as_deref().and_then(decode))
+    }
+
+    async fn offline(
+        &self,
+        user_id: u64,
+        device_id: u64,
+        at: &Location,
+    ) -> Result<bool, PresenceError> {
+        let mut c = self.redis.conn.clone();
+        let removed: i64 = self
+            .offline
+            .key(self.user_key(user_id))
+            .key(self.index_key(&at.node_id))
+            .arg(device_id)
+            .arg(encode(at))
+            .arg(format!("{user_id}:{device_id}"))
+            .invoke_async(&mut c)
+            .await
+            .map_err(err)?;
+        Ok(removed == 1)
+    }
+
+    async fn locate(&self, user_ids: &[u64]) -> Result<Vec<OnlineDevice>, PresenceError> {
+        if user_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One round trip for the whole fan-out.
+        let mut pipe = redis::pipe();
+        for &u in user_ids {
+            pipe.hgetall(self.user_key(u));
+        }
+        let mut c = self.redis.conn.clone();
+        let maps: Vec<HashMap<String, String>> = pipe.query_async(&mut c).await.map_err(err)?;
+        let mut out = Vec::new();
+        for (&user_id, devices) in user_ids.iter().zip(maps) {
+            for (device, at) in devices {
+                if let (Ok(device_id), Some(at)) = (device.parse(), decode(&at)) {
+                    out.push(OnlineDevice {
+                        user_id,
+                        device_id,
+                        at,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn node_down(&self, node_id: &str) -> Result<usize, PresenceError> {
+        let mut c = self.redis.conn.clone();
+        let index = self.index_key(node_id);
+        let members: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(&index)
+            .query_async(&mut c)
+            .await
+            .map_err(err)?;
+        let mut n = 0;
+        for chunk in members.chunks(DOWN_CHUNK) {
+            let mut call = self.node_down.key(&index);
+            call.arg(self.redis.prefix()).arg(node_id);
+            for m in chunk {
+                call.arg(m);
+            }
+            let cleared: i64 = call.invoke_async(&mut c).await.map_err(err)?;
+            n += cleared as usize;
+        }
+        Ok(n)
+    }
+
+    async fn node_alive(&self, node_id: &str, ttl: Duration) -> Result<(), PresenceError> {
+        let mut c = self.redis.conn.clone();
+        redis::pipe()
+            .cmd("SET")
+            .arg(self.alive_key(node_id))
+            .arg(1)
+            .arg("PX")
+            .arg(ttl.as_millis().max(1) as u64)
+            .ignore()
+            .sadd(self.nodes_key(), node_id)
+            .ignore()
+            .query_async::<()>(&mut c)
+            .await
+            .map_err(err)
+    }
+
+    async fn expired_nodes(&self) -> Result<Vec<String>, PresenceError> {
+        let mut c = self.redis.conn.clone();
+        let nodes: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(self.nodes_key())
+            .query_async(&mut c)
+            .await
+            .map_err(err)?;
+        if nodes.is_empty() {
+            return Ok(nodes);
+        }
+        let mut pipe = redis::pipe();
+        for n in &nodes {
+            pipe.exists(self.alive_key(n));
+        }
+        let alive: Vec<bool> = pipe.query_async(&mut c).await.map_err(err)?;
+        Ok(nodes
+            .into_iter()
+            .zip(alive)
+            .filter(|(_, alive)| !alive)
+            .map(|(n, _)| n)
+            .collect())
+    }
+
+    async fn forget_node(&self, node_id: &str) -> Result<(), PresenceError> {
+        // Only the watch list: the liveness key is the node's own to refresh,
+        // and deleting it could make a node that just came back look dead.
+        let mut c = self.redis.conn.clone();
+        redis::cmd("SREM")
+            .arg(self.nodes_key())
+            .arg(node_id)
+            .query_async::<()>(&mut c)
+            .await
+            .map_err(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::{Lookup, MemberCache, RedisMembers};
+    use std::sync::Arc;
+
+    fn at(node: &str, conn: u64) -> Location {
+        Location {
+            node_id: node.into(),
+            conn_id: conn,
+        }
+    }
+
+    async fn conn(redis: &tern_testkit::Service) -> RedisConn {
+        RedisConn::connect(&redis.url(), "t").await.unwrap()
+    }
+
+    #[test]
+    fn locations_round_trip_even_with_colons_in_node_ids() {
+        let at = at("host:7400", 42);
+        assert_eq!(decode(&encode(&at)), Some(at));
+        assert_eq!(decode("nonsense"), None);
+    }
+
+    #[tokio::test]
+    async fn compare_and_delete_and_moves_between_nodes() {
+        let redis = tern_testkit::redis_server();
+        // Two logic nodes, one Redis.
+        let p1 = RedisPresence::new(conn(&redis).await);
+        let p2 = RedisPresence::new(conn(&redis).await);
+        assert_eq!(p1.online(1, 10, at("a", 1)).await.unwrap(), None);
+        assert_eq!(
+            p2.online(1, 10, at("b", 2)).await.unwrap(),
+            Some(at("a", 1))
+        );
+        assert!(
+            !p1.offline(1, 10, &at("a", 1)).await.unwrap(),
+            "stale close"
+        );
+        assert_eq!(p1.locate(&[1]).await.unwrap()[0].at, at("b", 2));
+        // The device left node a: a going down must not touch it.
+        assert_eq!(p1.node_down("a").await.unwrap(), 0);
+        assert_eq!(p2.locate(&[1]).await.unwrap().len(), 1);
+        assert!(p2.offline(1, 10, &at("b", 2)).await.unwrap());
+        assert!(p1.locate(&[1, 2]).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn node_down_clears_every_device_of_that_node_only() {
+        let redis = tern_testkit::redis_server();
+        let p = RedisPresence::new(conn(&redis).await);
+        // More than one script slice.
+        let n = DOWN_CHUNK as u64 * 2 + 7;
+        for u in 1..=n {
+            p.online(u, u * 10, at("dead", u)).await.unwrap();
+            p.online(u, u * 10 + 1, at("live", u)).await.unwrap();
+        }
+        assert_eq!(p.node_down("dead").await.unwrap(), n as usize);
+        let users: Vec<u64> = (1..=n).collect();
+        let left = p.locate(&users).await.unwrap();
+        assert_eq!(left.len(), n as usize);
+        assert!(left.iter().all(|d| d.at.node_id == "live"));
+        assert_eq!(p.node_down("dead").await.unwrap(), 0, "idempotent");
+    }
+
+    #[tokio::test]
+    async fn liveness_expires_in_redis() {
+        let redis = tern_testkit::redis_server();
+        let p = RedisPresence::new(conn(&redis).await);
+        p.node_alive("short", Duration::from_millis(200))
+            .await
+            .unwrap();
+        p.node_alive("long", Duration::from_secs(600))
+            .await
+            .unwrap();
+        // Redis expires keys on its own clock: poll, bounded.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let expired = loop {
+            let e = p.expired_nodes().await.unwrap();
+            if !e.is_empty() || tokio::time::Instant::now() > deadline {
+                break e;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(expired, vec!["short".to_owned()]);
+        p.forget_node("short").await.unwrap();
+        assert!(p.expired_nodes().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn member_cache_invalidation_reaches_every_logic_node() {
+        let redis = tern_testkit::redis_server();
+        let ttl = Duration::from_secs(60);
+        let n1 = RedisMembers::new(conn(&redis).await, ttl);
+        let n2 = RedisMembers::new(conn(&redis).await, ttl);
+        let Lookup::Miss(epoch) = n1.get(7).await.unwrap() else {
+            panic!("empty")
+        };
+        // Node 2 commits a membership change while node 1 loads.
+        n2.invalidate(7).await.unwrap();
+        n1.put(7, epoch, Arc::new(vec![1, 2])).await.unwrap();
+        let Lookup::Miss(epoch) = n2.get(7).await.unwrap() else {
+            panic!("the stale load was not stored")
+        };
+        n2.put(7, epoch, Arc::new(vec![3, 1, 2])).await.unwrap();
+        assert_eq!(
+            n1.get(7).await.unwrap(),
+            Lookup::Hit(Arc::new(vec![1, 2, 3]))
+        );
+        n1.invalidate(7).await.unwrap();
+        assert!(matches!(n2.get(7).await.unwrap(), Lookup::Miss(_)));
+    }
+}
