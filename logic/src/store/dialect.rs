@@ -35,6 +35,37 @@ impl Dialect {
         }
     }
 
+    /// Applies the migrations. On MySQL several logic nodes may start at
+    /// once, so the run holds a named lock of the database. sqlx takes one
+    /// too but ignores GET_LOCK's answer, and MariaDB answers its infinite
+    /// wait (-1) with an immediate 0: two nodes then both apply version 1.
+    pub(crate) async fn migrate(self, pool: &sqlx::AnyPool) -> Result<()> {
+        let migrator = self.migrator();
+        if self == Dialect::Sqlite {
+            migrator.run(pool).await?;
+            return Ok(());
+        }
+        let mut conn = pool.acquire().await?;
+        let got: Option<i64> = sqlx::query_scalar(
+            "SELECT GET_LOCK(CONCAT('tern_migrate_', COALESCE(DATABASE(), '')), 120)",
+        )
+        .fetch_one(&mut *conn)
+        .await?;
+        if got != Some(1) {
+            return Err(StoreError::Database(sqlx::Error::Protocol(
+                "could not take the migration lock within 120 s".into(),
+            )));
+        }
+        let ran = migrator.run_direct(&mut *conn).await;
+        let released =
+            sqlx::query("SELECT RELEASE_LOCK(CONCAT('tern_migrate_', COALESCE(DATABASE(), '')))")
+                .execute(&mut *conn)
+                .await;
+        ran?;
+        released?;
+        Ok(())
+    }
+
     /// Statements run on every new connection.
     ///
     /// SQLite: WAL so readers never block the writer; `synchronous = FULL`

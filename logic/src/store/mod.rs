@@ -80,7 +80,7 @@ impl Store {
             })
             .connect(url)
             .await?;
-        dialect.migrator().run(&pool).await?;
+        dialect.migrate(&pool).await?;
         info!(?dialect, "store ready");
         Ok(Store { pool, dialect })
     }

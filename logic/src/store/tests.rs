@@ -219,3 +219,33 @@ async fn binary_content_and_mentions_round_trip(s: Store) {
     s.append(&[&spaced]).await.unwrap().unwrap();
     assert_eq!(s.max_seq(b).await.unwrap(), 2);
 }
+
+/// Several logic nodes may start at once against an empty MySQL: the
+/// migrations run under a database lock, once.
+#[tokio::test]
+async fn concurrent_starts_apply_the_schema_once() {
+    let url = tern_testkit::mysql_database().await;
+    let starts: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { Store::connect(&url).await })
+        })
+        .collect();
+    let mut stores = Vec::new();
+    for s in starts {
+        stores.push(s.await.unwrap().expect("every node comes up"));
+    }
+    let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+        .fetch_one(stores[0].pool())
+        .await
+        .unwrap();
+    let expected = Dialect::MySql.migrator().iter().count() as i64;
+    assert_eq!(applied, expected);
+    let tables: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'user_messages'",
+    )
+    .fetch_one(stores[1].pool())
+    .await
+    .unwrap();
+    assert_eq!(tables, 1);
+}
