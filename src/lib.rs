@@ -1,7 +1,9 @@
 //! The `tern` binary's library: the standalone server (connect + logic in one
-//! process over the in-process bus, SQLite, in-memory presence) and the
-//! command-line configuration shared by every subcommand.
+//! process over the in-process bus, SQLite, in-memory presence), the cluster
+//! nodes (NATS, MySQL, Redis) and the command-line configuration shared by
+//! every subcommand.
 
 pub mod bench;
 pub mod cli;
+pub mod cluster;
 pub mod standalone;

@@ -1,23 +1,30 @@
 //! `tern`: parse the command line, build, run. See `tern --help`.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use anyhow::Context;
 use clap::Parser;
 use tokio::net::TcpListener;
 
-use tern::cli::{Cli, Command, ServeArgs};
+use tern::cli::{Cli, Command, ConnectArgs, LogicArgs, ServeArgs};
+use tern::cluster::{self, LogicBackends, LogicNode};
 use tern_logic::store::Store;
+use tern_public::bus::{NatsBus, NatsOptions};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve(cli.serve)) {
         Command::Serve(args) => serve(args).await,
+        Command::Connect(args) => connect(args).await,
+        Command::Logic(args) => logic(args).await,
         Command::Bench(args) => tern::bench::run(args).await,
     }
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    tern_public::telemetry::init(&args.log);
+    tern_public::telemetry::init(&args.common.log);
     args.validate()?;
     let store = match &args.database_url {
         Some(url) => Store::connect(url).await,
@@ -44,6 +51,63 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         shutdown_signal(),
     )
     .await
+}
+
+async fn connect(args: ConnectArgs) -> anyhow::Result<()> {
+    tern_public::telemetry::init(&args.common.log);
+    let node_id = args.node_id()?;
+    let cfg = args.connect_config(node_id.clone());
+    let bus = NatsBus::connect(NatsOptions {
+        url: args.nats_url.clone(),
+        name: node_id.clone(),
+        op_timeout: cfg.request_timeout,
+    })
+    .await?;
+    let listener = TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("binding the client listener on {}", args.listen))?;
+    println!("tern connect {node_id}");
+    println!("  clients (TCP):  {}", listener.local_addr()?);
+    println!("  bus:            {}", args.nats_url);
+    cluster::run_connect(listener, cfg, Arc::new(bus), shutdown_signal()).await
+}
+
+async fn logic(args: LogicArgs) -> anyhow::Result<()> {
+    tern_public::telemetry::init(&args.common.log);
+    args.validate()?;
+    let name = args
+        .node_id
+        .clone()
+        .unwrap_or_else(|| tern::cli::fresh_node_id("logic"));
+    let cfg = args.logic_config();
+    let backends = LogicBackends::open(
+        &args.database_url,
+        args.redis_url
+            .as_deref()
+            .map(|u| (u, args.redis_prefix.as_str())),
+        Duration::from_secs(args.member_cache_ttl_secs),
+    )
+    .await?;
+    let bus = NatsBus::connect(NatsOptions {
+        url: args.nats_url.clone(),
+        name: name.clone(),
+        op_timeout: Duration::from_secs(5),
+    })
+    .await?;
+    let http = TcpListener::bind(&args.http_listen)
+        .await
+        .with_context(|| format!("binding the HTTP listener on {}", args.http_listen))?;
+    println!("tern logic {name}");
+    println!("  http:           {}", http.local_addr()?);
+    println!("  bus:            {}", args.nats_url);
+    println!(
+        "  presence:       {}",
+        args.redis_url
+            .as_deref()
+            .unwrap_or("in memory (single logic node)")
+    );
+    let node = LogicNode::start(cfg, backends, Arc::new(bus), http).await?;
+    node.run(shutdown_signal()).await
 }
 
 /// Resolves on ctrl-c or SIGTERM.

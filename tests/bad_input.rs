@@ -25,7 +25,7 @@ fn code(r: &tern_client::proto::Reply) -> Option<Code> {
 #[tokio::test]
 async fn protocol_violations_are_answered_and_the_connection_kept_where_designed() {
     let server = start().await;
-    let mut raw = Raw::connect(server.addr).await;
+    let mut raw = Raw::connect(server.addr()).await;
 
     // Commands before sign-in.
     raw.request(FrameType::Sync.as_u16(), 7, SyncRequest::default())
@@ -93,16 +93,16 @@ async fn protocol_violations_are_answered_and_the_connection_kept_where_designed
     assert_eq!(code(&r), Some(Code::TooLarge));
     raw.closed().await;
 
-    assert_still_serving(server.addr, "proto").await;
+    assert_still_serving(server.addr(), "proto").await;
     server.stop().await;
 }
 
 #[tokio::test]
 async fn bad_credentials_and_bad_registrations_are_refused() {
     let server = start().await;
-    let alice = register(server.addr, "alice").await;
-    let bob = register(server.addr, "bob").await;
-    let mut raw = Raw::connect(server.addr).await;
+    let alice = register(server.addr(), "alice").await;
+    let bob = register(server.addr(), "bob").await;
+    let mut raw = Raw::connect(server.addr()).await;
     let login = |username: &str, password: &str| LoginRequest {
         username: username.into(),
         password: password.into(),
@@ -214,7 +214,7 @@ async fn bad_credentials_and_bad_registrations_are_refused() {
         .unwrap_err();
     assert_eq!(err.code(), Some(Code::BadRequest));
 
-    assert_still_serving(server.addr, "creds").await;
+    assert_still_serving(server.addr(), "creds").await;
     server.stop().await;
 }
 
@@ -225,8 +225,8 @@ async fn an_expired_token_is_refused() {
         ..open_logic()
     };
     let server = start_with(ConnectConfig::default(), logic).await;
-    let alice = register(server.addr, "alice").await;
-    let (client, _events) = tern_client::Client::connect(server.addr).await.unwrap();
+    let alice = register(server.addr(), "alice").await;
+    let (client, _events) = tern_client::Client::connect(server.addr()).await.unwrap();
     let err = client
         .sign_in(alice.user_id, alice.device_id, &alice.token)
         .await
@@ -249,8 +249,8 @@ async fn bad_sends_are_refused_and_store_nothing() {
         ..open_logic()
     };
     let server = start_with(ConnectConfig::default(), logic).await;
-    let alice = register(server.addr, "alice").await;
-    let bob = register(server.addr, "bob").await;
+    let alice = register(server.addr(), "alice").await;
+    let bob = register(server.addr(), "bob").await;
     let ok = SendRequest {
         conv_type: ConvType::User as i32,
         conv_id: bob.user_id,

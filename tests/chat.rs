@@ -5,11 +5,10 @@ mod common;
 use common::*;
 use tern_client::Code;
 
-#[tokio::test]
-async fn two_users_exchange_messages_with_contiguous_seqs() {
-    let server = start().await;
-    let mut alice = register(server.addr, "alice").await;
-    let mut bob = register(server.addr, "bob").await;
+async fn two_users_exchange_messages_with_contiguous_seqs(shape: Shape) {
+    let server = shape.start().await;
+    let mut alice = register(server.addr(), "alice").await;
+    let mut bob = register(server.addr(), "bob").await;
 
     let mut expected_seq = 0;
     for round in 0..3 {
@@ -57,14 +56,13 @@ async fn two_users_exchange_messages_with_contiguous_seqs() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn a_users_devices_share_one_list() {
-    let server = start().await;
-    let mut a = register(server.addr, "carol").await;
-    let mut b = login(server.addr, "carol").await;
+async fn a_users_devices_share_one_list(shape: Shape) {
+    let server = shape.start().await;
+    let mut a = register(server.addr(), "carol").await;
+    let mut b = login(server.addr(), "carol").await;
     assert_eq!(a.user_id, b.user_id);
     assert_ne!(a.device_id, b.device_id);
-    let mut dave = register(server.addr, "dave").await;
+    let mut dave = register(server.addr(), "dave").await;
 
     // From device A: the seq is in the reply; device B gets it by PUSH.
     let sent = a
@@ -87,7 +85,7 @@ async fn a_users_devices_share_one_list() {
     assert_eq!(b.next_push().await.seq, sent.seq + 1);
 
     // A third device signing in later gets everything by SYNC.
-    let c = login(server.addr, "carol").await;
+    let c = login(server.addr(), "carol").await;
     let list = c.client.sync_all(0).await.unwrap();
     assert_eq!(
         list.iter().map(text).collect::<Vec<_>>(),
@@ -97,11 +95,10 @@ async fn a_users_devices_share_one_list() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn an_offline_client_gets_everything_by_paged_sync() {
-    let server = start().await;
-    let alice = register(server.addr, "erin").await;
-    let bob = register(server.addr, "frank").await;
+async fn an_offline_client_gets_everything_by_paged_sync(shape: Shape) {
+    let server = shape.start().await;
+    let alice = register(server.addr(), "erin").await;
+    let bob = register(server.addr(), "frank").await;
     let bob_id = bob.user_id;
     let bob_creds = bob.creds();
     drop(bob); // offline
@@ -114,7 +111,7 @@ async fn an_offline_client_gets_everything_by_paged_sync() {
             .unwrap();
     }
 
-    let (bob, session) = sign_in(server.addr, &bob_creds).await;
+    let (bob, session) = sign_in(server.addr(), &bob_creds).await;
     assert_eq!(session.max_seq, 250);
     let mut after = 0;
     let mut pages = Vec::new();
@@ -139,11 +136,10 @@ async fn an_offline_client_gets_everything_by_paged_sync() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn a_retried_send_returns_the_first_reply_and_stores_nothing() {
-    let server = start().await;
-    let alice = register(server.addr, "gina").await;
-    let mut bob = register(server.addr, "hank").await;
+async fn a_retried_send_returns_the_first_reply_and_stores_nothing(shape: Shape) {
+    let server = shape.start().await;
+    let alice = register(server.addr(), "gina").await;
+    let mut bob = register(server.addr(), "hank").await;
     let first = alice
         .client
         .send_text(bob.user_id, "once", "retry-me")
@@ -156,7 +152,7 @@ async fn a_retried_send_returns_the_first_reply_and_stores_nothing() {
         .unwrap();
     assert_eq!(first, again, "same message_id, seq and time");
     // Also after a reconnect (a new connection retrying).
-    let (alice2, _) = sign_in(server.addr, &alice.creds()).await;
+    let (alice2, _) = sign_in(server.addr(), &alice.creds()).await;
     assert_eq!(
         alice2
             .client
@@ -183,11 +179,10 @@ async fn a_retried_send_returns_the_first_reply_and_stores_nothing() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn ack_only_raises_and_is_reported_at_sign_in() {
-    let server = start().await;
-    let alice = register(server.addr, "ivan").await;
-    let bob = register(server.addr, "judy").await;
+async fn ack_only_raises_and_is_reported_at_sign_in(shape: Shape) {
+    let server = shape.start().await;
+    let alice = register(server.addr(), "ivan").await;
+    let bob = register(server.addr(), "judy").await;
     for i in 0..5 {
         alice
             .client
@@ -199,7 +194,15 @@ async fn ack_only_raises_and_is_reported_at_sign_in() {
     bob.client.ack(2).await.unwrap();
     let err = bob.client.ack(6).await.unwrap_err();
     assert_eq!(err.code(), Some(Code::BadRequest), "beyond the head: {err}");
-    let (_bob2, session) = sign_in(server.addr, &bob.creds()).await;
+    let (_bob2, session) = sign_in(server.addr(), &bob.creds()).await;
     assert_eq!((session.ack_seq, session.max_seq), (4, 5));
     server.stop().await;
+}
+
+in_both_shapes! {
+    #[tokio::test] two_users_exchange_messages_with_contiguous_seqs,
+    #[tokio::test] a_users_devices_share_one_list,
+    #[tokio::test] an_offline_client_gets_everything_by_paged_sync,
+    #[tokio::test] a_retried_send_returns_the_first_reply_and_stores_nothing,
+    #[tokio::test] ack_only_raises_and_is_reported_at_sign_in,
 }

@@ -11,14 +11,13 @@ use common::*;
 const SENDERS: usize = 20;
 const PER_SENDER: usize = 50;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_sends_give_the_receiver_seqs_1_to_n_with_no_gap_ever_visible() {
-    let server = start().await;
-    let receiver = register(server.addr, "receiver").await;
+async fn concurrent_sends_give_the_receiver_seqs_1_to_n_with_no_gap_ever_visible(shape: Shape) {
+    let server = shape.start().await;
+    let receiver = register(server.addr(), "receiver").await;
     let target = receiver.user_id;
     let mut senders = Vec::new();
     for i in 0..SENDERS {
-        senders.push(register(server.addr, &format!("sender{i}")).await);
+        senders.push(register(server.addr(), &format!("sender{i}")).await);
     }
 
     // A reader that syncs over and over while the sends run: every page must
@@ -27,7 +26,7 @@ async fn concurrent_sends_give_the_receiver_seqs_1_to_n_with_no_gap_ever_visible
     let done = Arc::new(AtomicBool::new(false));
     let reader = {
         // A second device of the receiver.
-        let dev = login(server.addr, "receiver").await;
+        let dev = login(server.addr(), "receiver").await;
         let done = done.clone();
         tokio::spawn(async move {
             let mut last = 0u64;
@@ -97,4 +96,8 @@ async fn concurrent_sends_give_the_receiver_seqs_1_to_n_with_no_gap_ever_visible
     }
     assert!(next_per_sender.values().all(|&n| n == PER_SENDER));
     server.stop().await;
+}
+
+in_both_shapes! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)] concurrent_sends_give_the_receiver_seqs_1_to_n_with_no_gap_ever_visible,
 }

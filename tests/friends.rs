@@ -52,13 +52,14 @@ async fn list(d: &Device) -> Vec<(u64, FriendState, String)> {
         .collect()
 }
 
-#[tokio::test]
-async fn the_friend_flow_reaches_every_device_live_and_by_sync() {
-    let server = start_with(Default::default(), LogicConfig::default()).await; // friends_only
-    let mut alice = register(server.addr, "alice").await;
-    let mut alice2 = login(server.addr, "alice").await;
-    let mut bob = register(server.addr, "bob").await;
-    let carol = register(server.addr, "carol").await;
+async fn the_friend_flow_reaches_every_device_live_and_by_sync(shape: Shape) {
+    let server = shape
+        .start_with(Default::default(), LogicConfig::default())
+        .await; // friends_only
+    let mut alice = register(server.addr(), "alice").await;
+    let mut alice2 = login(server.addr(), "alice").await;
+    let mut bob = register(server.addr(), "bob").await;
+    let carol = register(server.addr(), "carol").await;
     let carol_creds = carol.creds();
     drop(carol); // offline: catches up by SYNC
 
@@ -132,7 +133,7 @@ async fn the_friend_flow_reaches_every_device_live_and_by_sync() {
     )
     .await
     .unwrap();
-    let (mut carol, _) = sign_in(server.addr, &carol_creds).await;
+    let (mut carol, _) = sign_in(server.addr(), &carol_creds).await;
     let synced = carol.client.sync_all(0).await.unwrap();
     assert_eq!(synced.len(), 1);
     assert_eq!(
@@ -222,11 +223,10 @@ async fn the_friend_flow_reaches_every_device_live_and_by_sync() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn a_block_stops_requests_and_messages_and_tells_the_blocked_nothing() {
-    let server = start_with(Default::default(), open_logic()).await; // even with the open policy
-    let mut alice = register(server.addr, "alice").await;
-    let mut bob = register(server.addr, "bob").await;
+async fn a_block_stops_requests_and_messages_and_tells_the_blocked_nothing(shape: Shape) {
+    let server = shape.start_with(Default::default(), open_logic()).await; // even with the open policy
+    let mut alice = register(server.addr(), "alice").await;
+    let mut bob = register(server.addr(), "bob").await;
     befriend(&mut alice, &mut bob).await;
 
     ok(&bob, FrameType::FriendBlock, alice.user_id).await;
@@ -299,11 +299,10 @@ async fn a_block_stops_requests_and_messages_and_tells_the_blocked_nothing() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn bad_friend_commands_change_nothing() {
-    let server = start().await;
-    let alice = register(server.addr, "alice").await;
-    let bob = register(server.addr, "bob").await;
+async fn bad_friend_commands_change_nothing(shape: Shape) {
+    let server = shape.start().await;
+    let alice = register(server.addr(), "alice").await;
+    let bob = register(server.addr(), "bob").await;
     let cases: Vec<(FrameType, Vec<u8>, Code)> = vec![
         (
             FrameType::FriendRequest,
@@ -405,4 +404,10 @@ async fn bad_friend_commands_change_nothing() {
     );
     assert_eq!(bob.client.sync(0, 0).await.unwrap().max_seq, 0);
     server.stop().await;
+}
+
+in_both_shapes! {
+    #[tokio::test] the_friend_flow_reaches_every_device_live_and_by_sync,
+    #[tokio::test] a_block_stops_requests_and_messages_and_tells_the_blocked_nothing,
+    #[tokio::test] bad_friend_commands_change_nothing,
 }

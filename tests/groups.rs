@@ -62,14 +62,15 @@ async fn register_many(addr: std::net::SocketAddr, prefix: &str, n: usize) -> Ve
     users.into_iter().map(|(_, d)| d).collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_message_reaches_every_member_list_and_every_online_device_but_the_senders() {
-    let server = start().await;
-    let mut users = register_many(server.addr, "mem", 200).await;
+async fn one_message_reaches_every_member_list_and_every_online_device_but_the_senders(
+    shape: Shape,
+) {
+    let server = shape.start().await;
+    let mut users = register_many(server.addr(), "mem", 200).await;
     // 20 members online with two devices each; the other 180 go offline.
     let mut second = Vec::new();
     for i in 0..20 {
-        second.push(login(server.addr, &format!("mem{i}")).await);
+        second.push(login(server.addr(), &format!("mem{i}")).await);
     }
     let creds: Vec<Creds> = users.iter().map(Device::creds).collect();
     let mut online: Vec<Device> = users.drain(..20).collect();
@@ -115,9 +116,10 @@ async fn one_message_reaches_every_member_list_and_every_online_device_but_the_s
     assert_eq!(text(&online[0].next_push().await), "reply");
 
     // Every member's list: exactly the creation event and the two messages, seqs 1..3.
+    let srv = &server;
     let lists = stream::iter(creds)
         .map(|c| async move {
-            let (d, _) = sign_in(server.addr, &c).await;
+            let (d, _) = sign_in(srv.addr(), &c).await;
             d.client.sync_all(0).await.unwrap()
         })
         .buffer_unordered(16)
@@ -161,15 +163,14 @@ async fn snapshot(d: &Device, group_id: u64) -> (GroupInfo, Vec<(u64, i32, i64)>
     (info, members, head)
 }
 
-#[tokio::test]
-async fn every_permission_rule_refuses_the_wrong_role_and_changes_nothing() {
-    let server = start().await;
-    let owner = register(server.addr, "owner").await;
-    let admin = register(server.addr, "admin").await;
-    let member = register(server.addr, "member").await;
-    let other = register(server.addr, "other").await;
-    let outsider = register(server.addr, "outsider").await;
-    let newbie = register(server.addr, "newbie").await;
+async fn every_permission_rule_refuses_the_wrong_role_and_changes_nothing(shape: Shape) {
+    let server = shape.start().await;
+    let owner = register(server.addr(), "owner").await;
+    let admin = register(server.addr(), "admin").await;
+    let member = register(server.addr(), "member").await;
+    let other = register(server.addr(), "other").await;
+    let outsider = register(server.addr(), "outsider").await;
+    let newbie = register(server.addr(), "newbie").await;
     let g = create(&owner, &[admin.user_id, member.user_id, other.user_id])
         .await
         .group_id;
@@ -500,11 +501,10 @@ async fn every_permission_rule_refuses_the_wrong_role_and_changes_nothing() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn a_retried_send_answers_the_first_reply_even_after_a_mute() {
-    let server = start().await;
-    let owner = register(server.addr, "owner").await;
-    let member = register(server.addr, "member").await;
+async fn a_retried_send_answers_the_first_reply_even_after_a_mute(shape: Shape) {
+    let server = shape.start().await;
+    let owner = register(server.addr(), "owner").await;
+    let member = register(server.addr(), "member").await;
     let g = create(&owner, &[member.user_id]).await.group_id;
     let first = member
         .client
@@ -534,17 +534,16 @@ async fn a_retried_send_answers_the_first_reply_even_after_a_mute() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn a_full_group_refuses_the_next_member_and_a_dismissed_group_stops_sends() {
+async fn a_full_group_refuses_the_next_member_and_a_dismissed_group_stops_sends(shape: Shape) {
     let logic = LogicConfig {
         max_group_members: 3,
         ..open_logic()
     };
-    let server = start_with(Default::default(), logic).await;
-    let mut owner = register(server.addr, "owner").await;
-    let mut a = register(server.addr, "aaa").await;
-    let b = register(server.addr, "bbb").await;
-    let c = register(server.addr, "ccc").await;
+    let server = shape.start_with(Default::default(), logic).await;
+    let mut owner = register(server.addr(), "owner").await;
+    let mut a = register(server.addr(), "aaa").await;
+    let b = register(server.addr(), "bbb").await;
+    let c = register(server.addr(), "ccc").await;
     let req = GroupCreateRequest {
         name: "big".into(),
         member_ids: vec![a.user_id, b.user_id, c.user_id],
@@ -592,13 +591,12 @@ async fn a_full_group_refuses_the_next_member_and_a_dismissed_group_stops_sends(
     server.stop().await;
 }
 
-#[tokio::test]
-async fn membership_changes_reach_the_members_concerned() {
-    let server = start().await;
-    let mut owner = register(server.addr, "owner").await;
-    let mut stay = register(server.addr, "stay").await;
-    let mut gone = register(server.addr, "gone").await;
-    let mut leaver = register(server.addr, "leaver").await;
+async fn membership_changes_reach_the_members_concerned(shape: Shape) {
+    let server = shape.start().await;
+    let mut owner = register(server.addr(), "owner").await;
+    let mut stay = register(server.addr(), "stay").await;
+    let mut gone = register(server.addr(), "gone").await;
+    let mut leaver = register(server.addr(), "leaver").await;
     let g = create(&owner, &[stay.user_id, gone.user_id, leaver.user_id])
         .await
         .group_id;
@@ -688,10 +686,11 @@ async fn membership_changes_reach_the_members_concerned() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_group_and_direct_sends_keep_every_list_contiguous_and_one_group_order() {
-    let server = start().await;
-    let users = register_many(server.addr, "con", 10).await;
+async fn concurrent_group_and_direct_sends_keep_every_list_contiguous_and_one_group_order(
+    shape: Shape,
+) {
+    let server = shape.start().await;
+    let users = register_many(server.addr(), "con", 10).await;
     let ids: Vec<u64> = users.iter().map(|u| u.user_id).collect();
     let g = create(&users[0], &ids[1..]).await.group_id;
     let tasks: Vec<_> = users
@@ -721,7 +720,7 @@ async fn concurrent_group_and_direct_sends_keep_every_list_contiguous_and_one_gr
     }
     let mut orders: Vec<Vec<Bytes>> = Vec::new();
     for creds in all {
-        let (d, _) = sign_in(server.addr, &creds).await;
+        let (d, _) = sign_in(server.addr(), &creds).await;
         let list = d.client.sync_all(0).await.unwrap();
         // 1 creation event + 200 group messages + 20 sent + 20 received directly.
         assert_eq!(
@@ -743,15 +742,14 @@ async fn concurrent_group_and_direct_sends_keep_every_list_contiguous_and_one_gr
     server.stop().await;
 }
 
-#[tokio::test]
-async fn recall_within_the_window_or_by_a_group_admin_clears_the_content_everywhere() {
+async fn recall_within_the_window_or_by_a_group_admin_clears_the_content_everywhere(shape: Shape) {
     let logic = LogicConfig {
         recall_window: std::time::Duration::from_secs(3600),
         ..open_logic()
     };
-    let server = start_with(Default::default(), logic).await;
-    let alice = register(server.addr, "alice").await;
-    let mut bob = register(server.addr, "bob").await;
+    let server = shape.start_with(Default::default(), logic).await;
+    let alice = register(server.addr(), "alice").await;
+    let mut bob = register(server.addr(), "bob").await;
     let sent = alice
         .client
         .send_text(bob.user_id, "oops", "1")
@@ -817,12 +815,12 @@ async fn recall_within_the_window_or_by_a_group_admin_clears_the_content_everywh
         recall_window: std::time::Duration::ZERO,
         ..open_logic()
     };
-    let server = start_with(Default::default(), logic).await;
-    let owner = register(server.addr, "owner").await;
-    let admin = register(server.addr, "admin").await;
-    let member = register(server.addr, "member").await;
-    let plain = register(server.addr, "plain").await;
-    let outsider = register(server.addr, "outsider").await;
+    let server = shape.start_with(Default::default(), logic).await;
+    let owner = register(server.addr(), "owner").await;
+    let admin = register(server.addr(), "admin").await;
+    let member = register(server.addr(), "member").await;
+    let plain = register(server.addr(), "plain").await;
+    let outsider = register(server.addr(), "outsider").await;
     let g = create(&owner, &[admin.user_id, member.user_id, plain.user_id])
         .await
         .group_id;
@@ -870,4 +868,14 @@ async fn recall_within_the_window_or_by_a_group_admin_clears_the_content_everywh
         );
     }
     server.stop().await;
+}
+
+in_both_shapes! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)] one_message_reaches_every_member_list_and_every_online_device_but_the_senders,
+    #[tokio::test] every_permission_rule_refuses_the_wrong_role_and_changes_nothing,
+    #[tokio::test] a_retried_send_answers_the_first_reply_even_after_a_mute,
+    #[tokio::test] a_full_group_refuses_the_next_member_and_a_dismissed_group_stops_sends,
+    #[tokio::test] membership_changes_reach_the_members_concerned,
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)] concurrent_group_and_direct_sends_keep_every_list_contiguous_and_one_group_order,
+    #[tokio::test] recall_within_the_window_or_by_a_group_admin_clears_the_content_everywhere,
 }

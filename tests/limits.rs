@@ -29,7 +29,7 @@ async fn silence_past_the_handshake_timeout_and_the_heartbeat_deadline_closes() 
 
     // Never says anything: closed after the handshake timeout.
     let start = Instant::now();
-    let mut silent = Raw::connect(server.addr).await;
+    let mut silent = Raw::connect(server.addr()).await;
     silent.closed().await;
     let waited = start.elapsed();
     assert!(
@@ -42,8 +42,8 @@ async fn silence_past_the_handshake_timeout_and_the_heartbeat_deadline_closes() 
     // Taken before the sign-in, so the measured wait can only be longer
     // than the server's.
     let signed_in = Instant::now();
-    let mut quiet = register(server.addr, "quiet").await;
-    let talker = register(server.addr, "talker").await;
+    let mut quiet = register(server.addr(), "quiet").await;
+    let talker = register(server.addr(), "talker").await;
     let beats = talker.client.clone();
     let beating = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(400));
@@ -70,7 +70,7 @@ async fn silence_past_the_handshake_timeout_and_the_heartbeat_deadline_closes() 
     );
     // After the deadline the heartbeating client still gets messages.
     let mut talker = talker;
-    let other = register(server.addr, "other").await;
+    let other = register(server.addr(), "other").await;
     other
         .client
         .send_text(talker.user_id, "still there?", "1")
@@ -88,15 +88,15 @@ async fn the_connection_limit_holds_new_clients_until_a_slot_frees() {
         ..Default::default()
     };
     let server = start_with(connect, open_logic()).await;
-    let mut first = Raw::connect(server.addr).await;
-    let mut second = Raw::connect(server.addr).await;
+    let mut first = Raw::connect(server.addr()).await;
+    let mut second = Raw::connect(server.addr()).await;
     for raw in [&mut first, &mut second] {
         raw.request(FrameType::Heartbeat.as_u16(), 1, SyncRequest::default())
             .await;
         assert_eq!(code(&raw.reply().await), Some(Code::Ok));
     }
     // The third connects (kernel backlog) but is not served while two are open.
-    let mut third = Raw::connect(server.addr).await;
+    let mut third = Raw::connect(server.addr()).await;
     third
         .request(FrameType::Heartbeat.as_u16(), 1, SyncRequest::default())
         .await;

@@ -6,13 +6,12 @@ use common::*;
 use tern_client::proto::KickReason;
 use tern_client::{ClientError, Event};
 
-#[tokio::test]
-async fn the_same_device_signing_in_twice_kicks_the_first_connection() {
-    let server = start().await;
-    let mut first = register(server.addr, "alice").await;
-    let bob = register(server.addr, "bob").await;
+async fn the_same_device_signing_in_twice_kicks_the_first_connection(shape: Shape) {
+    let server = shape.start().await;
+    let mut first = register(server.addr(), "alice").await;
+    let bob = register(server.addr(), "bob").await;
 
-    let (mut second, session) = sign_in(server.addr, &first.creds()).await;
+    let (mut second, session) = sign_in(server.addr(), &first.creds()).await;
     assert_eq!(session.device_id, first.device_id);
 
     match first.next_event().await {
@@ -39,12 +38,11 @@ async fn the_same_device_signing_in_twice_kicks_the_first_connection() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn shutdown_drains_every_client_with_kicked_draining() {
-    let server = start().await;
-    let mut a = register(server.addr, "ann").await;
-    let mut b = register(server.addr, "ben").await;
-    let mut unauthenticated = Raw::connect(server.addr).await;
+async fn shutdown_drains_every_client_with_kicked_draining(shape: Shape) {
+    let server = shape.start().await;
+    let mut a = register(server.addr(), "ann").await;
+    let mut b = register(server.addr(), "ben").await;
+    let mut unauthenticated = Raw::connect(server.addr()).await;
     // One round trip: the server has accepted it, it is not just in the backlog.
     unauthenticated
         .request(
@@ -68,4 +66,9 @@ async fn shutdown_drains_every_client_with_kicked_draining() {
         .expect("KICKED before the close");
     assert_eq!(f.ty, tern_public::FrameType::Kicked.as_u16());
     unauthenticated.closed().await;
+}
+
+in_both_shapes! {
+    #[tokio::test] the_same_device_signing_in_twice_kicks_the_first_connection,
+    #[tokio::test] shutdown_drains_every_client_with_kicked_draining,
 }

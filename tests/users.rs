@@ -13,13 +13,12 @@ fn names(l: &UserList) -> Vec<&str> {
     l.users.iter().map(|u| u.username.as_str()).collect()
 }
 
-#[tokio::test]
-async fn profiles_can_be_read_updated_and_searched() {
-    let server = start().await;
-    let ann = register(server.addr, "ann").await;
-    let anna = register(server.addr, "anna").await;
+async fn profiles_can_be_read_updated_and_searched(shape: Shape) {
+    let server = shape.start().await;
+    let ann = register(server.addr(), "ann").await;
+    let anna = register(server.addr(), "anna").await;
     for name in ["annabel", "anne", "bob"] {
-        drop(register(server.addr, name).await);
+        drop(register(server.addr(), name).await);
     }
 
     let got: UserList = ann
@@ -151,4 +150,8 @@ async fn profiles_can_be_read_updated_and_searched() {
         .unwrap();
     assert_eq!(still.users[0].nickname, "Ann B.");
     server.stop().await;
+}
+
+in_both_shapes! {
+    #[tokio::test] profiles_can_be_read_updated_and_searched,
 }

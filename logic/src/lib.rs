@@ -4,6 +4,7 @@
 //! serves client commands that connect nodes forward over the bus; it never
 //! holds a client connection. Any number of logic nodes can run side by side.
 
+pub mod api;
 mod auth;
 pub mod cache;
 mod config;
@@ -14,6 +15,7 @@ mod friends;
 mod groups;
 mod messages;
 mod paging;
+pub mod peers;
 pub mod presence;
 mod redis_conn;
 mod rpc;

@@ -1,6 +1,10 @@
-//! Shared helpers for the end-to-end tests: a standalone server on a free
-//! loopback port with its own SQLite directory, and signed-in test users.
+//! Shared helpers for the end-to-end tests: servers in either shape
+//! ([`server`]), signed-in test users, raw connections.
 #![allow(dead_code)]
+
+mod server;
+
+pub use server::{Server, Shape};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,15 +13,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use prost::Message as _;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 use tokio_util::codec::Framed;
 
 use tern_client::proto::{AuthReply, Message, Reply, Request};
 use tern_client::{Client, Event};
 use tern_connect::ConnectConfig;
-use tern_logic::store::Store;
 use tern_logic::LogicConfig;
 use tern_public::{Frame, FrameCodec, FrameType};
 
@@ -25,14 +27,6 @@ use tern_public::{Frame, FrameCodec, FrameType};
 pub const WAIT: Duration = Duration::from_secs(20);
 
 pub const PASSWORD: &str = "correct horse battery";
-
-/// A standalone server for one test.
-pub struct Server {
-    pub addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<anyhow::Result<()>>,
-    _dir: tempfile::TempDir,
-}
 
 /// Logic settings for delivery tests: anyone may message anyone, so these
 /// suites test delivery, not the friends-only policy (which has its own tests).
@@ -43,47 +37,14 @@ pub fn open_logic() -> LogicConfig {
     }
 }
 
+/// A standalone server with the delivery-test settings.
 pub async fn start() -> Server {
-    start_with(ConnectConfig::default(), open_logic()).await
+    Shape::Standalone.start().await
 }
 
+/// A standalone server with the given settings.
 pub async fn start_with(connect: ConnectConfig, logic: LogicConfig) -> Server {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open_sqlite_dir(dir.path())
-        .await
-        .expect("sqlite store");
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind loopback");
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(tern::standalone::serve(
-        listener,
-        store,
-        connect,
-        logic,
-        async {
-            let _ = stopped.await;
-        },
-    ));
-    Server {
-        addr,
-        stop: Some(stop),
-        task,
-        _dir: dir,
-    }
-}
-
-impl Server {
-    /// Triggers the drain and waits for the server to exit.
-    pub async fn stop(mut self) {
-        let _ = self.stop.take().expect("stopped once").send(());
-        tokio::time::timeout(WAIT, &mut self.task)
-            .await
-            .expect("server exits within the grace period")
-            .expect("server task")
-            .expect("server result");
-    }
+    Shape::Standalone.start_with(connect, logic).await
 }
 
 /// One signed-in device of a user.

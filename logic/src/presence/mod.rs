@@ -65,6 +65,11 @@ pub trait Presence: Send + Sync + 'static {
     /// Connect nodes that announced themselves and whose liveness has expired.
     async fn expired_nodes(&self) -> Result<Vec<String>, PresenceError>;
 
+    /// Whether the registry answers (readiness checks).
+    async fn ping(&self) -> Result<(), PresenceError> {
+        Ok(())
+    }
+
     /// Stops tracking a node's liveness (it stopped, or its devices were cleared).
     async fn forget_node(&self, node_id: &str) -> Result<(), PresenceError>;
 }

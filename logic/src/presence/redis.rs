@@ -247,6 +247,14 @@ impl Presence for RedisPresence {
             .collect())
     }
 
+    async fn ping(&self) -> Result<(), PresenceError> {
+        if self.redis.ping().await {
+            Ok(())
+        } else {
+            Err(PresenceError("redis does not answer PING".into()))
+        }
+    }
+
     async fn forget_node(&self, node_id: &str) -> Result<(), PresenceError> {
         // Only the watch list: the liveness key is the node's own to refresh,
         // and deleting it could make a node that just came back look dead.

@@ -66,6 +66,11 @@ pub trait Bus: Send + Sync + 'static {
         subject: &str,
         queue_group: Option<&str>,
     ) -> Result<Subscription, BusError>;
+
+    /// Whether the bus can carry messages right now (readiness checks).
+    fn is_connected(&self) -> bool {
+        true
+    }
 }
 
 /// A stream of messages for one subscription.

@@ -76,11 +76,6 @@ impl NatsBus {
         })
     }
 
-    /// Whether the connection to NATS is up right now (for readiness checks).
-    pub fn is_connected(&self) -> bool {
-        self.client.connection_state() == async_nats::connection::State::Connected
-    }
-
     async fn bounded<T, E: std::fmt::Display>(
         &self,
         what: &str,
@@ -150,5 +145,9 @@ impl Bus for NatsBus {
             payload: m.payload,
             reply: m.reply.map(|r| r.to_string()),
         })))
+    }
+
+    fn is_connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
     }
 }

@@ -26,6 +26,12 @@ impl Subjects {
         format!("{}.logic.events", self.prefix)
     }
 
+    /// logic -> logic: each node answers how it shares state, so a node
+    /// that cannot run beside others refuses to start.
+    pub fn logic_mode(&self) -> String {
+        format!("{}.logic.mode", self.prefix)
+    }
+
     /// logic -> one connect node: deliveries and kicks.
     pub fn node(&self, node_id: &str) -> String {
         format!("{}.node.{node_id}", self.prefix)

@@ -1,0 +1,78 @@
+//! Settings shared by the subcommands that run servers, grouped by which
+//! node uses them: `serve` takes all three groups, `connect` the common and
+//! connect groups, `logic` the common and logic groups.
+
+use clap::Args;
+
+/// Settings both kinds of node must agree on.
+#[derive(Debug, Clone, Args)]
+pub struct Common {
+    /// Largest frame value in bytes, both directions.
+    #[arg(long, env = "TERN_MAX_FRAME_LEN", default_value_t = 256 * 1024, value_parser = clap::value_parser!(u32).range(4096..=16 * 1024 * 1024))]
+    pub max_frame_len: u32,
+    /// Prefix of every bus subject.
+    #[arg(long, env = "TERN_SUBJECT_PREFIX", default_value = "tern")]
+    pub subject_prefix: String,
+    /// Log filter, e.g. `info,tern_connect=debug`.
+    #[arg(long, env = "TERN_LOG", default_value = "info")]
+    pub log: String,
+}
+
+/// Connection and protocol limits of a connect node.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectLimits {
+    /// Open client connections at once.
+    #[arg(long, env = "TERN_MAX_CONNECTIONS", default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// Heartbeat interval told to clients; 3 silent intervals close a connection.
+    #[arg(long, env = "TERN_HEARTBEAT_INTERVAL_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub heartbeat_interval_secs: u64,
+    /// Time a new connection has to send its first frame.
+    #[arg(long, env = "TERN_HANDSHAKE_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub handshake_timeout_secs: u64,
+    /// Frames queued per connection before it is closed as a slow consumer.
+    #[arg(long, env = "TERN_WRITE_QUEUE", default_value_t = 512, value_parser = clap::value_parser!(u32).range(8..=1_000_000))]
+    pub write_queue: u32,
+    /// Time to wait for logic before answering UNAVAILABLE.
+    #[arg(long, env = "TERN_REQUEST_TIMEOUT_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub request_timeout_secs: u64,
+    /// Time a drain may take on shutdown.
+    #[arg(long, env = "TERN_DRAIN_GRACE_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=600))]
+    pub drain_grace_secs: u64,
+    /// How often the node announces it is alive; logic counts it dead after 3 silent intervals.
+    #[arg(long, env = "TERN_ALIVE_INTERVAL_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    pub alive_interval_ms: u64,
+}
+
+/// Limits and policies of a logic node.
+#[derive(Debug, Clone, Args)]
+pub struct LogicLimits {
+    /// Largest message content in bytes.
+    #[arg(long, env = "TERN_MAX_CONTENT_LEN", default_value_t = 64 * 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_content_len: u32,
+    /// Lifetime of a device token.
+    #[arg(long, env = "TERN_TOKEN_TTL_SECS", default_value_t = 30 * 24 * 3600, value_parser = clap::value_parser!(u64).range(60..))]
+    pub token_ttl_secs: u64,
+    /// Largest SYNC page (messages).
+    #[arg(long, env = "TERN_SYNC_MAX_LIMIT", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub sync_max_limit: u32,
+    /// Who may message whom one-to-one: friends_only or open. A block always wins.
+    #[arg(long, env = "TERN_SEND_POLICY", value_enum, default_value_t = Policy::FriendsOnly)]
+    pub send_policy: Policy,
+    /// Largest group, owner included.
+    #[arg(long, env = "TERN_MAX_GROUP_MEMBERS", default_value_t = 2000, value_parser = clap::value_parser!(u32).range(2..=100_000))]
+    pub max_group_members: u32,
+    /// How long senders may recall their own messages.
+    #[arg(long, env = "TERN_RECALL_WINDOW_SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(0..=30 * 24 * 3600))]
+    pub recall_window_secs: u64,
+    /// How often logic looks for connect nodes whose liveness expired.
+    #[arg(long, env = "TERN_NODE_SWEEP_INTERVAL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(50..=60_000))]
+    pub node_sweep_interval_ms: u64,
+}
+
+/// `--send-policy` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Policy {
+    FriendsOnly,
+    Open,
+}

@@ -1,0 +1,228 @@
+//! Command-line configuration. Every setting is a flag with a `TERN_…`
+//! environment variable and a default that makes `tern serve` work as is.
+
+mod limits;
+
+pub use limits::{Common, ConnectLimits, LogicLimits, Policy};
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use tern_connect::ConnectConfig;
+use tern_logic::{LogicConfig, SendPolicy};
+use tern_public::bus::Subjects;
+
+/// tern: a chat server for mobile apps.
+#[derive(Debug, Parser)]
+#[command(name = "tern", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// With no subcommand, tern runs `serve` with these settings.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Standalone server: connect + logic in one process, SQLite under the data directory.
+    Serve(ServeArgs),
+    /// Cluster connect node: client connections, talking to logic over NATS.
+    Connect(ConnectArgs),
+    /// Cluster logic node: commands and storage (MySQL), presence (Redis), over NATS.
+    Logic(LogicArgs),
+    /// Load generator against a running server (loopback only).
+    Bench(crate::bench::BenchArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Client TCP address.
+    #[arg(long, env = "TERN_LISTEN", default_value = "127.0.0.1:7400")]
+    pub listen: String,
+    /// Directory of the standalone database.
+    #[arg(long, env = "TERN_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Database URL; defaults to SQLite at <data-dir>/tern.db.
+    #[arg(long, env = "TERN_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Id of this node on the bus.
+    #[arg(long, env = "TERN_NODE_ID", default_value = "standalone")]
+    pub node_id: String,
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub connect: ConnectLimits,
+    #[command(flatten)]
+    pub logic: LogicLimits,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ConnectArgs {
+    /// Client TCP address.
+    #[arg(long, env = "TERN_LISTEN", default_value = "127.0.0.1:7400")]
+    pub listen: String,
+    /// NATS server URL(s), comma separated.
+    #[arg(long = "nats", env = "TERN_NATS_URL")]
+    pub nats_url: String,
+    /// Unique id of this node; a fresh one is made at each start when not given.
+    #[arg(long, env = "TERN_NODE_ID")]
+    pub node_id: Option<String>,
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub connect: ConnectLimits,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LogicArgs {
+    /// NATS server URL(s), comma separated.
+    #[arg(long = "nats", env = "TERN_NATS_URL")]
+    pub nats_url: String,
+    /// `mysql://user:pass@host/db` (any number of logic nodes) or
+    /// `sqlite:path?mode=rwc` (one logic node).
+    #[arg(long, env = "TERN_DATABASE_URL")]
+    pub database_url: String,
+    /// `redis://host:port`: shared presence and caches. Without it presence
+    /// is in memory and only one logic node may run.
+    #[arg(long, env = "TERN_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key.
+    #[arg(long, env = "TERN_REDIS_PREFIX", default_value = "tern")]
+    pub redis_prefix: String,
+    /// How long a group's cached member list lives in Redis.
+    #[arg(long, env = "TERN_MEMBER_CACHE_TTL_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub member_cache_ttl_secs: u64,
+    /// HTTP address (health, readiness; the admin API).
+    #[arg(
+        long = "http",
+        env = "TERN_HTTP_LISTEN",
+        default_value = "127.0.0.1:7480"
+    )]
+    pub http_listen: String,
+    /// Name of this node in logs and NATS monitoring; made up when not given.
+    #[arg(long, env = "TERN_NODE_ID")]
+    pub node_id: Option<String>,
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub logic: LogicLimits,
+}
+
+/// A node id unique to this process start: `<kind>-<hostname>-<random>`.
+pub fn fresh_node_id(kind: &str) -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        .unwrap_or_else(|| "node".into());
+    format!("{kind}-{host}-{:08x}", rand::random::<u32>())
+}
+
+/// Node ids become NATS subject tokens and Redis key parts.
+fn check_node_id(id: &str) -> anyhow::Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !ok {
+        anyhow::bail!("--node-id {id:?}: use 1-64 characters of a-z, A-Z, 0-9, '-', '_'");
+    }
+    Ok(())
+}
+
+fn check_content(common: &Common, logic: &LogicLimits) -> anyhow::Result<()> {
+    // A message must fit in a PUSH frame with its envelope.
+    if logic.max_content_len as u64 + 4096 > common.max_frame_len as u64 {
+        anyhow::bail!(
+            "--max-content-len ({}) must be at least 4096 below --max-frame-len ({})",
+            logic.max_content_len,
+            common.max_frame_len
+        );
+    }
+    Ok(())
+}
+
+fn connect_config(node_id: String, common: &Common, l: &ConnectLimits) -> ConnectConfig {
+    ConnectConfig {
+        node_id,
+        max_connections: l.max_connections as usize,
+        max_frame_len: common.max_frame_len as usize,
+        handshake_timeout: Duration::from_secs(l.handshake_timeout_secs),
+        heartbeat_interval: Duration::from_secs(l.heartbeat_interval_secs),
+        write_queue_frames: l.write_queue as usize,
+        request_timeout: Duration::from_secs(l.request_timeout_secs),
+        drain_grace: Duration::from_secs(l.drain_grace_secs),
+        alive_interval: Duration::from_millis(l.alive_interval_ms),
+        subjects: Subjects::new(common.subject_prefix.clone()),
+        ..ConnectConfig::default()
+    }
+}
+
+fn logic_config(common: &Common, l: &LogicLimits) -> LogicConfig {
+    LogicConfig {
+        token_ttl: Duration::from_secs(l.token_ttl_secs),
+        sync_max_limit: l.sync_max_limit,
+        sync_default_limit: l.sync_max_limit.min(100),
+        max_frame_len: common.max_frame_len as usize,
+        max_content_len: l.max_content_len as usize,
+        subjects: Subjects::new(common.subject_prefix.clone()),
+        send_policy: match l.send_policy {
+            Policy::FriendsOnly => SendPolicy::FriendsOnly,
+            Policy::Open => SendPolicy::Open,
+        },
+        max_group_members: l.max_group_members,
+        recall_window: Duration::from_secs(l.recall_window_secs),
+        node_sweep_interval: Duration::from_millis(l.node_sweep_interval_ms),
+        ..LogicConfig::default()
+    }
+}
+
+impl ServeArgs {
+    /// Checks settings that depend on each other.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        check_node_id(&self.node_id)?;
+        check_content(&self.common, &self.logic)
+    }
+
+    pub fn connect_config(&self) -> ConnectConfig {
+        connect_config(self.node_id.clone(), &self.common, &self.connect)
+    }
+
+    pub fn logic_config(&self) -> LogicConfig {
+        logic_config(&self.common, &self.logic)
+    }
+}
+
+impl ConnectArgs {
+    /// The node id to use: the given one (checked) or a fresh one.
+    pub fn node_id(&self) -> anyhow::Result<String> {
+        match &self.node_id {
+            Some(id) => check_node_id(id).map(|()| id.clone()),
+            None => Ok(fresh_node_id("connect")),
+        }
+    }
+
+    pub fn connect_config(&self, node_id: String) -> ConnectConfig {
+        connect_config(node_id, &self.common, &self.connect)
+    }
+}
+
+impl LogicArgs {
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if let Some(id) = &self.node_id {
+            check_node_id(id)?;
+        }
+        check_content(&self.common, &self.logic)
+    }
+
+    pub fn logic_config(&self) -> LogicConfig {
+        logic_config(&self.common, &self.logic)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,98 @@
+//! Flags reach the configs; bad values and combinations are refused.
+
+use super::*;
+
+#[test]
+fn no_arguments_means_serve_with_defaults() {
+    let cli = Cli::try_parse_from(["tern"]).unwrap();
+    assert!(cli.command.is_none());
+    assert_eq!(cli.serve.listen, "127.0.0.1:7400");
+    assert_eq!(cli.serve.data_dir, PathBuf::from("./data"));
+    cli.serve.validate().unwrap();
+    let c = cli.serve.connect_config();
+    assert_eq!(c.heartbeat_interval, Duration::from_secs(30));
+    assert_eq!(c.max_frame_len, 256 * 1024);
+}
+
+#[test]
+fn flags_reach_the_configs_and_bad_values_are_refused() {
+    let cli = Cli::try_parse_from([
+        "tern",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--heartbeat-interval-secs",
+        "5",
+    ])
+    .unwrap();
+    let Some(Command::Serve(args)) = cli.command else {
+        panic!("serve")
+    };
+    assert_eq!(
+        args.connect_config().heartbeat_interval,
+        Duration::from_secs(5)
+    );
+    assert!(Cli::try_parse_from(["tern", "--heartbeat-interval-secs", "0"]).is_err());
+    let cli = Cli::try_parse_from([
+        "tern",
+        "--max-frame-len",
+        "8192",
+        "--max-content-len",
+        "8000",
+    ])
+    .unwrap();
+    assert!(cli.serve.validate().is_err());
+}
+
+#[test]
+fn cluster_subcommands_take_their_urls_and_make_unique_node_ids() {
+    let cli = Cli::try_parse_from([
+        "tern",
+        "connect",
+        "--nats",
+        "nats://127.0.0.1:4222",
+        "--alive-interval-ms",
+        "250",
+    ])
+    .unwrap();
+    let Some(Command::Connect(c)) = cli.command else {
+        panic!("connect")
+    };
+    let (a, b) = (c.node_id().unwrap(), c.node_id().unwrap());
+    assert_ne!(a, b, "each start gets its own id");
+    assert!(a.starts_with("connect-"));
+    assert_eq!(
+        c.connect_config(a).alive_interval,
+        Duration::from_millis(250)
+    );
+
+    let cli = Cli::try_parse_from([
+        "tern",
+        "logic",
+        "--nats",
+        "nats://127.0.0.1:4222",
+        "--database-url",
+        "mysql://root@127.0.0.1/tern",
+        "--redis-url",
+        "redis://127.0.0.1:6379",
+        "--http",
+        "127.0.0.1:0",
+    ])
+    .unwrap();
+    let Some(Command::Logic(l)) = cli.command else {
+        panic!("logic")
+    };
+    l.validate().unwrap();
+    assert_eq!(l.redis_url.as_deref(), Some("redis://127.0.0.1:6379"));
+    assert_eq!(l.http_listen, "127.0.0.1:0");
+
+    assert!(
+        Cli::try_parse_from(["tern", "logic", "--nats", "nats://x"]).is_err(),
+        "logic needs a database"
+    );
+    let cli = Cli::try_parse_from(["tern", "connect", "--nats", "n", "--node-id", "a.b"]).unwrap();
+    let Some(Command::Connect(c)) = cli.command else {
+        panic!("connect")
+    };
+    assert!(c.node_id().is_err(), "a dot would split the NATS subject");
+}

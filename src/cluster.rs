@@ -1,0 +1,126 @@
+//! Cluster mode: connect and logic nodes as separate processes meeting on
+//! NATS, storing in MySQL and sharing presence in Redis (DESIGN.md). The
+//! `tern connect` and `tern logic` subcommands and the cluster tests all
+//! start nodes through these functions.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use tern_connect::{ConnectConfig, Node};
+use tern_logic::peers::{self, Mode};
+use tern_logic::store::{Dialect, Store};
+use tern_logic::{api, Logic, LogicConfig, LogicServer, RedisConn, Shared};
+use tern_public::bus::Bus;
+
+/// Runs a connect node on `listener` until `shutdown` resolves, then drains.
+pub async fn run_connect(
+    listener: TcpListener,
+    cfg: ConnectConfig,
+    bus: Arc<dyn Bus>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    Node::new(cfg, bus).run(listener, shutdown).await?;
+    Ok(())
+}
+
+/// Where a logic node keeps shared state, decided from its URLs.
+pub struct LogicBackends {
+    pub store: Store,
+    pub shared: Shared,
+    pub mode: Mode,
+}
+
+impl LogicBackends {
+    /// Opens the database (applying migrations) and, when given, Redis.
+    /// Presence in memory or a SQLite database allow one logic node only.
+    pub async fn open(
+        database_url: &str,
+        redis: Option<(&str, &str)>,
+        member_ttl: std::time::Duration,
+    ) -> anyhow::Result<LogicBackends> {
+        let store = Store::connect(database_url)
+            .await
+            .context("opening the database")?;
+        let (shared, presence_mode) = match redis {
+            Some((url, prefix)) => {
+                let conn = RedisConn::connect(url, prefix)
+                    .await
+                    .with_context(|| format!("connecting to Redis at {url}"))?;
+                (Shared::redis(conn, member_ttl), None)
+            }
+            None => (
+                Shared::memory(),
+                Some("in-memory presence (no --redis-url)"),
+            ),
+        };
+        let mode = match (store.dialect(), presence_mode) {
+            (Dialect::Sqlite, _) => Mode::Exclusive("a SQLite database".into()),
+            (_, Some(why)) => Mode::Exclusive(why.into()),
+            (Dialect::MySql, None) => Mode::Shared,
+        };
+        Ok(LogicBackends {
+            store,
+            shared,
+            mode,
+        })
+    }
+}
+
+/// A logic node that has joined the cluster and is subscribed: requests
+/// sent from now on reach it. [`LogicNode::run`] serves them.
+pub struct LogicNode {
+    logic: Arc<Logic>,
+    server: LogicServer,
+    http: TcpListener,
+    answering: tokio::task::JoinHandle<()>,
+}
+
+impl LogicNode {
+    /// Refuses to start beside nodes it cannot share state with, then
+    /// starts the logic state and subscribes on the bus.
+    pub async fn start(
+        cfg: LogicConfig,
+        backends: LogicBackends,
+        bus: Arc<dyn Bus>,
+        http: TcpListener,
+    ) -> anyhow::Result<LogicNode> {
+        let answering = peers::join(bus.clone(), &cfg.subjects, backends.mode)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        let logic = Logic::start(cfg, backends.store, backends.shared, bus);
+        let server = LogicServer::subscribe(logic.clone())
+            .await
+            .context("subscribing on the bus")?;
+        Ok(LogicNode {
+            logic,
+            server,
+            http,
+            answering,
+        })
+    }
+
+    /// Serves commands from the bus and HTTP until `shutdown` resolves,
+    /// then finishes the requests in flight.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let LogicNode {
+            logic,
+            server,
+            http,
+            answering,
+        } = self;
+        let (stop_http, http_stopped) = watch::channel(false);
+        let http_task = tokio::spawn(api::serve(http, logic, async move {
+            let mut rx = http_stopped;
+            let _ = rx.wait_for(|stop| *stop).await;
+        }));
+        server.run(shutdown).await;
+        answering.abort();
+        let _ = stop_http.send(true);
+        http_task.await?.context("HTTP server")?;
+        Ok(())
+    }
+}

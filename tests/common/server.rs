@@ -1,0 +1,221 @@
+//! A server for one test, in either shape: standalone (one process, SQLite,
+//! in-process bus) or cluster (2 logic + 2 connect nodes on a real MariaDB,
+//! Redis and NATS from tern-testkit). Clients spread over the connect nodes:
+//! each [`Server::addr`] call hands out the next node's address.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use tern::cluster::{run_connect, LogicBackends, LogicNode};
+use tern_connect::ConnectConfig;
+use tern_logic::store::Store;
+use tern_logic::LogicConfig;
+use tern_public::bus::{Bus, NatsBus, NatsOptions, Subjects};
+
+use super::{open_logic, WAIT};
+
+/// Which deployment a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    Standalone,
+    /// Two logic and two connect nodes on MariaDB, Redis and NATS.
+    Cluster,
+}
+
+type Task = JoinHandle<anyhow::Result<()>>;
+
+/// A running server; [`Server::stop`] drains it.
+pub struct Server {
+    addrs: Vec<SocketAddr>,
+    next: AtomicUsize,
+    /// Stopped in this order: connect nodes drain before logic stops.
+    nodes: Vec<(oneshot::Sender<()>, Task)>,
+    _keep: Box<dyn std::any::Any + Send + Sync>,
+}
+
+impl Shape {
+    pub async fn start(self) -> Server {
+        self.start_with(ConnectConfig::default(), open_logic())
+            .await
+    }
+
+    pub async fn start_with(self, connect: ConnectConfig, logic: LogicConfig) -> Server {
+        match self {
+            Shape::Standalone => standalone(connect, logic).await,
+            Shape::Cluster => cluster(connect, logic).await,
+        }
+    }
+}
+
+impl Server {
+    /// A connect node's client address; successive calls go round the nodes.
+    pub fn addr(&self) -> SocketAddr {
+        self.addrs[self.next.fetch_add(1, Ordering::Relaxed) % self.addrs.len()]
+    }
+
+    /// Every connect node's client address.
+    pub fn addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// Drains every node (connect first) and waits for each to exit.
+    pub async fn stop(self) {
+        for (stop, task) in self.nodes {
+            let _ = stop.send(());
+            tokio::time::timeout(WAIT, task)
+                .await
+                .expect("node exits within the grace period")
+                .expect("node task")
+                .expect("node result");
+        }
+    }
+}
+
+fn spawn(run: impl FnOnce(oneshot::Receiver<()>) -> Task) -> (oneshot::Sender<()>, Task) {
+    let (stop, stopped) = oneshot::channel();
+    (stop, run(stopped))
+}
+
+async fn loopback() -> (TcpListener, SocketAddr) {
+    let l = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let a = l.local_addr().unwrap();
+    (l, a)
+}
+
+async fn standalone(connect: ConnectConfig, logic: LogicConfig) -> Server {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open_sqlite_dir(dir.path())
+        .await
+        .expect("sqlite store");
+    let (listener, addr) = loopback().await;
+    let node = spawn(|stopped| {
+        tokio::spawn(tern::standalone::serve(
+            listener,
+            store,
+            connect,
+            logic,
+            async {
+                let _ = stopped.await;
+            },
+        ))
+    });
+    Server {
+        addrs: vec![addr],
+        next: AtomicUsize::new(0),
+        nodes: vec![node],
+        _keep: Box::new(dir),
+    }
+}
+
+/// The services a cluster test runs on; kept until the test ends.
+pub struct Services {
+    pub redis: tern_testkit::Service,
+    pub nats: tern_testkit::Service,
+    pub database_url: String,
+}
+
+impl Services {
+    pub async fn start() -> Services {
+        Services {
+            redis: tern_testkit::redis_server(),
+            nats: tern_testkit::nats_server(),
+            database_url: tern_testkit::mysql_database().await,
+        }
+    }
+
+    pub async fn bus(&self, name: &str) -> Arc<dyn Bus> {
+        Arc::new(
+            NatsBus::connect(NatsOptions {
+                url: self.nats.url(),
+                name: name.into(),
+                op_timeout: Duration::from_secs(5),
+            })
+            .await
+            .expect("connect to NATS"),
+        )
+    }
+
+    /// A logic node, subscribed and ready when this returns.
+    pub async fn logic_node(&self, cfg: LogicConfig) -> LogicNode {
+        let backends = LogicBackends::open(
+            &self.database_url,
+            Some((&self.redis.url(), "tern")),
+            Duration::from_secs(60),
+        )
+        .await
+        .expect("logic backends");
+        let (http, _) = loopback().await;
+        LogicNode::start(cfg, backends, self.bus("logic").await, http)
+            .await
+            .expect("logic node starts")
+    }
+}
+
+async fn cluster(connect: ConnectConfig, logic: LogicConfig) -> Server {
+    let services = Services::start().await;
+    let mut logic_nodes = Vec::new();
+    for _ in 0..2 {
+        let node = services.logic_node(logic.clone()).await;
+        logic_nodes.push(spawn(|stopped| {
+            tokio::spawn(node.run(async {
+                let _ = stopped.await;
+            }))
+        }));
+    }
+    let mut nodes = Vec::new();
+    let mut addrs = Vec::new();
+    for i in 1..=2 {
+        let cfg = ConnectConfig {
+            node_id: format!("c{i}-{:06x}", rand::random::<u32>() & 0xff_ffff),
+            subjects: Subjects::default(),
+            ..connect.clone()
+        };
+        let bus = services.bus(&cfg.node_id).await;
+        let (listener, addr) = loopback().await;
+        addrs.push(addr);
+        nodes.push(spawn(|stopped| {
+            tokio::spawn(run_connect(listener, cfg, bus, async {
+                let _ = stopped.await;
+            }))
+        }));
+    }
+    nodes.extend(logic_nodes);
+    Server {
+        addrs,
+        next: AtomicUsize::new(0),
+        nodes,
+        _keep: Box::new(services),
+    }
+}
+
+/// Runs each `async fn $case(Shape)` of the calling test file twice, as
+/// `standalone::$case` and `cluster::$case`, with the given test attribute.
+#[macro_export]
+macro_rules! in_both_shapes {
+    ($(#[$attr:meta] $case:ident),* $(,)?) => {
+        mod standalone {
+            $(
+                #[$attr]
+                async fn $case() {
+                    super::$case($crate::common::Shape::Standalone).await;
+                }
+            )*
+        }
+        mod cluster {
+            $(
+                #[$attr]
+                async fn $case() {
+                    super::$case($crate::common::Shape::Cluster).await;
+                }
+            )*
+        }
+    };
+}
