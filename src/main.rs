@@ -97,8 +97,11 @@ async fn logic(args: LogicArgs) -> anyhow::Result<()> {
     let http = TcpListener::bind(&args.http_listen)
         .await
         .with_context(|| format!("binding the HTTP listener on {}", args.http_listen))?;
+    let http_addr = http.local_addr()?;
+    let node = LogicNode::start(cfg, backends, Arc::new(bus), http).await?;
+    // Printed once the node serves: scripts and tests wait for these lines.
     println!("tern logic {name}");
-    println!("  http:           {}", http.local_addr()?);
+    println!("  http:           {http_addr}");
     println!("  bus:            {}", args.nats_url);
     println!(
         "  presence:       {}",
@@ -106,7 +109,6 @@ async fn logic(args: LogicArgs) -> anyhow::Result<()> {
             .as_deref()
             .unwrap_or("in memory (single logic node)")
     );
-    let node = LogicNode::start(cfg, backends, Arc::new(bus), http).await?;
     node.run(shutdown_signal()).await
 }
 

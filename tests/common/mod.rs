@@ -2,9 +2,12 @@
 //! ([`server`]), signed-in test users, raw connections.
 #![allow(dead_code)]
 
+pub mod procs;
+mod resilient;
 mod server;
 
-pub use server::{Server, Shape};
+pub use resilient::{check_list, Resilient};
+pub use server::{Server, Services, Shape};
 
 use std::net::SocketAddr;
 use std::sync::Arc;

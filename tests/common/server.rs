@@ -161,6 +161,20 @@ impl Services {
 
 async fn cluster(connect: ConnectConfig, logic: LogicConfig) -> Server {
     let services = Services::start().await;
+    let mut server = cluster_on(&services, connect, logic).await;
+    server._keep = Box::new(services);
+    server
+}
+
+impl Services {
+    /// 2 logic + 2 connect nodes on these services, which the caller keeps
+    /// (to kill or restart them).
+    pub async fn cluster(&self) -> Server {
+        cluster_on(self, ConnectConfig::default(), open_logic()).await
+    }
+}
+
+async fn cluster_on(services: &Services, connect: ConnectConfig, logic: LogicConfig) -> Server {
     let mut logic_nodes = Vec::new();
     for _ in 0..2 {
         let node = services.logic_node(logic.clone()).await;
@@ -192,7 +206,7 @@ async fn cluster(connect: ConnectConfig, logic: LogicConfig) -> Server {
         addrs,
         next: AtomicUsize::new(0),
         nodes,
-        _keep: Box::new(services),
+        _keep: Box::new(()),
     }
 }
 
