@@ -6,7 +6,9 @@ pub mod procs;
 mod resilient;
 mod server;
 
+#[allow(unused_imports)]
 pub use resilient::{check_list, Resilient};
+#[allow(unused_imports)]
 pub use server::{Server, Services, Shape};
 
 use std::net::SocketAddr;
