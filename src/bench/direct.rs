@@ -16,7 +16,8 @@ use super::{loopback, new_histogram, percentiles, register_users, run_prefix, se
 
 #[derive(Debug, Args)]
 pub struct DirectArgs {
-    /// Server client address (loopback only).
+    /// Client address(es) of the server, comma separated (loopback only);
+    /// users are spread over them, e.g. the connect nodes of a cluster.
     #[arg(long, default_value = "127.0.0.1:7400")]
     pub addr: String,
     /// Users, one connection each; each sends to random others.
@@ -39,7 +40,12 @@ struct UserResult {
 }
 
 pub async fn run(a: DirectArgs) -> anyhow::Result<()> {
-    let addr = loopback(&a.addr)?;
+    let addrs = a
+        .addr
+        .split(',')
+        .map(|s| loopback(s.trim()))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let addr = addrs[0];
     eprintln!("registering {} users…", a.users);
     let creds: Vec<_> = register_users(addr, &run_prefix("d"), a.users, 1, 16)
         .await?
@@ -51,8 +57,8 @@ pub async fn run(a: DirectArgs) -> anyhow::Result<()> {
     let send_until = epoch + Duration::from_secs(a.duration_secs) + Duration::from_secs(1);
 
     let mut sessions = Vec::new();
-    for c in &creds {
-        let (client, events) = Client::connect(addr).await?;
+    for (i, c) in creds.iter().enumerate() {
+        let (client, events) = Client::connect(addrs[i % addrs.len()]).await?;
         client.sign_in(c.user_id, c.device_id, &c.token).await?;
         sessions.push((c.user_id, Arc::new(client), events));
     }
