@@ -83,11 +83,12 @@ fn every_variable_in_docker_compose_is_a_flag_of_the_binary_it_starts() {
             );
         }
         // The same values must parse as the binary would parse them.
-        let args: Vec<String> = cmd.iter().filter_map(|c| c.as_str().map(str::to_owned)).collect();
-        let parsed = sub_cmd
-            .clone()
-            .no_binary_name(true)
-            .try_get_matches_from(args.iter().skip(1).chain(
+        let args: Vec<String> = cmd
+            .iter()
+            .filter_map(|c| c.as_str().map(str::to_owned))
+            .collect();
+        let parsed = sub_cmd.clone().no_binary_name(true).try_get_matches_from(
+            args.iter().skip(1).chain(
                 env.iter()
                     .filter_map(|(k, v)| {
                         let flag = sub_cmd
@@ -99,12 +100,17 @@ fn every_variable_in_docker_compose_is_a_flag_of_the_binary_it_starts() {
                     .flatten()
                     .collect::<Vec<_>>()
                     .iter(),
-            ));
+            ),
+        );
         assert!(parsed.is_ok(), "{name}: {:?}", parsed.err());
         tern_services.insert(name.clone(), sub.to_owned());
     }
     let count = |s: &str| tern_services.values().filter(|v| *v == s).count();
-    assert_eq!((count("logic"), count("connect")), (2, 2), "{tern_services:?}");
+    assert_eq!(
+        (count("logic"), count("connect")),
+        (2, 2),
+        "{tern_services:?}"
+    );
     for image in ["mysql", "redis", "nats"] {
         assert!(services.contains_key(image), "{image} service");
     }
