@@ -16,6 +16,20 @@ use tern_logic::store::{Dialect, Store};
 use tern_logic::{api, Logic, LogicConfig, LogicServer, RedisConn, Shared};
 use tern_public::bus::Bus;
 
+/// Refuses a frame limit the bus cannot carry: a client request and a
+/// pushed frame each travel in one bus message with a small envelope.
+pub fn check_bus_limits(bus: &dyn Bus, max_frame_len: usize) -> anyhow::Result<()> {
+    let max = bus.max_payload();
+    if max_frame_len.saturating_add(8192) > max {
+        anyhow::bail!(
+            "--max-frame-len {max_frame_len} does not fit the bus: NATS carries at most {max} bytes \
+             per message; lower --max-frame-len to {} or raise max_payload in nats-server",
+            max.saturating_sub(8192)
+        );
+    }
+    Ok(())
+}
+
 /// Runs a connect node on `listener` until `shutdown` resolves, then drains.
 pub async fn run_connect(
     listener: TcpListener,

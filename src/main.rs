@@ -63,6 +63,7 @@ async fn connect(args: ConnectArgs) -> anyhow::Result<()> {
         op_timeout: cfg.request_timeout,
     })
     .await?;
+    cluster::check_bus_limits(&bus, cfg.max_frame_len)?;
     let listener = TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("binding the client listener on {}", args.listen))?;
@@ -94,6 +95,7 @@ async fn logic(args: LogicArgs) -> anyhow::Result<()> {
         op_timeout: Duration::from_secs(5),
     })
     .await?;
+    cluster::check_bus_limits(&bus, cfg.max_frame_len)?;
     let http = TcpListener::bind(&args.http_listen)
         .await
         .with_context(|| format!("binding the HTTP listener on {}", args.http_listen))?;

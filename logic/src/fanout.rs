@@ -17,8 +17,12 @@ use crate::messages::new_message;
 use crate::presence::{OnlineDevice, Presence};
 use crate::store::NewMessage;
 
-/// Batches waiting for fan-out before the committer waits.
+/// Committed batches waiting for fan-out; past that, pushes are dropped
+/// (devices sync), so slow presence or bus never stalls the committer.
 const QUEUE: usize = 1024;
+
+/// Room left in a bus message for the Deliver envelope around its items.
+const ENVELOPE: usize = 4096;
 
 /// A committed message and the seq of each of its recipients.
 pub(crate) struct Committed {
@@ -31,9 +35,20 @@ pub(crate) struct Committed {
 pub(crate) struct FanoutTx(mpsc::Sender<Vec<Committed>>);
 
 impl FanoutTx {
+    /// Queues a committed batch for pushing, without waiting: the lists
+    /// are the truth, so a full queue costs pushes, never a commit.
     pub(crate) async fn push(&self, batch: Vec<Committed>) {
-        if self.0.send(batch).await.is_err() {
-            warn!("fan-out task gone; pushes skipped (devices will sync)");
+        match self.0.try_send(batch) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(b)) => {
+                warn!(
+                    messages = b.len(),
+                    "fan-out queue full; pushes dropped (devices will sync)"
+                )
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                warn!("fan-out task gone; pushes skipped (devices will sync)")
+            }
         }
     }
 }
@@ -112,15 +127,70 @@ async fn deliver(
             }
         }
     }
+    let budget = bus.max_payload().saturating_sub(ENVELOPE).max(1);
     for (node, items) in per_node {
-        let msg = NodeMessage {
-            body: Some(node_message::Body::Deliver(Deliver { items })),
-        };
-        if let Err(e) = bus
-            .publish(&subjects.node(node), msg.encode_to_vec().into())
-            .await
-        {
-            warn!(error = %e, node, "deliver failed; those devices will sync");
+        for items in split_by_size(items, budget) {
+            let msg = NodeMessage {
+                body: Some(node_message::Body::Deliver(Deliver { items })),
+            };
+            if let Err(e) = bus
+                .publish(&subjects.node(node), msg.encode_to_vec().into())
+                .await
+            {
+                warn!(error = %e, node, "deliver failed; those devices will sync");
+            }
         }
+    }
+}
+
+/// Splits deliveries into messages of at most `budget` bytes each (a
+/// group message carries one frame per member, which adds up). An item
+/// larger than the budget on its own travels alone; start-up checks keep
+/// frames under the bus limit.
+fn split_by_size(items: Vec<DeliverItem>, budget: usize) -> Vec<Vec<DeliverItem>> {
+    let mut out = Vec::new();
+    let mut current = Vec::new();
+    let mut size = 0;
+    for item in items {
+        let len = item.encoded_len() + 8;
+        if !current.is_empty() && size + len > budget {
+            out.push(std::mem::take(&mut current));
+            size = 0;
+        }
+        size += len;
+        current.push(item);
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deliveries_are_split_under_the_bus_limit_and_nothing_is_left_out() {
+        let items: Vec<DeliverItem> = (0..40u64)
+            .map(|i| DeliverItem {
+                device_ids: vec![i],
+                frame: vec![0u8; 60_000].into(),
+            })
+            .collect();
+        let parts = split_by_size(items, 1024 * 1024 - ENVELOPE);
+        assert!(parts.len() >= 3, "{} parts", parts.len());
+        for p in &parts {
+            let msg = NodeMessage {
+                body: Some(node_message::Body::Deliver(Deliver { items: p.clone() })),
+            };
+            assert!(msg.encoded_len() <= 1024 * 1024, "{}", msg.encoded_len());
+        }
+        let ids: Vec<u64> = parts
+            .iter()
+            .flatten()
+            .flat_map(|i| i.device_ids.clone())
+            .collect();
+        assert_eq!(ids, (0..40).collect::<Vec<_>>());
     }
 }

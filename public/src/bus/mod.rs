@@ -71,6 +71,12 @@ pub trait Bus: Send + Sync + 'static {
     fn is_connected(&self) -> bool {
         true
     }
+
+    /// Largest payload one message may carry (NATS: the server's
+    /// `max_payload`, 1 MiB by default). Senders split what is larger.
+    fn max_payload(&self) -> usize {
+        usize::MAX
+    }
 }
 
 /// A stream of messages for one subscription.

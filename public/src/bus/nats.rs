@@ -147,6 +147,10 @@ impl Bus for NatsBus {
         })))
     }
 
+    fn max_payload(&self) -> usize {
+        self.client.server_info().max_payload
+    }
+
     fn is_connected(&self) -> bool {
         self.client.connection_state() == async_nats::connection::State::Connected
     }
