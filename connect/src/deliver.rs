@@ -7,7 +7,9 @@ use prost::Message as _;
 use tracing::{debug, info, warn};
 
 use tern_public::bus::Subscription;
-use tern_public::proto::bus::{node_message, Deliver, Kick, NodeMessage};
+use tern_public::proto::bus::{
+    logic_event, node_message, BoundDevice, Deliver, DevicesOnline, Kick, NodeMessage,
+};
 use tern_public::proto::client::KickReason;
 
 use crate::registry::Push;
@@ -22,6 +24,12 @@ pub(crate) async fn run(shared: Arc<Shared>, mut sub: Subscription) {
             Ok(NodeMessage {
                 body: Some(node_message::Body::Kick(k)),
             }) => kick(&shared, k),
+            Ok(NodeMessage {
+                body: Some(node_message::Body::Reannounce(_)),
+            }) => {
+                // Off this loop: deliveries keep flowing while it publishes.
+                tokio::spawn(reannounce(shared.clone()));
+            }
             Ok(NodeMessage { body: None }) => debug!("empty node message"),
             Err(e) => warn!(error = %e, "undecodable node message"),
         }
@@ -44,6 +52,35 @@ fn deliver(shared: &Shared, d: Deliver) {
                 );
             }
         }
+    }
+}
+
+/// Devices per DevicesOnline event.
+const REANNOUNCE_CHUNK: usize = 1000;
+
+/// Tells logic every device this node serves, so it can restore presence
+/// it lost (swept during an outage, or a restart of in-memory presence).
+async fn reannounce(shared: Arc<Shared>) {
+    let bound = shared.registry.bound();
+    info!(
+        devices = bound.len(),
+        "logic asked for our devices; re-announcing"
+    );
+    for chunk in bound.chunks(REANNOUNCE_CHUNK) {
+        let devices = chunk
+            .iter()
+            .map(|&(conn_id, user_id, device_id)| BoundDevice {
+                conn_id,
+                user_id,
+                device_id,
+            })
+            .collect();
+        shared
+            .publish_event(logic_event::Event::DevicesOnline(DevicesOnline {
+                node_id: shared.cfg.node_id.clone(),
+                devices,
+            }))
+            .await;
     }
 }
 

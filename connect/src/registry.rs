@@ -126,7 +126,8 @@ impl ConnHandle {
 #[derive(Default)]
 pub(crate) struct Registry {
     conns: Mutex<HashMap<u64, ConnHandle>>,
-    devices: Mutex<HashMap<u64, ConnHandle>>,
+    /// device_id -> (user_id, connection).
+    devices: Mutex<HashMap<u64, (u64, ConnHandle)>>,
 }
 
 impl Registry {
@@ -145,18 +146,24 @@ impl Registry {
     }
 
     /// Binds a device to a connection; returns the connection it replaces, if any.
-    pub(crate) fn bind(&self, device_id: u64, handle: ConnHandle) -> Option<ConnHandle> {
+    pub(crate) fn bind(
+        &self,
+        user_id: u64,
+        device_id: u64,
+        handle: ConnHandle,
+    ) -> Option<ConnHandle> {
         let mut devices = self.devices.lock().expect("registry lock poisoned");
         let new_id = handle.conn_id;
         devices
-            .insert(device_id, handle)
+            .insert(device_id, (user_id, handle))
+            .map(|(_, old)| old)
             .filter(|old| old.conn_id != new_id)
     }
 
     /// Compare-and-delete: unbinds the device only if `conn_id` still serves it.
     pub(crate) fn unbind(&self, device_id: u64, conn_id: u64) -> bool {
         let mut devices = self.devices.lock().expect("registry lock poisoned");
-        if devices.get(&device_id).map(|h| h.conn_id) == Some(conn_id) {
+        if devices.get(&device_id).map(|(_, h)| h.conn_id) == Some(conn_id) {
             devices.remove(&device_id);
             true
         } else {
@@ -169,7 +176,17 @@ impl Registry {
             .lock()
             .expect("registry lock poisoned")
             .get(&device_id)
-            .cloned()
+            .map(|(_, h)| h.clone())
+    }
+
+    /// Every signed-in device: (conn_id, user_id, device_id).
+    pub(crate) fn bound(&self) -> Vec<(u64, u64, u64)> {
+        self.devices
+            .lock()
+            .expect("registry lock poisoned")
+            .iter()
+            .map(|(&device_id, (user_id, h))| (h.conn_id, *user_id, device_id))
+            .collect()
     }
 
     /// Every open connection (for drain).
@@ -206,8 +223,9 @@ mod tests {
         let reg = Registry::default();
         let (a, _ra, _) = handle(1, 4);
         let (b, _rb, _) = handle(2, 4);
-        assert!(reg.bind(7, a).is_none());
-        let old = reg.bind(7, b).expect("replaced");
+        assert!(reg.bind(70, 7, a).is_none());
+        let old = reg.bind(70, 7, b).expect("replaced");
+        assert_eq!(reg.bound(), vec![(2, 70, 7)]);
         assert_eq!(old.conn_id, 1);
         // The old connection closes later: it must not remove the new binding.
         assert!(!reg.unbind(7, 1));

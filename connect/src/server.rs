@@ -91,7 +91,7 @@ impl Shared {
         self.publish_event(event).await;
     }
 
-    async fn publish_event(&self, event: logic_event::Event) {
+    pub(crate) async fn publish_event(&self, event: logic_event::Event) {
         let msg = LogicEvent { event: Some(event) };
         let subject = self.subjects().logic_events();
         if let Err(e) = self.bus.publish(&subject, msg.encode_to_vec().into()).await {
@@ -114,7 +114,9 @@ impl Node {
                 cfg,
                 bus,
                 registry: Registry::default(),
-                next_conn_id: AtomicU64::new(1),
+                // A random start per process: a node restarted under the same
+                // id never reuses a conn_id that stale presence or kicks still name.
+                next_conn_id: AtomicU64::new((u64::from(rand::random::<u32>()) << 32) | 1),
                 draining: AtomicBool::new(false),
             }),
         }

@@ -58,20 +58,30 @@ impl LogicServer {
         let LogicServer {
             logic,
             mut rpc,
-            mut events,
+            events,
         } = self;
         let limit = Arc::new(Semaphore::new(logic.cfg.max_concurrent_requests));
         let tracker = TaskTracker::new();
-        let (stop_sweep, sweep_stopped) = tokio::sync::oneshot::channel::<()>();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let stopped = move || {
+            let mut rx = stopped.clone();
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            }
+        };
         let sweeper = tokio::spawn({
             let logic = logic.clone();
-            async move {
-                events::sweep_dead_nodes(&logic, async {
-                    let _ = sweep_stopped.await;
-                })
-                .await
-            }
+            let stopped = stopped();
+            async move { events::sweep_dead_nodes(&logic, stopped).await }
         });
+        // Events (liveness, offline, re-announce) have their own loop and
+        // limit: a flood of requests must not delay liveness past its TTL.
+        let event_loop = tokio::spawn(serve_events(
+            logic.clone(),
+            events,
+            tracker.clone(),
+            stopped(),
+        ));
         info!("logic serving");
         tokio::pin!(shutdown);
         loop {
@@ -88,23 +98,47 @@ impl LogicServer {
                         drop(permit);
                     });
                 }
-                Some(msg) = events.next() => {
-                    let logic = logic.clone();
-                    tracker.spawn(async move {
-                        events::handle(&logic, msg.payload).await;
-                        drop(permit);
-                    });
-                }
                 () = &mut shutdown => break,
                 else => break,
             }
         }
-        drop((rpc, events));
-        let _ = stop_sweep.send(());
+        drop(rpc);
+        let _ = stop.send(true);
         let _ = sweeper.await;
+        let _ = event_loop.await;
         tracker.close();
         tracker.wait().await;
         info!("logic stopped");
+    }
+}
+
+/// Events handled at once by one node.
+const MAX_CONCURRENT_EVENTS: usize = 256;
+
+async fn serve_events(
+    logic: Arc<Logic>,
+    mut events: Subscription,
+    tracker: TaskTracker,
+    stop: impl Future<Output = ()>,
+) {
+    let limit = Arc::new(Semaphore::new(MAX_CONCURRENT_EVENTS));
+    tokio::pin!(stop);
+    loop {
+        let permit = tokio::select! {
+            p = limit.clone().acquire_owned() => p.expect("semaphore never closed"),
+            () = &mut stop => return,
+        };
+        tokio::select! {
+            Some(msg) = events.next() => {
+                let logic = logic.clone();
+                tracker.spawn(async move {
+                    events::handle(&logic, msg.payload).await;
+                    drop(permit);
+                });
+            }
+            () = &mut stop => return,
+            else => return,
+        }
     }
 }
 

@@ -148,7 +148,11 @@ impl Connection {
         let span = tracing::Span::current();
         span.record("user_id", user_id);
         span.record("device_id", device_id);
-        if let Some(old) = self.shared.registry.bind(device_id, self.handle.clone()) {
+        if let Some(old) = self
+            .shared
+            .registry
+            .bind(user_id, device_id, self.handle.clone())
+        {
             info!(
                 old_conn = old.conn_id,
                 "device signed in again; kicking the older connection"

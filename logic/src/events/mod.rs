@@ -6,7 +6,10 @@ use bytes::Bytes;
 use prost::Message as _;
 use tracing::{info, warn};
 
-use tern_public::proto::bus::{logic_event, LogicEvent, NodeEvent, NodeState};
+use tern_public::proto::bus::{
+    logic_event, node_message, DevicesOnline, LogicEvent, NodeEvent, NodeMessage, NodeState,
+    Reannounce,
+};
 
 use crate::presence::Location;
 use crate::Logic;
@@ -34,6 +37,30 @@ pub(crate) async fn handle(logic: &Logic, payload: Bytes) {
             }
         }
         logic_event::Event::Node(n) => node_event(logic, n).await,
+        logic_event::Event::DevicesOnline(d) => restore(logic, d).await,
+    }
+}
+
+/// A node's answer to Reannounce: its devices, restored where presence
+/// has no entry (a newer sign-in elsewhere keeps its entry).
+async fn restore(logic: &Logic, d: DevicesOnline) {
+    let mut restored = 0;
+    for b in d.devices {
+        let at = Location {
+            node_id: d.node_id.clone(),
+            conn_id: b.conn_id,
+        };
+        match logic.presence.restore(b.user_id, b.device_id, at).await {
+            Ok(true) => restored += 1,
+            Ok(false) => {}
+            Err(e) => {
+                warn!(node = %d.node_id, error = %e, "restoring presence failed");
+                return;
+            }
+        }
+    }
+    if restored > 0 {
+        info!(node = %d.node_id, devices = restored, "restored presence");
     }
 }
 
@@ -43,18 +70,39 @@ pub(crate) async fn handle(logic: &Logic, payload: Bytes) {
 async fn node_event(logic: &Logic, n: NodeEvent) {
     let state = NodeState::try_from(n.state).unwrap_or(NodeState::Unspecified);
     let ttl = liveness_ttl(n.alive_interval_ms);
-    if matches!(state, NodeState::Up | NodeState::Down) {
-        node_gone(logic, &n.node_id, state).await;
-    }
-    let result = match state {
+    let cleared = match state {
+        NodeState::Up | NodeState::Down => node_gone(logic, &n.node_id, state).await,
+        _ => true,
+    };
+    let watched = match state {
         NodeState::Up | NodeState::Alive | NodeState::Draining => {
             logic.presence.node_alive(&n.node_id, ttl).await
         }
-        NodeState::Down => logic.presence.forget_node(&n.node_id).await,
-        NodeState::Unspecified => Ok(()),
+        // Still watched when clearing failed: the sweeper clears it later.
+        NodeState::Down if cleared => logic.presence.forget_node(&n.node_id).await.map(|()| false),
+        NodeState::Down => Ok(false),
+        NodeState::Unspecified => Ok(false),
     };
-    if let Err(e) = result {
-        warn!(node = %n.node_id, error = %e, "recording node liveness failed");
+    match watched {
+        // Alive, yet unknown: it was swept (it could not announce itself
+        // for a while) or presence was lost. Its clients are still
+        // connected; ask it who they are.
+        Ok(true) if state != NodeState::Up => {
+            info!(node = %n.node_id, "unknown node is alive; asking it to re-announce its devices");
+            let msg = NodeMessage {
+                body: Some(node_message::Body::Reannounce(Reannounce {})),
+            };
+            let subject = logic.cfg.subjects.node(&n.node_id);
+            if let Err(e) = logic
+                .bus
+                .publish(&subject, msg.encode_to_vec().into())
+                .await
+            {
+                warn!(node = %n.node_id, error = %e, "could not ask for a re-announce");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => warn!(node = %n.node_id, error = %e, "recording node liveness failed"),
     }
 }
 
@@ -66,11 +114,18 @@ fn liveness_ttl(alive_interval_ms: u32) -> Duration {
     interval * 3
 }
 
-async fn node_gone(logic: &Logic, node_id: &str, why: impl std::fmt::Debug) {
+/// Clears a node's presence; false when that failed (keep watching it).
+async fn node_gone(logic: &Logic, node_id: &str, why: impl std::fmt::Debug) -> bool {
     match logic.presence.node_down(node_id).await {
-        Ok(0) => {}
-        Ok(n) => info!(node = %node_id, ?why, devices = n, "cleared presence of node"),
-        Err(e) => warn!(node = %node_id, error = %e, "presence node cleanup failed"),
+        Ok(0) => true,
+        Ok(n) => {
+            info!(node = %node_id, ?why, devices = n, "cleared presence of node");
+            true
+        }
+        Err(e) => {
+            warn!(node = %node_id, error = %e, "presence node cleanup failed");
+            false
+        }
     }
 }
 
@@ -94,7 +149,10 @@ pub(crate) async fn sweep_dead_nodes(logic: &Logic, stop: impl std::future::Futu
             }
         };
         for node in dead {
-            node_gone(logic, &node, "liveness expired").await;
+            // Forgotten only once cleared: a failed clear is retried next tick.
+            if !node_gone(logic, &node, "liveness expired").await {
+                continue;
+            }
             if let Err(e) = logic.presence.forget_node(&node).await {
                 warn!(node = %node, error = %e, "forgetting a dead node failed");
             }

@@ -87,10 +87,26 @@ impl Presence for MemoryPresence {
         Ok(n)
     }
 
-    async fn node_alive(&self, node_id: &str, ttl: Duration) -> Result<(), PresenceError> {
+    async fn restore(
+        &self,
+        user_id: u64,
+        device_id: u64,
+        at: Location,
+    ) -> Result<bool, PresenceError> {
+        let mut users = self.users.lock().expect("presence lock poisoned");
+        let devices = users.entry(user_id).or_default();
+        if devices.contains_key(&device_id) {
+            return Ok(false);
+        }
+        devices.insert(device_id, at);
+        Ok(true)
+    }
+
+    async fn node_alive(&self, node_id: &str, ttl: Duration) -> Result<bool, PresenceError> {
         let mut nodes = self.nodes.lock().expect("presence lock poisoned");
-        nodes.insert(node_id.to_owned(), Instant::now() + ttl);
-        Ok(())
+        Ok(nodes
+            .insert(node_id.to_owned(), Instant::now() + ttl)
+            .is_none())
     }
 
     async fn expired_nodes(&self) -> Result<Vec<String>, PresenceError> {
@@ -152,15 +168,28 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn liveness_expires_unless_refreshed() {
         let p = MemoryPresence::new();
-        p.node_alive("a", Duration::from_secs(3)).await.unwrap();
+        assert!(p.node_alive("a", Duration::from_secs(3)).await.unwrap());
         p.node_alive("b", Duration::from_secs(3)).await.unwrap();
         tokio::time::advance(Duration::from_secs(2)).await;
-        p.node_alive("b", Duration::from_secs(3)).await.unwrap();
+        assert!(!p.node_alive("b", Duration::from_secs(3)).await.unwrap());
         assert!(p.expired_nodes().await.unwrap().is_empty());
         tokio::time::advance(Duration::from_secs(2)).await;
         assert_eq!(p.expired_nodes().await.unwrap(), vec!["a".to_owned()]);
         p.forget_node("a").await.unwrap();
         assert!(p.expired_nodes().await.unwrap().is_empty());
+        assert!(
+            p.node_alive("a", Duration::from_secs(3)).await.unwrap(),
+            "a forgotten node is new again"
+        );
+    }
+
+    #[tokio::test]
+    async fn restore_never_overrides_a_newer_sign_in() {
+        let p = MemoryPresence::new();
+        assert!(p.restore(1, 10, at("a", 1)).await.unwrap());
+        p.online(1, 11, at("b", 2)).await.unwrap();
+        assert!(!p.restore(1, 11, at("a", 3)).await.unwrap());
+        assert_eq!(p.locate(&[1]).await.unwrap().len(), 2);
     }
 
     #[tokio::test]

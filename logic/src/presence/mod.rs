@@ -59,8 +59,18 @@ pub trait Presence: Send + Sync + 'static {
     /// Forgets every device served by a node that went down; returns how many.
     async fn node_down(&self, node_id: &str) -> Result<usize, PresenceError>;
 
-    /// Records that a connect node is alive for the next `ttl`.
-    async fn node_alive(&self, node_id: &str, ttl: Duration) -> Result<(), PresenceError>;
+    /// Restores a device's entry only if it has none (a newer sign-in
+    /// elsewhere wins); returns whether it did.
+    async fn restore(
+        &self,
+        user_id: u64,
+        device_id: u64,
+        at: Location,
+    ) -> Result<bool, PresenceError>;
+
+    /// Records that a connect node is alive for the next `ttl`; returns
+    /// true when the node was not watched (new, or swept as dead).
+    async fn node_alive(&self, node_id: &str, ttl: Duration) -> Result<bool, PresenceError>;
 
     /// Connect nodes that announced themselves and whose liveness has expired.
     async fn expired_nodes(&self) -> Result<Vec<String>, PresenceError>;

@@ -40,6 +40,14 @@ end
 return false
 ";
 
+const RESTORE: &str = r"
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then
+  redis.call('SADD', KEYS[2], ARGV[3])
+  return 1
+end
+return 0
+";
+
 const OFFLINE: &str = r"
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
   redis.call('HDEL', KEYS[1], ARGV[1])
@@ -71,6 +79,7 @@ return n
 pub struct RedisPresence {
     redis: RedisConn,
     online: Script,
+    restore: Script,
     offline: Script,
     node_down: Script,
 }
@@ -80,6 +89,7 @@ impl RedisPresence {
         RedisPresence {
             redis,
             online: Script::new(ONLINE),
+            restore: Script::new(RESTORE),
             offline: Script::new(OFFLINE),
             node_down: Script::new(NODE_DOWN),
         }
@@ -139,6 +149,26 @@ impl Presence for RedisPresence {
             .await
             .map_err(err)?;
         Ok(old.as_deref().and_then(decode))
+    }
+
+    async fn restore(
+        &self,
+        user_id: u64,
+        device_id: u64,
+        at: Location,
+    ) -> Result<bool, PresenceError> {
+        let mut c = self.redis.conn.clone();
+        let done: i64 = self
+            .restore
+            .key(self.user_key(user_id))
+            .key(self.index_key(&at.node_id))
+            .arg(device_id)
+            .arg(encode(&at))
+            .arg(format!("{user_id}:{device_id}"))
+            .invoke_async(&mut c)
+            .await
+            .map_err(err)?;
+        Ok(done == 1)
     }
 
     async fn offline(
@@ -208,9 +238,9 @@ impl Presence for RedisPresence {
         Ok(n)
     }
 
-    async fn node_alive(&self, node_id: &str, ttl: Duration) -> Result<(), PresenceError> {
+    async fn node_alive(&self, node_id: &str, ttl: Duration) -> Result<bool, PresenceError> {
         let mut c = self.redis.conn.clone();
-        redis::pipe()
+        let (added,): (i64,) = redis::pipe()
             .cmd("SET")
             .arg(self.alive_key(node_id))
             .arg(1)
@@ -218,10 +248,10 @@ impl Presence for RedisPresence {
             .arg(ttl.as_millis().max(1) as u64)
             .ignore()
             .sadd(self.nodes_key(), node_id)
-            .ignore()
-            .query_async::<()>(&mut c)
+            .query_async(&mut c)
             .await
-            .map_err(err)
+            .map_err(err)?;
+        Ok(added == 1)
     }
 
     async fn expired_nodes(&self) -> Result<Vec<String>, PresenceError> {
@@ -355,6 +385,19 @@ mod tests {
         assert_eq!(expired, vec!["short".to_owned()]);
         p.forget_node("short").await.unwrap();
         assert!(p.expired_nodes().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn restore_fills_only_missing_entries_and_indexes_them() {
+        let redis = tern_testkit::redis_server();
+        let p = RedisPresence::new(conn(&redis).await);
+        p.online(1, 11, at("b", 2)).await.unwrap();
+        assert!(!p.restore(1, 11, at("a", 3)).await.unwrap(), "newer wins");
+        assert!(p.restore(1, 10, at("a", 1)).await.unwrap());
+        assert_eq!(p.locate(&[1]).await.unwrap().len(), 2);
+        // Restored entries are in the node index: the node's death clears them.
+        assert_eq!(p.node_down("a").await.unwrap(), 1);
+        assert_eq!(p.locate(&[1]).await.unwrap()[0].at, at("b", 2));
     }
 
     #[tokio::test]
