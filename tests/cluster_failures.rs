@@ -77,11 +77,11 @@ async fn traffic(
 }
 
 /// Checks every list; returns (reconnects, retried sends) of all users.
-async fn check_every_list(users: Vec<(Resilient, Vec<(u64, String)>)>) -> (usize, usize) {
+async fn check_every_list(users: &mut [(Resilient, Vec<(u64, String)>)]) -> (usize, usize) {
     let (mut reconnects, mut retries) = (0, 0);
-    for (mut u, expected) in users {
+    for (u, expected) in users.iter_mut() {
         let list = u.list().await;
-        check_list(u.user_id(), &list, &expected);
+        check_list(u.user_id(), &list, expected);
         reconnects += u.reconnects;
         retries += u.retries;
     }
@@ -119,8 +119,8 @@ async fn a_connect_node_killed_mid_traffic_loses_nothing() {
     victim.kill();
     let killed_at = Instant::now();
 
-    let users = run.await.unwrap();
-    let (reconnects, _) = check_every_list(users).await;
+    let mut users = run.await.unwrap();
+    let (reconnects, _) = check_every_list(&mut users).await;
     assert!(reconnects >= 3, "the victim's clients moved ({reconnects})");
 
     // Liveness TTL is 3 intervals; the sweep runs every 100 ms.
@@ -136,6 +136,15 @@ async fn a_connect_node_killed_mid_traffic_loses_nothing() {
         "dead node's presence gone {:?} after the kill (TTL {ttl:?})",
         killed_at.elapsed()
     );
+    // Only the dead node's devices: everyone connected to the survivor is still there.
+    for (u, _) in &users {
+        assert_eq!(
+            presence_of(&services.redis, u.user_id()).await,
+            1,
+            "user {} lost presence on the surviving node",
+            u.user_id()
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -151,8 +160,8 @@ async fn a_logic_node_killed_mid_traffic_loses_and_duplicates_nothing() {
     let run = tokio::spawn(traffic(users, strike.clone()));
     strike.notified().await;
     victim.kill();
-    let users = run.await.unwrap();
-    check_every_list(users).await;
+    let mut users = run.await.unwrap();
+    check_every_list(&mut users).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -8,10 +8,13 @@ use tern_client::{ClientError, Event};
 
 async fn the_same_device_signing_in_twice_kicks_the_first_connection(shape: Shape) {
     let server = shape.start().await;
-    let mut first = register(server.addr(), "alice").await;
-    let bob = register(server.addr(), "bob").await;
+    // In a cluster the two sign-ins land on different connect nodes, so the
+    // kick crosses the bus.
+    let (here, there) = (server.addrs()[0], *server.addrs().last().unwrap());
+    let mut first = register(here, "alice").await;
+    let bob = register(here, "bob").await;
 
-    let (mut second, session) = sign_in(server.addr(), &first.creds()).await;
+    let (mut second, session) = sign_in(there, &first.creds()).await;
     assert_eq!(session.device_id, first.device_id);
 
     match first.next_event().await {

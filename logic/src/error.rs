@@ -1,7 +1,7 @@
 //! Errors of command handlers, classified into reply codes in one place.
 
 use tern_public::Code;
-use tracing::error;
+use tracing::{error, warn};
 
 use crate::store::StoreError;
 
@@ -31,6 +31,9 @@ pub enum LogicError {
     Store(#[from] StoreError),
     #[error("internal: {0}")]
     Internal(String),
+    /// A shared service (presence in Redis) failed; the client may retry.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl LogicError {
@@ -50,6 +53,7 @@ impl LogicError {
             LogicError::Blocked(_) => Code::Blocked,
             LogicError::Muted(_) => Code::Muted,
             LogicError::Store(_) | LogicError::Internal(_) => Code::Internal,
+            LogicError::Unavailable(_) => Code::Unavailable,
         }
     }
 
@@ -59,6 +63,10 @@ impl LogicError {
             Code::Internal => {
                 error!(error = %self, "internal error");
                 "internal error".to_owned()
+            }
+            Code::Unavailable => {
+                warn!(error = %self, "dependency unavailable");
+                "service unavailable, retry".to_owned()
             }
             _ => self.to_string(),
         }

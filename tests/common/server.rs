@@ -33,6 +33,8 @@ type Task = JoinHandle<anyhow::Result<()>>;
 /// A running server; [`Server::stop`] drains it.
 pub struct Server {
     addrs: Vec<SocketAddr>,
+    /// HTTP addresses of the logic nodes (cluster only).
+    pub http: Vec<SocketAddr>,
     next: AtomicUsize,
     /// Stopped in this order: connect nodes drain before logic stops.
     nodes: Vec<(oneshot::Sender<()>, Task)>,
@@ -109,6 +111,7 @@ async fn standalone(connect: ConnectConfig, logic: LogicConfig) -> Server {
     });
     Server {
         addrs: vec![addr],
+        http: Vec::new(),
         next: AtomicUsize::new(0),
         nodes: vec![node],
         _keep: Box::new(dir),
@@ -143,8 +146,9 @@ impl Services {
         )
     }
 
-    /// A logic node, subscribed and ready when this returns.
-    pub async fn logic_node(&self, cfg: LogicConfig) -> LogicNode {
+    /// A logic node, subscribed and ready when this returns, and the
+    /// address its HTTP side will serve on.
+    pub async fn logic_node(&self, cfg: LogicConfig) -> (LogicNode, SocketAddr) {
         let backends = LogicBackends::open(
             &self.database_url,
             Some((&self.redis.url(), "tern")),
@@ -152,10 +156,11 @@ impl Services {
         )
         .await
         .expect("logic backends");
-        let (http, _) = loopback().await;
-        LogicNode::start(cfg, backends, self.bus("logic").await, http)
+        let (http, http_addr) = loopback().await;
+        let node = LogicNode::start(cfg, backends, self.bus("logic").await, http)
             .await
-            .expect("logic node starts")
+            .expect("logic node starts");
+        (node, http_addr)
     }
 }
 
@@ -170,14 +175,21 @@ impl Services {
     /// 2 logic + 2 connect nodes on these services, which the caller keeps
     /// (to kill or restart them).
     pub async fn cluster(&self) -> Server {
-        cluster_on(self, ConnectConfig::default(), open_logic()).await
+        self.cluster_with(ConnectConfig::default(), open_logic())
+            .await
+    }
+
+    pub async fn cluster_with(&self, connect: ConnectConfig, logic: LogicConfig) -> Server {
+        cluster_on(self, connect, logic).await
     }
 }
 
 async fn cluster_on(services: &Services, connect: ConnectConfig, logic: LogicConfig) -> Server {
+    let mut http_addrs = Vec::new();
     let mut logic_nodes = Vec::new();
     for _ in 0..2 {
-        let node = services.logic_node(logic.clone()).await;
+        let (node, http) = services.logic_node(logic.clone()).await;
+        http_addrs.push(http);
         logic_nodes.push(spawn(|stopped| {
             tokio::spawn(node.run(async {
                 let _ = stopped.await;
@@ -204,6 +216,7 @@ async fn cluster_on(services: &Services, connect: ConnectConfig, logic: LogicCon
     nodes.extend(logic_nodes);
     Server {
         addrs,
+        http: http_addrs,
         next: AtomicUsize::new(0),
         nodes,
         _keep: Box::new(()),

@@ -220,7 +220,7 @@ async fn open_session(
         .presence
         .online(user_id, device.id, here)
         .await
-        .map_err(|e| LogicError::Internal(e.to_string()))?;
+        .map_err(|e| LogicError::Unavailable(e.to_string()))?;
     if let Some(old) = replaced {
         // Same node: connect replaces the binding itself; the kick is then a
         // no-op there because it names the old conn_id.

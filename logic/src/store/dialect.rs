@@ -47,7 +47,7 @@ impl Dialect {
         }
         let mut conn = pool.acquire().await?;
         let got: Option<i64> = sqlx::query_scalar(
-            "SELECT GET_LOCK(CONCAT('tern_migrate_', COALESCE(DATABASE(), '')), 120)",
+            "SELECT GET_LOCK(CONCAT('tern_migrate_', LEFT(MD5(COALESCE(DATABASE(), '')), 32)), 120)",
         )
         .fetch_one(&mut *conn)
         .await?;
@@ -57,10 +57,11 @@ impl Dialect {
             )));
         }
         let ran = migrator.run_direct(&mut *conn).await;
-        let released =
-            sqlx::query("SELECT RELEASE_LOCK(CONCAT('tern_migrate_', COALESCE(DATABASE(), '')))")
-                .execute(&mut *conn)
-                .await;
+        let released = sqlx::query(
+            "SELECT RELEASE_LOCK(CONCAT('tern_migrate_', LEFT(MD5(COALESCE(DATABASE(), '')), 32)))",
+        )
+        .execute(&mut *conn)
+        .await;
         ran?;
         released?;
         Ok(())
