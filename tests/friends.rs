@@ -406,7 +406,63 @@ async fn bad_friend_commands_change_nothing(shape: Shape) {
     server.stop().await;
 }
 
+/// Two users asking each other at the same moment end as friends either
+/// way round: the second request finds the first and accepts it. In a
+/// cluster the two requests run on different logic nodes against MySQL
+/// (READ COMMITTED), where only the pair lock keeps them from both
+/// creating a request.
+async fn crossing_requests_end_as_friends_on_both_sides(shape: Shape) {
+    let server = shape.start_with(Default::default(), LogicConfig::default()).await;
+    let mut pairs = Vec::new();
+    for i in 0..8 {
+        let a = register(server.addr(), &format!("xa{i}")).await;
+        let b = register(server.addr(), &format!("xb{i}")).await;
+        pairs.push((a, b));
+    }
+    let races = pairs.iter().map(|(a, b)| async move {
+        let ask = |from: &Device, to: u64| {
+            let client = from.client.clone();
+            async move {
+                client
+                    .request::<Empty>(
+                        FrameType::FriendRequest,
+                        &FriendRequest {
+                            user_id: to,
+                            message: String::new(),
+                        },
+                    )
+                    .await
+            }
+        };
+        let (x, y) = tokio::join!(ask(a, b.user_id), ask(b, a.user_id));
+        x.expect("a's request");
+        y.expect("b's request");
+    });
+    futures::future::join_all(races).await;
+    for (a, b) in &pairs {
+        assert_eq!(list(a).await, [(b.user_id, FriendState::Accepted, String::new())]);
+        assert_eq!(list(b).await, [(a.user_id, FriendState::Accepted, String::new())]);
+        for d in [a, b] {
+            let kinds: Vec<u32> = d
+                .client
+                .sync_all(0)
+                .await
+                .unwrap()
+                .iter()
+                .map(|m| m.content_type)
+                .collect();
+            assert_eq!(
+                kinds,
+                [Sys::FriendRequested as u32, Sys::FriendAccepted as u32],
+                "one request, one acceptance in every list"
+            );
+        }
+    }
+    server.stop().await;
+}
+
 in_both_shapes! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)] crossing_requests_end_as_friends_on_both_sides,
     #[tokio::test] the_friend_flow_reaches_every_device_live_and_by_sync,
     #[tokio::test] a_block_stops_requests_and_messages_and_tells_the_blocked_nothing,
     #[tokio::test] bad_friend_commands_change_nothing,
