@@ -103,8 +103,9 @@ async fn presence_of(redis: &tern_testkit::Service, user_id: u64) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_connect_node_killed_mid_traffic_loses_nothing() {
     let services = Services::start().await;
-    let _l1 = Proc::logic(&services).await;
-    let _l2 = Proc::logic(&services).await;
+    // Both logic nodes start at once against the empty database: one
+    // applies the migrations, the other waits for its lock; both serve.
+    let (_l1, _l2) = tokio::join!(Proc::logic(&services), Proc::logic(&services));
     let mut victim = Proc::connect(&services).await;
     let survivor = Proc::connect(&services).await;
 
@@ -150,8 +151,7 @@ async fn a_connect_node_killed_mid_traffic_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_logic_node_killed_mid_traffic_loses_and_duplicates_nothing() {
     let services = Services::start().await;
-    let mut victim = Proc::logic(&services).await;
-    let _l2 = Proc::logic(&services).await;
+    let (mut victim, _l2) = tokio::join!(Proc::logic(&services), Proc::logic(&services));
     let c1 = Proc::connect(&services).await;
     let c2 = Proc::connect(&services).await;
 

@@ -412,7 +412,9 @@ async fn bad_friend_commands_change_nothing(shape: Shape) {
 /// (READ COMMITTED), where only the pair lock keeps them from both
 /// creating a request.
 async fn crossing_requests_end_as_friends_on_both_sides(shape: Shape) {
-    let server = shape.start_with(Default::default(), LogicConfig::default()).await;
+    let server = shape
+        .start_with(Default::default(), LogicConfig::default())
+        .await;
     let mut pairs = Vec::new();
     for i in 0..8 {
         let a = register(server.addr(), &format!("xa{i}")).await;
@@ -440,8 +442,14 @@ async fn crossing_requests_end_as_friends_on_both_sides(shape: Shape) {
     });
     futures::future::join_all(races).await;
     for (a, b) in &pairs {
-        assert_eq!(list(a).await, [(b.user_id, FriendState::Accepted, String::new())]);
-        assert_eq!(list(b).await, [(a.user_id, FriendState::Accepted, String::new())]);
+        assert_eq!(
+            list(a).await,
+            [(b.user_id, FriendState::Accepted, String::new())]
+        );
+        assert_eq!(
+            list(b).await,
+            [(a.user_id, FriendState::Accepted, String::new())]
+        );
         for d in [a, b] {
             let kinds: Vec<u32> = d
                 .client
