@@ -36,16 +36,6 @@ async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     (status, body)
 }
 
-async fn presence_of(redis: &tern_testkit::Service, user_id: u64) -> usize {
-    let client = redis::Client::open(redis.url()).unwrap();
-    let mut c = client.get_multiplexed_async_connection().await.unwrap();
-    redis::cmd("HLEN")
-        .arg(format!("tern:presence:{user_id}"))
-        .query_async(&mut c)
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_large_group_message_reaches_every_member_through_bus_size_limits() {
     let services = Services::start().await;
@@ -112,13 +102,13 @@ async fn pushes_resume_after_a_nats_outage_longer_than_node_liveness() {
         .await;
     let alice = register(server.addrs()[0], "alice").await;
     let mut bob = register(server.addrs()[1], "bob").await;
-    assert_eq!(presence_of(&services.redis, bob.user_id).await, 1);
+    assert_eq!(services.presence_of(bob.user_id).await, 1);
 
     // NATS away for 5 liveness intervals: logic sweeps both connect nodes
     // as dead although their clients are still connected.
     services.nats.kill();
     let down_at = Instant::now();
-    while presence_of(&services.redis, bob.user_id).await > 0 {
+    while services.presence_of(bob.user_id).await > 0 {
         assert!(down_at.elapsed() < WAIT, "presence was never swept");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -128,7 +118,7 @@ async fn pushes_resume_after_a_nats_outage_longer_than_node_liveness() {
     // and asks it to re-announce its devices: bob's presence comes back
     // without bob doing anything.
     let back_at = Instant::now();
-    while presence_of(&services.redis, bob.user_id).await == 0 {
+    while services.presence_of(bob.user_id).await == 0 {
         assert!(back_at.elapsed() < WAIT, "presence was never restored");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

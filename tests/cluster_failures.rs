@@ -89,17 +89,6 @@ async fn check_every_list(users: &mut [(Resilient, Vec<(u64, String)>)]) -> (usi
     (reconnects, retries)
 }
 
-/// Presence devices of `user_id` as Redis holds them.
-async fn presence_of(redis: &tern_testkit::Service, user_id: u64) -> usize {
-    let client = redis::Client::open(redis.url()).unwrap();
-    let mut c = client.get_multiplexed_async_connection().await.unwrap();
-    redis::cmd("HLEN")
-        .arg(format!("tern:presence:{user_id}"))
-        .query_async(&mut c)
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_connect_node_killed_mid_traffic_loses_nothing() {
     let services = Services::start().await;
@@ -111,7 +100,7 @@ async fn a_connect_node_killed_mid_traffic_loses_nothing() {
 
     // A user on the victim that will not come back: its presence must go.
     let idle = Resilient::register("idle", vec![victim.addr]).await;
-    assert_eq!(presence_of(&services.redis, idle.user_id()).await, 1);
+    assert_eq!(services.presence_of(idle.user_id()).await, 1);
 
     let users = pairs(3, victim.addr, survivor.addr, "k").await;
     let strike = Arc::new(Notify::new());
@@ -126,7 +115,7 @@ async fn a_connect_node_killed_mid_traffic_loses_nothing() {
 
     // Liveness TTL is 3 intervals; the sweep runs every 100 ms.
     let ttl = Duration::from_millis(3 * ALIVE_INTERVAL_MS);
-    while presence_of(&services.redis, idle.user_id()).await > 0 {
+    while services.presence_of(idle.user_id()).await > 0 {
         assert!(
             killed_at.elapsed() < ttl + Duration::from_secs(5),
             "the dead node's presence outlived its liveness"
@@ -140,7 +129,7 @@ async fn a_connect_node_killed_mid_traffic_loses_nothing() {
     // Only the dead node's devices: everyone connected to the survivor is still there.
     for (u, _) in &users {
         assert_eq!(
-            presence_of(&services.redis, u.user_id()).await,
+            services.presence_of(u.user_id()).await,
             1,
             "user {} lost presence on the surviving node",
             u.user_id()

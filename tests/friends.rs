@@ -202,14 +202,7 @@ async fn the_friend_flow_reaches_every_device_live_and_by_sync(shape: Shape) {
         a1.iter().map(|m| (m.seq, m.id.clone())).collect::<Vec<_>>(),
         a2.iter().map(|m| (m.seq, m.id.clone())).collect::<Vec<_>>()
     );
-    let bob_kinds: Vec<u32> = bob
-        .client
-        .sync_all(0)
-        .await
-        .unwrap()
-        .iter()
-        .map(|m| m.content_type)
-        .collect();
+    let bob_kinds = list_kinds(&bob).await;
     assert_eq!(
         bob_kinds,
         [
@@ -265,14 +258,7 @@ async fn a_block_stops_requests_and_messages_and_tells_the_blocked_nothing(shape
     );
 
     // Alice's list holds no event of the block, and nothing from the failed attempts.
-    let kinds: Vec<u32> = alice
-        .client
-        .sync_all(0)
-        .await
-        .unwrap()
-        .iter()
-        .map(|m| m.content_type)
-        .collect();
+    let kinds = list_kinds(&alice).await;
     assert_eq!(
         kinds,
         [Sys::FriendRequested as u32, Sys::FriendAccepted as u32]
@@ -451,14 +437,7 @@ async fn crossing_requests_end_as_friends_on_both_sides(shape: Shape) {
             [(a.user_id, FriendState::Accepted, String::new())]
         );
         for d in [a, b] {
-            let kinds: Vec<u32> = d
-                .client
-                .sync_all(0)
-                .await
-                .unwrap()
-                .iter()
-                .map(|m| m.content_type)
-                .collect();
+            let kinds = list_kinds(d).await;
             assert_eq!(
                 kinds,
                 [Sys::FriendRequested as u32, Sys::FriendAccepted as u32],

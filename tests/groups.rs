@@ -653,14 +653,7 @@ async fn membership_changes_reach_the_members_concerned(shape: Shape) {
         code(gone.client.send(&group_text(g, "let me in", "1")).await),
         Some(Code::NotFound)
     );
-    let gone_kinds: Vec<u32> = gone
-        .client
-        .sync_all(0)
-        .await
-        .unwrap()
-        .iter()
-        .map(|m| m.content_type)
-        .collect();
+    let gone_kinds = list_kinds(&gone).await;
     assert_eq!(
         gone_kinds,
         [Sys::GroupCreated as u32, 1, Sys::GroupMembersRemoved as u32]

@@ -203,6 +203,12 @@ impl Raw {
     }
 }
 
+/// The content types of a device's whole list, in seq order.
+pub async fn list_kinds(d: &Device) -> Vec<u32> {
+    let list = d.client.sync_all(0).await.expect("sync");
+    list.iter().map(|m| m.content_type).collect()
+}
+
 /// Text content of a message.
 pub fn text(m: &Message) -> String {
     String::from_utf8_lossy(&m.content).into_owned()

@@ -72,26 +72,7 @@ impl Drop for Proc {
 
 async fn spawn(args: Vec<String>, marker: &'static str) -> Proc {
     tokio::task::spawn_blocking(move || {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tern"))
-            .args(&args)
-            .env("TERN_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the tern binary");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let addr = loop {
-            let line = match lines.next() {
-                Some(Ok(l)) => l,
-                _ => panic!("tern {} exited before printing {marker:?}", args[0]),
-            };
-            if let Some(rest) = line.trim().strip_prefix(marker) {
-                break rest.trim().parse().expect("a socket address");
-            }
-        };
-        // Keep draining stdout so the node never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        let (child, addr) = spawn_tern(&args, marker);
         Proc {
             child: Some(child),
             addr,
@@ -99,4 +80,30 @@ async fn spawn(args: Vec<String>, marker: &'static str) -> Proc {
     })
     .await
     .expect("spawning a node")
+}
+
+/// Starts the `tern` binary with `args` and waits (blocking) for the line
+/// `<marker> <address>` it prints once it serves; returns the child and
+/// that address. Its output keeps being drained so it never blocks.
+pub fn spawn_tern(args: &[impl AsRef<std::ffi::OsStr>], marker: &str) -> (Child, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tern"))
+        .args(args)
+        .env("TERN_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the tern binary");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let addr = loop {
+        let line = match lines.next() {
+            Some(Ok(l)) => l,
+            _ => panic!("tern exited before printing {marker:?}"),
+        };
+        if let Some(rest) = line.trim().strip_prefix(marker) {
+            break rest.trim().parse().expect("a socket address");
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr)
 }

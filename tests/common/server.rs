@@ -146,6 +146,20 @@ impl Services {
         )
     }
 
+    /// How many devices of `user_id` presence in Redis holds.
+    pub async fn presence_of(&self, user_id: u64) -> usize {
+        let client = redis::Client::open(self.redis.url()).expect("redis url");
+        let mut c = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect to Redis");
+        redis::cmd("HLEN")
+            .arg(format!("tern:presence:{user_id}"))
+            .query_async(&mut c)
+            .await
+            .expect("HLEN")
+    }
+
     /// A logic node, subscribed and ready when this returns, and the
     /// address its HTTP side will serve on.
     pub async fn logic_node(&self, cfg: LogicConfig) -> (LogicNode, SocketAddr) {

@@ -115,3 +115,36 @@ impl MemberCache for RedisMembers {
             .map_err(err)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn conn(redis: &tern_testkit::Service) -> RedisConn {
+        RedisConn::connect(&redis.url(), "t").await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn member_cache_invalidation_reaches_every_logic_node() {
+        let redis = tern_testkit::redis_server();
+        let ttl = Duration::from_secs(60);
+        let n1 = RedisMembers::new(conn(&redis).await, ttl);
+        let n2 = RedisMembers::new(conn(&redis).await, ttl);
+        let Lookup::Miss(epoch) = n1.get(7).await.unwrap() else {
+            panic!("empty")
+        };
+        // Node 2 commits a membership change while node 1 loads.
+        n2.invalidate(7).await.unwrap();
+        n1.put(7, epoch, Arc::new(vec![1, 2])).await.unwrap();
+        let Lookup::Miss(epoch) = n2.get(7).await.unwrap() else {
+            panic!("the stale load was not stored")
+        };
+        n2.put(7, epoch, Arc::new(vec![3, 1, 2])).await.unwrap();
+        assert_eq!(
+            n1.get(7).await.unwrap(),
+            Lookup::Hit(Arc::new(vec![1, 2, 3]))
+        );
+        n1.invalidate(7).await.unwrap();
+        assert!(matches!(n2.get(7).await.unwrap(), Lookup::Miss(_)));
+    }
+}

@@ -132,39 +132,6 @@ impl Presence for MemoryPresence {
 mod tests {
     use super::*;
 
-    fn at(node: &str, conn: u64) -> Location {
-        Location {
-            node_id: node.into(),
-            conn_id: conn,
-        }
-    }
-
-    #[tokio::test]
-    async fn compare_and_delete_keeps_the_newer_connection() {
-        let p = MemoryPresence::new();
-        assert_eq!(p.online(1, 10, at("a", 1)).await.unwrap(), None);
-        assert_eq!(p.online(1, 10, at("b", 2)).await.unwrap(), Some(at("a", 1)));
-        assert!(
-            !p.offline(1, 10, &at("a", 1)).await.unwrap(),
-            "stale close ignored"
-        );
-        assert_eq!(p.locate(&[1]).await.unwrap()[0].at, at("b", 2));
-        assert!(p.offline(1, 10, &at("b", 2)).await.unwrap());
-        assert!(p.locate(&[1]).await.unwrap().is_empty());
-    }
-
-    #[tokio::test]
-    async fn node_down_forgets_only_that_node() {
-        let p = MemoryPresence::new();
-        p.online(1, 10, at("a", 1)).await.unwrap();
-        p.online(1, 11, at("b", 2)).await.unwrap();
-        p.online(2, 20, at("a", 3)).await.unwrap();
-        assert_eq!(p.node_down("a").await.unwrap(), 2);
-        let left = p.locate(&[1, 2]).await.unwrap();
-        assert_eq!(left.len(), 1);
-        assert_eq!(left[0].device_id, 11);
-    }
-
     #[tokio::test(start_paused = true)]
     async fn liveness_expires_unless_refreshed() {
         let p = MemoryPresence::new();
@@ -181,21 +148,5 @@ mod tests {
             p.node_alive("a", Duration::from_secs(3)).await.unwrap(),
             "a forgotten node is new again"
         );
-    }
-
-    #[tokio::test]
-    async fn restore_never_overrides_a_newer_sign_in() {
-        let p = MemoryPresence::new();
-        assert!(p.restore(1, 10, at("a", 1)).await.unwrap());
-        p.online(1, 11, at("b", 2)).await.unwrap();
-        assert!(!p.restore(1, 11, at("a", 3)).await.unwrap());
-        assert_eq!(p.locate(&[1]).await.unwrap().len(), 2);
-    }
-
-    #[tokio::test]
-    async fn same_connection_signing_in_again_is_not_a_replacement() {
-        let p = MemoryPresence::new();
-        p.online(1, 10, at("a", 1)).await.unwrap();
-        assert_eq!(p.online(1, 10, at("a", 1)).await.unwrap(), None);
     }
 }

@@ -83,3 +83,6 @@ pub trait Presence: Send + Sync + 'static {
     /// Stops tracking a node's liveness (it stopped, or its devices were cleared).
     async fn forget_node(&self, node_id: &str) -> Result<(), PresenceError>;
 }
+
+#[cfg(test)]
+mod tests;

@@ -301,8 +301,6 @@ impl Presence for RedisPresence {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cache::{Lookup, MemberCache, RedisMembers};
-    use std::sync::Arc;
 
     fn at(node: &str, conn: u64) -> Location {
         Location {
@@ -320,47 +318,6 @@ mod tests {
         let at = at("host:7400", 42);
         assert_eq!(decode(&encode(&at)), Some(at));
         assert_eq!(decode("nonsense"), None);
-    }
-
-    #[tokio::test]
-    async fn compare_and_delete_and_moves_between_nodes() {
-        let redis = tern_testkit::redis_server();
-        // Two logic nodes, one Redis.
-        let p1 = RedisPresence::new(conn(&redis).await);
-        let p2 = RedisPresence::new(conn(&redis).await);
-        assert_eq!(p1.online(1, 10, at("a", 1)).await.unwrap(), None);
-        assert_eq!(
-            p2.online(1, 10, at("b", 2)).await.unwrap(),
-            Some(at("a", 1))
-        );
-        assert!(
-            !p1.offline(1, 10, &at("a", 1)).await.unwrap(),
-            "stale close"
-        );
-        assert_eq!(p1.locate(&[1]).await.unwrap()[0].at, at("b", 2));
-        // The device left node a: a going down must not touch it.
-        assert_eq!(p1.node_down("a").await.unwrap(), 0);
-        assert_eq!(p2.locate(&[1]).await.unwrap().len(), 1);
-        assert!(p2.offline(1, 10, &at("b", 2)).await.unwrap());
-        assert!(p1.locate(&[1, 2]).await.unwrap().is_empty());
-    }
-
-    #[tokio::test]
-    async fn node_down_clears_every_device_of_that_node_only() {
-        let redis = tern_testkit::redis_server();
-        let p = RedisPresence::new(conn(&redis).await);
-        // More than one script slice.
-        let n = DOWN_CHUNK as u64 * 2 + 7;
-        for u in 1..=n {
-            p.online(u, u * 10, at("dead", u)).await.unwrap();
-            p.online(u, u * 10 + 1, at("live", u)).await.unwrap();
-        }
-        assert_eq!(p.node_down("dead").await.unwrap(), n as usize);
-        let users: Vec<u64> = (1..=n).collect();
-        let left = p.locate(&users).await.unwrap();
-        assert_eq!(left.len(), n as usize);
-        assert!(left.iter().all(|d| d.at.node_id == "live"));
-        assert_eq!(p.node_down("dead").await.unwrap(), 0, "idempotent");
     }
 
     #[tokio::test]
@@ -385,42 +342,5 @@ mod tests {
         assert_eq!(expired, vec!["short".to_owned()]);
         p.forget_node("short").await.unwrap();
         assert!(p.expired_nodes().await.unwrap().is_empty());
-    }
-
-    #[tokio::test]
-    async fn restore_fills_only_missing_entries_and_indexes_them() {
-        let redis = tern_testkit::redis_server();
-        let p = RedisPresence::new(conn(&redis).await);
-        p.online(1, 11, at("b", 2)).await.unwrap();
-        assert!(!p.restore(1, 11, at("a", 3)).await.unwrap(), "newer wins");
-        assert!(p.restore(1, 10, at("a", 1)).await.unwrap());
-        assert_eq!(p.locate(&[1]).await.unwrap().len(), 2);
-        // Restored entries are in the node index: the node's death clears them.
-        assert_eq!(p.node_down("a").await.unwrap(), 1);
-        assert_eq!(p.locate(&[1]).await.unwrap()[0].at, at("b", 2));
-    }
-
-    #[tokio::test]
-    async fn member_cache_invalidation_reaches_every_logic_node() {
-        let redis = tern_testkit::redis_server();
-        let ttl = Duration::from_secs(60);
-        let n1 = RedisMembers::new(conn(&redis).await, ttl);
-        let n2 = RedisMembers::new(conn(&redis).await, ttl);
-        let Lookup::Miss(epoch) = n1.get(7).await.unwrap() else {
-            panic!("empty")
-        };
-        // Node 2 commits a membership change while node 1 loads.
-        n2.invalidate(7).await.unwrap();
-        n1.put(7, epoch, Arc::new(vec![1, 2])).await.unwrap();
-        let Lookup::Miss(epoch) = n2.get(7).await.unwrap() else {
-            panic!("the stale load was not stored")
-        };
-        n2.put(7, epoch, Arc::new(vec![3, 1, 2])).await.unwrap();
-        assert_eq!(
-            n1.get(7).await.unwrap(),
-            Lookup::Hit(Arc::new(vec![1, 2, 3]))
-        );
-        n1.invalidate(7).await.unwrap();
-        assert!(matches!(n2.get(7).await.unwrap(), Lookup::Miss(_)));
     }
 }
