@@ -324,12 +324,16 @@ mod tests {
     async fn liveness_expires_in_redis() {
         let redis = tern_testkit::redis_server();
         let p = RedisPresence::new(conn(&redis).await);
-        p.node_alive("short", Duration::from_millis(200))
+        let short = p.node_alive("short", Duration::from_millis(200)).await;
+        assert!(short.unwrap(), "a node seen for the first time is new");
+        assert!(p
+            .node_alive("long", Duration::from_secs(600))
             .await
-            .unwrap();
-        p.node_alive("long", Duration::from_secs(600))
+            .unwrap());
+        assert!(!p
+            .node_alive("long", Duration::from_secs(600))
             .await
-            .unwrap();
+            .unwrap());
         // Redis expires keys on its own clock: poll, bounded.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         let expired = loop {
@@ -342,5 +346,7 @@ mod tests {
         assert_eq!(expired, vec!["short".to_owned()]);
         p.forget_node("short").await.unwrap();
         assert!(p.expired_nodes().await.unwrap().is_empty());
+        let again = p.node_alive("short", Duration::from_secs(1)).await;
+        assert!(again.unwrap(), "a forgotten node is new again");
     }
 }
