@@ -76,6 +76,24 @@ impl NatsBus {
         })
     }
 
+    /// Waits until the server has processed everything this connection
+    /// sent so far. async-nats's flush only empties the socket buffer, so
+    /// this sends a message to a fresh inbox of ours and waits for it: the
+    /// server handles one connection's operations in order.
+    async fn round_trip(&self) -> Result<(), BusError> {
+        let inbox = self.client.new_inbox();
+        let mut probe = self
+            .bounded("NATS subscribe", self.client.subscribe(inbox.clone()))
+            .await?;
+        self.bounded("NATS publish", self.client.publish(inbox, Bytes::new()))
+            .await?;
+        match tokio::time::timeout(self.op_timeout, probe.next()).await {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(BusError::Closed),
+            Err(_) => Err(BusError::Timeout),
+        }
+    }
+
     async fn bounded<T, E: std::fmt::Display>(
         &self,
         what: &str,
@@ -138,8 +156,8 @@ impl Bus for NatsBus {
             })
             .await?;
         // Once subscribe returns, the server must know: a request sent right
-        // after it has to find this subscriber (the flush is a PING/PONG).
-        self.bounded("NATS flush", self.client.flush()).await?;
+        // after it (from any connection) has to find this subscriber.
+        self.round_trip().await?;
         Ok(Subscription::new(subscriber.map(|m| BusMessage {
             subject: m.subject.to_string(),
             payload: m.payload,
