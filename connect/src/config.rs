@@ -29,6 +29,8 @@ pub struct ConnectConfig {
     pub request_timeout: Duration,
     /// How long a drain may take before remaining connections are dropped.
     pub drain_grace: Duration,
+    /// Rooms one connection may be in at once.
+    pub max_rooms_per_conn: usize,
     /// Interval of the node's liveness announcements.
     pub alive_interval: Duration,
     pub subjects: Subjects,
@@ -47,6 +49,7 @@ impl Default for ConnectConfig {
             max_inflight: 32,
             request_timeout: tern_public::bus::DEFAULT_REQUEST_TIMEOUT,
             drain_grace: Duration::from_secs(10),
+            max_rooms_per_conn: 16,
             alive_interval: Duration::from_secs(5),
             subjects: Subjects::default(),
         }

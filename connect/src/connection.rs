@@ -203,6 +203,7 @@ impl Connection {
 
     async fn closed(mut self, why: &'static str) {
         self.shared.registry.remove(self.conn_id);
+        self.shared.rooms.leave_all(self.conn_id).await;
         match self.identity {
             Some(id) => {
                 info!(reason = why, "connection closed");

@@ -8,7 +8,7 @@ use tracing::{debug, info, warn};
 
 use tern_public::bus::Subscription;
 use tern_public::proto::bus::{
-    logic_event, node_message, BoundDevice, Deliver, DevicesOnline, Kick, NodeMessage,
+    logic_event, node_message, BoundDevice, Broadcast, Deliver, DevicesOnline, Kick, NodeMessage,
 };
 use tern_public::proto::client::KickReason;
 
@@ -51,6 +51,23 @@ fn deliver(shared: &Shared, d: Deliver) {
                     "slow consumer: write queue full, closing"
                 );
             }
+        }
+    }
+}
+
+/// Consumes `tern.broadcast`: one pre-encoded frame for every signed-in
+/// connection of this node.
+pub(crate) async fn broadcasts(shared: Arc<Shared>, mut sub: Subscription) {
+    while let Some(msg) = sub.next().await {
+        let b = match Broadcast::decode(msg.payload) {
+            Ok(b) => b,
+            Err(e) => {
+                warn!(error = %e, "undecodable broadcast");
+                continue;
+            }
+        };
+        for conn in shared.registry.bound_handles() {
+            let _ = conn.push(b.frame.clone());
         }
     }
 }

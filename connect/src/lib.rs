@@ -1,6 +1,6 @@
 //! tern-connect is the stateful edge of tern: it accepts client TCP
 //! connections, speaks the TLV framing, answers heartbeats, enforces the
-//! handshake and heartbeat deadlines, keeps the registry of which local
+//! handshake and heartbeat deadlines, keeps live rooms, keeps the registry of which local
 //! connection serves which device, forwards every other command to a logic
 //! node over the bus, and writes the pushes logic sends it. It never touches
 //! SQL or Redis; it knows logic only through bus messages.
@@ -9,6 +9,7 @@ mod config;
 mod connection;
 mod deliver;
 mod registry;
+mod rooms;
 mod server;
 
 pub use config::ConnectConfig;

@@ -179,6 +179,16 @@ impl Registry {
             .map(|(_, h)| h.clone())
     }
 
+    /// The connection of every signed-in device.
+    pub(crate) fn bound_handles(&self) -> Vec<ConnHandle> {
+        self.devices
+            .lock()
+            .expect("registry lock poisoned")
+            .values()
+            .map(|(_, h)| h.clone())
+            .collect()
+    }
+
     /// Every signed-in device: (conn_id, user_id, device_id).
     pub(crate) fn bound(&self) -> Vec<(u64, u64, u64)> {
         self.devices

@@ -21,6 +21,7 @@ use tern_public::proto::client::KickReason;
 use tern_public::Code;
 
 use crate::config::ConnectConfig;
+use crate::rooms::Rooms;
 use crate::{connection, deliver, registry::Registry};
 
 /// State shared by the node's tasks.
@@ -28,6 +29,7 @@ pub(crate) struct Shared {
     pub cfg: ConnectConfig,
     pub bus: Arc<dyn Bus>,
     pub registry: Registry,
+    pub rooms: Rooms,
     next_conn_id: AtomicU64,
     /// Set when the drain starts; a connection registering after the drain
     /// took its snapshot kicks itself.
@@ -114,6 +116,7 @@ impl Node {
                 cfg,
                 bus,
                 registry: Registry::default(),
+                rooms: Rooms::default(),
                 // A random start per process: a node restarted under the same
                 // id never reuses a conn_id that stale presence or kicks still name.
                 next_conn_id: AtomicU64::new((u64::from(rand::random::<u32>()) << 32) | 1),
@@ -130,6 +133,19 @@ impl Node {
     #[cfg(test)]
     pub(crate) fn registry(&self) -> &Registry {
         &self.shared.registry
+    }
+
+    /// Room messages this node has received from the bus, all rooms.
+    pub fn room_messages_received(&self) -> u64 {
+        self.shared
+            .rooms
+            .received
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Rooms with local members and how many each has.
+    pub fn room_counts(&self) -> Vec<(String, usize)> {
+        self.shared.rooms.counts()
     }
 
     /// Signed-in devices right now.
@@ -153,8 +169,15 @@ impl Node {
             .subscribe(&node_subject, None)
             .await
             .map_err(|e| std::io::Error::other(format!("subscribe {node_subject}: {e}")))?;
+        let broadcast_subject = shared.subjects().broadcast();
+        let broadcasts = shared
+            .bus
+            .subscribe(&broadcast_subject, None)
+            .await
+            .map_err(|e| std::io::Error::other(format!("subscribe {broadcast_subject}: {e}")))?;
         let tracker = TaskTracker::new();
         let delivery_task = tokio::spawn(deliver::run(shared.clone(), deliveries));
+        let broadcast_task = tokio::spawn(deliver::broadcasts(shared.clone(), broadcasts));
         let alive_task = tokio::spawn(announce_alive(shared.clone()));
         shared.announce(NodeState::Up).await;
         info!(node = %shared.cfg.node_id, addr = ?listener.local_addr().ok(), "connect node serving");
@@ -191,6 +214,7 @@ impl Node {
         self.drain(tracker).await;
         alive_task.abort();
         delivery_task.abort();
+        broadcast_task.abort();
         Ok(())
     }
 

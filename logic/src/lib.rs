@@ -18,6 +18,7 @@ mod paging;
 pub mod peers;
 pub mod presence;
 mod redis_conn;
+mod rooms;
 mod rpc;
 pub mod store;
 mod system;

@@ -16,7 +16,7 @@ use tern_public::proto::bus::{Bind, ConnReply, ConnRequest};
 use tern_public::{Code, FrameType};
 
 use crate::error::{LogicError, Result};
-use crate::{auth, events, friends, groups, messages, users, Logic};
+use crate::{auth, events, friends, groups, messages, rooms, users, Logic};
 
 /// The connection a command came from; identity is the connection's, never the payload's.
 #[derive(Debug, Clone)]
@@ -240,10 +240,11 @@ async fn run(
         GroupSetRole => empty(groups::set_role(logic, caller, decode(p)?).await?),
         GroupMuteMember => empty(groups::mute_member(logic, caller, decode(p)?).await?),
         GroupMuteAll => reply(groups::mute_all(logic, caller, decode(p)?).await?),
+        RoomSend => empty(rooms::send(logic, caller, decode(p)?).await?),
         UserGet => reply(users::get(logic, decode(p)?).await?),
         UserUpdate => reply(users::update(logic, caller, decode(p)?).await?),
         UserSearch => reply(users::search(logic, decode(p)?).await?),
-        Heartbeat | Reply | Push | RoomPush | Kicked => {
+        Heartbeat | RoomJoin | RoomLeave | Reply | Push | RoomPush | Kicked => {
             return Err(LogicError::bad_request(format!(
                 "{} is not a logic command",
                 ty.name()

@@ -33,6 +33,9 @@ pub enum FrameType {
     GroupSetRole = 50,
     GroupMuteMember = 51,
     GroupMuteAll = 52,
+    RoomJoin = 60,
+    RoomLeave = 61,
+    RoomSend = 62,
     UserGet = 70,
     UserUpdate = 71,
     UserSearch = 72,
@@ -76,6 +79,9 @@ impl FrameType {
             50 => GroupSetRole,
             51 => GroupMuteMember,
             52 => GroupMuteAll,
+            60 => RoomJoin,
+            61 => RoomLeave,
+            62 => RoomSend,
             70 => UserGet,
             71 => UserUpdate,
             72 => UserSearch,
@@ -101,6 +107,14 @@ impl FrameType {
         matches!(
             self,
             FrameType::Register | FrameType::Login | FrameType::SignIn
+        )
+    }
+
+    /// Commands a connect node answers itself.
+    pub fn is_local(self) -> bool {
+        matches!(
+            self,
+            FrameType::Heartbeat | FrameType::RoomJoin | FrameType::RoomLeave
         )
     }
 
@@ -137,6 +151,9 @@ impl FrameType {
             GroupSetRole => "group_set_role",
             GroupMuteMember => "group_mute_member",
             GroupMuteAll => "group_mute_all",
+            RoomJoin => "room_join",
+            RoomLeave => "room_leave",
+            RoomSend => "room_send",
             UserGet => "user_get",
             UserUpdate => "user_update",
             UserSearch => "user_search",
@@ -146,6 +163,15 @@ impl FrameType {
             Kicked => "kicked",
         }
     }
+}
+
+/// Whether `id` is a valid room id: 1-64 characters of a-z, A-Z, 0-9, '_'
+/// and '-' (it becomes a bus subject token and a Redis key part).
+pub fn valid_room_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 #[cfg(test)]
@@ -162,5 +188,13 @@ mod tests {
         }
         assert_eq!(FrameType::from_u16(9), None);
         assert_eq!(FrameType::from_u16(7), Some(FrameType::Send));
+    }
+
+    #[test]
+    fn room_ids_are_safe_subject_tokens() {
+        assert!(valid_room_id("lobby-1_A"));
+        for bad in ["", "a.b", "a*", "a>", "a b", "é", &"x".repeat(65)] {
+            assert!(!valid_room_id(bad), "{bad:?}");
+        }
     }
 }

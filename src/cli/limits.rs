@@ -39,6 +39,9 @@ pub struct ConnectLimits {
     /// Time a drain may take on shutdown.
     #[arg(long, env = "TERN_DRAIN_GRACE_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=600))]
     pub drain_grace_secs: u64,
+    /// Rooms one connection may be in at once.
+    #[arg(long, env = "TERN_MAX_ROOMS_PER_CONNECTION", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_rooms_per_connection: u32,
     /// How often the node announces it is alive; logic counts it dead after 3 silent intervals.
     #[arg(long, env = "TERN_ALIVE_INTERVAL_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(100..=60_000))]
     pub alive_interval_ms: u64,

@@ -1,12 +1,16 @@
-//! Requests of one connection: HEARTBEAT answered here, sign-in and SEND
+//! Requests of one connection: HEARTBEAT, ROOM_JOIN and ROOM_LEAVE answered
+//! here, sign-in and SEND
 //! through the serial lane, everything else forwarded to logic at once.
 
 use bytes::Bytes;
 use prost::Message as _;
 use tracing::{debug, info, Instrument};
 
-use tern_public::proto::bus::ConnRequest;
-use tern_public::proto::client::{HeartbeatReply, KickReason, Request};
+use tern_public::frame::valid_room_id;
+use tern_public::proto::bus::{ConnReply, ConnRequest};
+use tern_public::proto::client::{
+    HeartbeatReply, KickReason, Request, RoomSendRequest, RoomTarget,
+};
 use tern_public::{time::now_ms, Code, Frame, FrameType};
 
 use super::{Connection, Done, Identity, Step};
@@ -61,6 +65,22 @@ impl Connection {
                     Bytes::new(),
                 );
             }
+            (FrameType::RoomJoin | FrameType::RoomLeave, Some(_)) => self.room(ty, request),
+            (FrameType::RoomSend, Some(_)) => {
+                // Only members speak in a room; logic does not know who joined.
+                let member = RoomSendRequest::decode(request.payload.clone())
+                    .is_ok_and(|r| self.shared.rooms.is_member(&r.room_id, self.conn_id));
+                if member {
+                    self.forward(ty, request, false);
+                } else {
+                    self.reply(
+                        request.request_id,
+                        Code::Forbidden,
+                        "join the room first",
+                        Bytes::new(),
+                    );
+                }
+            }
             (t, _) if t.is_auth() || t == FrameType::Send => {
                 self.serial.push_back((t, request));
                 self.start_serial();
@@ -68,6 +88,50 @@ impl Connection {
             (t, _) => self.forward(t, request, false),
         }
         Step::Continue
+    }
+
+    /// ROOM_JOIN and ROOM_LEAVE: membership is this node's; joining may
+    /// subscribe the node to the room first, so it runs off the read loop.
+    fn room(&mut self, ty: FrameType, request: Request) {
+        let room_id = match RoomTarget::decode(request.payload) {
+            Ok(t) if valid_room_id(&t.room_id) => t.room_id,
+            _ => {
+                self.reply(
+                    request.request_id,
+                    Code::BadRequest,
+                    "room_id must be 1-64 characters of a-z, A-Z, 0-9, '_', '-'",
+                    Bytes::new(),
+                );
+                return;
+            }
+        };
+        let shared = self.shared.clone();
+        let handle = self.handle.clone();
+        let request_id = request.request_id;
+        self.inflight.spawn(
+            async move {
+                let result = if ty == FrameType::RoomJoin {
+                    shared.rooms.join(&shared, &room_id, handle).await
+                } else {
+                    shared.rooms.leave(&room_id, handle.conn_id).await;
+                    Ok(())
+                };
+                let (code, message) = match result {
+                    Ok(()) => (Code::Ok, String::new()),
+                    Err((code, message)) => (code, message),
+                };
+                Done {
+                    request_id,
+                    serial: false,
+                    reply: ConnReply {
+                        code: code.as_i32(),
+                        message,
+                        ..Default::default()
+                    },
+                }
+            }
+            .in_current_span(),
+        );
     }
 
     /// Starts the next SEND/sign-in if none is in flight.

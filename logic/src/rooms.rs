@@ -1,0 +1,78 @@
+//! Live rooms, logic's part: ROOM_SEND checks the content and publishes one
+//! pre-encoded ROOM_PUSH on `tern.room.<id>`, where only connect nodes with
+//! members listen (they keep membership). Nothing is stored: a room message
+//! is live only. Broadcast publishes one frame for every connection.
+
+use bytes::Bytes;
+use prost::Message as _;
+
+use tern_public::frame::valid_room_id;
+use tern_public::proto::bus::{Broadcast, RoomDeliver};
+use tern_public::proto::client::{RoomMessage, RoomSendRequest};
+use tern_public::time::now_ms;
+use tern_public::{Frame, FrameType};
+
+use crate::error::{LogicError, Result};
+use crate::rpc::Caller;
+use crate::Logic;
+
+/// ROOM_SEND: to every member of the room but the sending connection.
+pub(crate) async fn send(logic: &Logic, caller: &Caller, req: RoomSendRequest) -> Result<()> {
+    if !valid_room_id(&req.room_id) {
+        return Err(LogicError::bad_request(
+            "room_id must be 1-64 characters of a-z, A-Z, 0-9, '_', '-'",
+        ));
+    }
+    check_content(logic, &req.content)?;
+    let frame = room_frame(&req.room_id, caller.user_id, req.content_type, req.content);
+    let deliver = RoomDeliver {
+        frame,
+        except_node_id: caller.node_id.clone(),
+        except_conn_id: caller.conn_id,
+    };
+    logic
+        .bus
+        .publish(
+            &logic.cfg.subjects.room(&req.room_id),
+            deliver.encode_to_vec().into(),
+        )
+        .await
+        .map_err(|e| LogicError::Unavailable(e.to_string()))
+}
+
+fn check_content(logic: &Logic, content: &[u8]) -> Result<()> {
+    if content.len() > logic.cfg.max_content_len {
+        return Err(LogicError::TooLarge(format!(
+            "content larger than {} bytes",
+            logic.cfg.max_content_len
+        )));
+    }
+    Ok(())
+}
+
+fn room_frame(room_id: &str, sender_id: u64, content_type: u32, content: Bytes) -> Bytes {
+    let msg = RoomMessage {
+        room_id: room_id.to_owned(),
+        sender_id,
+        content_type,
+        content,
+        created_at_ms: now_ms(),
+    };
+    Frame::from_message(FrameType::RoomPush.as_u16(), &msg).to_bytes()
+}
+
+impl Logic {
+    /// Pushes a ROOM_PUSH (room_id empty, sender 0 = the system) to every
+    /// signed-in connection of every connect node.
+    pub async fn broadcast(&self, content_type: u32, content: Bytes) -> Result<()> {
+        check_content(self, &content)?;
+        let frame = room_frame("", 0, content_type, content);
+        self.bus
+            .publish(
+                &self.cfg.subjects.broadcast(),
+                Broadcast { frame }.encode_to_vec().into(),
+            )
+            .await
+            .map_err(|e| LogicError::Unavailable(e.to_string()))
+    }
+}

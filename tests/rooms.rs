@@ -1,0 +1,173 @@
+//! Live rooms end to end: members on any connect node get every room
+//! message but their own, nobody else does, and bad requests change nothing.
+
+mod common;
+
+use bytes::Bytes;
+
+use common::*;
+use tern_client::proto::{Empty, RoomMessage, RoomSendRequest, RoomTarget};
+use tern_client::{ClientError, Code, Event};
+use tern_public::FrameType;
+
+async fn join(d: &Device, room: &str) -> Result<Empty, ClientError> {
+    d.client
+        .request(
+            FrameType::RoomJoin,
+            &RoomTarget {
+                room_id: room.into(),
+            },
+        )
+        .await
+}
+
+async fn leave(d: &Device, room: &str) {
+    let _: Empty = d
+        .client
+        .request(
+            FrameType::RoomLeave,
+            &RoomTarget {
+                room_id: room.into(),
+            },
+        )
+        .await
+        .expect("leave");
+}
+
+async fn say(d: &Device, room: &str, text: &str) -> Result<Empty, ClientError> {
+    d.client
+        .request(
+            FrameType::RoomSend,
+            &RoomSendRequest {
+                room_id: room.into(),
+                content_type: 1,
+                content: Bytes::copy_from_slice(text.as_bytes()),
+            },
+        )
+        .await
+}
+
+/// The next event, which must be a room message.
+async fn heard(d: &mut Device) -> RoomMessage {
+    loop {
+        match d.next_event().await {
+            Event::RoomPush(m) => return m,
+            Event::Unmatched(_) => continue,
+            other => panic!("expected a ROOM_PUSH, got {other:?}"),
+        }
+    }
+}
+
+fn said(m: &RoomMessage) -> String {
+    String::from_utf8_lossy(&m.content).into_owned()
+}
+
+async fn members_hear_each_other_and_nobody_else_does(shape: Shape) {
+    let server = shape.start().await;
+    let mut alice = register(server.addr(), "alice").await;
+    let mut bob = register(server.addr(), "bob").await;
+    let mut carol = register(server.addr(), "carol").await;
+    let mut dave = register(server.addr(), "dave").await;
+    for d in [&alice, &bob, &carol] {
+        join(d, "lobby").await.expect("join");
+    }
+    join(&alice, "lobby").await.expect("joining twice is fine");
+    join(&dave, "elsewhere").await.expect("join");
+
+    say(&alice, "lobby", "hello room").await.expect("send");
+    for d in [&mut bob, &mut carol] {
+        let m = heard(d).await;
+        assert_eq!((m.room_id.as_str(), m.sender_id), ("lobby", alice.user_id));
+        assert_eq!(said(&m), "hello room");
+    }
+    // The sender and the outsider get the next message of their own rooms
+    // first: the lobby message never reached them.
+    say(&bob, "lobby", "second").await.expect("send");
+    assert_eq!(said(&heard(&mut alice).await), "second");
+    say(&dave, "elsewhere", "alone").await.expect("send");
+    say(&carol, "lobby", "third").await.expect("send");
+    assert_eq!(said(&heard(&mut alice).await), "third");
+    assert_eq!(said(&heard(&mut bob).await), "third");
+    assert_eq!(said(&heard(&mut carol).await), "second");
+
+    // Whoever leaves hears no more; the room lives on for the others.
+    leave(&carol, "lobby").await;
+    say(&alice, "lobby", "after carol left")
+        .await
+        .expect("send");
+    assert_eq!(said(&heard(&mut bob).await), "after carol left");
+    join(&carol, "other").await.expect("join");
+    say(&bob, "other-not-joined", "x").await.unwrap_err();
+    join(&bob, "other").await.expect("join");
+    say(&bob, "other", "in other").await.expect("send");
+    assert_eq!(said(&heard(&mut carol).await), "in other");
+    // Room messages are live only: nothing entered any list.
+    assert!(dave.client.sync_all(0).await.unwrap().is_empty());
+    // The outsider heard nothing at all (not even his own message).
+    assert!(
+        matches!(dave.events.try_recv(), Err(_) | Ok(Event::Unmatched(_))),
+        "dave heard a room he is not in"
+    );
+    assert!(alice.client.sync_all(0).await.unwrap().is_empty());
+    server.stop().await;
+}
+
+async fn bad_room_requests_are_refused_with_clear_codes(shape: Shape) {
+    let server = shape.start().await;
+    let alice = register(server.addr(), "alice").await;
+    let code = |r: Result<Empty, ClientError>| r.expect_err("refused").code();
+
+    assert_eq!(code(join(&alice, "").await), Some(Code::BadRequest));
+    assert_eq!(code(join(&alice, "a.b").await), Some(Code::BadRequest));
+    assert_eq!(
+        code(join(&alice, &"x".repeat(65)).await),
+        Some(Code::BadRequest)
+    );
+    assert_eq!(
+        code(say(&alice, "lobby", "hi").await),
+        Some(Code::Forbidden)
+    );
+
+    for i in 0..16 {
+        join(&alice, &format!("r{i}"))
+            .await
+            .expect("within the limit");
+    }
+    assert_eq!(code(join(&alice, "r16").await), Some(Code::TooLarge));
+    leave(&alice, "r0").await;
+    join(&alice, "r16")
+        .await
+        .expect("room again after leaving one");
+
+    let big = RoomSendRequest {
+        room_id: "r1".into(),
+        content_type: 1,
+        content: vec![0u8; 64 * 1024 + 1].into(),
+    };
+    let err = alice
+        .client
+        .request::<Empty>(FrameType::RoomSend, &big)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(Code::TooLarge));
+
+    // Before sign-in, rooms are closed.
+    let (anon, _events) = tern_client::Client::connect(server.addr()).await.unwrap();
+    let err = anon
+        .request::<Empty>(
+            FrameType::RoomJoin,
+            &RoomTarget {
+                room_id: "lobby".into(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(Code::Unauthenticated));
+    assert_still_serving(server.addr(), "rooms").await;
+    server.stop().await;
+}
+
+in_both_shapes! {
+    #[tokio::test] members_hear_each_other_and_nobody_else_does,
+    #[tokio::test] bad_room_requests_are_refused_with_clear_codes,
+}
