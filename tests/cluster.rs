@@ -167,3 +167,72 @@ async fn readiness_follows_redis() {
     assert!(body.contains("\"presence\":false"), "{body}");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn room_online_counts_add_up_across_connect_nodes() {
+    use tern_logic::presence::{Presence, RedisPresence};
+    use tern_logic::RedisConn;
+
+    let services = Services::start().await;
+    let server = services
+        .cluster_with(
+            ConnectConfig {
+                alive_interval: Duration::from_millis(200),
+                ..Default::default()
+            },
+            open_logic(),
+        )
+        .await;
+    let presence = RedisPresence::new(
+        RedisConn::connect(&services.redis.url(), "tern")
+            .await
+            .unwrap(),
+    );
+    let join = |d: &Device, room: &str| {
+        let client = d.client.clone();
+        let room_id = room.to_owned();
+        async move {
+            client
+                .request::<tern_client::proto::Empty>(
+                    FrameType::RoomJoin,
+                    &tern_client::proto::RoomTarget { room_id },
+                )
+                .await
+                .expect("join")
+        }
+    };
+    let a = register(server.addrs()[0], "alice").await;
+    let b = register(server.addrs()[0], "bob").await;
+    let c = register(server.addrs()[1], "carol").await;
+    for d in [&a, &b, &c] {
+        join(d, "lobby").await;
+    }
+    join(&c, "kitchen").await;
+
+    // Nodes report with every ALIVE (200 ms here); wait for the sum.
+    let until = |want: u64| {
+        let presence = &presence;
+        async move {
+            let deadline = Instant::now() + WAIT;
+            loop {
+                let n = presence.room_online("lobby").await.unwrap();
+                if n == want {
+                    return;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "lobby online stuck at {n}, want {want}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    until(3).await;
+    assert_eq!(
+        presence.top_rooms(5).await.unwrap(),
+        [("lobby".to_owned(), 3), ("kitchen".to_owned(), 1)]
+    );
+    drop(b); // closing the connection leaves its rooms
+    until(2).await;
+    server.stop().await;
+}

@@ -38,6 +38,18 @@ pub(crate) async fn handle(logic: &Logic, payload: Bytes) {
         }
         logic_event::Event::Node(n) => node_event(logic, n).await,
         logic_event::Event::DevicesOnline(d) => restore(logic, d).await,
+        logic_event::Event::RoomCounts(r) => {
+            let counts: Vec<(String, u32)> = r
+                .rooms
+                .into_iter()
+                .filter(|c| tern_public::frame::valid_room_id(&c.room_id))
+                .map(|c| (c.room_id, c.online))
+                .collect();
+            let ttl = Duration::from_millis(u64::from(r.ttl_ms).clamp(100, 3_600_000));
+            if let Err(e) = logic.presence.room_counts(&r.node_id, &counts, ttl).await {
+                warn!(node = %r.node_id, error = %e, "recording room counts failed");
+            }
+        }
     }
 }
 

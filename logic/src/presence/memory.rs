@@ -16,6 +16,23 @@ pub struct MemoryPresence {
     users: Mutex<HashMap<u64, HashMap<u64, Location>>>,
     /// Node id -> end of its liveness.
     nodes: Mutex<HashMap<String, Instant>>,
+    /// Room -> node -> (members, valid until).
+    rooms: Mutex<HashMap<String, HashMap<String, (u32, Instant)>>>,
+}
+
+impl MemoryPresence {
+    fn room_totals(&self) -> Vec<(String, u64)> {
+        let mut rooms = self.rooms.lock().expect("presence lock poisoned");
+        let now = Instant::now();
+        rooms.retain(|_, nodes| {
+            nodes.retain(|_, (_, until)| *until > now);
+            !nodes.is_empty()
+        });
+        rooms
+            .iter()
+            .map(|(r, nodes)| (r.clone(), nodes.values().map(|(n, _)| u64::from(*n)).sum()))
+            .collect()
+    }
 }
 
 impl MemoryPresence {
@@ -100,6 +117,47 @@ impl Presence for MemoryPresence {
         }
         devices.insert(device_id, at);
         Ok(true)
+    }
+
+    async fn room_counts(
+        &self,
+        node_id: &str,
+        counts: &[(String, u32)],
+        ttl: Duration,
+    ) -> Result<(), PresenceError> {
+        let mut rooms = self.rooms.lock().expect("presence lock poisoned");
+        let until = Instant::now() + ttl;
+        for (room, n) in counts {
+            if *n == 0 {
+                if let Some(nodes) = rooms.get_mut(room) {
+                    nodes.remove(node_id);
+                    if nodes.is_empty() {
+                        rooms.remove(room);
+                    }
+                }
+            } else {
+                rooms
+                    .entry(room.clone())
+                    .or_default()
+                    .insert(node_id.to_owned(), (*n, until));
+            }
+        }
+        Ok(())
+    }
+
+    async fn room_online(&self, room_id: &str) -> Result<u64, PresenceError> {
+        Ok(self
+            .room_totals()
+            .into_iter()
+            .find(|(r, _)| r == room_id)
+            .map_or(0, |(_, n)| n))
+    }
+
+    async fn top_rooms(&self, limit: usize) -> Result<Vec<(String, u64)>, PresenceError> {
+        let mut all = self.room_totals();
+        all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        all.truncate(limit);
+        Ok(all)
     }
 
     async fn node_alive(&self, node_id: &str, ttl: Duration) -> Result<bool, PresenceError> {

@@ -75,6 +75,21 @@ pub trait Presence: Send + Sync + 'static {
     /// Connect nodes that announced themselves and whose liveness has expired.
     async fn expired_nodes(&self) -> Result<Vec<String>, PresenceError>;
 
+    /// Records a node's local member counts per room, valid for `ttl`;
+    /// a count of 0 removes the node's share of that room.
+    async fn room_counts(
+        &self,
+        node_id: &str,
+        counts: &[(String, u32)],
+        ttl: Duration,
+    ) -> Result<(), PresenceError>;
+
+    /// Members of a room across all nodes (counts not expired).
+    async fn room_online(&self, room_id: &str) -> Result<u64, PresenceError>;
+
+    /// The `limit` rooms with the most members, most first.
+    async fn top_rooms(&self, limit: usize) -> Result<Vec<(String, u64)>, PresenceError>;
+
     /// Whether the registry answers (readiness checks).
     async fn ping(&self) -> Result<(), PresenceError> {
         Ok(())

@@ -75,6 +75,29 @@ end
 return n
 ";
 
+/// Room counts of one node: ARGV = prefix, node, valid-until ms, ttl ms,
+/// then (room, count) pairs. A node's share is `count:valid_until`.
+const ROOM_COUNTS: &str = r"
+local rooms = ARGV[1] .. ':rooms'
+for i = 5, #ARGV, 2 do
+  local key = ARGV[1] .. ':room:' .. ARGV[i] .. ':online'
+  if ARGV[i + 1] == '0' then
+    redis.call('HDEL', key, ARGV[2])
+  else
+    redis.call('HSET', key, ARGV[2], ARGV[i + 1] .. ':' .. ARGV[3])
+    -- The key lives as long as its longest share: never shorten it.
+    if redis.call('PTTL', key) < tonumber(ARGV[4]) then
+      redis.call('PEXPIRE', key, ARGV[4])
+    end
+    redis.call('ZADD', rooms, 'GT', ARGV[3], ARGV[i])
+  end
+end
+return 1
+";
+
+/// Rooms examined at most when ranking the top rooms.
+const TOP_ROOMS_SCAN: isize = 10_000;
+
 /// Presence shared by every logic node through one Redis.
 pub struct RedisPresence {
     redis: RedisConn,
@@ -82,6 +105,7 @@ pub struct RedisPresence {
     restore: Script,
     offline: Script,
     node_down: Script,
+    room_counts: Script,
 }
 
 impl RedisPresence {
@@ -92,6 +116,7 @@ impl RedisPresence {
             restore: Script::new(RESTORE),
             offline: Script::new(OFFLINE),
             node_down: Script::new(NODE_DOWN),
+            room_counts: Script::new(ROOM_COUNTS),
         }
     }
 
@@ -105,6 +130,21 @@ impl RedisPresence {
 
     fn alive_key(&self, node_id: &str) -> String {
         self.redis.key(format_args!("node:{node_id}"))
+    }
+
+    fn room_key(&self, room_id: &str) -> String {
+        self.redis.key(format_args!("room:{room_id}:online"))
+    }
+
+    /// Sum of the node shares still valid at `now_ms`.
+    fn room_total(shares: &HashMap<String, String>, now_ms: i64) -> u64 {
+        shares
+            .values()
+            .filter_map(|v| {
+                let (n, until) = v.split_once(':')?;
+                (until.parse::<i64>().ok()? > now_ms).then(|| n.parse::<u64>().ok())?
+            })
+            .sum()
     }
 
     fn nodes_key(&self) -> String {
@@ -275,6 +315,76 @@ impl Presence for RedisPresence {
             .filter(|(_, alive)| !alive)
             .map(|(n, _)| n)
             .collect())
+    }
+
+    async fn room_counts(
+        &self,
+        node_id: &str,
+        counts: &[(String, u32)],
+        ttl: Duration,
+    ) -> Result<(), PresenceError> {
+        if counts.is_empty() {
+            return Ok(());
+        }
+        let ttl_ms = ttl.as_millis().max(1) as i64;
+        let until = tern_public::time::now_ms() + ttl_ms;
+        let mut call = self.room_counts.prepare_invoke();
+        call.arg(self.redis.prefix())
+            .arg(node_id)
+            .arg(until)
+            .arg(ttl_ms);
+        for (room, n) in counts {
+            call.arg(room).arg(n);
+        }
+        let mut c = self.redis.conn.clone();
+        call.invoke_async::<i64>(&mut c).await.map_err(err)?;
+        Ok(())
+    }
+
+    async fn room_online(&self, room_id: &str) -> Result<u64, PresenceError> {
+        let mut c = self.redis.conn.clone();
+        let shares: HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(self.room_key(room_id))
+            .query_async(&mut c)
+            .await
+            .map_err(err)?;
+        Ok(Self::room_total(&shares, tern_public::time::now_ms()))
+    }
+
+    async fn top_rooms(&self, limit: usize) -> Result<Vec<(String, u64)>, PresenceError> {
+        let now = tern_public::time::now_ms();
+        let index = self.redis.key(format_args!("rooms"));
+        let mut c = self.redis.conn.clone();
+        let (rooms,): (Vec<String>,) = redis::pipe()
+            .cmd("ZREMRANGEBYSCORE")
+            .arg(&index)
+            .arg("-inf")
+            .arg(now)
+            .ignore()
+            .cmd("ZREVRANGE")
+            .arg(&index)
+            .arg(0)
+            .arg(TOP_ROOMS_SCAN - 1)
+            .query_async(&mut c)
+            .await
+            .map_err(err)?;
+        if rooms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for r in &rooms {
+            pipe.hgetall(self.room_key(r));
+        }
+        let shares: Vec<HashMap<String, String>> = pipe.query_async(&mut c).await.map_err(err)?;
+        let mut totals: Vec<(String, u64)> = rooms
+            .into_iter()
+            .zip(shares)
+            .map(|(r, s)| (r, Self::room_total(&s, now)))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        totals.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        totals.truncate(limit);
+        Ok(totals)
     }
 
     async fn ping(&self) -> Result<(), PresenceError> {

@@ -65,6 +65,48 @@ async fn restore_fills_only_missing_entries(p1: &dyn Presence, p2: &dyn Presence
     assert_eq!(p2.locate(&[1]).await.unwrap()[0].at, at("b", 2));
 }
 
+async fn room_counts_add_up_across_nodes_and_expire(p1: &dyn Presence, p2: &dyn Presence) {
+    let long = std::time::Duration::from_secs(60);
+    let counts = |v: &[(&str, u32)]| -> Vec<(String, u32)> {
+        v.iter().map(|(r, n)| (r.to_string(), *n)).collect()
+    };
+    p1.room_counts("a", &counts(&[("lobby", 2), ("kitchen", 1)]), long)
+        .await
+        .unwrap();
+    p2.room_counts("b", &counts(&[("lobby", 3)]), long)
+        .await
+        .unwrap();
+    assert_eq!(p1.room_online("lobby").await.unwrap(), 5);
+    assert_eq!(p2.room_online("nowhere").await.unwrap(), 0);
+    assert_eq!(
+        p1.top_rooms(10).await.unwrap(),
+        [("lobby".to_owned(), 5), ("kitchen".to_owned(), 1)]
+    );
+    // A room that emptied on a node is reported with 0.
+    p1.room_counts("a", &counts(&[("lobby", 0)]), long)
+        .await
+        .unwrap();
+    assert_eq!(p2.room_online("lobby").await.unwrap(), 3);
+    // A node that stops reporting (it died) drops out after its TTL.
+    p2.room_counts(
+        "c",
+        &counts(&[("kitchen", 4)]),
+        std::time::Duration::from_millis(150),
+    )
+    .await
+    .unwrap();
+    assert_eq!(p1.room_online("kitchen").await.unwrap(), 5);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while p1.room_online("kitchen").await.unwrap() != 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "expired counts still counted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(p2.top_rooms(1).await.unwrap(), [("lobby".to_owned(), 3)]);
+}
+
 /// Runs each case as `<case>::memory` and `<case>::redis`.
 macro_rules! on_both_registries {
     ($($case:ident),* $(,)?) => {$(
@@ -93,4 +135,5 @@ on_both_registries!(
     compare_and_delete_and_moves_between_nodes,
     node_down_clears_every_device_of_that_node_only,
     restore_fills_only_missing_entries,
+    room_counts_add_up_across_nodes_and_expire,
 );
