@@ -16,9 +16,11 @@ pub struct MemoryPresence {
     users: Mutex<HashMap<u64, HashMap<u64, Location>>>,
     /// Node id -> end of its liveness.
     nodes: Mutex<HashMap<String, Instant>>,
-    /// Room -> node -> (members, valid until).
-    rooms: Mutex<HashMap<String, HashMap<String, (u32, Instant)>>>,
+    rooms: Mutex<HashMap<String, RoomShares>>,
 }
+
+/// One room's members per node: node id -> (members, valid until).
+type RoomShares = HashMap<String, (u32, Instant)>;
 
 impl MemoryPresence {
     fn room_totals(&self) -> Vec<(String, u64)> {
