@@ -117,6 +117,11 @@ impl LogicNode {
         })
     }
 
+    /// The node's logic state (for the admin API and tests).
+    pub fn logic(&self) -> Arc<Logic> {
+        self.logic.clone()
+    }
+
     /// Serves commands from the bus and HTTP until `shutdown` resolves,
     /// then finishes the requests in flight.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {

@@ -22,19 +22,51 @@ pub async fn serve(
     logic: LogicConfig,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
-    let logic = Logic::start(logic, store, Shared::memory(), bus.clone());
-    // Subscribe before accepting: no client request may find logic absent.
-    let logic_server = LogicServer::subscribe(logic).await?;
-    let (stop_logic, logic_stopped) = watch::channel(false);
-    let logic_task = tokio::spawn(logic_server.run(async move {
-        let mut rx = logic_stopped;
-        let _ = rx.wait_for(|stop| *stop).await;
-    }));
+    Standalone::start(store, connect, logic)
+        .await?
+        .run(listener, shutdown)
+        .await
+}
 
-    Node::new(connect, bus).run(listener, shutdown).await?;
+/// A standalone server, started and ready to serve a listener. Its parts
+/// are reachable for the admin API and tests.
+pub struct Standalone {
+    pub node: Node,
+    pub logic: Arc<Logic>,
+    server: LogicServer,
+}
 
-    let _ = stop_logic.send(true);
-    logic_task.await?;
-    Ok(())
+impl Standalone {
+    /// Starts logic and subscribes it: requests from now on find it.
+    pub async fn start(
+        store: Store,
+        connect: ConnectConfig,
+        logic: LogicConfig,
+    ) -> anyhow::Result<Standalone> {
+        let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
+        let logic = Logic::start(logic, store, Shared::memory(), bus.clone());
+        let server = LogicServer::subscribe(logic.clone()).await?;
+        Ok(Standalone {
+            node: Node::new(connect, bus),
+            logic,
+            server,
+        })
+    }
+
+    /// Serves clients on `listener` until `shutdown` resolves, then drains.
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        let (stop_logic, logic_stopped) = watch::channel(false);
+        let logic_task = tokio::spawn(self.server.run(async move {
+            let mut rx = logic_stopped;
+            let _ = rx.wait_for(|stop| *stop).await;
+        }));
+        self.node.run(listener, shutdown).await?;
+        let _ = stop_logic.send(true);
+        logic_task.await?;
+        Ok(())
+    }
 }

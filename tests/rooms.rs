@@ -167,7 +167,66 @@ async fn bad_room_requests_are_refused_with_clear_codes(shape: Shape) {
     server.stop().await;
 }
 
+async fn broadcast_reaches_every_signed_in_connection(shape: Shape) {
+    let server = shape.start().await;
+    let mut users = Vec::new();
+    for name in ["ann", "ben", "cat"] {
+        users.push(register(server.addr(), name).await);
+    }
+    let (anon, mut anon_events) = tern_client::Client::connect(server.addr()).await.unwrap();
+    anon.heartbeat().await.expect("connected, not signed in");
+
+    server.logic[0]
+        .broadcast(1, Bytes::from_static(b"maintenance at noon"))
+        .await
+        .expect("broadcast");
+    for u in &mut users {
+        let m = heard(u).await;
+        assert_eq!((m.room_id.as_str(), m.sender_id), ("", 0));
+        assert_eq!(said(&m), "maintenance at noon");
+    }
+    // Only signed-in connections are told.
+    anon.heartbeat().await.expect("still connected");
+    assert!(
+        matches!(anon_events.try_recv(), Err(_) | Ok(Event::Unmatched(_))),
+        "a connection that never signed in got the broadcast"
+    );
+    server.stop().await;
+}
+
+async fn a_room_message_reaches_only_nodes_with_members(shape: Shape) {
+    let server = shape.start().await;
+    let first = server.addrs()[0];
+    let alice = register(first, "alice").await;
+    let mut bob = register(first, "bob").await;
+    // Someone on every node, but in the lobby only on the first one.
+    let mut others = Vec::new();
+    for (i, &addr) in server.addrs().iter().enumerate() {
+        let d = register(addr, &format!("other{i}")).await;
+        join(&d, "elsewhere").await.expect("join");
+        others.push(d);
+    }
+    join(&alice, "lobby").await.expect("join");
+    join(&bob, "lobby").await.expect("join");
+    say(&alice, "lobby", "only here").await.expect("send");
+    assert_eq!(said(&heard(&mut bob).await), "only here");
+
+    let received: Vec<u64> = server
+        .connect
+        .iter()
+        .map(|n| n.room_messages_received())
+        .collect();
+    assert_eq!(received[0], 1, "the lobby's node got the message once");
+    assert!(
+        received[1..].iter().all(|&n| n == 0),
+        "nodes without lobby members received room messages: {received:?}"
+    );
+    server.stop().await;
+}
+
 in_both_shapes! {
+    #[tokio::test] broadcast_reaches_every_signed_in_connection,
+    #[tokio::test] a_room_message_reaches_only_nodes_with_members,
     #[tokio::test] members_hear_each_other_and_nobody_else_does,
     #[tokio::test] bad_room_requests_are_refused_with_clear_codes,
 }

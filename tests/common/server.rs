@@ -12,10 +12,11 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use tern::cluster::{run_connect, LogicBackends, LogicNode};
-use tern_connect::ConnectConfig;
+use tern::cluster::{LogicBackends, LogicNode};
+use tern::standalone::Standalone;
+use tern_connect::{ConnectConfig, Node};
 use tern_logic::store::Store;
-use tern_logic::LogicConfig;
+use tern_logic::{Logic, LogicConfig};
 use tern_public::bus::{Bus, NatsBus, NatsOptions, Subjects};
 
 use super::{open_logic, WAIT};
@@ -35,6 +36,10 @@ pub struct Server {
     addrs: Vec<SocketAddr>,
     /// HTTP addresses of the logic nodes (cluster only).
     pub http: Vec<SocketAddr>,
+    /// The connect nodes, in the order of [`Server::addrs`].
+    pub connect: Vec<Node>,
+    /// The logic nodes' state.
+    pub logic: Vec<Arc<Logic>>,
     next: AtomicUsize,
     /// Stopped in this order: connect nodes drain before logic stops.
     nodes: Vec<(oneshot::Sender<()>, Task)>,
@@ -98,22 +103,22 @@ async fn standalone(connect: ConnectConfig, logic: LogicConfig) -> Server {
         .await
         .expect("sqlite store");
     let (listener, addr) = loopback().await;
-    let node = spawn(|stopped| {
-        tokio::spawn(tern::standalone::serve(
-            listener,
-            store,
-            connect,
-            logic,
-            async {
-                let _ = stopped.await;
-            },
-        ))
+    let server = Standalone::start(store, connect, logic)
+        .await
+        .expect("standalone starts");
+    let (node, logic) = (server.node.clone(), server.logic.clone());
+    let task = spawn(|stopped| {
+        tokio::spawn(server.run(listener, async {
+            let _ = stopped.await;
+        }))
     });
     Server {
         addrs: vec![addr],
         http: Vec::new(),
+        connect: vec![node],
+        logic: vec![logic],
         next: AtomicUsize::new(0),
-        nodes: vec![node],
+        nodes: vec![task],
         _keep: Box::new(dir),
     }
 }
@@ -201,9 +206,11 @@ impl Services {
 async fn cluster_on(services: &Services, connect: ConnectConfig, logic: LogicConfig) -> Server {
     let mut http_addrs = Vec::new();
     let mut logic_nodes = Vec::new();
+    let mut logic_states = Vec::new();
     for _ in 0..2 {
         let (node, http) = services.logic_node(logic.clone()).await;
         http_addrs.push(http);
+        logic_states.push(node.logic());
         logic_nodes.push(spawn(|stopped| {
             tokio::spawn(node.run(async {
                 let _ = stopped.await;
@@ -212,6 +219,7 @@ async fn cluster_on(services: &Services, connect: ConnectConfig, logic: LogicCon
     }
     let mut nodes = Vec::new();
     let mut addrs = Vec::new();
+    let mut connect_nodes = Vec::new();
     for i in 1..=2 {
         let cfg = ConnectConfig {
             node_id: format!("c{i}-{:06x}", rand::random::<u32>() & 0xff_ffff),
@@ -221,16 +229,24 @@ async fn cluster_on(services: &Services, connect: ConnectConfig, logic: LogicCon
         let bus = services.bus(&cfg.node_id).await;
         let (listener, addr) = loopback().await;
         addrs.push(addr);
+        let node = Node::new(cfg, bus);
+        connect_nodes.push(node.clone());
         nodes.push(spawn(|stopped| {
-            tokio::spawn(run_connect(listener, cfg, bus, async {
-                let _ = stopped.await;
-            }))
+            tokio::spawn(async move {
+                node.run(listener, async {
+                    let _ = stopped.await;
+                })
+                .await?;
+                Ok(())
+            })
         }));
     }
     nodes.extend(logic_nodes);
     Server {
         addrs,
         http: http_addrs,
+        connect: connect_nodes,
+        logic: logic_states,
         next: AtomicUsize::new(0),
         nodes,
         _keep: Box::new(()),
