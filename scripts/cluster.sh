@@ -79,6 +79,7 @@ export TERN_NATS_URL="nats://127.0.0.1:$nats_port"
 export TERN_DATABASE_URL="mysql://root@127.0.0.1:$mysql_port/tern"
 export TERN_REDIS_URL="redis://127.0.0.1:$redis_port"
 export TERN_LOG="${TERN_LOG:-warn}"
+export TERN_ADMIN_TOKEN="${TERN_ADMIN_TOKEN:-$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')}"
 
 for i in 0 1; do
     TERN_HTTP_LISTEN="127.0.0.1:$((base + 80 + i))" TERN_NODE_ID="logic$((i + 1))" \
@@ -98,6 +99,7 @@ wait_port $((base + 1))
 echo "tern cluster (2 logic + 2 connect) in $dir"
 echo "  clients (TCP):  127.0.0.1:$base, 127.0.0.1:$((base + 1))"
 echo "  logic http:     127.0.0.1:$((base + 80)), 127.0.0.1:$((base + 81))"
+echo "  admin token:    $TERN_ADMIN_TOKEN"
 echo "  pids:           ${pids[*]}"
 echo "  stop with ctrl-c"
 wait -n "${pids[@]}" || true

@@ -90,6 +90,7 @@ pub struct LogicNode {
     logic: Arc<Logic>,
     server: LogicServer,
     http: TcpListener,
+    admin_token: Option<Arc<str>>,
     answering: tokio::task::JoinHandle<()>,
 }
 
@@ -101,6 +102,7 @@ impl LogicNode {
         backends: LogicBackends,
         bus: Arc<dyn Bus>,
         http: TcpListener,
+        admin_token: Option<String>,
     ) -> anyhow::Result<LogicNode> {
         let answering = peers::join(bus.clone(), &cfg.subjects, backends.mode)
             .await
@@ -113,6 +115,7 @@ impl LogicNode {
             logic,
             server,
             http,
+            admin_token: admin_token.map(Arc::from),
             answering,
         })
     }
@@ -129,10 +132,12 @@ impl LogicNode {
             logic,
             server,
             http,
+            admin_token,
             answering,
         } = self;
         let (stop_http, http_stopped) = watch::channel(false);
-        let http_task = tokio::spawn(api::serve(http, logic, async move {
+        let state = api::ApiState { logic, admin_token };
+        let http_task = tokio::spawn(api::serve(http, state, async move {
             let mut rx = http_stopped;
             let _ = rx.wait_for(|stop| *stop).await;
         }));

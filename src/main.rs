@@ -100,7 +100,11 @@ async fn logic(args: LogicArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding the HTTP listener on {}", args.http_listen))?;
     let http_addr = http.local_addr()?;
-    let node = LogicNode::start(cfg, backends, Arc::new(bus), http).await?;
+    if args.admin_token.is_none() {
+        tracing::warn!("no --admin-token: the admin API answers 401 to every request");
+    }
+    let node =
+        LogicNode::start(cfg, backends, Arc::new(bus), http, args.admin_token.clone()).await?;
     // Printed once the node serves: scripts and tests wait for these lines.
     println!("tern logic {name}");
     println!("  http:           {http_addr}");

@@ -18,8 +18,23 @@ use tern_public::FrameType;
 
 /// Status and body of a plain HTTP/1.1 GET.
 async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    http(addr, "GET", path, None).await
+}
+
+/// Status and body of a plain HTTP/1.1 request with the admin token when
+/// it has a JSON body.
+async fn http(addr: SocketAddr, method: &str, path: &str, json: Option<&str>) -> (u16, String) {
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let req = format!("GET {path} HTTP/1.1\r\nHost: tern\r\nConnection: close\r\n\r\n");
+    let body = json.unwrap_or("");
+    let auth = if json.is_some() {
+        format!("Authorization: Bearer {ADMIN_TOKEN}\r\nContent-Type: application/json\r\n")
+    } else {
+        String::new()
+    };
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: tern\r\nConnection: close\r\n{auth}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
     s.write_all(req.as_bytes()).await.unwrap();
     let mut buf = Vec::new();
     tokio::time::timeout(WAIT, s.read_to_end(&mut buf))
@@ -145,9 +160,14 @@ async fn a_logic_node_that_cannot_share_state_refuses_to_join() {
     .await
     .unwrap();
     let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let refused =
-        tern::cluster::LogicNode::start(open_logic(), backends, services.bus("lonely").await, http)
-            .await;
+    let refused = tern::cluster::LogicNode::start(
+        open_logic(),
+        backends,
+        services.bus("lonely").await,
+        http,
+        None,
+    )
+    .await;
     let err = refused.err().expect("refused").to_string();
     assert!(err.contains("in-memory presence"), "{err}");
     running.abort();
@@ -234,5 +254,58 @@ async fn room_online_counts_add_up_across_connect_nodes() {
     );
     drop(b); // closing the connection leaves its rooms
     until(2).await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rest_room_push_reaches_members_on_both_nodes_and_nobody_else() {
+    let services = Services::start().await;
+    let server = services.cluster().await;
+    let join = |d: &Device| {
+        let client = d.client.clone();
+        async move {
+            client
+                .request::<tern_client::proto::Empty>(
+                    FrameType::RoomJoin,
+                    &tern_client::proto::RoomTarget {
+                        room_id: "stage".into(),
+                    },
+                )
+                .await
+                .expect("join")
+        }
+    };
+    let mut a = register(server.addrs()[0], "alice").await;
+    let mut b = register(server.addrs()[1], "bob").await;
+    let outsider = register(server.addrs()[1], "olga").await;
+    join(&a).await;
+    join(&b).await;
+
+    let (status, body) = http(
+        server.http[1],
+        "POST",
+        "/api/v1/rooms/stage/messages",
+        Some(r#"{"content":"from the admin"}"#),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    for d in [&mut a, &mut b] {
+        match d.next_event().await {
+            tern_client::Event::RoomPush(m) => {
+                assert_eq!((m.room_id.as_str(), m.sender_id), ("stage", 0));
+                assert_eq!(&m.content[..], b"from the admin");
+            }
+            other => panic!("expected the room push, got {other:?}"),
+        }
+    }
+    // The outsider's node served the room (bob) but not to her.
+    let mut outsider = outsider;
+    assert!(
+        matches!(
+            outsider.events.try_recv(),
+            Err(_) | Ok(tern_client::Event::Unmatched(_))
+        ),
+        "a non-member got the room push"
+    );
     server.stop().await;
 }

@@ -62,6 +62,49 @@ fn room_frame(room_id: &str, sender_id: u64, content_type: u32, content: Bytes) 
 }
 
 impl Logic {
+    /// Pushes a ROOM_PUSH from the system (sender 0) to every member of a
+    /// room on every node.
+    pub async fn room_push(&self, room_id: &str, content_type: u32, content: Bytes) -> Result<()> {
+        if !valid_room_id(room_id) {
+            return Err(LogicError::bad_request(
+                "room_id must be 1-64 characters of a-z, A-Z, 0-9, '_', '-'",
+            ));
+        }
+        check_content(self, &content)?;
+        let deliver = RoomDeliver {
+            frame: room_frame(room_id, 0, content_type, content),
+            ..Default::default()
+        };
+        self.bus
+            .publish(
+                &self.cfg.subjects.room(room_id),
+                deliver.encode_to_vec().into(),
+            )
+            .await
+            .map_err(|e| LogicError::Unavailable(e.to_string()))
+    }
+
+    /// Members of a room across all connect nodes.
+    pub async fn room_online(&self, room_id: &str) -> Result<u64> {
+        if !valid_room_id(room_id) {
+            return Err(LogicError::bad_request(
+                "room_id must be 1-64 characters of a-z, A-Z, 0-9, '_', '-'",
+            ));
+        }
+        self.presence
+            .room_online(room_id)
+            .await
+            .map_err(|e| LogicError::Unavailable(e.to_string()))
+    }
+
+    /// The rooms with the most members, most first.
+    pub async fn top_rooms(&self, limit: usize) -> Result<Vec<(String, u64)>> {
+        self.presence
+            .top_rooms(limit)
+            .await
+            .map_err(|e| LogicError::Unavailable(e.to_string()))
+    }
+
     /// Pushes a ROOM_PUSH (room_id empty, sender 0 = the system) to every
     /// signed-in connection of every connect node.
     pub async fn broadcast(&self, content_type: u32, content: Bytes) -> Result<()> {

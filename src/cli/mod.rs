@@ -95,6 +95,11 @@ pub struct LogicArgs {
     /// How long a group's cached member list lives in Redis.
     #[arg(long, env = "TERN_MEMBER_CACHE_TTL_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub member_cache_ttl_secs: u64,
+    /// Bearer token of the admin API (`Authorization: Bearer <token>`);
+    /// without it the admin API answers 401 to everything. Every logic node
+    /// of a cluster takes the same one.
+    #[arg(long, env = "TERN_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
     /// HTTP address (health, readiness; the admin API).
     #[arg(
         long = "http",

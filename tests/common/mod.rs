@@ -10,7 +10,7 @@ mod server;
 #[allow(unused_imports)]
 pub use resilient::{check_list, Resilient};
 #[allow(unused_imports)]
-pub use server::{Server, Services, Shape};
+pub use server::{Server, Services, Shape, ADMIN_TOKEN};
 
 use std::net::SocketAddr;
 use std::sync::Arc;

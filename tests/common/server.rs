@@ -21,6 +21,9 @@ use tern_public::bus::{Bus, NatsBus, NatsOptions, Subjects};
 
 use super::{open_logic, WAIT};
 
+/// The admin token of the cluster's logic nodes.
+pub const ADMIN_TOKEN: &str = "cluster-test-admin-token";
+
 /// Which deployment a test runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shape {
@@ -176,7 +179,8 @@ impl Services {
         .await
         .expect("logic backends");
         let (http, http_addr) = loopback().await;
-        let node = LogicNode::start(cfg, backends, self.bus("logic").await, http)
+        let token = Some(ADMIN_TOKEN.to_owned());
+        let node = LogicNode::start(cfg, backends, self.bus("logic").await, http, token)
             .await
             .expect("logic node starts");
         (node, http_addr)

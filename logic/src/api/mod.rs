@@ -1,34 +1,130 @@
-//! The HTTP side of a logic node: health and readiness now; the REST
-//! admin API grows here (DESIGN.md "logic").
+//! The HTTP side of a logic node: `/healthz`, `/readyz`, and the admin API
+//! under `/api/v1` (JSON, `Authorization: Bearer <admin token>`), one module
+//! per resource with its own `router()`, described by an OpenAPI document
+//! at `/api/v1/openapi.json`. Bounded by a body limit, a request timeout and
+//! a concurrency limit; one trace span per request.
+
+mod broadcast;
+mod error;
+mod extract;
+mod rooms;
+
+pub use error::{ApiError, ErrorBody};
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use tokio::net::TcpListener;
+use tower::limit::ConcurrencyLimitLayer;
+use tower::ServiceBuilder;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
 
 use crate::Logic;
+use extract::Admin;
 
-/// The routes a logic node serves over HTTP.
-pub fn router(logic: Arc<Logic>) -> Router {
+/// Largest request body the API reads.
+const MAX_BODY: usize = 256 * 1024;
+/// Admin requests handled at once by this node; more wait.
+const MAX_CONCURRENT: usize = 256;
+/// Longest an admin request may take before it is answered 503.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    pub logic: Arc<Logic>,
+    /// `None`: no token configured, every `/api/v1` route answers 401.
+    pub admin_token: Option<Arc<str>>,
+}
+
+impl FromRef<ApiState> for Arc<Logic> {
+    fn from_ref(s: &ApiState) -> Arc<Logic> {
+        s.logic.clone()
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "tern admin API", description = "Manage a tern chat server."),
+    paths(rooms::push, rooms::online, rooms::top, broadcast::broadcast),
+    components(schemas(
+        ErrorBody,
+        error::ErrorDetail,
+        rooms::LiveMessage,
+        rooms::RoomOnline,
+        rooms::TopRooms
+    )),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The OpenAPI 3 document of the admin API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// Every route a logic node serves over HTTP.
+pub fn router(state: ApiState) -> Router {
+    let api = Router::new()
+        .merge(rooms::router())
+        .merge(broadcast::router())
+        .route("/api/v1/openapi.json", get(openapi_json));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .with_state(logic)
+        .merge(api)
+        .fallback(not_found)
+        .layer(
+            ServiceBuilder::new()
+                .layer(TraceLayer::new_for_http())
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    REQUEST_TIMEOUT,
+                ))
+                .layer(RequestBodyLimitLayer::new(MAX_BODY))
+                .layer(ConcurrencyLimitLayer::new(MAX_CONCURRENT)),
+        )
+        .with_state(state)
 }
 
 /// Serves [`router`] on `listener` until `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,
-    logic: Arc<Logic>,
+    state: ApiState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(logic))
+    axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+async fn openapi_json(_: Admin) -> Json<utoipa::openapi::OpenApi> {
+    Json(openapi())
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route".into())
 }
 
 /// The process is up.
@@ -58,3 +154,6 @@ async fn readyz(State(logic): State<Arc<Logic>>) -> (StatusCode, Json<serde_json
         })),
     )
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,135 @@
+//! The one error type of the admin API: every failure becomes
+//! `{"error": {"code": "...", "message": "..."}}` with its HTTP status.
+//! 5xx bodies never carry internals; those go to the log.
+
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use tracing::{error, warn};
+use utoipa::ToSchema;
+
+use crate::error::LogicError;
+use crate::store::StoreError;
+
+/// A failed admin request.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("missing or wrong admin token")]
+    Unauthorized,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("{0}")]
+    RateLimited(String),
+    #[error("internal: {0}")]
+    Internal(String),
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The JSON body of every error answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Machine-readable: bad_request, unauthorized, forbidden, not_found,
+    /// conflict, too_large, unprocessable, rate_limited, internal, unavailable.
+    pub code: String,
+    /// For people; never internals.
+    pub message: String,
+}
+
+impl ApiError {
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable"),
+            ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let message = match &self {
+            ApiError::Internal(_) => {
+                error!(error = %self, "admin API internal error");
+                "internal error".to_owned()
+            }
+            ApiError::Unavailable(_) => {
+                warn!(error = %self, "admin API dependency unavailable");
+                "service unavailable, retry".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: code.to_owned(),
+                message,
+            },
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+impl From<LogicError> for ApiError {
+    fn from(e: LogicError) -> ApiError {
+        match e {
+            LogicError::BadRequest(m) => ApiError::Unprocessable(m),
+            LogicError::Unauthenticated(m) => ApiError::Forbidden(m.into()),
+            LogicError::Forbidden(m) | LogicError::NotFriends(m) | LogicError::Blocked(m) => {
+                ApiError::Forbidden(m.into())
+            }
+            LogicError::Muted(m) => ApiError::Forbidden(m.into()),
+            LogicError::NotFound(m) => ApiError::NotFound(m.into()),
+            LogicError::Conflict(m) => ApiError::Conflict(m.into()),
+            LogicError::TooLarge(m) => ApiError::TooLarge(m),
+            LogicError::Store(StoreError::NotFound) => ApiError::NotFound("not found".into()),
+            LogicError::Store(StoreError::Conflict) => ApiError::Conflict("already exists".into()),
+            LogicError::Store(e) => ApiError::Internal(e.to_string()),
+            LogicError::Internal(m) => ApiError::Internal(m),
+            LogicError::Unavailable(m) => ApiError::Unavailable(m),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> ApiError {
+        match r {
+            // Well-formed JSON of the wrong shape or with values out of range.
+            JsonRejection::JsonDataError(e) => ApiError::Unprocessable(e.body_text()),
+            JsonRejection::JsonSyntaxError(e) => ApiError::BadRequest(e.body_text()),
+            JsonRejection::MissingJsonContentType(e) => ApiError::BadRequest(e.body_text()),
+            JsonRejection::BytesRejection(e) => {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::TooLarge("request body too large".into())
+                } else {
+                    ApiError::BadRequest(e.body_text())
+                }
+            }
+            other => ApiError::BadRequest(other.body_text()),
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! Extractors: the admin token check and JSON bodies whose rejections are
+//! [`ApiError`]s.
+
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use subtle::ConstantTimeEq;
+
+use super::error::ApiError;
+use super::ApiState;
+
+/// Proof that the request carried `Authorization: Bearer <admin token>`.
+pub struct Admin;
+
+impl<S> FromRequestParts<S> for Admin
+where
+    ApiState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Admin, ApiError> {
+        let state = ApiState::from_ref(state);
+        let Some(expected) = state.admin_token.as_deref() else {
+            return Err(ApiError::Unauthorized); // no token configured: API closed
+        };
+        let presented = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        // Constant time in the token's content (lengths may differ openly).
+        let ok: bool = presented.as_bytes().ct_eq(expected.as_bytes()).into();
+        if ok {
+            Ok(Admin)
+        } else {
+            Err(ApiError::Unauthorized)
+        }
+    }
+}
+
+/// `Json<T>` whose failures answer 400/413/422 in the API's error format.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let axum::Json(v) = axum::Json::<T>::from_request(req, state).await?;
+        Ok(ApiJson(v))
+    }
+}

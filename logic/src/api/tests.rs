@@ -1,0 +1,278 @@
+//! The admin API through `Router::oneshot`: every route's happy path, its
+//! token check, bad bodies and values (nothing changes), and the OpenAPI
+//! document naming every route.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use prost::Message as _;
+use tower::ServiceExt;
+
+use tern_public::bus::{Bus, MemoryBus};
+use tern_public::proto::bus::{Broadcast, RoomDeliver};
+use tern_public::proto::client::RoomMessage;
+use tern_public::{FrameCodec, FrameType};
+
+use super::{router, ApiState};
+use crate::store::Store;
+use crate::{Logic, LogicConfig, Shared};
+
+const TOKEN: &str = "test-admin-token";
+
+struct Api {
+    state: ApiState,
+    bus: Arc<MemoryBus>,
+    _dir: tempfile::TempDir,
+}
+
+async fn api() -> Api {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite_dir(dir.path()).await.unwrap();
+    let bus = Arc::new(MemoryBus::new());
+    let logic = Logic::start(LogicConfig::default(), store, Shared::memory(), bus.clone());
+    Api {
+        state: ApiState {
+            logic,
+            admin_token: Some(TOKEN.into()),
+        },
+        bus,
+        _dir: dir,
+    }
+}
+
+async fn call(
+    api: &Api,
+    method: &str,
+    uri: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (StatusCode, serde_json::Value) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let req = match body {
+        Some(b) => req
+            .header("content-type", "application/json")
+            .body(Body::from(b.to_owned())),
+        None => req.body(Body::empty()),
+    }
+    .unwrap();
+    let resp = router(api.state.clone()).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    (status, json)
+}
+
+fn code(v: &serde_json::Value) -> &str {
+    v["error"]["code"].as_str().unwrap_or("")
+}
+
+/// Every admin route as (method, uri, body).
+const ROUTES: &[(&str, &str, Option<&str>)] = &[
+    (
+        "POST",
+        "/api/v1/rooms/lobby/messages",
+        Some(r#"{"content":"hi"}"#),
+    ),
+    ("GET", "/api/v1/rooms/lobby", None),
+    ("GET", "/api/v1/rooms", None),
+    ("POST", "/api/v1/broadcast", Some(r#"{"content":"hi"}"#)),
+    ("GET", "/api/v1/openapi.json", None),
+];
+
+#[tokio::test]
+async fn every_admin_route_needs_the_token() {
+    let api = api().await;
+    for (method, uri, body) in ROUTES {
+        for token in [None, Some("wrong"), Some("test-admin-token-but-longer")] {
+            let (status, v) = call(&api, method, uri, token, *body).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {uri} {token:?}");
+            assert_eq!(code(&v), "unauthorized");
+        }
+        let (status, _) = call(&api, method, uri, Some(TOKEN), *body).await;
+        assert!(status.is_success(), "{method} {uri}: {status}");
+    }
+    // No token configured: the API is closed, even to an empty bearer.
+    let closed = Api {
+        state: ApiState {
+            admin_token: None,
+            ..api.state.clone()
+        },
+        bus: api.bus.clone(),
+        _dir: tempfile::tempdir().unwrap(),
+    };
+    let (status, _) = call(&closed, "GET", "/api/v1/rooms", Some(""), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Health needs no token.
+    let (status, _) = call(&api, "GET", "/healthz", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, v) = call(&api, "GET", "/readyz", None, None).await;
+    assert_eq!((status, v["ready"].as_bool()), (StatusCode::OK, Some(true)));
+    let (status, v) = call(&api, "GET", "/nope", Some(TOKEN), None).await;
+    assert_eq!((status, code(&v)), (StatusCode::NOT_FOUND, "not_found"));
+}
+
+#[tokio::test]
+async fn a_room_push_publishes_one_frame_and_bad_input_publishes_nothing() {
+    let api = api().await;
+    let mut sub = api.bus.subscribe("tern.room.lobby", None).await.unwrap();
+    let uri = "/api/v1/rooms/lobby/messages";
+    let bad: &[(&str, Option<&str>, StatusCode)] = &[
+        (uri, Some("{not json"), StatusCode::BAD_REQUEST),
+        (
+            uri,
+            Some(r#"{"content": 5}"#),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (uri, Some(r#"{}"#), StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            uri,
+            Some(r#"{"content":"x","extra":1}"#),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            uri,
+            Some(r#"{"content":"x","content_type":-1}"#),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "/api/v1/rooms/a.b/messages",
+            Some(r#"{"content":"x"}"#),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ];
+    for (uri, body, want) in bad {
+        let (status, v) = call(&api, "POST", uri, Some(TOKEN), *body).await;
+        assert_eq!(status, *want, "{uri} {body:?}: {v}");
+        assert!(!v["error"]["message"].as_str().unwrap_or("").is_empty());
+    }
+    let too_big = format!(r#"{{"content":"{}"}}"#, "x".repeat(64 * 1024 + 1));
+    let (status, _) = call(&api, "POST", uri, Some(TOKEN), Some(&too_big)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    let huge = format!(r#"{{"content":"{}"}}"#, "x".repeat(300 * 1024));
+    let (status, _) = call(&api, "POST", uri, Some(TOKEN), Some(&huge)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+
+    let (status, _) = call(
+        &api,
+        "POST",
+        uri,
+        Some(TOKEN),
+        Some(r#"{"content":"hello","content_type":3}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let msg = tokio::time::timeout(Duration::from_secs(5), sub.next())
+        .await
+        .unwrap()
+        .unwrap();
+    let d = RoomDeliver::decode(msg.payload).unwrap();
+    let m = room_message(d.frame);
+    assert_eq!(
+        (m.room_id.as_str(), m.sender_id, m.content_type),
+        ("lobby", 0, 3)
+    );
+    assert_eq!(&m.content[..], b"hello");
+    // Nothing else was published by the refused requests.
+    assert!(
+        futures::FutureExt::now_or_never(sub.next()).is_none(),
+        "a refused push published something"
+    );
+}
+
+fn room_message(frame: bytes::Bytes) -> RoomMessage {
+    use tokio_util::codec::Decoder;
+    let mut buf = bytes::BytesMut::from(&frame[..]);
+    let f = FrameCodec::default().decode(&mut buf).unwrap().unwrap();
+    assert_eq!(f.ty, FrameType::RoomPush.as_u16());
+    RoomMessage::decode(f.value).unwrap()
+}
+
+#[tokio::test]
+async fn online_counts_and_top_rooms() {
+    let api = api().await;
+    let presence = api.state.logic.presence.clone();
+    let long = Duration::from_secs(60);
+    presence
+        .room_counts("n1", &[("lobby".into(), 3), ("kitchen".into(), 1)], long)
+        .await
+        .unwrap();
+    let (status, v) = call(&api, "GET", "/api/v1/rooms/lobby", Some(TOKEN), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(v, serde_json::json!({"room_id": "lobby", "online": 3}));
+    let (_, v) = call(&api, "GET", "/api/v1/rooms?limit=1", Some(TOKEN), None).await;
+    assert_eq!(
+        v,
+        serde_json::json!({"rooms": [{"room_id": "lobby", "online": 3}]})
+    );
+    for (q, want) in [
+        ("limit=0", StatusCode::UNPROCESSABLE_ENTITY),
+        ("limit=101", StatusCode::UNPROCESSABLE_ENTITY),
+        ("limit=abc", StatusCode::BAD_REQUEST),
+        ("what=1", StatusCode::BAD_REQUEST),
+    ] {
+        let (status, _) = call(
+            &api,
+            "GET",
+            &format!("/api/v1/rooms?{q}"),
+            Some(TOKEN),
+            None,
+        )
+        .await;
+        assert_eq!(status, want, "{q}");
+    }
+    let (status, _) = call(&api, "GET", "/api/v1/rooms/a%20b", Some(TOKEN), None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn broadcast_publishes_one_frame_for_everyone() {
+    let api = api().await;
+    let mut sub = api.bus.subscribe("tern.broadcast", None).await.unwrap();
+    let (status, _) = call(
+        &api,
+        "POST",
+        "/api/v1/broadcast",
+        Some(TOKEN),
+        Some(r#"{"content":"all"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let msg = tokio::time::timeout(Duration::from_secs(5), sub.next())
+        .await
+        .unwrap()
+        .unwrap();
+    let m = room_message(Broadcast::decode(msg.payload).unwrap().frame);
+    assert_eq!((m.room_id.as_str(), &m.content[..]), ("", &b"all"[..]));
+}
+
+#[tokio::test]
+async fn the_openapi_document_covers_every_route() {
+    let api = api().await;
+    let (status, doc) = call(&api, "GET", "/api/v1/openapi.json", Some(TOKEN), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for (method, uri, _) in ROUTES {
+        let path = uri
+            .split('?')
+            .next()
+            .unwrap()
+            .replace("/lobby", "/{room_id}");
+        if path == "/api/v1/openapi.json" {
+            continue;
+        }
+        let op = &doc["paths"][&path][method.to_lowercase()];
+        assert!(op.is_object(), "{method} {path} missing from the document");
+        assert!(
+            op["responses"]["401"].is_object(),
+            "{method} {path}: 401 documented"
+        );
+    }
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+}
