@@ -32,7 +32,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-TERN_LOG=warn "$tern" serve --data-dir "$dir/standalone" --listen "127.0.0.1:$standalone_port" \
+TERN_LOG=warn "$tern" serve --data-dir "$dir/standalone" --listen "127.0.0.1:$standalone_port" --http 127.0.0.1:0 \
     --send-policy open >"$dir/standalone.out" 2>&1 &
 pids+=($!)
 TERN_SEND_POLICY=open scripts/cluster.sh --dir "$dir/cluster" --port "$cluster_port" \

@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 
 use tern::cli::{Cli, Command, ConnectArgs, LogicArgs, ServeArgs};
 use tern::cluster::{self, LogicBackends, LogicNode};
+use tern::standalone::Standalone;
 use tern_logic::store::Store;
 use tern_public::bus::{NatsBus, NatsOptions};
 
@@ -35,22 +36,46 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding the client listener on {}", args.listen))?;
     let addr = listener.local_addr()?;
+    let http = TcpListener::bind(&args.http_listen)
+        .await
+        .with_context(|| format!("binding the HTTP listener on {}", args.http_listen))?;
+    let http_addr = http.local_addr()?;
     let storage = match &args.database_url {
         Some(_) => "the database at --database-url".to_owned(),
         None => args.data_dir.join("tern.db").display().to_string(),
     };
-    println!("tern standalone");
-    println!("  clients (TCP):  {addr}");
-    println!("  storage:        {storage}");
-    println!("  stop with ctrl-c (clients are told to reconnect, then the server exits)");
-    tern::standalone::serve(
-        listener,
+    let (token, token_source) = match &args.admin_token {
+        Some(t) => (
+            t.clone(),
+            "from --admin-token / TERN_ADMIN_TOKEN".to_owned(),
+        ),
+        None => {
+            let (t, made) = tern::standalone::admin_token_in(&args.data_dir)?;
+            let path = args.data_dir.join("admin-token").display().to_string();
+            (
+                t,
+                if made {
+                    format!("new, in {path}")
+                } else {
+                    format!("in {path}")
+                },
+            )
+        }
+    };
+    let server = Standalone::start(
         store,
         args.connect_config(),
         args.logic_config(),
-        shutdown_signal(),
+        Some(token),
     )
-    .await
+    .await?;
+    println!("tern standalone");
+    println!("  clients (TCP):  {addr}");
+    println!("  http:           {http_addr} (admin API under /api/v1, /healthz, /readyz)");
+    println!("  admin token:    {token_source}");
+    println!("  storage:        {storage}");
+    println!("  stop with ctrl-c (clients are told to reconnect, then the server exits)");
+    server.run(listener, Some(http), shutdown_signal()).await
 }
 
 async fn connect(args: ConnectArgs) -> anyhow::Result<()> {

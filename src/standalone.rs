@@ -2,31 +2,20 @@
 //! in-process bus, SQLite storage and in-memory presence.
 
 use std::future::Future;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 use std::sync::Arc;
+
+use anyhow::Context;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use tern_connect::{ConnectConfig, Node};
 use tern_logic::store::Store;
-use tern_logic::{Logic, LogicConfig, LogicServer, Shared};
+use tern_logic::{api, Logic, LogicConfig, LogicServer, Shared};
 use tern_public::bus::{Bus, MemoryBus};
-
-/// Serves clients on `listener` until `shutdown` resolves; then the connect
-/// node drains (KICKED(draining) to every client, flush, close) and logic
-/// finishes the requests in flight.
-pub async fn serve(
-    listener: TcpListener,
-    store: Store,
-    connect: ConnectConfig,
-    logic: LogicConfig,
-    shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
-    Standalone::start(store, connect, logic)
-        .await?
-        .run(listener, shutdown)
-        .await
-}
 
 /// A standalone server, started and ready to serve a listener. Its parts
 /// are reachable for the admin API and tests.
@@ -34,6 +23,7 @@ pub struct Standalone {
     pub node: Node,
     pub logic: Arc<Logic>,
     server: LogicServer,
+    admin_token: Option<Arc<str>>,
 }
 
 impl Standalone {
@@ -42,6 +32,7 @@ impl Standalone {
         store: Store,
         connect: ConnectConfig,
         logic: LogicConfig,
+        admin_token: Option<String>,
     ) -> anyhow::Result<Standalone> {
         let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
         let logic = Logic::start(logic, store, Shared::memory(), bus.clone());
@@ -50,23 +41,88 @@ impl Standalone {
             node: Node::new(connect, bus),
             logic,
             server,
+            admin_token: admin_token.map(Arc::from),
         })
     }
 
-    /// Serves clients on `listener` until `shutdown` resolves, then drains.
+    /// Serves clients on `listener` and, when given, HTTP (health and the
+    /// admin API) on `http`, until `shutdown` resolves; then the connect
+    /// node drains (KICKED(draining) to every client, flush, close) and
+    /// logic finishes the requests in flight.
     pub async fn run(
         self,
         listener: TcpListener,
+        http: Option<TcpListener>,
         shutdown: impl Future<Output = ()>,
     ) -> anyhow::Result<()> {
-        let (stop_logic, logic_stopped) = watch::channel(false);
-        let logic_task = tokio::spawn(self.server.run(async move {
-            let mut rx = logic_stopped;
-            let _ = rx.wait_for(|stop| *stop).await;
-        }));
+        let (stop, stopped) = watch::channel(false);
+        let stopped = move || {
+            let mut rx = stopped.clone();
+            async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            }
+        };
+        let logic_task = tokio::spawn(self.server.run(stopped()));
+        let http_task = http.map(|l| {
+            let state = api::ApiState {
+                logic: self.logic.clone(),
+                admin_token: self.admin_token.clone(),
+            };
+            tokio::spawn(api::serve(l, state, stopped()))
+        });
         self.node.run(listener, shutdown).await?;
-        let _ = stop_logic.send(true);
+        let _ = stop.send(true);
         logic_task.await?;
+        if let Some(t) = http_task {
+            t.await??;
+        }
         Ok(())
+    }
+}
+
+/// The admin token kept in the data directory (`admin-token`, mode 0600),
+/// made on first run; returns it and whether it was just made.
+pub fn admin_token_in(data_dir: &Path) -> anyhow::Result<(String, bool)> {
+    let path = data_dir.join("admin-token");
+    match std::fs::read_to_string(&path) {
+        Ok(t) if !t.trim().is_empty() => return Ok((t.trim().to_owned(), false)),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let token = hex(&rand::random::<[u8; 32]>());
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(token.as_bytes())?;
+    f.write_all(b"\n")?;
+    Ok((token, true))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_admin_token_is_made_once_private_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let (t1, made) = admin_token_in(dir.path()).unwrap();
+        assert!(made);
+        assert_eq!(t1.len(), 64);
+        let meta = std::fs::metadata(dir.path().join("admin-token")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        let (t2, made) = admin_token_in(dir.path()).unwrap();
+        assert_eq!((t2, made), (t1, false));
     }
 }

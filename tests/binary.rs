@@ -19,10 +19,15 @@ fn spawn(data_dir: &std::path::Path) -> Running {
     let args = [
         std::ffi::OsStr::new("--listen"),
         "127.0.0.1:0".as_ref(),
+        "--http".as_ref(),
+        "127.0.0.1:0".as_ref(),
         "--data-dir".as_ref(),
         data_dir.as_os_str(),
     ];
     let (child, addr) = common::procs::spawn_tern(&args, "clients (TCP):");
+    // The admin token is made on first run and kept for the next.
+    let token = std::fs::read_to_string(data_dir.join("admin-token")).expect("admin token file");
+    assert_eq!(token.trim().len(), 64);
     Running { child, addr }
 }
 

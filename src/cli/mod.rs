@@ -51,6 +51,17 @@ pub struct ServeArgs {
     /// Id of this node on the bus.
     #[arg(long, env = "TERN_NODE_ID", default_value = "standalone")]
     pub node_id: String,
+    /// HTTP address (health, readiness, the admin API).
+    #[arg(
+        long = "http",
+        env = "TERN_HTTP_LISTEN",
+        default_value = "127.0.0.1:7480"
+    )]
+    pub http_listen: String,
+    /// Bearer token of the admin API; by default one is made on first run
+    /// and kept in <data-dir>/admin-token.
+    #[arg(long, env = "TERN_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
     #[command(flatten)]
     pub common: Common,
     #[command(flatten)]

@@ -21,7 +21,7 @@ use tern_public::bus::{Bus, NatsBus, NatsOptions, Subjects};
 
 use super::{open_logic, WAIT};
 
-/// The admin token of the cluster's logic nodes.
+/// The admin token of the test servers.
 pub const ADMIN_TOKEN: &str = "cluster-test-admin-token";
 
 /// Which deployment a test runs against.
@@ -37,7 +37,7 @@ type Task = JoinHandle<anyhow::Result<()>>;
 /// A running server; [`Server::stop`] drains it.
 pub struct Server {
     addrs: Vec<SocketAddr>,
-    /// HTTP addresses of the logic nodes (cluster only).
+    /// HTTP addresses of the logic nodes (the one process in standalone).
     pub http: Vec<SocketAddr>,
     /// The connect nodes, in the order of [`Server::addrs`].
     pub connect: Vec<Node>,
@@ -106,18 +106,19 @@ async fn standalone(connect: ConnectConfig, logic: LogicConfig) -> Server {
         .await
         .expect("sqlite store");
     let (listener, addr) = loopback().await;
-    let server = Standalone::start(store, connect, logic)
+    let (http, http_addr) = loopback().await;
+    let server = Standalone::start(store, connect, logic, Some(ADMIN_TOKEN.to_owned()))
         .await
         .expect("standalone starts");
     let (node, logic) = (server.node.clone(), server.logic.clone());
     let task = spawn(|stopped| {
-        tokio::spawn(server.run(listener, async {
+        tokio::spawn(server.run(listener, Some(http), async {
             let _ = stopped.await;
         }))
     });
     Server {
         addrs: vec![addr],
-        http: Vec::new(),
+        http: vec![http_addr],
         connect: vec![node],
         logic: vec![logic],
         next: AtomicUsize::new(0),
