@@ -18,11 +18,7 @@ use crate::Logic;
 
 /// ROOM_SEND: to every member of the room but the sending connection.
 pub(crate) async fn send(logic: &Logic, caller: &Caller, req: RoomSendRequest) -> Result<()> {
-    if !valid_room_id(&req.room_id) {
-        return Err(LogicError::bad_request(
-            "room_id must be 1-64 characters of a-z, A-Z, 0-9, '_', '-'",
-        ));
-    }
+    check_room_id(&req.room_id)?;
     check_content(logic, &req.content)?;
     let frame = room_frame(&req.room_id, caller.user_id, req.content_type, req.content);
     let deliver = RoomDeliver {
@@ -38,6 +34,16 @@ pub(crate) async fn send(logic: &Logic, caller: &Caller, req: RoomSendRequest) -
         )
         .await
         .map_err(|e| LogicError::Unavailable(e.to_string()))
+}
+
+fn check_room_id(room_id: &str) -> Result<()> {
+    if valid_room_id(room_id) {
+        Ok(())
+    } else {
+        Err(LogicError::bad_request(
+            "room_id must be 1-64 characters of a-z, A-Z, 0-9, '_', '-'",
+        ))
+    }
 }
 
 fn check_content(logic: &Logic, content: &[u8]) -> Result<()> {
@@ -65,11 +71,7 @@ impl Logic {
     /// Pushes a ROOM_PUSH from the system (sender 0) to every member of a
     /// room on every node.
     pub async fn room_push(&self, room_id: &str, content_type: u32, content: Bytes) -> Result<()> {
-        if !valid_room_id(room_id) {
-            return Err(LogicError::bad_request(
-                "room_id must be 1-64 characters of a-z, A-Z, 0-9, '_', '-'",
-            ));
-        }
+        check_room_id(room_id)?;
         check_content(self, &content)?;
         let deliver = RoomDeliver {
             frame: room_frame(room_id, 0, content_type, content),
@@ -86,11 +88,7 @@ impl Logic {
 
     /// Members of a room across all connect nodes.
     pub async fn room_online(&self, room_id: &str) -> Result<u64> {
-        if !valid_room_id(room_id) {
-            return Err(LogicError::bad_request(
-                "room_id must be 1-64 characters of a-z, A-Z, 0-9, '_', '-'",
-            ));
-        }
+        check_room_id(room_id)?;
         self.presence
             .room_online(room_id)
             .await
