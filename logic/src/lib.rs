@@ -4,6 +4,7 @@
 //! serves client commands that connect nodes forward over the bus; it never
 //! holds a client connection. Any number of logic nodes can run side by side.
 
+mod admin;
 pub mod api;
 mod auth;
 pub mod cache;

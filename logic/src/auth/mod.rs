@@ -224,21 +224,7 @@ async fn open_session(
     if let Some(old) = replaced {
         // Same node: connect replaces the binding itself; the kick is then a
         // no-op there because it names the old conn_id.
-        let kick = NodeMessage {
-            body: Some(node_message::Body::Kick(Kick {
-                device_id: device.id,
-                conn_id: old.conn_id,
-                reason: KickReason::SignedInElsewhere as i32,
-            })),
-        };
-        let subject = logic.cfg.subjects.node(&old.node_id);
-        if let Err(e) = logic
-            .bus
-            .publish(&subject, kick.encode_to_vec().into())
-            .await
-        {
-            warn!(error = %e, node = %old.node_id, "could not kick the replaced connection");
-        }
+        kick(logic, device.id, &old, KickReason::SignedInElsewhere).await;
     }
     Ok(Session {
         user_id,
@@ -250,8 +236,30 @@ async fn open_session(
     })
 }
 
+/// Tells the connect node at `at` to send KICKED to the device's connection
+/// there and close it. A connection that has moved on is left alone (the
+/// kick names its conn_id). Best effort: a lost kick leaves a connection
+/// whose token no longer signs in.
+pub(crate) async fn kick(logic: &Logic, device_id: u64, at: &Location, reason: KickReason) {
+    let kick = NodeMessage {
+        body: Some(node_message::Body::Kick(Kick {
+            device_id,
+            conn_id: at.conn_id,
+            reason: reason as i32,
+        })),
+    };
+    let subject = logic.cfg.subjects.node(&at.node_id);
+    if let Err(e) = logic
+        .bus
+        .publish(&subject, kick.encode_to_vec().into())
+        .await
+    {
+        warn!(error = %e, node = %at.node_id, device_id, "could not send a kick");
+    }
+}
+
 /// Usernames: 3–32 of a-z 0-9 _ . -, starting with a letter or digit; case-insensitive.
-fn valid_username(raw: &str) -> Result<String> {
+pub(crate) fn valid_username(raw: &str) -> Result<String> {
     let name = raw.trim().to_lowercase();
     let len_ok = (3..=32).contains(&name.len());
     let chars_ok = name
@@ -270,7 +278,7 @@ fn valid_username(raw: &str) -> Result<String> {
     }
 }
 
-fn valid_password(pw: &str) -> Result<()> {
+pub(crate) fn valid_password(pw: &str) -> Result<()> {
     if (8..=128).contains(&pw.len()) {
         Ok(())
     } else {

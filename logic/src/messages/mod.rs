@@ -4,7 +4,7 @@ mod batch;
 mod recall;
 
 pub(crate) use batch::{Batcher, Outcome};
-pub(crate) use recall::recall;
+pub(crate) use recall::{recall, recall_tx};
 
 use std::sync::Arc;
 
@@ -31,32 +31,11 @@ const PAGE_ENVELOPE: usize = 1024;
 /// SEND: validates, stores through the group-commit batcher, answers with the
 /// sender's seq. A repeated client_msg_id answers the first send again.
 pub(crate) async fn send(logic: &Logic, caller: &Caller, req: SendRequest) -> Result<SendReply> {
-    let cfg = &logic.cfg;
     let conv_type = match ConvType::try_from(req.conv_type) {
         Ok(t @ (ConvType::User | ConvType::Group)) => t,
         _ => return Err(LogicError::bad_request("conv_type must be USER or GROUP")),
     };
-    if req.content_type == 0 || req.content_type >= FIRST_SYSTEM_CONTENT_TYPE {
-        return Err(LogicError::bad_request("content_type must be 1-999"));
-    }
-    if req.content.len() > cfg.max_content_len {
-        return Err(LogicError::TooLarge(format!(
-            "content of {} bytes exceeds {}",
-            req.content.len(),
-            cfg.max_content_len
-        )));
-    }
-    if req.client_msg_id.len() > MAX_CLIENT_MSG_ID {
-        return Err(LogicError::bad_request(format!(
-            "client_msg_id longer than {MAX_CLIENT_MSG_ID} bytes"
-        )));
-    }
-    if req.mentions.len() > cfg.max_mentions {
-        return Err(LogicError::bad_request(format!(
-            "more than {} mentions",
-            cfg.max_mentions
-        )));
-    }
+    check_content(&logic.cfg, &req)?;
     // A retry answers with the first send, even if the sender may no longer
     // send (muted, removed, unfriended) since.
     let client_msg_id = Some(req.client_msg_id).filter(|c| !c.is_empty());
@@ -96,6 +75,32 @@ pub(crate) async fn send(logic: &Logic, caller: &Caller, req: SendRequest) -> Re
         }),
         Outcome::Duplicate(existing) => Ok(duplicate_reply(existing)),
     }
+}
+
+/// The checks every send passes, whoever sends.
+pub(crate) fn check_content(cfg: &crate::LogicConfig, req: &SendRequest) -> Result<()> {
+    if req.content_type == 0 || req.content_type >= FIRST_SYSTEM_CONTENT_TYPE {
+        return Err(LogicError::bad_request("content_type must be 1-999"));
+    }
+    if req.content.len() > cfg.max_content_len {
+        return Err(LogicError::TooLarge(format!(
+            "content of {} bytes exceeds {}",
+            req.content.len(),
+            cfg.max_content_len
+        )));
+    }
+    if req.client_msg_id.len() > MAX_CLIENT_MSG_ID {
+        return Err(LogicError::bad_request(format!(
+            "client_msg_id longer than {MAX_CLIENT_MSG_ID} bytes"
+        )));
+    }
+    if req.mentions.len() > cfg.max_mentions {
+        return Err(LogicError::bad_request(format!(
+            "more than {} mentions",
+            cfg.max_mentions
+        )));
+    }
+    Ok(())
 }
 
 /// One-to-one: the sender's list and the receiver's, if policy allows.
@@ -142,7 +147,7 @@ async fn group_recipients(logic: &Logic, caller: &Caller, group_id: u64) -> Resu
     Ok(recipients)
 }
 
-fn duplicate_reply(existing: crate::store::Existing) -> SendReply {
+pub(crate) fn duplicate_reply(existing: crate::store::Existing) -> SendReply {
     SendReply {
         message_id: existing.id.into(),
         seq: existing.sender_seq,

@@ -48,7 +48,7 @@ pub(crate) async fn recall(logic: &Logic, caller: &Caller, req: RecallRequest) -
     )
 }
 
-async fn recall_tx(
+pub(crate) async fn recall_tx(
     logic: &Logic,
     caller: &Caller,
     id: &[u8],

@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 use async_trait::async_trait;
 
-use super::{Location, OnlineDevice, Presence, PresenceError};
+use super::{Location, OnlineDevice, OnlineStats, Presence, PresenceError};
 
 /// Presence in a map: user -> device -> location.
 #[derive(Default)]
@@ -45,6 +45,18 @@ impl MemoryPresence {
 
 #[async_trait]
 impl Presence for MemoryPresence {
+    async fn online_stats(&self) -> Result<OnlineStats, PresenceError> {
+        let users = self.users.lock().expect("presence lock poisoned");
+        let mut nodes: std::collections::BTreeMap<String, u64> = Default::default();
+        for at in users.values().flat_map(|devices| devices.values()) {
+            *nodes.entry(at.node_id.clone()).or_default() += 1;
+        }
+        Ok(OnlineStats {
+            nodes: nodes.into_iter().collect(),
+            users: users.values().filter(|d| !d.is_empty()).count() as u64,
+        })
+    }
+
     async fn online(
         &self,
         user_id: u64,

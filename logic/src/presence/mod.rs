@@ -27,6 +27,14 @@ pub struct OnlineDevice {
     pub at: Location,
 }
 
+/// Who is online, counted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OnlineStats {
+    /// (node id, signed-in connections), by node id.
+    pub nodes: Vec<(String, u64)>,
+    pub users: u64,
+}
+
 /// Presence failed (e.g. Redis unreachable).
 #[derive(Debug, thiserror::Error)]
 #[error("presence: {0}")]
@@ -89,6 +97,10 @@ pub trait Presence: Send + Sync + 'static {
 
     /// The `limit` rooms with the most members, most first.
     async fn top_rooms(&self, limit: usize) -> Result<Vec<(String, u64)>, PresenceError>;
+
+    /// Signed-in connections per connect node, and distinct users online.
+    /// Reads every entry: for admin views, not for hot paths.
+    async fn online_stats(&self) -> Result<OnlineStats, PresenceError>;
 
     /// Whether the registry answers (readiness checks).
     async fn ping(&self) -> Result<(), PresenceError> {

@@ -18,7 +18,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::Script;
 
-use super::{Location, OnlineDevice, Presence, PresenceError};
+use super::{Location, OnlineDevice, OnlineStats, Presence, PresenceError};
 use crate::redis_conn::RedisConn;
 
 /// Devices cleared per script call when a node goes down: Redis runs a
@@ -292,6 +292,36 @@ impl Presence for RedisPresence {
             .await
             .map_err(err)?;
         Ok(added == 1)
+    }
+
+    async fn online_stats(&self) -> Result<OnlineStats, PresenceError> {
+        let mut c = self.redis.conn.clone();
+        let mut nodes: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(self.nodes_key())
+            .query_async(&mut c)
+            .await
+            .map_err(err)?;
+        nodes.sort();
+        let mut pipe = redis::pipe();
+        for n in &nodes {
+            pipe.smembers(self.index_key(n));
+        }
+        let devices: Vec<Vec<String>> = pipe.query_async(&mut c).await.map_err(err)?;
+        let mut users = std::collections::HashSet::new();
+        for entry in devices.iter().flatten() {
+            if let Some((uid, _)) = entry.split_once(':') {
+                users.insert(uid.to_owned());
+            }
+        }
+        Ok(OnlineStats {
+            nodes: nodes
+                .into_iter()
+                .zip(&devices)
+                .map(|(n, d)| (n, d.len() as u64))
+                .filter(|(_, d)| *d > 0)
+                .collect(),
+            users: users.len() as u64,
+        })
     }
 
     async fn expired_nodes(&self) -> Result<Vec<String>, PresenceError> {

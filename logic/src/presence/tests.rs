@@ -131,7 +131,26 @@ macro_rules! on_both_registries {
     )*};
 }
 
+async fn online_stats_count_connections_per_node_and_distinct_users(
+    p1: &dyn Presence,
+    p2: &dyn Presence,
+) {
+    let ttl = std::time::Duration::from_secs(30);
+    p1.node_alive("a", ttl).await.unwrap();
+    p2.node_alive("b", ttl).await.unwrap();
+    p1.online(1, 10, at("a", 1)).await.unwrap();
+    p1.online(1, 11, at("b", 2)).await.unwrap();
+    p2.online(2, 20, at("b", 3)).await.unwrap();
+    let stats = p1.online_stats().await.unwrap();
+    assert_eq!(stats.nodes, vec![("a".into(), 1), ("b".into(), 2)]);
+    assert_eq!(stats.users, 2);
+    p2.offline(1, 10, &at("a", 1)).await.unwrap();
+    let stats = p2.online_stats().await.unwrap();
+    assert_eq!((stats.nodes, stats.users), (vec![("b".into(), 2)], 2));
+}
+
 on_both_registries!(
+    online_stats_count_connections_per_node_and_distinct_users,
     compare_and_delete_and_moves_between_nodes,
     node_down_clears_every_device_of_that_node_only,
     restore_fills_only_missing_entries,

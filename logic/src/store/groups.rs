@@ -344,4 +344,17 @@ impl Store {
             .await?;
         rows.iter().map(group_row).collect()
     }
+
+    /// Live (not dismissed) groups after `after` (group id), ascending.
+    pub async fn groups_page(&self, after: u64, limit: u32) -> Result<Vec<GroupRow>> {
+        let sql = format!(
+            "SELECT {GROUP_COLUMNS} FROM `groups` WHERE id > ? AND dismissed_at = 0 ORDER BY id LIMIT ?"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(after.min(i64::MAX as u64) as i64)
+            .bind(limit as i64)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(group_row).collect()
+    }
 }

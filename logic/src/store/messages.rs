@@ -251,15 +251,15 @@ impl Store {
     }
 
     /// The message a sender already stored under `client_msg_id`, with its
-    /// seq in the sender's own list.
+    /// seq in the sender's own list (0 for the system sender, which has none).
     pub async fn find_by_client_msg_id(
         &self,
         sender_id: u64,
         client_msg_id: &str,
     ) -> Result<Option<Existing>> {
         let row = sqlx::query(
-            "SELECT HEX(m.id) AS id_hex, m.created_at, um.seq FROM messages m \
-             JOIN user_messages um ON um.message_id = m.id AND um.user_id = m.sender_id \
+            "SELECT HEX(m.id) AS id_hex, m.created_at, COALESCE(um.seq, 0) AS seq FROM messages m \
+             LEFT JOIN user_messages um ON um.message_id = m.id AND um.user_id = m.sender_id \
              WHERE m.sender_id = ? AND m.client_msg_id = ?",
         )
         .bind(sender_id as i64)

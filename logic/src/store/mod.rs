@@ -2,6 +2,7 @@
 //! (cluster), through sqlx's `Any` driver. The few dialect differences live
 //! in [`dialect`]. Every value is bound as a parameter.
 
+mod accounts;
 mod devices;
 mod dialect;
 pub mod friends;
@@ -10,6 +11,7 @@ pub(crate) mod messages;
 pub mod recall;
 mod users;
 
+pub use accounts::{DeviceRow, ACTIVE, DELETED, DISABLED};
 pub use devices::{Device, NewDevice};
 pub use dialect::Dialect;
 pub use messages::{

@@ -143,7 +143,7 @@ impl Store {
         let start = if after > prefix { after } else { prefix };
         // Usernames are ASCII: every name with the prefix sorts below prefix + '\x7f'.
         let end = format!("{prefix}\u{7f}");
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username > ? AND username < ? ORDER BY username LIMIT ?");
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username > ? AND username < ? AND status <> 'deleted' ORDER BY username LIMIT ?");
         let mut rows = sqlx::query(&sql)
             .bind(start)
             .bind(&end)

@@ -1,0 +1,217 @@
+//! Accounts and devices as admins manage them. Taking access away (password
+//! change, disable, delete, device kick) revokes tokens in the store first,
+//! then kicks the live connections: a kick that is lost leaves a connection
+//! whose token no longer signs in anywhere.
+
+use tracing::{info, warn};
+
+use tern_public::proto::client::{KickReason, UserUpdateRequest};
+use tern_public::time::now_ms;
+
+use super::acting_as;
+use crate::auth::{kick, valid_password, valid_username};
+use crate::error::{LogicError, Result};
+use crate::store::{DeviceRow, NewUser, StoreError, User, ACTIVE, DISABLED};
+use crate::{paging, users, Logic};
+
+const NO_USER: LogicError = LogicError::NotFound("no such user");
+const MAX_NICKNAME: usize = 64;
+
+/// A page of users in username order.
+pub(crate) struct UserPage {
+    pub users: Vec<User>,
+    /// The last username of this page when more follow.
+    pub next: Option<String>,
+}
+
+impl Logic {
+    /// Creates an active user that can log in with `password`.
+    pub(crate) async fn admin_create_user(
+        &self,
+        username: &str,
+        password: String,
+        nickname: Option<&str>,
+    ) -> Result<User> {
+        let username = valid_username(username)?;
+        valid_password(&password)?;
+        let nickname = match nickname.map(str::trim) {
+            None | Some("") => username.clone(),
+            Some(n) if n.chars().count() > MAX_NICKNAME => {
+                return Err(LogicError::bad_request(format!(
+                    "nickname must be 1-{MAX_NICKNAME} characters"
+                )))
+            }
+            Some(n) => n.to_owned(),
+        };
+        let hash = self.hash(password).await?;
+        let id = match self
+            .store
+            .create_user(NewUser {
+                username: &username,
+                password_hash: &hash,
+                nickname: &nickname,
+                now_ms: now_ms(),
+            })
+            .await
+        {
+            Err(StoreError::Conflict) => return Err(LogicError::Conflict("username taken")),
+            other => other?,
+        };
+        info!(user_id = id, "user created by admin");
+        self.admin_user(id).await
+    }
+
+    /// A user that exists and is not deleted.
+    pub(crate) async fn admin_user(&self, user_id: u64) -> Result<User> {
+        self.store
+            .user_by_id(user_id)
+            .await?
+            .filter(|u| u.status != crate::store::DELETED)
+            .ok_or(NO_USER)
+    }
+
+    /// Users whose username starts with `prefix` (may be empty), after
+    /// username `after`, ascending.
+    pub(crate) async fn admin_list_users(
+        &self,
+        prefix: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<UserPage> {
+        let prefix = prefix.trim().to_lowercase();
+        let valid = prefix
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c));
+        if prefix.len() > 32 || !valid {
+            return Err(LogicError::bad_request(
+                "prefix must be up to 32 characters of a-z, 0-9, '_', '.', '-'",
+            ));
+        }
+        if after.len() > 32 {
+            return Err(LogicError::bad_request("after longer than 32 characters"));
+        }
+        let rows = self.store.search_users(&prefix, after, limit + 1).await?;
+        let (users, more) = paging::page(rows, limit);
+        let next = more
+            .then(|| users.last().map(|u| u.username.clone()))
+            .flatten();
+        Ok(UserPage { users, next })
+    }
+
+    /// Changes nickname and/or avatar URL.
+    pub(crate) async fn admin_update_user(
+        &self,
+        user_id: u64,
+        req: UserUpdateRequest,
+    ) -> Result<User> {
+        self.admin_user(user_id).await?;
+        users::update(self, &acting_as(user_id), req).await?;
+        self.admin_user(user_id).await
+    }
+
+    /// Sets a new password; every device must log in again.
+    pub(crate) async fn admin_set_password(&self, user_id: u64, password: String) -> Result<()> {
+        valid_password(&password)?;
+        self.admin_user(user_id).await?;
+        let hash = self.hash(password).await?;
+        self.store
+            .set_password(user_id, &hash, now_ms())
+            .await
+            .map_err(not_found)?;
+        info!(user_id, "password set by admin; tokens revoked");
+        self.kick_user(user_id, None, KickReason::TokenRevoked)
+            .await;
+        Ok(())
+    }
+
+    /// Disables (tokens revoked, devices kicked, sign-in refused) or
+    /// enables a user.
+    pub(crate) async fn admin_set_disabled(&self, user_id: u64, disabled: bool) -> Result<User> {
+        let status = if disabled { DISABLED } else { ACTIVE };
+        self.store
+            .set_status(user_id, status, now_ms())
+            .await
+            .map_err(not_found)?;
+        if disabled {
+            info!(user_id, "user disabled by admin");
+            self.kick_user(user_id, None, KickReason::UserDisabled)
+                .await;
+        }
+        self.admin_user(user_id).await
+    }
+
+    /// Deletes a user (see [`crate::store::Store::delete_user`]).
+    pub(crate) async fn admin_delete_user(&self, user_id: u64) -> Result<()> {
+        let left = match self.store.delete_user(user_id, now_ms()).await {
+            Err(StoreError::Conflict) => {
+                return Err(LogicError::Conflict(
+                    "the user owns groups: transfer or dismiss them first",
+                ))
+            }
+            other => other.map_err(not_found)?,
+        };
+        for group_id in left {
+            if let Err(e) = self.members.invalidate(group_id).await {
+                warn!(error = %e, group_id, "member cache not invalidated after a user deletion");
+            }
+        }
+        info!(user_id, "user deleted by admin");
+        self.kick_user(user_id, None, KickReason::UserDisabled)
+            .await;
+        Ok(())
+    }
+
+    /// Every device of a user.
+    pub(crate) async fn admin_devices(&self, user_id: u64) -> Result<Vec<DeviceRow>> {
+        self.admin_user(user_id).await?;
+        Ok(self.store.devices_of(user_id, now_ms()).await?)
+    }
+
+    /// Revokes a device's token and closes its connection.
+    pub(crate) async fn admin_kick_device(&self, user_id: u64, device_id: u64) -> Result<()> {
+        let found = self
+            .store
+            .revoke_device(user_id, device_id, now_ms())
+            .await
+            .map_err(not_found)?;
+        if !found {
+            return Err(LogicError::NotFound("no such device"));
+        }
+        info!(user_id, device_id, "device kicked by admin");
+        self.kick_user(user_id, Some(device_id), KickReason::TokenRevoked)
+            .await;
+        Ok(())
+    }
+
+    /// Kicks the online devices of a user (all, or one).
+    async fn kick_user(&self, user_id: u64, device: Option<u64>, reason: KickReason) {
+        let online = match self.presence.locate(&[user_id]).await {
+            Ok(o) => o,
+            Err(e) => {
+                // Tokens are revoked already: the connections cannot sign in again.
+                warn!(error = %e, user_id, "presence unavailable; online devices not kicked");
+                return;
+            }
+        };
+        for d in online
+            .iter()
+            .filter(|d| device.is_none_or(|id| id == d.device_id))
+        {
+            kick(self, d.device_id, &d.at, reason).await;
+        }
+    }
+
+    async fn hash(&self, password: String) -> Result<String> {
+        self.hasher
+            .hash(password)
+            .await
+            .map_err(|e| LogicError::Internal(e.to_string()))
+    }
+}
+
+fn not_found(e: StoreError) -> LogicError {
+    match e {
+        StoreError::NotFound => NO_USER,
+        e => e.into(),
+    }
+}

@@ -1,0 +1,174 @@
+//! Messages from the admin API: sends as the system or on behalf of a user
+//! (through the group-commit batcher, like every client send), a user's
+//! list, and recall without the sender's time window.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use tern_public::proto::client::{ConvType, Message, SendRequest};
+use tern_public::time::now_ms;
+
+use super::acting_as;
+use crate::error::{LogicError, Result};
+use crate::messages::{self, check_content, duplicate_reply, entry_message, Outcome};
+use crate::store::{NewMessage, Recipient};
+use crate::{groups, paging, Logic};
+
+/// The sender id of system messages: no user has it.
+pub(crate) const SYSTEM_SENDER: u64 = 0;
+
+/// Who a message is from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sender {
+    /// The server itself: no list row for the sender, conv type SYSTEM for
+    /// one-to-one targets.
+    System,
+    /// A user, exactly as if one of their devices had sent it.
+    User(u64),
+}
+
+/// A message to send.
+#[derive(Debug, Clone)]
+pub(crate) struct AdminSend {
+    pub from: Sender,
+    /// USER or GROUP.
+    pub conv_type: ConvType,
+    pub to: u64,
+    pub content_type: u32,
+    pub content: Bytes,
+    pub mentions: Vec<u64>,
+    pub client_msg_id: String,
+}
+
+/// Where a send landed.
+#[derive(Debug, Clone)]
+pub(crate) struct Sent {
+    pub message_id: Vec<u8>,
+    /// The seq in the sender's own list; 0 for system messages.
+    pub seq: u64,
+    pub created_at: i64,
+}
+
+impl Logic {
+    /// Sends a message; a repeated client_msg_id (per sender) answers the
+    /// first send again and stores nothing.
+    pub(crate) async fn admin_send(&self, m: AdminSend) -> Result<Sent> {
+        let req = SendRequest {
+            conv_type: m.conv_type as i32,
+            conv_id: m.to,
+            content_type: m.content_type,
+            content: m.content,
+            mentions: m.mentions,
+            client_msg_id: m.client_msg_id,
+        };
+        let reply = match m.from {
+            Sender::User(user_id) => {
+                let user = self.admin_user(user_id).await?;
+                if !user.is_active() {
+                    return Err(LogicError::Forbidden("the sender is disabled"));
+                }
+                messages::send(self, &acting_as(user_id), req).await?
+            }
+            Sender::System => self.system_send(m.conv_type, req).await?,
+        };
+        Ok(Sent {
+            message_id: reply.message_id.to_vec(),
+            seq: reply.seq,
+            created_at: reply.created_at_ms,
+        })
+    }
+
+    async fn system_send(
+        &self,
+        conv_type: ConvType,
+        req: SendRequest,
+    ) -> Result<tern_public::proto::client::SendReply> {
+        check_content(&self.cfg, &req)?;
+        let client_msg_id = Some(req.client_msg_id).filter(|c| !c.is_empty());
+        if let Some(cmid) = &client_msg_id {
+            if let Some(existing) = self
+                .store
+                .find_by_client_msg_id(SYSTEM_SENDER, cmid)
+                .await?
+            {
+                return Ok(duplicate_reply(existing));
+            }
+        }
+        let (conv_type, recipients) = match conv_type {
+            ConvType::Group => {
+                self.group_owner(req.conv_id).await?;
+                let members = groups::member_ids(self, req.conv_id).await?;
+                let to = members.iter().map(|&user_id| Recipient {
+                    user_id,
+                    conv_id: req.conv_id,
+                });
+                (ConvType::Group, to.collect())
+            }
+            _ => {
+                self.admin_user(req.conv_id).await?;
+                let to = Recipient {
+                    user_id: req.conv_id,
+                    conv_id: SYSTEM_SENDER,
+                };
+                (ConvType::System, vec![to])
+            }
+        };
+        let msg = Arc::new(NewMessage {
+            id: *uuid::Uuid::now_v7().as_bytes(),
+            sender_id: SYSTEM_SENDER,
+            sender_device_id: 0,
+            conv_type: conv_type as i32,
+            receiver_id: req.conv_id,
+            content_type: req.content_type,
+            content: req.content,
+            mentions: req.mentions,
+            client_msg_id,
+            created_at: now_ms(),
+            recipients,
+            push_to_sender_device: false,
+        });
+        match self.batcher.submit(msg.clone()).await? {
+            Outcome::Stored { .. } => Ok(tern_public::proto::client::SendReply {
+                message_id: Bytes::copy_from_slice(&msg.id),
+                seq: 0,
+                created_at_ms: msg.created_at,
+            }),
+            Outcome::Duplicate(existing) => Ok(duplicate_reply(existing)),
+        }
+    }
+
+    /// A page of a user's list after `after_seq`, ascending; true if more follow.
+    pub(crate) async fn admin_list(
+        &self,
+        user_id: u64,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<(Vec<Message>, bool)> {
+        self.admin_user(user_id).await?;
+        let rows = self.store.list_after(user_id, after_seq, limit + 1).await?;
+        let (rows, more) = paging::page(rows, limit);
+        Ok((rows.into_iter().map(entry_message).collect(), more))
+    }
+
+    /// Recalls any message that is not a system event, at any age.
+    pub(crate) async fn admin_recall(&self, message_id: &[u8]) -> Result<()> {
+        if message_id.len() != 16 {
+            return Err(LogicError::bad_request("message_id must be 16 bytes"));
+        }
+        let meta = self
+            .store
+            .message_meta(message_id)
+            .await?
+            .ok_or(LogicError::NotFound("no such message"))?;
+        if meta.content_type >= messages::FIRST_SYSTEM_CONTENT_TYPE {
+            return Err(LogicError::bad_request("system events cannot be recalled"));
+        }
+        let conv_type = ConvType::try_from(meta.conv_type).unwrap_or(ConvType::User);
+        let admin = acting_as(SYSTEM_SENDER);
+        crate::system::retry!(
+            self,
+            messages::recall_tx(self, &admin, message_id, conv_type, meta.receiver_id)
+        )
+    }
+}
