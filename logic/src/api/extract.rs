@@ -55,3 +55,49 @@ where
         Ok(ApiJson(v))
     }
 }
+
+/// `Path<T>` whose failures (an id that is not a number) answer 400 in the
+/// API's error format.
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let axum::extract::Path(v) = axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        Ok(ApiPath(v))
+    }
+}
+
+/// `Query<T>` whose failures answer 400 in the API's error format.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let axum::extract::Query(v) = axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        Ok(ApiQuery(v))
+    }
+}
+
+/// A page size from a query: absent is `default`, else it must be 1-`max`.
+pub fn page_limit(limit: Option<u32>, default: u32, max: u32) -> Result<u32, ApiError> {
+    match limit {
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::Unprocessable(format!("limit must be 1-{max}"))),
+    }
+}

@@ -7,7 +7,13 @@
 mod broadcast;
 mod error;
 mod extract;
+mod friends;
+mod groups;
+mod members;
+mod messages;
 mod rooms;
+mod stats;
+mod users;
 
 pub use error::{ApiError, ErrorBody};
 
@@ -55,13 +61,28 @@ impl FromRef<ApiState> for Arc<Logic> {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "tern admin API", description = "Manage a tern chat server."),
-    paths(rooms::push, rooms::online, rooms::top, broadcast::broadcast),
+    paths(
+        users::create, users::list, users::get_one, users::update, users::set_password,
+        users::disable, users::enable, users::remove, users::devices, users::kick_device,
+        friends::list, friends::remove,
+        groups::create, groups::list, groups::get_one, groups::update, groups::dismiss,
+        members::list, members::add, members::remove, members::change,
+        messages::send, messages::list, messages::recall,
+        rooms::push, rooms::online, rooms::top,
+        broadcast::broadcast,
+        stats::stats,
+    ),
     components(schemas(
-        ErrorBody,
-        error::ErrorDetail,
-        rooms::LiveMessage,
-        rooms::RoomOnline,
-        rooms::TopRooms
+        ErrorBody, error::ErrorDetail,
+        users::User, users::NewUser, users::UserChanges, users::NewPassword, users::UserPage,
+        users::Device, users::DeviceList,
+        friends::Friend, friends::FriendPage,
+        groups::Group, groups::NewGroup, groups::GroupChanges, groups::GroupPage,
+        members::Member, members::MemberPage, members::NewMembers, members::MemberChanges,
+        messages::Target, messages::NewMessage, messages::Sent, messages::Message,
+        messages::MessagePage,
+        rooms::LiveMessage, rooms::RoomOnline, rooms::TopRooms,
+        stats::Stats, stats::NodeStats,
     )),
     modifiers(&BearerAuth)
 )]
@@ -87,7 +108,13 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// Every route a logic node serves over HTTP.
 pub fn router(state: ApiState) -> Router {
     let api = Router::new()
+        .merge(users::router())
+        .merge(friends::router())
+        .merge(groups::router())
+        .merge(members::router())
+        .merge(messages::router())
         .merge(rooms::router())
+        .merge(stats::router())
         .merge(broadcast::router())
         .route("/api/v1/openapi.json", get(openapi_json));
     Router::new()
