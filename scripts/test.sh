@@ -41,3 +41,5 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked
+echo "== schemathesis (admin API against its OpenAPI document)"
+TERN_BIN="${CARGO_TARGET_DIR:-target}/debug/tern" scripts/schemathesis.sh

@@ -40,7 +40,8 @@ where
     }
 }
 
-/// `Json<T>` whose failures answer 400/413/422 in the API's error format.
+/// A JSON object body as `T`; failures answer 400/413/422 in the API's
+/// error format.
 pub struct ApiJson<T>(pub T);
 
 impl<S, T> FromRequest<S> for ApiJson<T>
@@ -51,8 +52,16 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let axum::Json(v) = axum::Json::<T>::from_request(req, state).await?;
-        Ok(ApiJson(v))
+        // Through a Value first: serde would read a struct from an array.
+        let axum::Json(v) = axum::Json::<serde_json::Value>::from_request(req, state).await?;
+        if !v.is_object() {
+            return Err(ApiError::Unprocessable(
+                "the body must be a JSON object".into(),
+            ));
+        }
+        serde_json::from_value(v)
+            .map(ApiJson)
+            .map_err(|e| ApiError::Unprocessable(format!("invalid body: {e}")))
     }
 }
 

@@ -49,29 +49,40 @@ pub struct MemberPage {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// The `next` of the previous page.
     pub after: Option<u64>,
     /// 1-500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMembers {
-    /// Users to add (1-500); unknown ids are skipped.
+    /// Users to add (1-500).
+    #[schema(min_items = 1, max_items = 500)]
     pub user_ids: Vec<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Member,
+    Admin,
+    Owner,
 }
 
 /// Changes to a member; absent fields stay.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemberChanges {
-    /// `member`, `admin`, or `owner` (transfers the group; the old owner
-    /// becomes a member).
-    pub role: Option<String>,
+    /// `owner` transfers the group (the old owner becomes a member).
+    pub role: Option<Role>,
     /// Mute until this time (ms since the epoch); 0 unmutes.
+    #[schema(minimum = 0)]
     pub muted_until_ms: Option<i64>,
 }
 
@@ -215,17 +226,11 @@ pub async fn change(
     ApiPath((group_id, user_id)): ApiPath<(u64, u64)>,
     ApiJson(c): ApiJson<MemberChanges>,
 ) -> Result<StatusCode, ApiError> {
-    let role = match c.role.as_deref() {
-        None => None,
-        Some("member") => Some(GroupRole::Member),
-        Some("admin") => Some(GroupRole::Admin),
-        Some("owner") => Some(GroupRole::Owner),
-        Some(_) => {
-            return Err(ApiError::Unprocessable(
-                "role must be member, admin or owner".into(),
-            ))
-        }
-    };
+    let role = c.role.map(|r| match r {
+        Role::Member => GroupRole::Member,
+        Role::Admin => GroupRole::Admin,
+        Role::Owner => GroupRole::Owner,
+    });
     if c.muted_until_ms.is_some_and(|t| t < 0) {
         return Err(ApiError::Unprocessable(
             "muted_until_ms must be >= 0".into(),

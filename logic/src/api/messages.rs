@@ -41,6 +41,7 @@ pub struct NewMessage {
     /// The user or group id.
     pub to: u64,
     /// 1-999 (1 text; 100-999 app-defined).
+    #[schema(minimum = 1, maximum = 999)]
     pub content_type: u32,
     /// The content, as text.
     pub content: String,
@@ -50,6 +51,7 @@ pub struct NewMessage {
     /// Up to 64 bytes: a repeat with the same id (per sender) answers the
     /// first send and stores nothing.
     #[serde(default)]
+    #[schema(max_length = 64)]
     pub client_msg_id: String,
 }
 
@@ -121,11 +123,13 @@ impl From<ProtoMessage> for Message {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Entries after this seq (default 0: from the start).
     pub after_seq: Option<u64>,
     /// 1-200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 
@@ -208,7 +212,7 @@ pub async fn list(
 /// holds it gets MESSAGE_RECALLED.
 #[utoipa::path(
     delete, path = "/api/v1/messages/{message_id}",
-    params(("message_id" = String, Path, description = "32 hex digits")),
+    params(("message_id" = String, Path, description = "32 hex digits", pattern = r"^[0-9a-fA-F]{32}$")),
     responses(
         (status = 204, description = "Recalled (or already recalled)"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),

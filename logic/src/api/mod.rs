@@ -21,15 +21,15 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{FromRef, State};
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{DefaultBodyLimit, FromRef, State};
 use axum::http::StatusCode;
 use axum::routing::get;
+use axum::BoxError;
 use axum::{Json, Router};
 use tokio::net::TcpListener;
 use tower::limit::ConcurrencyLimitLayer;
 use tower::ServiceBuilder;
-use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -78,7 +78,7 @@ impl FromRef<ApiState> for Arc<Logic> {
         users::Device, users::DeviceList,
         friends::Friend, friends::FriendPage,
         groups::Group, groups::NewGroup, groups::GroupChanges, groups::GroupPage,
-        members::Member, members::MemberPage, members::NewMembers, members::MemberChanges,
+        members::Member, members::MemberPage, members::Role, members::NewMembers, members::MemberChanges,
         messages::Target, messages::NewMessage, messages::Sent, messages::Message,
         messages::MessagePage,
         rooms::LiveMessage, rooms::RoomOnline, rooms::TopRooms,
@@ -122,14 +122,17 @@ pub fn router(state: ApiState) -> Router {
         .route("/readyz", get(readyz))
         .merge(api)
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        // Read by the JSON extractor, so an oversized body answers 413 in
+        // the API's error format.
+        .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(
             ServiceBuilder::new()
                 .layer(TraceLayer::new_for_http())
-                .layer(TimeoutLayer::with_status_code(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    REQUEST_TIMEOUT,
-                ))
-                .layer(RequestBodyLimitLayer::new(MAX_BODY))
+                .layer(HandleErrorLayer::new(|_: BoxError| async {
+                    ApiError::Unavailable("request timed out".into())
+                }))
+                .timeout(REQUEST_TIMEOUT)
                 .layer(ConcurrencyLimitLayer::new(MAX_CONCURRENT)),
         )
         .with_state(state)
@@ -148,6 +151,10 @@ pub async fn serve(
 
 async fn openapi_json(_: Admin) -> Json<utoipa::openapi::OpenApi> {
     Json(openapi())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
 }
 
 async fn not_found() -> ApiError {

@@ -42,16 +42,18 @@ pub struct TopRooms {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TopQuery {
     /// How many rooms, 1-100 (default 10).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }
 
 /// Push a live message to every member of a room.
 #[utoipa::path(
     post, path = "/api/v1/rooms/{room_id}/messages",
-    params(("room_id" = String, Path, description = "1-64 of a-z A-Z 0-9 _ -")),
+    params(("room_id" = String, Path, description = "1-64 of a-z A-Z 0-9 _ -", pattern = r"^[A-Za-z0-9_-]{1,64}$")),
     request_body = LiveMessage,
     responses(
         (status = 202, description = "Published to the room's connect nodes"),
@@ -76,7 +78,7 @@ pub async fn push(
 /// Connections in a room across all connect nodes.
 #[utoipa::path(
     get, path = "/api/v1/rooms/{room_id}",
-    params(("room_id" = String, Path, description = "1-64 of a-z A-Z 0-9 _ -")),
+    params(("room_id" = String, Path, description = "1-64 of a-z A-Z 0-9 _ -", pattern = r"^[A-Za-z0-9_-]{1,64}$")),
     responses(
         (status = 200, body = RoomOnline),
         (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),

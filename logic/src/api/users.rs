@@ -61,10 +61,13 @@ impl From<UserRow> for User {
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     /// 3-32 of a-z 0-9 _ . -, starting with a letter or digit; case-insensitive.
+    #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,31}$")]
     pub username: String,
     /// 8-128 bytes.
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
-    /// Defaults to the username.
+    /// Defaults to the username; 1-64 characters.
+    #[schema(min_length = 1, max_length = 64)]
     pub nickname: Option<String>,
 }
 
@@ -73,8 +76,10 @@ pub struct NewUser {
 #[serde(deny_unknown_fields)]
 pub struct UserChanges {
     /// 1-64 characters.
+    #[schema(min_length = 1, max_length = 64)]
     pub nickname: Option<String>,
     /// Up to 1024 bytes.
+    #[schema(max_length = 1024)]
     pub avatar_url: Option<String>,
 }
 
@@ -82,17 +87,22 @@ pub struct UserChanges {
 #[serde(deny_unknown_fields)]
 pub struct NewPassword {
     /// 8-128 bytes.
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Only usernames starting with this (up to 32 of a-z 0-9 _ . -).
+    #[param(pattern = r"^[a-z0-9_.-]{0,32}$")]
     pub prefix: Option<String>,
     /// The `next` of the previous page.
+    #[param(max_length = 32)]
     pub after: Option<String>,
     /// 1-100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }
 

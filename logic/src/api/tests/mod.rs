@@ -173,6 +173,11 @@ async fn every_admin_route_needs_the_token() {
     assert_eq!((status, v["ready"].as_bool()), (StatusCode::OK, Some(true)));
     let (status, v) = call(&api, "GET", "/nope", Some(TOKEN), None).await;
     assert_eq!((status, code(&v)), (StatusCode::NOT_FOUND, "not_found"));
+    let (status, v) = call(&api, "DELETE", "/api/v1/rooms", Some(TOKEN), None).await;
+    assert_eq!(
+        (status, code(&v)),
+        (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+    );
 }
 
 #[tokio::test]

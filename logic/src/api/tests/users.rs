@@ -144,6 +144,17 @@ async fn create_get_list_and_update_users() {
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+    // serde would read the struct from an array: refused, nothing created.
+    let array = r#"["carl", "correct horse", null]"#;
+    let (status, _) = super::call(
+        &api,
+        "POST",
+        "/api/v1/users",
+        Some(super::TOKEN),
+        Some(array),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 
     // Paging by prefix, in username order.
     let (_, v) = admin(&api, "GET", "/api/v1/users?prefix=ann&limit=2", None).await;
