@@ -224,7 +224,46 @@ async fn a_room_message_reaches_only_nodes_with_members(shape: Shape) {
     server.stop().await;
 }
 
+async fn room_sends_are_rate_limited_per_connection(shape: Shape) {
+    let server = shape.start().await;
+    let alice = register(server.addr(), "alice").await;
+    let mut bob = register(server.addr(), "bob").await;
+    let carol = register(server.addr(), "carol").await;
+    for d in [&alice, &bob, &carol] {
+        join(d, "lobby").await.expect("join");
+    }
+    // Far more than the budget (10/s) at once.
+    let tries = 40;
+    let texts: Vec<String> = (0..tries).map(|i| format!("m{i}")).collect();
+    let results = futures::future::join_all(texts.iter().map(|t| say(&alice, "lobby", t))).await;
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    let limited = results
+        .iter()
+        .filter(|r| matches!(r, Err(e) if e.code() == Some(Code::RateLimited)))
+        .count();
+    assert_eq!(ok + limited, tries, "{results:?}");
+    assert!(ok >= 10 && limited >= 1, "ok {ok}, limited {limited}");
+    // Another connection has its own budget.
+    say(&carol, "lobby", "end")
+        .await
+        .expect("carol is not limited");
+    let mut from_alice = 0;
+    loop {
+        let m = heard(&mut bob).await;
+        if said(&m) == "end" {
+            break;
+        }
+        from_alice += 1;
+    }
+    assert!(
+        from_alice <= ok,
+        "refused sends were delivered: {from_alice} > {ok}"
+    );
+    server.stop().await;
+}
+
 in_both_shapes! {
+    #[tokio::test] room_sends_are_rate_limited_per_connection,
     #[tokio::test] broadcast_reaches_every_signed_in_connection,
     #[tokio::test] a_room_message_reaches_only_nodes_with_members,
     #[tokio::test] members_hear_each_other_and_nobody_else_does,

@@ -31,6 +31,9 @@ pub struct ConnectConfig {
     pub drain_grace: Duration,
     /// Rooms one connection may be in at once.
     pub max_rooms_per_conn: usize,
+    /// ROOM_SENDs one connection may make per second (also the burst);
+    /// more are answered RATE_LIMITED.
+    pub room_sends_per_sec: u32,
     /// Interval of the node's liveness announcements.
     pub alive_interval: Duration,
     pub subjects: Subjects,
@@ -50,6 +53,7 @@ impl Default for ConnectConfig {
             request_timeout: tern_public::bus::DEFAULT_REQUEST_TIMEOUT,
             drain_grace: Duration::from_secs(10),
             max_rooms_per_conn: 16,
+            room_sends_per_sec: 10,
             alive_interval: Duration::from_secs(5),
             subjects: Subjects::default(),
         }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
+use governor::DefaultDirectRateLimiter;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -83,6 +84,8 @@ struct Connection {
     auth_inflight: bool,
     accepted_at: Instant,
     out: BytesMut,
+    /// Made at the first ROOM_SEND: most connections never send to a room.
+    room_sends: Option<Box<DefaultDirectRateLimiter>>,
 }
 
 enum Step {
@@ -109,6 +112,7 @@ impl Connection {
             auth_inflight: false,
             accepted_at: Instant::now(),
             out: BytesMut::new(),
+            room_sends: None,
         }
     }
 

@@ -42,6 +42,9 @@ pub struct ConnectLimits {
     /// Rooms one connection may be in at once.
     #[arg(long, env = "TERN_MAX_ROOMS_PER_CONNECTION", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub max_rooms_per_connection: u32,
+    /// ROOM_SENDs one connection may make per second (also the burst).
+    #[arg(long, env = "TERN_ROOM_SENDS_PER_SECOND", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub room_sends_per_second: u32,
     /// How often the node announces it is alive; logic counts it dead after 3 silent intervals.
     #[arg(long, env = "TERN_ALIVE_INTERVAL_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(100..=60_000))]
     pub alive_interval_ms: u64,

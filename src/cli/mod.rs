@@ -174,6 +174,7 @@ fn connect_config(node_id: String, common: &Common, l: &ConnectLimits) -> Connec
         drain_grace: Duration::from_secs(l.drain_grace_secs),
         alive_interval: Duration::from_millis(l.alive_interval_ms),
         max_rooms_per_conn: l.max_rooms_per_connection as usize,
+        room_sends_per_sec: l.room_sends_per_second,
         subjects: Subjects::new(common.subject_prefix.clone()),
         ..ConnectConfig::default()
     }

@@ -2,7 +2,10 @@
 //! here, sign-in and SEND
 //! through the serial lane, everything else forwarded to logic at once.
 
+use std::num::NonZeroU32;
+
 use bytes::Bytes;
+use governor::{Quota, RateLimiter};
 use prost::Message as _;
 use tracing::{debug, info, Instrument};
 
@@ -70,15 +73,22 @@ impl Connection {
                 // Only members speak in a room; logic does not know who joined.
                 let member = RoomSendRequest::decode(request.payload.clone())
                     .is_ok_and(|r| self.shared.rooms.is_member(&r.room_id, self.conn_id));
-                if member {
-                    self.forward(ty, request, false);
-                } else {
+                if !member {
                     self.reply(
                         request.request_id,
                         Code::Forbidden,
                         "join the room first",
                         Bytes::new(),
                     );
+                } else if !self.may_send_to_room() {
+                    self.reply(
+                        request.request_id,
+                        Code::RateLimited,
+                        "too many room messages; slow down",
+                        Bytes::new(),
+                    );
+                } else {
+                    self.forward(ty, request, false);
                 }
             }
             (t, _) if t.is_auth() || t == FrameType::Send => {
@@ -88,6 +98,16 @@ impl Connection {
             (t, _) => self.forward(t, request, false),
         }
         Step::Continue
+    }
+
+    /// Takes one ROOM_SEND from this connection's budget, if any is left.
+    fn may_send_to_room(&mut self) -> bool {
+        let per_sec = self.shared.cfg.room_sends_per_sec.max(1);
+        let limiter = self.room_sends.get_or_insert_with(|| {
+            let rate = NonZeroU32::new(per_sec).expect("at least 1");
+            Box::new(RateLimiter::direct(Quota::per_second(rate)))
+        });
+        limiter.check().is_ok()
     }
 
     /// ROOM_JOIN and ROOM_LEAVE: membership is this node's; joining may
