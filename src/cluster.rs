@@ -33,11 +33,26 @@ pub fn check_bus_limits(bus: &dyn Bus, max_frame_len: usize) -> anyhow::Result<(
 /// Runs a connect node on `listener` until `shutdown` resolves, then drains.
 pub async fn run_connect(
     listener: TcpListener,
+    metrics: Option<TcpListener>,
     cfg: ConnectConfig,
     bus: Arc<dyn Bus>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    Node::new(cfg, bus).run(listener, shutdown).await?;
+    let node = Node::new(cfg, bus);
+    let (stop, stopped) = watch::channel(false);
+    let metrics_task = metrics.map(|l| {
+        let mut registry = prometheus_client::registry::Registry::default();
+        node.register_metrics(&mut registry);
+        tokio::spawn(api::serve_metrics(l, registry, async move {
+            let mut rx = stopped;
+            let _ = rx.wait_for(|stop| *stop).await;
+        }))
+    });
+    node.run(listener, shutdown).await?;
+    let _ = stop.send(true);
+    if let Some(t) = metrics_task {
+        t.await?.context("metrics server")?;
+    }
     Ok(())
 }
 
@@ -136,7 +151,7 @@ impl LogicNode {
             answering,
         } = self;
         let (stop_http, http_stopped) = watch::channel(false);
-        let state = api::ApiState { logic, admin_token };
+        let state = api::ApiState::new(logic, admin_token, |_| {});
         let http_task = tokio::spawn(api::serve(http, state, async move {
             let mut rx = http_stopped;
             let _ = rx.wait_for(|stop| *stop).await;

@@ -95,7 +95,17 @@ async fn connect(args: ConnectArgs) -> anyhow::Result<()> {
     println!("tern connect {node_id}");
     println!("  clients (TCP):  {}", listener.local_addr()?);
     println!("  bus:            {}", args.nats_url);
-    cluster::run_connect(listener, cfg, Arc::new(bus), shutdown_signal()).await
+    let metrics = match &args.metrics_listen {
+        Some(addr) => {
+            let l = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the metrics listener on {addr}"))?;
+            println!("  metrics:        http://{}/metrics", l.local_addr()?);
+            Some(l)
+        }
+        None => None,
+    };
+    cluster::run_connect(listener, metrics, cfg, Arc::new(bus), shutdown_signal()).await
 }
 
 async fn logic(args: LogicArgs) -> anyhow::Result<()> {

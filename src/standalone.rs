@@ -64,10 +64,10 @@ impl Standalone {
         };
         let logic_task = tokio::spawn(self.server.run(stopped()));
         let http_task = http.map(|l| {
-            let state = api::ApiState {
-                logic: self.logic.clone(),
-                admin_token: self.admin_token.clone(),
-            };
+            let node = self.node.clone();
+            let state = api::ApiState::new(self.logic.clone(), self.admin_token.clone(), |r| {
+                node.register_metrics(r)
+            });
             tokio::spawn(api::serve(l, state, stopped()))
         });
         self.node.run(listener, shutdown).await?;

@@ -24,6 +24,7 @@ use tern_public::proto::bus::ConnReply;
 use tern_public::proto::client::{KickReason, Request};
 use tern_public::{Code, FrameCodec, FrameError, FrameType};
 
+use crate::metrics::CloseLabels;
 use crate::registry::{CloseReason, CloseSignal, ConnHandle};
 use crate::server::Shared;
 
@@ -62,6 +63,9 @@ where
         user_id = tracing::field::Empty,
         device_id = tracing::field::Empty,
     );
+    let metrics = shared.metrics.clone();
+    metrics.accepted.inc();
+    metrics.connections.inc();
     Connection::new(shared, conn_id, peer)
         .run(stream)
         .instrument(span)
@@ -206,6 +210,9 @@ impl Connection {
     }
 
     async fn closed(mut self, why: &'static str) {
+        let m = &self.shared.metrics;
+        m.connections.dec();
+        m.closed.get_or_create(&CloseLabels { reason: why }).inc();
         self.shared.registry.remove(self.conn_id);
         self.shared.rooms.leave_all(self.conn_id).await;
         match self.identity {

@@ -8,6 +8,7 @@
 mod config;
 mod connection;
 mod deliver;
+pub mod metrics;
 mod registry;
 mod rooms;
 mod server;

@@ -23,6 +23,7 @@ use tern_public::proto::client::KickReason;
 use tern_public::Code;
 
 use crate::config::ConnectConfig;
+use crate::metrics::ConnectMetrics;
 use crate::rooms::Rooms;
 use crate::{connection, deliver, registry::Registry};
 
@@ -32,6 +33,7 @@ pub(crate) struct Shared {
     pub bus: Arc<dyn Bus>,
     pub registry: Registry,
     pub rooms: Rooms,
+    pub metrics: ConnectMetrics,
     next_conn_id: AtomicU64,
     /// Set when the drain starts; a connection registering after the drain
     /// took its snapshot kicks itself.
@@ -47,11 +49,15 @@ impl Shared {
     pub(crate) async fn call_logic(&self, req: ConnRequest) -> ConnReply {
         let payload = Bytes::from(req.encode_to_vec());
         let subject = self.subjects().logic_rpc();
-        match self
+        let started = std::time::Instant::now();
+        let reply = self
             .bus
             .request(&subject, payload, self.cfg.request_timeout)
-            .await
-        {
+            .await;
+        self.metrics
+            .bus_request_seconds
+            .observe(started.elapsed().as_secs_f64());
+        match reply {
             Ok(bytes) => ConnReply::decode(bytes).unwrap_or_else(|e| {
                 error!(error = %e, "undecodable reply from logic");
                 ConnReply {
@@ -119,12 +125,18 @@ impl Node {
                 bus,
                 registry: Registry::default(),
                 rooms: Rooms::default(),
+                metrics: ConnectMetrics::default(),
                 // A random start per process: a node restarted under the same
                 // id never reuses a conn_id that stale presence or kicks still name.
                 next_conn_id: AtomicU64::new((u64::from(rand::random::<u32>()) << 32) | 1),
                 draining: AtomicBool::new(false),
             }),
         }
+    }
+
+    /// Adds this node's metrics to `registry`.
+    pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        self.shared.metrics.register(registry);
     }
 
     /// Open connections right now.

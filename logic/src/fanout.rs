@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use prost::Message as _;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tracing::warn;
 
 use tern_public::bus::{Bus, Subjects};
@@ -14,6 +15,7 @@ use tern_public::proto::bus::{node_message, Deliver, DeliverItem, NodeMessage};
 use tern_public::{Frame, FrameType};
 
 use crate::messages::new_message;
+use crate::metrics::LogicMetrics;
 use crate::presence::{OnlineDevice, Presence};
 use crate::store::NewMessage;
 
@@ -30,17 +32,22 @@ pub(crate) struct Committed {
     pub seqs: Vec<u64>,
 }
 
-/// Feeds committed batches to the fan-out task, in commit order.
+/// Feeds committed batches (with their commit time) to the fan-out task,
+/// in commit order.
 #[derive(Clone)]
-pub(crate) struct FanoutTx(mpsc::Sender<Vec<Committed>>);
+pub(crate) struct FanoutTx {
+    tx: mpsc::Sender<(Instant, Vec<Committed>)>,
+    metrics: LogicMetrics,
+}
 
 impl FanoutTx {
     /// Queues a committed batch for pushing, without waiting: the lists
     /// are the truth, so a full queue costs pushes, never a commit.
     pub(crate) async fn push(&self, batch: Vec<Committed>) {
-        match self.0.try_send(batch) {
+        match self.tx.try_send((Instant::now(), batch)) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(b)) => {
+            Err(mpsc::error::TrySendError::Full((_, b))) => {
+                self.metrics.pushes_dropped.inc();
                 warn!(
                     messages = b.len(),
                     "fan-out queue full; pushes dropped (devices will sync)"
@@ -57,23 +64,29 @@ pub(crate) fn start(
     presence: Arc<dyn Presence>,
     bus: Arc<dyn Bus>,
     subjects: Subjects,
+    metrics: LogicMetrics,
 ) -> FanoutTx {
-    let (tx, mut rx) = mpsc::channel::<Vec<Committed>>(QUEUE);
+    let (tx, mut rx) = mpsc::channel::<(Instant, Vec<Committed>)>(QUEUE);
+    let commit_push = metrics.commit_push_seconds.clone();
     tokio::spawn(async move {
         // One task, so pushes leave in commit order and a device rarely sees a gap.
-        while let Some(batch) = rx.recv().await {
-            deliver(&*presence, &*bus, &subjects, batch).await;
+        while let Some((committed_at, batch)) = rx.recv().await {
+            if deliver(&*presence, &*bus, &subjects, batch).await {
+                commit_push.observe(committed_at.elapsed().as_secs_f64());
+            }
         }
     });
-    FanoutTx(tx)
+    FanoutTx { tx, metrics }
 }
 
+/// Pushes a batch to the nodes of its online recipients; true if any push
+/// was published.
 async fn deliver(
     presence: &dyn Presence,
     bus: &dyn Bus,
     subjects: &Subjects,
     batch: Vec<Committed>,
-) {
+) -> bool {
     let mut users: Vec<u64> = batch
         .iter()
         .flat_map(|c| c.msg.recipients.iter().map(|r| r.user_id))
@@ -84,11 +97,11 @@ async fn deliver(
         Ok(o) => o,
         Err(e) => {
             warn!(error = %e, "presence lookup failed; pushes skipped (devices will sync)");
-            return;
+            return false;
         }
     };
     if online.is_empty() {
-        return;
+        return false;
     }
     let mut by_user: HashMap<u64, Vec<&OnlineDevice>> = HashMap::new();
     for d in &online {
@@ -128,6 +141,7 @@ async fn deliver(
         }
     }
     let budget = bus.max_payload().saturating_sub(ENVELOPE).max(1);
+    let any = !per_node.is_empty();
     for (node, items) in per_node {
         for items in split_by_size(items, budget) {
             let msg = NodeMessage {
@@ -141,6 +155,7 @@ async fn deliver(
             }
         }
     }
+    any
 }
 
 /// Splits deliveries into messages of at most `budget` bytes each (a

@@ -15,6 +15,7 @@ mod fanout;
 mod friends;
 mod groups;
 mod messages;
+pub mod metrics;
 mod paging;
 pub mod peers;
 pub mod presence;
@@ -37,6 +38,7 @@ use tern_public::bus::Bus;
 
 use crate::cache::{MemberCache, MemoryMembers, RedisMembers};
 use crate::messages::Batcher;
+use crate::metrics::LogicMetrics;
 use crate::presence::{MemoryPresence, Presence, RedisPresence};
 use crate::store::Store;
 
@@ -77,13 +79,20 @@ pub struct Logic {
     pub(crate) members: Arc<dyn MemberCache>,
     /// Password hashing threads: a login storm cannot take every core.
     pub(crate) hasher: auth::Hasher,
+    pub(crate) metrics: LogicMetrics,
 }
 
 impl Logic {
     /// Builds the logic state and starts its background tasks (group commit, fan-out).
     pub fn start(cfg: LogicConfig, store: Store, shared: Shared, bus: Arc<dyn Bus>) -> Arc<Logic> {
         let Shared { presence, members } = shared;
-        let fanout = fanout::start(presence.clone(), bus.clone(), cfg.subjects.clone());
+        let metrics = LogicMetrics::default();
+        let fanout = fanout::start(
+            presence.clone(),
+            bus.clone(),
+            cfg.subjects.clone(),
+            metrics.clone(),
+        );
         let batcher = Batcher::start(store.clone(), fanout.clone(), &cfg);
         let hasher = auth::Hasher::start(cfg.max_concurrent_hashes);
         Arc::new(Logic {
@@ -95,7 +104,24 @@ impl Logic {
             fanout,
             members,
             hasher,
+            metrics,
         })
+    }
+
+    /// Adds this node's metrics to `registry`.
+    pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        self.metrics.register(registry);
+    }
+
+    /// Refreshes the metrics that are read, not counted (the DB pool).
+    pub fn refresh_metrics(&self) {
+        let pool = self.store.pool();
+        let idle = pool.num_idle() as i64;
+        let m = &self.metrics.db_connections;
+        m.get_or_create(&metrics::PoolLabels { state: "idle" })
+            .set(idle);
+        m.get_or_create(&metrics::PoolLabels { state: "in_use" })
+            .set(i64::from(pool.size()) - idle);
     }
 
     pub fn store(&self) -> &Store {

@@ -16,6 +16,7 @@ use tern_public::proto::bus::{Bind, ConnReply, ConnRequest};
 use tern_public::{Code, FrameType};
 
 use crate::error::{LogicError, Result};
+use crate::metrics::{CommandLabels, CommandOnly};
 use crate::{auth, events, friends, groups, messages, rooms, users, Logic};
 
 /// The connection a command came from; identity is the connection's, never the payload's.
@@ -172,7 +173,20 @@ pub(crate) async fn dispatch(logic: &Logic, req: ConnRequest) -> ConnReply {
         heartbeat_interval_secs: req.heartbeat_interval_secs,
     };
     let ty = u16::try_from(req.r#type).ok().and_then(FrameType::from_u16);
+    let started = std::time::Instant::now();
     let result = run(logic, &caller, ty, req.payload).await;
+    let command = ty.map_or("unknown", FrameType::name);
+    let code = result.as_ref().map_or_else(|e| e.code(), |_| Code::Ok);
+    let m = &logic.metrics;
+    m.requests
+        .get_or_create(&CommandLabels {
+            command,
+            code: code.name(),
+        })
+        .inc();
+    m.request_seconds
+        .get_or_create(&CommandOnly { command })
+        .observe(started.elapsed().as_secs_f64());
     match result {
         Ok((payload, bind)) => ConnReply {
             code: Code::Ok.as_i32(),

@@ -81,6 +81,9 @@ pub struct ConnectArgs {
     /// Unique id of this node; a fresh one is made at each start when not given.
     #[arg(long, env = "TERN_NODE_ID")]
     pub node_id: Option<String>,
+    /// HTTP address for `/metrics` and `/healthz` (none when not given).
+    #[arg(long, env = "TERN_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
     #[command(flatten)]
     pub common: Common,
     #[command(flatten)]

@@ -47,6 +47,7 @@ impl Connection {
             }
             n += 1;
         }
+        self.shared.metrics.frames_out_encoded(&self.out);
         let write = async {
             wr.write_all(&self.out).await?;
             wr.flush().await

@@ -20,6 +20,7 @@ use super::{Connection, Done, Identity, Step};
 
 impl Connection {
     pub(super) fn on_frame(&mut self, frame: Frame) -> Step {
+        self.shared.metrics.frame_in(frame.ty);
         let request = Request::decode(frame.value.clone());
         let Some(ty) = FrameType::from_u16(frame.ty).filter(|t| t.is_request()) else {
             let id = request.map(|r| r.request_id).unwrap_or(0);

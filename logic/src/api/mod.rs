@@ -24,9 +24,11 @@ use std::time::Duration;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, FromRef, State};
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::BoxError;
 use axum::{Json, Router};
+use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tower::limit::ConcurrencyLimitLayer;
 use tower::ServiceBuilder;
@@ -50,6 +52,27 @@ pub struct ApiState {
     pub logic: Arc<Logic>,
     /// `None`: no token configured, every `/api/v1` route answers 401.
     pub admin_token: Option<Arc<str>>,
+    /// What `/metrics` shows.
+    pub metrics: Arc<Registry>,
+}
+
+impl ApiState {
+    /// The state for `logic`; `/metrics` shows its metrics and whatever
+    /// `more` registers (the connect node of a standalone process).
+    pub fn new(
+        logic: Arc<Logic>,
+        admin_token: Option<Arc<str>>,
+        more: impl FnOnce(&mut Registry),
+    ) -> ApiState {
+        let mut registry = Registry::default();
+        logic.register_metrics(&mut registry);
+        more(&mut registry);
+        ApiState {
+            logic,
+            admin_token,
+            metrics: Arc::new(registry),
+        }
+    }
 }
 
 impl FromRef<ApiState> for Arc<Logic> {
@@ -120,6 +143,7 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .merge(api)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -159,6 +183,48 @@ async fn method_not_allowed() -> ApiError {
 
 async fn not_found() -> ApiError {
     ApiError::NotFound("no such route".into())
+}
+
+/// Prometheus text (OpenMetrics) of everything registered.
+async fn metrics(State(s): State<ApiState>) -> Result<impl IntoResponse, ApiError> {
+    s.logic.refresh_metrics();
+    encode_metrics(&s.metrics)
+}
+
+fn encode_metrics(registry: &Registry) -> Result<impl IntoResponse, ApiError> {
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, registry)
+        .map_err(|e| ApiError::Internal(format!("encoding metrics: {e}")))?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    ))
+}
+
+/// `/healthz` and `/metrics` alone, for a process without the admin API
+/// (a connect node in cluster mode), until `shutdown` resolves.
+pub async fn serve_metrics(
+    listener: TcpListener,
+    registry: Registry,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let registry = Arc::new(registry);
+    let app = Router::new()
+        .route("/healthz", get(healthz))
+        .route(
+            "/metrics",
+            get(move || {
+                let registry = registry.clone();
+                async move { encode_metrics(&registry) }
+            }),
+        )
+        .fallback(not_found);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// The process is up.

@@ -66,7 +66,13 @@ pub(crate) async fn send(logic: &Logic, caller: &Caller, req: SendRequest) -> Re
         recipients,
         push_to_sender_device: false,
     });
-    match logic.batcher.submit(msg.clone()).await? {
+    let started = std::time::Instant::now();
+    let outcome = logic.batcher.submit(msg.clone()).await?;
+    logic
+        .metrics
+        .send_commit_seconds
+        .observe(started.elapsed().as_secs_f64());
+    match outcome {
         // The sender is always the first recipient.
         Outcome::Stored { seqs } => Ok(SendReply {
             message_id: Bytes::copy_from_slice(&msg.id),

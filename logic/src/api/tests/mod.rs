@@ -37,10 +37,7 @@ pub(super) async fn api() -> Api {
     let bus = Arc::new(MemoryBus::new());
     let logic = Logic::start(LogicConfig::default(), store, Shared::memory(), bus.clone());
     Api {
-        state: ApiState {
-            logic,
-            admin_token: Some(TOKEN.into()),
-        },
+        state: ApiState::new(logic, Some(TOKEN.into()), |_| {}),
         bus,
         _dir: dir,
     }
@@ -342,4 +339,37 @@ async fn the_openapi_document_covers_every_route_and_nothing_else() {
     served.sort();
     assert_eq!(documented, served);
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+}
+
+#[tokio::test]
+async fn metrics_count_commands_by_code_without_a_token() {
+    use tern_public::proto::bus::ConnRequest;
+    use tern_public::proto::client::UserGetRequest;
+
+    let api = api().await;
+    let request = |user_id| ConnRequest {
+        node_id: "n1".into(),
+        user_id,
+        r#type: u32::from(FrameType::UserGet.as_u16()),
+        payload: UserGetRequest { user_ids: vec![1] }.encode_to_vec().into(),
+        ..Default::default()
+    };
+    crate::rpc::dispatch(&api.state.logic, request(7)).await;
+    crate::rpc::dispatch(&api.state.logic, request(7)).await;
+    crate::rpc::dispatch(&api.state.logic, request(0)).await;
+    let req = Request::get("/metrics").body(Body::empty()).unwrap();
+    let resp = router(api.state.clone()).oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    for line in [
+        r#"tern_requests_total{command="user_get",code="OK"} 2"#,
+        r#"tern_requests_total{command="user_get",code="UNAUTHENTICATED"} 1"#,
+        r#"tern_request_duration_seconds_count{command="user_get"} 3"#,
+        r#"tern_db_connections{state="idle"}"#,
+    ] {
+        assert!(text.contains(line), "{line:?} missing from:\n{text}");
+    }
 }

@@ -36,6 +36,7 @@ async fn setup(store: &Store, linger: Duration, users: usize) -> (Batcher, Vec<u
         Arc::new(MemoryPresence::new()),
         Arc::new(MemoryBus::new()),
         Subjects::default(),
+        Default::default(),
     );
     let cfg = LogicConfig {
         batch_linger: linger,

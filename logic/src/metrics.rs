@@ -1,0 +1,99 @@
+//! What a logic node counts, for `/metrics` (Prometheus text). The metrics
+//! are made with the node and registered into a registry the caller passes
+//! (no global registry), so one process can expose connect and logic
+//! together and tests can read them.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CommandLabels {
+    pub command: &'static str,
+    pub code: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CommandOnly {
+    pub command: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PoolLabels {
+    pub state: &'static str,
+}
+
+/// Seconds from 100 µs to ~26 s, doubling.
+fn latency() -> Histogram {
+    Histogram::new(exponential_buckets(0.0001, 2.0, 18))
+}
+
+/// The metrics of a logic node.
+#[derive(Clone)]
+pub struct LogicMetrics {
+    /// Client commands by command and reply code.
+    pub requests: Family<CommandLabels, Counter>,
+    /// Time to handle a client command, by command.
+    pub request_seconds: Family<CommandOnly, Histogram, fn() -> Histogram>,
+    /// SEND accepted to stored in every list (group commit included).
+    pub send_commit_seconds: Histogram,
+    /// Commit to pushes handed to the bus.
+    pub commit_push_seconds: Histogram,
+    /// Pushes dropped because the fan-out queue was full.
+    pub pushes_dropped: Counter,
+    /// Database connections by state (idle, in_use), read at scrape time.
+    pub db_connections: Family<PoolLabels, Gauge>,
+}
+
+impl Default for LogicMetrics {
+    fn default() -> LogicMetrics {
+        LogicMetrics {
+            requests: Family::default(),
+            request_seconds: Family::new_with_constructor(latency),
+            send_commit_seconds: latency(),
+            commit_push_seconds: latency(),
+            pushes_dropped: Counter::default(),
+            db_connections: Family::default(),
+        }
+    }
+}
+
+impl LogicMetrics {
+    /// Adds these metrics to `r` under the `tern` prefix.
+    pub fn register(&self, r: &mut Registry) {
+        let r = r.sub_registry_with_prefix("tern");
+        r.register(
+            "requests",
+            "Client commands handled, by command and reply code",
+            self.requests.clone(),
+        );
+        r.register(
+            "request_duration_seconds",
+            "Time to handle a client command",
+            self.request_seconds.clone(),
+        );
+        r.register(
+            "send_commit_seconds",
+            "SEND received to stored in every recipient's list",
+            self.send_commit_seconds.clone(),
+        );
+        r.register(
+            "commit_push_seconds",
+            "Commit to pushes published on the bus",
+            self.commit_push_seconds.clone(),
+        );
+        r.register(
+            "pushes_dropped",
+            "Committed batches whose pushes were dropped (fan-out queue full)",
+            self.pushes_dropped.clone(),
+        );
+        r.register(
+            "db_connections",
+            "Database pool connections by state",
+            self.db_connections.clone(),
+        );
+    }
+}
