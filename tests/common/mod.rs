@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod groups;
+pub mod http;
 pub mod procs;
 mod resilient;
 mod server;
