@@ -177,7 +177,7 @@ async fn broadcast_reaches_every_signed_in_connection(shape: Shape) {
     anon.heartbeat().await.expect("connected, not signed in");
 
     server.logic[0]
-        .broadcast(1, Bytes::from_static(b"maintenance at noon"))
+        .broadcast(1, Bytes::from_static(b"maintenance at noon"), 0)
         .await
         .expect("broadcast");
     for u in &mut users {

@@ -12,7 +12,7 @@ use tern_public::proto::bus::{
 };
 use tern_public::proto::client::KickReason;
 
-use crate::registry::Push;
+use crate::registry::{ConnHandle, Push};
 use crate::server::Shared;
 
 pub(crate) async fn run(shared: Arc<Shared>, mut sub: Subscription) {
@@ -66,8 +66,31 @@ pub(crate) async fn broadcasts(shared: Arc<Shared>, mut sub: Subscription) {
                 continue;
             }
         };
-        for conn in shared.registry.bound_handles() {
-            let _ = conn.push(b.frame.clone());
+        let handles = shared.registry.bound_handles();
+        if b.speed == 0 {
+            for conn in handles {
+                let _ = conn.push(b.frame.clone());
+            }
+        } else {
+            // Paced broadcasts run one at a time, in order; later ones wait.
+            push_paced(&handles, &b.frame, b.speed).await;
+        }
+    }
+}
+
+/// Slices of a paced broadcast per second: smooth enough, few wake-ups.
+const PACE_TICKS_PER_SEC: u32 = 10;
+
+/// Pushes `frame` to `handles` at about `per_sec` connections a second.
+async fn push_paced(handles: &[ConnHandle], frame: &bytes::Bytes, per_sec: u32) {
+    let slice = (per_sec / PACE_TICKS_PER_SEC).max(1) as usize;
+    let tick = std::time::Duration::from_secs(1) * slice as u32 / per_sec;
+    let mut ticks = tokio::time::interval(tick);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    for chunk in handles.chunks(slice) {
+        ticks.tick().await;
+        for conn in chunk {
+            let _ = conn.push(frame.clone());
         }
     }
 }
@@ -117,4 +140,30 @@ fn kick(shared: &Shared, k: Kick) {
         "kick"
     );
     conn.kick(reason);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::CloseSignal;
+    use tokio::sync::mpsc;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_paced_broadcast_reaches_everyone_at_the_given_speed() {
+        let mut rxs = Vec::new();
+        let handles: Vec<ConnHandle> = (0..25)
+            .map(|i| {
+                let (tx, rx) = mpsc::channel(4);
+                rxs.push(rx);
+                ConnHandle::new(i, tx, Arc::new(CloseSignal::default()))
+            })
+            .collect();
+        let t = tokio::time::Instant::now();
+        push_paced(&handles, &bytes::Bytes::from_static(b"f"), 10).await;
+        // 25 connections at 10/s: the first right away, the last after 2.4 s.
+        assert_eq!(t.elapsed(), std::time::Duration::from_millis(2400));
+        for rx in &mut rxs {
+            assert_eq!(rx.try_recv().unwrap(), bytes::Bytes::from_static(b"f"));
+        }
+    }
 }

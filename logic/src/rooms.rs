@@ -104,14 +104,15 @@ impl Logic {
     }
 
     /// Pushes a ROOM_PUSH (room_id empty, sender 0 = the system) to every
-    /// signed-in connection of every connect node.
-    pub async fn broadcast(&self, content_type: u32, content: Bytes) -> Result<()> {
+    /// signed-in connection of every connect node, each node at `speed`
+    /// connections a second (0: as fast as it can).
+    pub async fn broadcast(&self, content_type: u32, content: Bytes, speed: u32) -> Result<()> {
         check_content(self, &content)?;
         let frame = room_frame("", 0, content_type, content);
         self.bus
             .publish(
                 &self.cfg.subjects.broadcast(),
-                Broadcast { frame }.encode_to_vec().into(),
+                Broadcast { frame, speed }.encode_to_vec().into(),
             )
             .await
             .map_err(|e| LogicError::Unavailable(e.to_string()))

@@ -104,7 +104,7 @@ impl FromRef<ApiState> for Arc<Logic> {
         members::Member, members::MemberPage, members::Role, members::NewMembers, members::MemberChanges,
         messages::Target, messages::NewMessage, messages::Sent, messages::Message,
         messages::MessagePage,
-        rooms::LiveMessage, rooms::RoomOnline, rooms::TopRooms,
+        rooms::LiveMessage, rooms::RoomOnline, rooms::TopRooms, broadcast::BroadcastMessage,
         stats::Stats, stats::NodeStats,
     )),
     modifiers(&BearerAuth)

@@ -299,16 +299,29 @@ async fn broadcast_publishes_one_frame_for_everyone() {
         "POST",
         "/api/v1/broadcast",
         Some(TOKEN),
-        Some(r#"{"content":"all"}"#),
+        Some(r#"{"content":"all","speed":500}"#),
     )
     .await;
     assert_eq!(status, StatusCode::ACCEPTED);
+    for bad in [
+        r#"{"content":"x","speed":0}"#,
+        r#"{"content":"x","speed":1000001}"#,
+    ] {
+        let (status, _) = call(&api, "POST", "/api/v1/broadcast", Some(TOKEN), Some(bad)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    }
     let msg = tokio::time::timeout(Duration::from_secs(5), sub.next())
         .await
         .unwrap()
         .unwrap();
-    let m = room_message(Broadcast::decode(msg.payload).unwrap().frame);
+    let b = Broadcast::decode(msg.payload).unwrap();
+    assert_eq!(b.speed, 500);
+    let m = room_message(b.frame);
     assert_eq!((m.room_id.as_str(), &m.content[..]), ("", &b"all"[..]));
+    assert!(
+        futures::FutureExt::now_or_never(sub.next()).is_none(),
+        "a refused broadcast published something"
+    );
 }
 
 #[tokio::test]
