@@ -17,8 +17,8 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 
 use tern_public::proto::client::{
     AckRequest, AuthReply, ConvType, DeviceInfo, HeartbeatReply, Kicked, LoginRequest, Message,
-    RegisterRequest, Reply, Request, RoomMessage, SendReply, SendRequest, Session, SignInReply,
-    SignInRequest, SyncReply, SyncRequest,
+    RegisterRequest, Reply, Request, RoomMessage, RoomSendRequest, RoomTarget, SendReply,
+    SendRequest, Session, SignInReply, SignInRequest, SyncReply, SyncRequest,
 };
 use tern_public::{Code, Frame, FrameCodec, FrameType};
 
@@ -242,6 +242,42 @@ impl Client {
     pub async fn ack(&self, seq: u64) -> Result<(), ClientError> {
         let _: tern_public::proto::client::Empty =
             self.request(FrameType::Ack, &AckRequest { seq }).await?;
+        Ok(())
+    }
+
+    /// Joins a live room: ROOM_PUSH frames of the room then arrive as
+    /// [`Event::RoomPush`] until [`Client::room_leave`] or the connection closes.
+    pub async fn room_join(&self, room_id: &str) -> Result<(), ClientError> {
+        let req = RoomTarget {
+            room_id: room_id.into(),
+        };
+        let _: tern_public::proto::client::Empty = self.request(FrameType::RoomJoin, &req).await?;
+        Ok(())
+    }
+
+    /// Leaves a live room; leaving a room this connection is not in is not an error.
+    pub async fn room_leave(&self, room_id: &str) -> Result<(), ClientError> {
+        let req = RoomTarget {
+            room_id: room_id.into(),
+        };
+        let _: tern_public::proto::client::Empty = self.request(FrameType::RoomLeave, &req).await?;
+        Ok(())
+    }
+
+    /// Sends a live message to every other connection in a room this
+    /// connection has joined; nothing is stored.
+    pub async fn room_send(
+        &self,
+        room_id: &str,
+        content_type: u32,
+        content: impl Into<Bytes>,
+    ) -> Result<(), ClientError> {
+        let req = RoomSendRequest {
+            room_id: room_id.into(),
+            content_type,
+            content: content.into(),
+        };
+        let _: tern_public::proto::client::Empty = self.request(FrameType::RoomSend, &req).await?;
         Ok(())
     }
 

@@ -5,6 +5,8 @@
 mod connections;
 mod direct;
 mod group;
+mod http;
+mod room;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -37,6 +39,15 @@ pub enum Scenario {
     Direct(direct::DirectArgs),
     /// One message to groups of several sizes: time per message and rows written.
     Group(group::GroupArgs),
+    /// Live-room fan-out: one room whose members are spread over child
+    /// processes, messages pushed through the admin API; reports
+    /// deliveries/s and push latency.
+    Room(room::RoomArgs),
+    /// Requests per second of one admin API route over keep-alive connections.
+    Http(http::HttpArgs),
+    /// One member process of `bench room` (started by it, not by hand).
+    #[command(hide = true)]
+    RoomMembers(room::MembersArgs),
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -44,6 +55,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Scenario::Connections(a) => connections::run(a).await,
         Scenario::Direct(a) => direct::run(a).await,
         Scenario::Group(a) => group::run(a).await,
+        Scenario::Room(a) => room::run(a).await,
+        Scenario::Http(a) => http::run(a).await,
+        Scenario::RoomMembers(a) => room::members(a).await,
     }
 }
 
