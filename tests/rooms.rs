@@ -10,40 +10,17 @@ use tern_client::proto::{Empty, RoomMessage, RoomSendRequest, RoomTarget};
 use tern_client::{ClientError, Code, Event};
 use tern_public::FrameType;
 
-async fn join(d: &Device, room: &str) -> Result<Empty, ClientError> {
-    d.client
-        .request(
-            FrameType::RoomJoin,
-            &RoomTarget {
-                room_id: room.into(),
-            },
-        )
-        .await
+async fn join(d: &Device, room: &str) -> Result<(), ClientError> {
+    d.client.room_join(room).await
 }
 
 async fn leave(d: &Device, room: &str) {
-    let _: Empty = d
-        .client
-        .request(
-            FrameType::RoomLeave,
-            &RoomTarget {
-                room_id: room.into(),
-            },
-        )
-        .await
-        .expect("leave");
+    d.client.room_leave(room).await.expect("leave");
 }
 
-async fn say(d: &Device, room: &str, text: &str) -> Result<Empty, ClientError> {
+async fn say(d: &Device, room: &str, text: &str) -> Result<(), ClientError> {
     d.client
-        .request(
-            FrameType::RoomSend,
-            &RoomSendRequest {
-                room_id: room.into(),
-                content_type: 1,
-                content: Bytes::copy_from_slice(text.as_bytes()),
-            },
-        )
+        .room_send(room, 1, Bytes::copy_from_slice(text.as_bytes()))
         .await
 }
 
@@ -115,7 +92,7 @@ async fn members_hear_each_other_and_nobody_else_does(shape: Shape) {
 async fn bad_room_requests_are_refused_with_clear_codes(shape: Shape) {
     let server = shape.start().await;
     let alice = register(server.addr(), "alice").await;
-    let code = |r: Result<Empty, ClientError>| r.expect_err("refused").code();
+    let code = |r: Result<(), ClientError>| r.expect_err("refused").code();
 
     assert_eq!(code(join(&alice, "").await), Some(Code::BadRequest));
     assert_eq!(code(join(&alice, "a.b").await), Some(Code::BadRequest));
