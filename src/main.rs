@@ -100,7 +100,7 @@ async fn connect(args: ConnectArgs) -> anyhow::Result<()> {
             let l = TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("binding the metrics listener on {addr}"))?;
-            println!("  metrics:        http://{}/metrics", l.local_addr()?);
+            println!("  metrics (HTTP): {}", l.local_addr()?);
             Some(l)
         }
         None => None,

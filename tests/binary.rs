@@ -76,3 +76,28 @@ async fn the_binary_serves_drains_on_sigterm_and_keeps_messages_across_a_restart
     );
     terminate(server);
 }
+
+#[tokio::test]
+async fn a_cluster_connect_node_serves_its_metrics() {
+    let nats = tern_testkit::nats_server();
+    let args = [
+        "connect",
+        "--nats",
+        &nats.url(),
+        "--listen",
+        "127.0.0.1:0",
+        "--metrics-listen",
+        "127.0.0.1:0",
+    ];
+    let (mut child, metrics) = common::procs::spawn_tern(&args, "metrics (HTTP):");
+    // The connect node's own metrics: an idle node has no connections.
+    let (status, _, text) = common::http::call(metrics, "GET", "/metrics", None).await;
+    assert_eq!(status, 200);
+    assert!(text.contains("tern_connections 0"), "{text}");
+    let (status, _, _) = common::http::call(metrics, "GET", "/healthz", None).await;
+    assert_eq!(status, 200);
+    let (status, _, _) = common::http::call(metrics, "GET", "/api/v1/stats", None).await;
+    assert_eq!(status, 404, "a connect node serves no admin API");
+    let _ = child.kill();
+    let _ = child.wait();
+}
