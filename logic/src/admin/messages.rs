@@ -2,17 +2,14 @@
 //! (through the group-commit batcher, like every client send), a user's
 //! list, and recall without the sender's time window.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 
 use tern_public::proto::client::{ConvType, Message, SendRequest};
-use tern_public::time::now_ms;
 
 use super::acting_as;
 use crate::error::{LogicError, Result};
-use crate::messages::{self, check_content, duplicate_reply, entry_message, Outcome};
-use crate::store::{NewMessage, Recipient};
+use crate::messages::{self, chat_message, check_content, duplicate_reply, entry_message, Outcome};
+use crate::store::Recipient;
 use crate::{groups, paging, Logic};
 
 /// The sender id of system messages: no user has it.
@@ -85,11 +82,10 @@ impl Logic {
         req: SendRequest,
     ) -> Result<tern_public::proto::client::SendReply> {
         check_content(&self.cfg, &req)?;
-        let client_msg_id = Some(req.client_msg_id).filter(|c| !c.is_empty());
-        if let Some(cmid) = &client_msg_id {
+        if !req.client_msg_id.is_empty() {
             if let Some(existing) = self
                 .store
-                .find_by_client_msg_id(SYSTEM_SENDER, cmid)
+                .find_by_client_msg_id(SYSTEM_SENDER, &req.client_msg_id)
                 .await?
             {
                 return Ok(duplicate_reply(existing));
@@ -114,20 +110,7 @@ impl Logic {
                 (ConvType::System, vec![to])
             }
         };
-        let msg = Arc::new(NewMessage {
-            id: *uuid::Uuid::now_v7().as_bytes(),
-            sender_id: SYSTEM_SENDER,
-            sender_device_id: 0,
-            conv_type: conv_type as i32,
-            receiver_id: req.conv_id,
-            content_type: req.content_type,
-            content: req.content,
-            mentions: req.mentions,
-            client_msg_id,
-            created_at: now_ms(),
-            recipients,
-            push_to_sender_device: false,
-        });
+        let msg = chat_message((SYSTEM_SENDER, 0), conv_type, req, recipients);
         match self.batcher.submit(msg.clone()).await? {
             Outcome::Stored { .. } => Ok(tern_public::proto::client::SendReply {
                 message_id: Bytes::copy_from_slice(&msg.id),

@@ -38,11 +38,10 @@ pub(crate) async fn send(logic: &Logic, caller: &Caller, req: SendRequest) -> Re
     check_content(&logic.cfg, &req)?;
     // A retry answers with the first send, even if the sender may no longer
     // send (muted, removed, unfriended) since.
-    let client_msg_id = Some(req.client_msg_id).filter(|c| !c.is_empty());
-    if let Some(cmid) = &client_msg_id {
+    if !req.client_msg_id.is_empty() {
         if let Some(existing) = logic
             .store
-            .find_by_client_msg_id(caller.user_id, cmid)
+            .find_by_client_msg_id(caller.user_id, &req.client_msg_id)
             .await?
         {
             return Ok(duplicate_reply(existing));
@@ -52,20 +51,12 @@ pub(crate) async fn send(logic: &Logic, caller: &Caller, req: SendRequest) -> Re
         ConvType::Group => group_recipients(logic, caller, req.conv_id).await?,
         _ => user_recipients(logic, caller, req.conv_id).await?,
     };
-    let msg = Arc::new(NewMessage {
-        id: *uuid::Uuid::now_v7().as_bytes(),
-        sender_id: caller.user_id,
-        sender_device_id: caller.device_id,
-        conv_type: conv_type as i32,
-        receiver_id: req.conv_id,
-        content_type: req.content_type,
-        content: req.content,
-        mentions: req.mentions,
-        client_msg_id,
-        created_at: now_ms(),
+    let msg = chat_message(
+        (caller.user_id, caller.device_id),
+        conv_type,
+        req,
         recipients,
-        push_to_sender_device: false,
-    });
+    );
     let started = std::time::Instant::now();
     let outcome = logic.batcher.submit(msg.clone()).await?;
     logic
@@ -81,6 +72,29 @@ pub(crate) async fn send(logic: &Logic, caller: &Caller, req: SendRequest) -> Re
         }),
         Outcome::Duplicate(existing) => Ok(duplicate_reply(existing)),
     }
+}
+
+/// A chat message from `(sender, device)` as `req` describes it, for `recipients`.
+pub(crate) fn chat_message(
+    (sender_id, sender_device_id): (u64, u64),
+    conv_type: ConvType,
+    req: SendRequest,
+    recipients: Vec<Recipient>,
+) -> Arc<NewMessage> {
+    Arc::new(NewMessage {
+        id: *uuid::Uuid::now_v7().as_bytes(),
+        sender_id,
+        sender_device_id,
+        conv_type: conv_type as i32,
+        receiver_id: req.conv_id,
+        content_type: req.content_type,
+        content: req.content,
+        mentions: req.mentions,
+        client_msg_id: Some(req.client_msg_id).filter(|c| !c.is_empty()),
+        created_at: now_ms(),
+        recipients,
+        push_to_sender_device: false,
+    })
 }
 
 /// The checks every send passes, whoever sends.
