@@ -5,6 +5,7 @@
 pub mod groups;
 pub mod http;
 pub mod procs;
+pub mod proxy;
 mod resilient;
 mod server;
 
