@@ -4,6 +4,7 @@
 //! every subcommand.
 
 pub mod bench;
+pub mod chat;
 pub mod cli;
 pub mod cluster;
 pub mod standalone;

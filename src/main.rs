@@ -21,6 +21,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Connect(args) => connect(args).await,
         Command::Logic(args) => logic(args).await,
         Command::Bench(args) => tern::bench::run(args).await,
+        Command::Chat(args) => tern::chat::run(args).await,
     }
 }
 

@@ -35,6 +35,8 @@ pub enum Command {
     Logic(LogicArgs),
     /// Load generator against a running server (loopback only).
     Bench(crate::bench::BenchArgs),
+    /// Chat in the terminal: register or log in, open a conversation, talk.
+    Chat(crate::chat::ChatArgs),
 }
 
 #[derive(Debug, Clone, Args)]
