@@ -118,6 +118,49 @@ async fn a_cut_session_reconnects_resyncs_and_loses_nothing(shape: Shape) {
     server.stop().await;
 }
 
+/// A connect node killed (SIGKILL) under a session: it moves to the other
+/// node, resyncs, and the stream stays complete and in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_session_survives_its_connect_node_being_killed() {
+    use common::procs::Proc;
+    let services = Services::start().await;
+    let _logic = Proc::logic(&services).await;
+    let mut victim = Proc::connect(&services).await;
+    let survivor = Proc::connect(&services).await;
+    let alice = register(survivor.addr, "alice").await;
+    let bob = register(victim.addr, "bob").await;
+    let creds = Credentials {
+        user_id: bob.user_id,
+        device_id: bob.device_id,
+        token: bob.token.clone(),
+    };
+    let bob_id = bob.user_id;
+    drop(bob);
+    let addrs = vec![victim.addr, survivor.addr];
+    let (_session, mut events) = Session::start(addrs, creds, 0, options());
+    match tokio::time::timeout(WAIT, events.recv()).await.unwrap() {
+        Some(SessionEvent::Connected(addr)) => assert_eq!(addr, victim.addr),
+        other => panic!("expected Connected, got {other:?}"),
+    }
+    let n = 40;
+    for i in 0..n {
+        alice
+            .client
+            .send_text(bob_id, &format!("m{i}"), &format!("a{i}"))
+            .await
+            .expect("alice sends");
+        if i == 15 {
+            victim.kill();
+        }
+    }
+    let (got, reconnects) = messages(&mut events, n).await;
+    assert!(reconnects >= 1, "the kill was not noticed");
+    assert_in_order_once(&got, got[0].seq);
+    let texts: Vec<String> = got.iter().map(text).collect();
+    let want: Vec<String> = (0..n).map(|i| format!("m{i}")).collect();
+    assert_eq!(texts, want);
+}
+
 in_both_shapes! {
     #[tokio::test] a_cut_session_reconnects_resyncs_and_loses_nothing,
 }

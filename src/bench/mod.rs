@@ -7,6 +7,7 @@ mod direct;
 mod group;
 mod http;
 mod room;
+mod sync;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -45,6 +46,9 @@ pub enum Scenario {
     Room(room::RoomArgs),
     /// Requests per second of one admin API route over keep-alive connections.
     Http(http::HttpArgs),
+    /// Catch-up of a long offline list: one SYNC page at the start, middle
+    /// and end (must cost the same), and the whole list, each seq once.
+    Sync(sync::SyncArgs),
     /// One member process of `bench room` (started by it, not by hand).
     #[command(hide = true)]
     RoomMembers(room::MembersArgs),
@@ -57,6 +61,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Scenario::Group(a) => group::run(a).await,
         Scenario::Room(a) => room::run(a).await,
         Scenario::Http(a) => http::run(a).await,
+        Scenario::Sync(a) => sync::run(a).await,
         Scenario::RoomMembers(a) => room::members(a).await,
     }
 }

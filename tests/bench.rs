@@ -1,0 +1,155 @@
+//! `tern bench` checks itself: a short run of each scenario against a
+//! standalone server finishes, reports non-zero rates, and finds every
+//! message where it should be.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+/// Runs `tern bench <args>`; its stdout, after checking it succeeded.
+async fn bench(args: &[String]) -> String {
+    let out = tokio::time::timeout(
+        Duration::from_secs(300),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_tern"))
+            .arg("bench")
+            .args(args)
+            .env("TERN_LOG", "warn")
+            .output(),
+    )
+    .await
+    .expect("the bench finishes in time")
+    .expect("run tern bench");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "tern bench {args:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The number after `label` on its line, e.g. `stored: 1234 (56 /s)`.
+fn number(out: &str, label: &str) -> f64 {
+    let line = out
+        .lines()
+        .find(|l| l.starts_with(label))
+        .unwrap_or_else(|| panic!("no {label:?} line in:\n{out}"));
+    line[label.len()..]
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .find(|w| !w.is_empty())
+        .and_then(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("no number in {line:?}"))
+}
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scenario_runs_short_and_finds_nothing_lost() {
+    let server = Shape::Standalone.start().await;
+    let addr = server.addr().to_string();
+    let http = server.http[0].to_string();
+
+    let out = bench(&strings(&[
+        "direct",
+        "--addr",
+        &addr,
+        "--users",
+        "4",
+        "--duration-secs",
+        "1",
+    ]))
+    .await;
+    assert!(number(&out, "stored:") > 0.0, "{out}");
+    assert_eq!(number(&out, "lost pushes:"), 0.0, "{out}");
+    assert!(out.contains("lists exactly once, in order: yes"), "{out}");
+
+    let out = bench(&strings(&[
+        "group",
+        "--addr",
+        &addr,
+        "--sizes",
+        "3,5",
+        "--messages",
+        "2",
+    ]))
+    .await;
+    assert!(out.lines().count() >= 2, "{out}");
+
+    let out = bench(&strings(&[
+        "sync",
+        "--addr",
+        &addr,
+        "--messages",
+        "120",
+        "--page",
+        "50",
+        "--repeats",
+        "2",
+        "--senders",
+        "2",
+    ]))
+    .await;
+    assert_eq!(number(&out, "list length:"), 120.0, "{out}");
+    assert!(out.contains("every seq once, in order: yes"), "{out}");
+
+    let pid = std::process::id().to_string();
+    let out = bench(&strings(&[
+        "connections",
+        "--addr",
+        &addr,
+        "--count",
+        "20",
+        "--devices-per-user",
+        "10",
+        "--server-pid",
+        &pid,
+        "--hold-secs",
+        "0",
+    ]))
+    .await;
+    assert_eq!(number(&out, "connections:"), 20.0, "{out}");
+
+    let out = bench(&strings(&[
+        "room",
+        "--addr",
+        &addr,
+        "--http",
+        &http,
+        "--admin-token",
+        ADMIN_TOKEN,
+        "--members",
+        "20",
+        "--processes",
+        "2",
+        "--messages",
+        "3",
+        "--devices-per-user",
+        "10",
+        "--timeout-secs",
+        "60",
+    ]))
+    .await;
+    assert!(out.contains("deliveries:        60 of 60"), "{out}");
+
+    let out = bench(&strings(&[
+        "http",
+        "--http",
+        &http,
+        "--admin-token",
+        ADMIN_TOKEN,
+        "--path",
+        "/api/v1/rooms",
+        "--connections",
+        "2",
+        "--duration-secs",
+        "1",
+    ]))
+    .await;
+    assert!(number(&out, "requests:") > 0.0, "{out}");
+    assert_eq!(number(&out, "non-2xx:"), 0.0, "{out}");
+    server.stop().await;
+}
