@@ -31,11 +31,11 @@ pub struct DirectArgs {
 /// What one user's connection saw.
 struct UserResult {
     sent: u64,
+    /// client_msg_ids stored (answered OK) per receiver.
+    stored_to: Vec<(u64, String)>,
     errors: HashMap<String, u64>,
     reply_latency: Histogram<u64>,
     push_latency: Histogram<u64>,
-    /// Seqs of the user's list seen by this device: own sends (replies) and pushes.
-    seqs: Vec<u64>,
     pushes: u64,
 }
 
@@ -57,10 +57,12 @@ pub async fn run(a: DirectArgs) -> anyhow::Result<()> {
     let send_until = epoch + Duration::from_secs(a.duration_secs) + Duration::from_secs(1);
 
     let mut sessions = Vec::new();
+    let mut checkers = Vec::new();
     for (i, c) in creds.iter().enumerate() {
         let (client, events) = Client::connect(addrs[i % addrs.len()]).await?;
         client.sign_in(c.user_id, c.device_id, &c.token).await?;
         sessions.push((c.user_id, Arc::new(client), events));
+        checkers.push((c.clone(), addrs[i % addrs.len()]));
     }
     eprintln!("sending for {} s…", a.duration_secs);
     let start = Instant::now();
@@ -84,17 +86,11 @@ pub async fn run(a: DirectArgs) -> anyhow::Result<()> {
     let mut reply = new_histogram();
     let mut push = new_histogram();
     let mut errors: HashMap<String, u64> = HashMap::new();
-    let mut broken_lists = 0;
     for r in &results {
         reply.add(&r.reply_latency)?;
         push.add(&r.push_latency)?;
         for (k, v) in &r.errors {
             *errors.entry(k.clone()).or_default() += v;
-        }
-        let mut seqs = r.seqs.clone();
-        seqs.sort_unstable();
-        if seqs.iter().enumerate().any(|(i, &s)| s != i as u64 + 1) {
-            broken_lists += 1;
         }
     }
     println!("users:             {}", a.users);
@@ -107,7 +103,15 @@ pub async fn run(a: DirectArgs) -> anyhow::Result<()> {
         "delivered (push):  {pushes} ({:.0} /s)",
         pushes as f64 / secs(elapsed)
     );
-    println!("lost pushes:       {}", sent.saturating_sub(pushes));
+    // The truth is each user's list: every stored message exactly once,
+    // whatever happened to the pushes.
+    let (lost, duplicated, broken_lists) = check_lists(&checkers, &results).await?;
+    println!(
+        "pushes missed:     {} (caught up by SYNC)",
+        sent.saturating_sub(pushes)
+    );
+    println!("lost:              {lost}");
+    println!("duplicated:        {duplicated}");
     println!("send -> reply:     {}", percentiles(&reply));
     println!("send -> push:      {}", percentiles(&push));
     println!("errors:            {errors:?}");
@@ -115,10 +119,48 @@ pub async fn run(a: DirectArgs) -> anyhow::Result<()> {
         "lists exactly once, in order: {}",
         if broken_lists == 0 { "yes" } else { "NO" }
     );
-    if broken_lists > 0 || !errors.is_empty() {
-        anyhow::bail!("{broken_lists} lists with gaps or duplicates, errors {errors:?}");
+    if broken_lists > 0 || lost > 0 || duplicated > 0 || !errors.is_empty() {
+        anyhow::bail!(
+            "{lost} lost, {duplicated} duplicated, {broken_lists} lists with gaps, errors {errors:?}"
+        );
     }
     Ok(())
+}
+
+/// Reads every user's list and compares it with what was stored for it:
+/// (messages missing, messages present more than once, lists whose seqs
+/// are not 1..n).
+async fn check_lists(
+    users: &[(super::Creds, std::net::SocketAddr)],
+    results: &[UserResult],
+) -> anyhow::Result<(u64, u64, u64)> {
+    let mut expected: HashMap<u64, Vec<&str>> = HashMap::new();
+    for r in results {
+        for (to, cmid) in &r.stored_to {
+            expected.entry(*to).or_default().push(cmid);
+        }
+    }
+    let (mut lost, mut duplicated, mut broken) = (0, 0, 0);
+    for (c, addr) in users {
+        let (client, _events) = Client::connect(*addr).await?;
+        client.sign_in(c.user_id, c.device_id, &c.token).await?;
+        let list = client.sync_all(0).await?;
+        if list.iter().enumerate().any(|(i, m)| m.seq != i as u64 + 1) {
+            broken += 1;
+        }
+        let mut seen: HashMap<&str, u64> = HashMap::new();
+        for m in list.iter().filter(|m| m.sender_id != c.user_id) {
+            *seen.entry(m.client_msg_id.as_str()).or_default() += 1;
+        }
+        for cmid in expected.get(&c.user_id).into_iter().flatten() {
+            match seen.get(cmid) {
+                None => lost += 1,
+                Some(&n) if n > 1 => duplicated += n - 1,
+                Some(_) => {}
+            }
+        }
+    }
+    Ok((lost, duplicated, broken))
 }
 
 async fn user(
@@ -132,13 +174,11 @@ async fn user(
     // Pushes: latency from the send time the sender wrote into the content.
     let receiver = tokio::spawn(async move {
         let mut latency = new_histogram();
-        let mut seqs = Vec::new();
         let mut pushes = 0;
         while let Some(ev) = events.recv().await {
             match ev {
                 Event::Push(m) => {
                     pushes += 1;
-                    seqs.push(m.seq);
                     if let Ok(raw) = <[u8; 8]>::try_from(&m.content[..8.min(m.content.len())]) {
                         let sent_us = u64::from_be_bytes(raw);
                         let now_us = epoch.elapsed().as_micros() as u64;
@@ -149,7 +189,7 @@ async fn user(
                 _ => {}
             }
         }
-        (latency, seqs, pushes)
+        (latency, pushes)
     });
 
     let mut result = UserResult {
@@ -157,8 +197,8 @@ async fn user(
         errors: HashMap::new(),
         reply_latency: new_histogram(),
         push_latency: new_histogram(),
-        seqs: Vec::new(),
         pushes: 0,
+        stored_to: Vec::new(),
     };
     let mut n = 0u64;
     while Instant::now() < until {
@@ -181,9 +221,9 @@ async fn user(
         };
         n += 1;
         match client.send(&req).await {
-            Ok(reply) => {
+            Ok(_) => {
                 result.sent += 1;
-                result.seqs.push(reply.seq);
+                result.stored_to.push((to, req.client_msg_id.clone()));
                 result
                     .reply_latency
                     .saturating_record(t.elapsed().as_micros() as u64);
@@ -199,9 +239,8 @@ async fn user(
     // Give in-flight pushes time to land, then close and collect.
     tokio::time::sleep(Duration::from_secs(2)).await;
     drop(client);
-    let (latency, seqs, pushes) = receiver.await?;
+    let (latency, pushes) = receiver.await?;
     result.push_latency = latency;
-    result.seqs.extend(seqs);
     result.pushes = pushes;
     Ok(result)
 }
