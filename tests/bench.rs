@@ -72,6 +72,31 @@ async fn every_scenario_runs_short_and_finds_nothing_lost() {
     assert!(number(&out, "stored:") > 0.0, "{out}");
     assert_eq!(number(&out, "lost:"), 0.0, "{out}");
     assert!(out.contains("lists exactly once, in order: yes"), "{out}");
+    let out = bench(&strings(&[
+        "direct",
+        "--addr",
+        &addr,
+        "--users",
+        "2",
+        "--duration-secs",
+        "1",
+        "--json",
+    ]))
+    .await;
+    let json: serde_json::Value = out
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| panic!("no JSON object in:\n{out}"));
+    assert!(json["stored"].as_u64() > Some(0), "{json}");
+    assert_eq!(
+        (json["lost"].as_u64(), json["lists_in_order"].as_bool()),
+        (Some(0), Some(true))
+    );
+    assert!(
+        json["send_to_reply"]["p99_ms"].as_f64() > Some(0.0),
+        "{json}"
+    );
 
     let out = bench(&strings(&[
         "group",

@@ -1,6 +1,7 @@
 //! `tern bench direct`: one-to-one messages under load.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,7 +13,9 @@ use rand::Rng;
 use tern_client::proto::{ConvType, SendRequest};
 use tern_client::{Client, Event};
 
-use super::{loopback, new_histogram, percentiles, register_users, run_prefix, secs};
+use super::{
+    loopback, new_histogram, percentiles, percentiles_json, register_users, run_prefix, secs,
+};
 
 #[derive(Debug, Args)]
 pub struct DirectArgs {
@@ -26,6 +29,9 @@ pub struct DirectArgs {
     /// How long to send.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
     pub duration_secs: u64,
+    /// Print the results as one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// What one user's connection saw.
@@ -67,17 +73,26 @@ pub async fn run(a: DirectArgs) -> anyhow::Result<()> {
     eprintln!("sending for {} s…", a.duration_secs);
     let start = Instant::now();
     let send_until = send_until.min(start + Duration::from_secs(a.duration_secs));
+    let stored = Arc::new(AtomicU64::new(0));
+    let bar = super::progress("stored", send_until - start, stored.clone(), a.json);
     let mut tasks = Vec::new();
     for (me, client, events) in sessions {
         let ids = ids.clone();
         tasks.push(tokio::spawn(user(
-            me, client, events, ids, epoch, send_until,
+            me,
+            client,
+            events,
+            ids,
+            epoch,
+            send_until,
+            stored.clone(),
         )));
     }
     let mut results = Vec::new();
     for t in tasks {
         results.push(t.await??);
     }
+    bar.abort();
     // Rates are over the sending window, not the wait for the last pushes.
     let elapsed = send_until - start;
 
@@ -93,32 +108,47 @@ pub async fn run(a: DirectArgs) -> anyhow::Result<()> {
             *errors.entry(k.clone()).or_default() += v;
         }
     }
-    println!("users:             {}", a.users);
-    println!("duration:          {:.2} s", secs(elapsed));
-    println!(
-        "stored:            {sent} ({:.0} /s)",
-        sent as f64 / secs(elapsed)
-    );
-    println!(
-        "delivered (push):  {pushes} ({:.0} /s)",
-        pushes as f64 / secs(elapsed)
-    );
     // The truth is each user's list: every stored message exactly once,
     // whatever happened to the pushes.
     let (lost, duplicated, broken_lists) = check_lists(&checkers, &results).await?;
-    println!(
-        "pushes missed:     {} (caught up by SYNC)",
-        sent.saturating_sub(pushes)
-    );
-    println!("lost:              {lost}");
-    println!("duplicated:        {duplicated}");
-    println!("send -> reply:     {}", percentiles(&reply));
-    println!("send -> push:      {}", percentiles(&push));
-    println!("errors:            {errors:?}");
-    println!(
-        "lists exactly once, in order: {}",
-        if broken_lists == 0 { "yes" } else { "NO" }
-    );
+    let rate = |n: u64| n as f64 / secs(elapsed);
+    if a.json {
+        let report = serde_json::json!({
+            "scenario": "direct",
+            "users": a.users,
+            "duration_secs": secs(elapsed),
+            "stored": sent,
+            "stored_per_sec": rate(sent),
+            "delivered_pushes": pushes,
+            "delivered_per_sec": rate(pushes),
+            "pushes_missed": sent.saturating_sub(pushes),
+            "lost": lost,
+            "duplicated": duplicated,
+            "lists_in_order": broken_lists == 0,
+            "send_to_reply": percentiles_json(&reply),
+            "send_to_push": percentiles_json(&push),
+            "errors": errors,
+        });
+        println!("{report}");
+    } else {
+        println!("users:             {}", a.users);
+        println!("duration:          {:.2} s", secs(elapsed));
+        println!("stored:            {sent} ({:.0} /s)", rate(sent));
+        println!("delivered (push):  {pushes} ({:.0} /s)", rate(pushes));
+        println!(
+            "pushes missed:     {} (caught up by SYNC)",
+            sent.saturating_sub(pushes)
+        );
+        println!("lost:              {lost}");
+        println!("duplicated:        {duplicated}");
+        println!("send -> reply:     {}", percentiles(&reply));
+        println!("send -> push:      {}", percentiles(&push));
+        println!("errors:            {errors:?}");
+        println!(
+            "lists exactly once, in order: {}",
+            if broken_lists == 0 { "yes" } else { "NO" }
+        );
+    }
     if broken_lists > 0 || lost > 0 || duplicated > 0 || !errors.is_empty() {
         anyhow::bail!(
             "{lost} lost, {duplicated} duplicated, {broken_lists} lists with gaps, errors {errors:?}"
@@ -170,6 +200,7 @@ async fn user(
     ids: Arc<Vec<u64>>,
     epoch: Instant,
     until: Instant,
+    stored: Arc<AtomicU64>,
 ) -> anyhow::Result<UserResult> {
     // Pushes: latency from the send time the sender wrote into the content.
     let receiver = tokio::spawn(async move {
@@ -223,6 +254,7 @@ async fn user(
         match client.send(&req).await {
             Ok(_) => {
                 result.sent += 1;
+                stored.fetch_add(1, Ordering::Relaxed);
                 result.stored_to.push((to, req.client_msg_id.clone()));
                 result
                     .reply_latency

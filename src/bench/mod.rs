@@ -10,6 +10,7 @@ mod room;
 mod sync;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -146,6 +147,53 @@ pub(crate) fn rss_bytes(pid: u32) -> anyhow::Result<u64> {
 pub(crate) fn new_histogram() -> Histogram<u64> {
     // Microseconds, 1 µs to 60 s, 3 significant digits.
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
+}
+
+/// Latency percentiles in milliseconds, for `--json`.
+pub(crate) fn percentiles_json(h: &Histogram<u64>) -> serde_json::Value {
+    let ms = |v: u64| v as f64 / 1000.0;
+    serde_json::json!({
+        "n": h.len(),
+        "p50_ms": ms(h.value_at_quantile(0.5)),
+        "p90_ms": ms(h.value_at_quantile(0.9)),
+        "p99_ms": ms(h.value_at_quantile(0.99)),
+        "p999_ms": ms(h.value_at_quantile(0.999)),
+        "max_ms": ms(h.max()),
+    })
+}
+
+/// A bar on stderr that counts `done` against a time budget while a phase
+/// runs; hidden when stderr is not a terminal or output is JSON.
+pub(crate) fn progress(
+    label: &'static str,
+    length: Duration,
+    done: Arc<std::sync::atomic::AtomicU64>,
+    quiet: bool,
+) -> tokio::task::JoinHandle<()> {
+    let bar = if quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(length.as_millis() as u64)
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {elapsed} {msg}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(label);
+    let start = std::time::Instant::now();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        while start.elapsed() < length {
+            tick.tick().await;
+            bar.set_position(start.elapsed().as_millis() as u64);
+            bar.set_message(format!(
+                "{}",
+                done.load(std::sync::atomic::Ordering::Relaxed)
+            ));
+        }
+        bar.finish_and_clear();
+    })
 }
 
 pub(crate) fn percentiles(h: &Histogram<u64>) -> String {
