@@ -106,9 +106,21 @@ async fn every_scenario_runs_short_and_finds_nothing_lost() {
         "3,5",
         "--messages",
         "2",
+        "--json",
     ]))
     .await;
-    assert!(out.lines().count() >= 2, "{out}");
+    let json: serde_json::Value = out
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| panic!("no JSON object in:\n{out}"));
+    let groups = json["groups"].as_array().expect("groups");
+    assert_eq!(groups.len(), 2, "{json}");
+    for (g, size) in groups.iter().zip([3u64, 5]) {
+        assert_eq!(g["size"].as_u64(), Some(size));
+        assert_eq!(g["deliveries"].as_u64(), Some(2 * (size - 1)), "{g}");
+        assert_eq!(g["missing"].as_u64(), Some(0));
+    }
 
     let out = bench(&strings(&[
         "sync",

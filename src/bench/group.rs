@@ -1,15 +1,24 @@
-//! `tern bench group`: the cost of one message to groups of several sizes.
+//! `tern bench group`: messages to groups of several sizes with every
+//! member online: send→reply (the store writes one list row per member),
+//! send→push at the members, and deliveries per second.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use clap::Args;
+use futures::{stream, StreamExt, TryStreamExt};
+use hdrhistogram::Histogram;
+use tokio::sync::Mutex;
 
 use tern_client::proto::{ConvType, GroupCreateRequest, GroupInfo, SendRequest};
-use tern_client::Client;
+use tern_client::{Client, Event};
 use tern_public::FrameType;
 
-use super::{loopback, new_histogram, percentiles, register_users, run_prefix, secs};
+use super::{
+    loopback, new_histogram, percentiles, percentiles_json, register_users, run_prefix, secs, Creds,
+};
 
 #[derive(Debug, Args)]
 pub struct GroupArgs {
@@ -17,19 +26,29 @@ pub struct GroupArgs {
     #[arg(long, default_value = "127.0.0.1:7400")]
     pub addr: String,
     /// Group sizes to measure, members including the sender.
-    #[arg(long, value_delimiter = ',', default_value = "100,1000,2000")]
+    #[arg(long, value_delimiter = ',', default_value = "10,100,1000")]
     pub sizes: Vec<u32>,
     /// Messages sent to each group, one after another.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub messages: u32,
+    /// Print the results as one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Pushes of one group's messages seen by its members.
+struct Seen {
+    deliveries: AtomicU64,
+    last_us: AtomicU64,
+    latency: Mutex<Histogram<u64>>,
 }
 
 pub async fn run(a: GroupArgs) -> anyhow::Result<()> {
     let addr = loopback(&a.addr)?;
-    let largest = a.sizes.iter().copied().max().unwrap_or(0).clamp(2, 100_000);
+    let largest = a.sizes.iter().copied().max().unwrap_or(0).clamp(2, 19_000);
     eprintln!("registering {largest} users…");
     let t = Instant::now();
-    let users: Vec<_> = register_users(addr, &run_prefix("g"), largest, 1, 16)
+    let users: Vec<Creds> = register_users(addr, &run_prefix("g"), largest, 1, 16)
         .await?
         .into_iter()
         .flatten()
@@ -40,40 +59,129 @@ pub async fn run(a: GroupArgs) -> anyhow::Result<()> {
     client
         .sign_in(sender.user_id, sender.device_id, &sender.token)
         .await?;
+    let epoch = Instant::now();
 
-    println!("size  messages  rows/message  median ms  (send -> reply)");
+    let mut reports = Vec::new();
+    if !a.json {
+        println!("size  rows/msg  send->reply p50  send->push p50 / p99  deliveries/s  missing");
+    }
     for &size in &a.sizes {
-        let size = size.clamp(2, largest);
-        let members: Vec<u64> = users[1..size as usize].iter().map(|c| c.user_id).collect();
+        let size = size.clamp(2, largest) as usize;
+        let members = &users[1..size];
         let req = GroupCreateRequest {
             name: format!("bench {size}"),
-            member_ids: members,
+            member_ids: members.iter().map(|c| c.user_id).collect(),
             ..Default::default()
         };
         let group: GroupInfo = client.request(FrameType::GroupCreate, &req).await?;
-        let mut h = new_histogram();
+        let seen = Arc::new(Seen {
+            deliveries: AtomicU64::new(0),
+            last_us: AtomicU64::new(0),
+            latency: Mutex::new(new_histogram()),
+        });
+        // Every member online, counting this group's chat pushes.
+        let listeners: Vec<_> = stream::iter(members.iter().cloned())
+            .map(|c| {
+                let seen = seen.clone();
+                async move {
+                    let (member, events) = Client::connect(addr).await?;
+                    member.sign_in(c.user_id, c.device_id, &c.token).await?;
+                    let task = tokio::spawn(listen(events, group.group_id, epoch, seen));
+                    anyhow::Ok((member, task))
+                }
+            })
+            .buffer_unordered(64)
+            .try_collect()
+            .await?;
+
+        let mut reply = new_histogram();
+        let started = epoch.elapsed().as_micros() as u64;
         for n in 0..a.messages {
+            let mut content = (epoch.elapsed().as_micros() as u64).to_be_bytes().to_vec();
+            content.extend_from_slice(b" bench group message");
             let send = SendRequest {
                 conv_type: ConvType::Group as i32,
                 conv_id: group.group_id,
                 content_type: 1,
-                content: Bytes::from_static(b"bench group message"),
+                content: Bytes::from(content),
                 client_msg_id: format!("{size}-{n}"),
                 mentions: vec![],
             };
             let t = Instant::now();
             client.send(&send).await?;
-            h.saturating_record(t.elapsed().as_micros() as u64);
+            reply.saturating_record(t.elapsed().as_micros() as u64);
         }
-        // One messages row and one list row per member.
+        let expected = u64::from(a.messages) * members.len() as u64;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while seen.deliveries.load(Ordering::Relaxed) < expected && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let delivered = seen.deliveries.load(Ordering::Relaxed);
+        let window = seen
+            .last_us
+            .load(Ordering::Relaxed)
+            .saturating_sub(started)
+            .max(1);
+        let per_sec = delivered as f64 / (window as f64 / 1e6);
+        let push = seen.latency.lock().await.clone();
+        let missing = expected.saturating_sub(delivered);
         let rows = 1 + size;
-        let median = h.value_at_quantile(0.5) as f64 / 1000.0;
+        if a.json {
+            reports.push(serde_json::json!({
+                "size": size,
+                "messages": a.messages,
+                "rows_per_message": rows,
+                "send_to_reply": percentiles_json(&reply),
+                "send_to_push": percentiles_json(&push),
+                "deliveries": delivered,
+                "deliveries_per_sec": per_sec,
+                "missing": missing,
+            }));
+        } else {
+            let ms = |h: &Histogram<u64>, q| h.value_at_quantile(q) as f64 / 1000.0;
+            println!(
+                "{size:>4}  {rows:>8}  {:>12.2} ms  {:>7.2} / {:>7.2} ms  {per_sec:>12.0}  {missing:>7}",
+                ms(&reply, 0.5),
+                ms(&push, 0.5),
+                ms(&push, 0.99)
+            );
+            eprintln!("  {size}: send -> push {}", percentiles(&push));
+        }
+        for (member, task) in listeners {
+            task.abort();
+            drop(member);
+        }
+        if missing > 0 {
+            anyhow::bail!("group of {size}: {missing} of {expected} pushes never arrived");
+        }
+    }
+    if a.json {
         println!(
-            "{size:>4}  {:>8}  {rows:>12}  {median:>9.2}  {}",
-            a.messages,
-            percentiles(&h)
+            "{}",
+            serde_json::json!({"scenario": "group", "groups": reports})
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Ok(())
+}
+
+async fn listen(
+    mut events: tokio::sync::mpsc::Receiver<Event>,
+    group_id: u64,
+    epoch: Instant,
+    seen: Arc<Seen>,
+) {
+    while let Some(ev) = events.recv().await {
+        let Event::Push(m) = ev else { continue };
+        if m.conv_id != group_id || m.content_type != 1 || m.content.len() < 8 {
+            continue;
+        }
+        let now = epoch.elapsed().as_micros() as u64;
+        let sent = u64::from_be_bytes(m.content[..8].try_into().expect("8 bytes"));
+        seen.latency
+            .lock()
+            .await
+            .saturating_record(now.saturating_sub(sent).max(1));
+        seen.deliveries.fetch_add(1, Ordering::Relaxed);
+        seen.last_us.fetch_max(now, Ordering::Relaxed);
+    }
 }
