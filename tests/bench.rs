@@ -49,6 +49,14 @@ fn number(out: &str, label: &str) -> f64 {
         .unwrap_or_else(|| panic!("no number in {line:?}"))
 }
 
+/// The one JSON object a `--json` run printed.
+fn json_of(out: &str) -> serde_json::Value {
+    out.lines()
+        .find(|l| l.starts_with('{'))
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| panic!("no JSON object in:\n{out}"))
+}
+
 fn strings(args: &[&str]) -> Vec<String> {
     args.iter().map(|s| s.to_string()).collect()
 }
@@ -83,11 +91,7 @@ async fn every_scenario_runs_short_and_finds_nothing_lost() {
         "--json",
     ]))
     .await;
-    let json: serde_json::Value = out
-        .lines()
-        .find(|l| l.starts_with('{'))
-        .and_then(|l| serde_json::from_str(l).ok())
-        .unwrap_or_else(|| panic!("no JSON object in:\n{out}"));
+    let json = json_of(&out);
     assert!(json["stored"].as_u64() > Some(0), "{json}");
     assert_eq!(
         (json["lost"].as_u64(), json["lists_in_order"].as_bool()),
@@ -109,11 +113,7 @@ async fn every_scenario_runs_short_and_finds_nothing_lost() {
         "--json",
     ]))
     .await;
-    let json: serde_json::Value = out
-        .lines()
-        .find(|l| l.starts_with('{'))
-        .and_then(|l| serde_json::from_str(l).ok())
-        .unwrap_or_else(|| panic!("no JSON object in:\n{out}"));
+    let json = json_of(&out);
     let groups = json["groups"].as_array().expect("groups");
     assert_eq!(groups.len(), 2, "{json}");
     for (g, size) in groups.iter().zip([3u64, 5]) {
@@ -134,10 +134,15 @@ async fn every_scenario_runs_short_and_finds_nothing_lost() {
         "2",
         "--senders",
         "2",
+        "--json",
     ]))
     .await;
-    assert_eq!(number(&out, "list length:"), 120.0, "{out}");
-    assert!(out.contains("every seq once, in order: yes"), "{out}");
+    let json = json_of(&out);
+    assert_eq!(json["list_length"].as_u64(), Some(120), "{json}");
+    assert_eq!(json["every_seq_once_in_order"].as_bool(), Some(true));
+    for at in ["start", "middle", "end"] {
+        assert_eq!(json["one_page"][at]["n"].as_u64(), Some(2), "{json}");
+    }
 
     let pid = std::process::id().to_string();
     let out = bench(&strings(&[

@@ -11,7 +11,9 @@ use futures::{stream, StreamExt, TryStreamExt};
 use tern_client::proto::{ConvType, SendRequest};
 use tern_client::Client;
 
-use super::{loopback, new_histogram, percentiles, register_users, run_prefix, secs};
+use super::{
+    loopback, new_histogram, percentiles, percentiles_json, register_users, run_prefix, secs,
+};
 
 #[derive(Debug, Args)]
 pub struct SyncArgs {
@@ -30,6 +32,9 @@ pub struct SyncArgs {
     /// Senders filling the list at once.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub senders: u32,
+    /// Print the results as one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub async fn run(a: SyncArgs) -> anyhow::Result<()> {
@@ -71,14 +76,17 @@ pub async fn run(a: SyncArgs) -> anyhow::Result<()> {
         .sign_in(reader.user_id, reader.device_id, &reader.token)
         .await?;
     let max = session.max_seq;
+    if !a.json {
+        println!("list length:       {max}");
+        println!("page:              {}", a.page);
+    }
     if max < u64::from(a.messages) {
         anyhow::bail!(
             "the list holds {max} entries, expected at least {}",
             a.messages
         );
     }
-    println!("list length:       {max}");
-    println!("page:              {}", a.page);
+    let mut pages = serde_json::Map::new();
     for (name, after) in [
         ("start", 0),
         ("middle", max / 2),
@@ -93,26 +101,39 @@ pub async fn run(a: SyncArgs) -> anyhow::Result<()> {
                 anyhow::bail!("a page after {after} did not start at {}", after + 1);
             }
         }
-        println!("one page at {name:<6}: {}", percentiles(&h));
+        pages.insert(name.to_owned(), percentiles_json(&h));
+        if !a.json {
+            println!("one page at {name:<6}: {}", percentiles(&h));
+        }
     }
     let t = Instant::now();
     let all = tokio::time::timeout(Duration::from_secs(600), client.sync_all(0)).await??;
     let took = t.elapsed();
     let in_order = all.iter().enumerate().all(|(i, m)| m.seq == i as u64 + 1);
-    println!(
-        "whole catch-up:    {} messages in {:.2} s ({:.0} /s)",
-        all.len(),
-        secs(took),
-        all.len() as f64 / secs(took)
-    );
-    println!(
-        "every seq once, in order: {}",
-        if in_order && all.len() as u64 == max {
-            "yes"
-        } else {
-            "NO"
-        }
-    );
+    let complete = in_order && all.len() as u64 == max;
+    if a.json {
+        let report = serde_json::json!({
+            "scenario": "sync",
+            "list_length": max,
+            "page": a.page,
+            "one_page": pages,
+            "catch_up_secs": secs(took),
+            "catch_up_per_sec": all.len() as f64 / secs(took),
+            "every_seq_once_in_order": complete,
+        });
+        println!("{report}");
+    } else {
+        println!(
+            "whole catch-up:    {} messages in {:.2} s ({:.0} /s)",
+            all.len(),
+            secs(took),
+            all.len() as f64 / secs(took)
+        );
+        println!(
+            "every seq once, in order: {}",
+            if complete { "yes" } else { "NO" }
+        );
+    }
     if !in_order || all.len() as u64 != max {
         anyhow::bail!(
             "catch-up returned {} of {max} entries, or out of order",
