@@ -43,6 +43,38 @@ async fn messages(
     (got, reconnects)
 }
 
+/// Closes `bob`'s own connection and keeps its device signed in through a
+/// Session on `addrs`, once it is connected to the first of them.
+async fn take_over(bob: Device, addrs: Vec<std::net::SocketAddr>) -> (Session, Receiver) {
+    let creds = Credentials {
+        user_id: bob.user_id,
+        device_id: bob.device_id,
+        token: bob.token.clone(),
+    };
+    drop(bob);
+    let first = addrs[0];
+    let (session, mut events) = Session::start(addrs, creds, 0, options());
+    match tokio::time::timeout(WAIT, events.recv()).await.unwrap() {
+        Some(SessionEvent::Connected(addr)) => assert_eq!(addr, first),
+        other => panic!("expected Connected, got {other:?}"),
+    }
+    (session, events)
+}
+
+type Receiver = tokio::sync::mpsc::Receiver<SessionEvent>;
+
+/// Alice sends `m0`..`m{n-1}` to `to`, calling `after(i)` after each send.
+async fn alice_sends(alice: &Device, to: u64, n: usize, mut after: impl FnMut(usize)) {
+    for i in 0..n {
+        alice
+            .client
+            .send_text(to, &format!("m{i}"), &format!("a{i}"))
+            .await
+            .expect("alice sends");
+        after(i);
+    }
+}
+
 fn assert_in_order_once(list: &[Message], first_seq: u64) {
     let seqs: Vec<u64> = list.iter().map(|m| m.seq).collect();
     let want: Vec<u64> = (first_seq..first_seq + list.len() as u64).collect();
@@ -54,30 +86,16 @@ async fn a_cut_session_reconnects_resyncs_and_loses_nothing(shape: Shape) {
     let proxy = Proxy::start(server.addr()).await;
     let alice = register(server.addr(), "alice").await;
     let bob = register(server.addr(), "bob").await;
-    let creds = Credentials {
-        user_id: bob.user_id,
-        device_id: bob.device_id,
-        token: bob.token.clone(),
-    };
     let bob_id = bob.user_id;
-    drop(bob);
-    let (session, mut events) = Session::start(vec![proxy.addr], creds, 0, options());
-    match tokio::time::timeout(WAIT, events.recv()).await.unwrap() {
-        Some(SessionEvent::Connected(addr)) => assert_eq!(addr, proxy.addr),
-        other => panic!("expected Connected, got {other:?}"),
-    }
+    let (session, mut events) = take_over(bob, vec![proxy.addr]).await;
 
     let n = 60;
-    for i in 0..n {
-        alice
-            .client
-            .send_text(bob_id, &format!("m{i}"), &format!("a{i}"))
-            .await
-            .expect("alice sends");
+    alice_sends(&alice, bob_id, n, |i| {
         if i == 20 || i == 40 {
             proxy.cut();
         }
-    }
+    })
+    .await;
     let (got, reconnects) = messages(&mut events, n).await;
     assert!(reconnects >= 1, "the cuts were not noticed");
     assert_in_order_once(&got, got[0].seq);
@@ -129,30 +147,15 @@ async fn a_session_survives_its_connect_node_being_killed() {
     let survivor = Proc::connect(&services).await;
     let alice = register(survivor.addr, "alice").await;
     let bob = register(victim.addr, "bob").await;
-    let creds = Credentials {
-        user_id: bob.user_id,
-        device_id: bob.device_id,
-        token: bob.token.clone(),
-    };
     let bob_id = bob.user_id;
-    drop(bob);
-    let addrs = vec![victim.addr, survivor.addr];
-    let (_session, mut events) = Session::start(addrs, creds, 0, options());
-    match tokio::time::timeout(WAIT, events.recv()).await.unwrap() {
-        Some(SessionEvent::Connected(addr)) => assert_eq!(addr, victim.addr),
-        other => panic!("expected Connected, got {other:?}"),
-    }
+    let (_session, mut events) = take_over(bob, vec![victim.addr, survivor.addr]).await;
     let n = 40;
-    for i in 0..n {
-        alice
-            .client
-            .send_text(bob_id, &format!("m{i}"), &format!("a{i}"))
-            .await
-            .expect("alice sends");
+    alice_sends(&alice, bob_id, n, |i| {
         if i == 15 {
             victim.kill();
         }
-    }
+    })
+    .await;
     let (got, reconnects) = messages(&mut events, n).await;
     assert!(reconnects >= 1, "the kill was not noticed");
     assert_in_order_once(&got, got[0].seq);
