@@ -15,11 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
-use tern_public::proto::client::{
-    AckRequest, AuthReply, ConvType, DeviceInfo, HeartbeatReply, Kicked, LoginRequest, Message,
-    RegisterRequest, Reply, Request, RoomMessage, RoomSendRequest, RoomTarget, SendReply,
-    SendRequest, Session, SignInReply, SignInRequest, SyncReply, SyncRequest,
-};
+use tern_public::proto::client::{Kicked, Message, Reply, Request, RoomMessage};
 use tern_public::{Code, Frame, FrameCodec, FrameType};
 
 use crate::ClientError;
@@ -143,144 +139,6 @@ impl Client {
         }
     }
 
-    pub async fn register(
-        &self,
-        username: &str,
-        password: &str,
-        nickname: &str,
-    ) -> Result<AuthReply, ClientError> {
-        let req = RegisterRequest {
-            username: username.into(),
-            password: password.into(),
-            nickname: nickname.into(),
-            device: Some(default_device()),
-        };
-        self.request(FrameType::Register, &req).await
-    }
-
-    /// Logs in; `device_id` reuses a device of this user (its token is replaced).
-    pub async fn login(
-        &self,
-        username: &str,
-        password: &str,
-        device_id: Option<u64>,
-    ) -> Result<AuthReply, ClientError> {
-        let req = LoginRequest {
-            username: username.into(),
-            password: password.into(),
-            device: Some(default_device()),
-            device_id: device_id.unwrap_or(0),
-        };
-        self.request(FrameType::Login, &req).await
-    }
-
-    /// Resumes a device with the token from an earlier register or login.
-    pub async fn sign_in(
-        &self,
-        user_id: u64,
-        device_id: u64,
-        token: &str,
-    ) -> Result<Session, ClientError> {
-        let req = SignInRequest {
-            user_id,
-            device_id,
-            token: token.into(),
-        };
-        let reply: SignInReply = self.request(FrameType::SignIn, &req).await?;
-        reply.session.ok_or(ClientError::Closed)
-    }
-
-    pub async fn heartbeat(&self) -> Result<i64, ClientError> {
-        let r: HeartbeatReply = self
-            .request(FrameType::Heartbeat, &tern_public::proto::client::Empty {})
-            .await?;
-        Ok(r.server_time_ms)
-    }
-
-    pub async fn send(&self, req: &SendRequest) -> Result<SendReply, ClientError> {
-        self.request(FrameType::Send, req).await
-    }
-
-    /// Sends a text message to a user.
-    pub async fn send_text(
-        &self,
-        to_user: u64,
-        text: &str,
-        client_msg_id: &str,
-    ) -> Result<SendReply, ClientError> {
-        let req = SendRequest {
-            conv_type: ConvType::User as i32,
-            conv_id: to_user,
-            content_type: 1,
-            content: Bytes::copy_from_slice(text.as_bytes()),
-            client_msg_id: client_msg_id.into(),
-            mentions: vec![],
-        };
-        self.send(&req).await
-    }
-
-    pub async fn sync(&self, after_seq: u64, limit: u32) -> Result<SyncReply, ClientError> {
-        self.request(FrameType::Sync, &SyncRequest { after_seq, limit })
-            .await
-    }
-
-    /// Syncs page by page until the server has nothing more after `after_seq`.
-    pub async fn sync_all(&self, mut after_seq: u64) -> Result<Vec<Message>, ClientError> {
-        let mut all = Vec::new();
-        loop {
-            let page = self.sync(after_seq, 0).await?;
-            if let Some(last) = page.messages.last() {
-                after_seq = last.seq;
-            }
-            all.extend(page.messages);
-            if !page.has_more {
-                return Ok(all);
-            }
-        }
-    }
-
-    pub async fn ack(&self, seq: u64) -> Result<(), ClientError> {
-        let _: tern_public::proto::client::Empty =
-            self.request(FrameType::Ack, &AckRequest { seq }).await?;
-        Ok(())
-    }
-
-    /// Joins a live room: ROOM_PUSH frames of the room then arrive as
-    /// [`Event::RoomPush`] until [`Client::room_leave`] or the connection closes.
-    pub async fn room_join(&self, room_id: &str) -> Result<(), ClientError> {
-        let req = RoomTarget {
-            room_id: room_id.into(),
-        };
-        let _: tern_public::proto::client::Empty = self.request(FrameType::RoomJoin, &req).await?;
-        Ok(())
-    }
-
-    /// Leaves a live room; leaving a room this connection is not in is not an error.
-    pub async fn room_leave(&self, room_id: &str) -> Result<(), ClientError> {
-        let req = RoomTarget {
-            room_id: room_id.into(),
-        };
-        let _: tern_public::proto::client::Empty = self.request(FrameType::RoomLeave, &req).await?;
-        Ok(())
-    }
-
-    /// Sends a live message to every other connection in a room this
-    /// connection has joined; nothing is stored.
-    pub async fn room_send(
-        &self,
-        room_id: &str,
-        content_type: u32,
-        content: impl Into<Bytes>,
-    ) -> Result<(), ClientError> {
-        let req = RoomSendRequest {
-            room_id: room_id.into(),
-            content_type,
-            content: content.into(),
-        };
-        let _: tern_public::proto::client::Empty = self.request(FrameType::RoomSend, &req).await?;
-        Ok(())
-    }
-
     /// Sends a HEARTBEAT every `interval` until the client is dropped or the
     /// connection fails.
     pub fn spawn_heartbeat(self: &Arc<Self>, interval: Duration) -> JoinHandle<()> {
@@ -298,15 +156,6 @@ impl Client {
                 }
             }
         })
-    }
-}
-
-fn default_device() -> DeviceInfo {
-    DeviceInfo {
-        platform: std::env::consts::OS.into(),
-        model: "tern-client".into(),
-        os_version: String::new(),
-        app_version: env!("CARGO_PKG_VERSION").into(),
     }
 }
 

@@ -14,12 +14,9 @@ use clap::Args;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use tern_client::proto::{
-    ConvType, FriendListRequest, FriendRequest, FriendState, FriendTarget, GroupCreateRequest,
-    GroupInfo, GroupList, GroupListRequest, Message, RoomMessage, SendRequest, SystemContentType,
-    UserGetRequest, UserList, UserSearchRequest,
+    ConvType, FriendState, GroupCreateRequest, Message, RoomMessage, SendRequest, SystemContentType,
 };
 use tern_client::{Client, Credentials, Session, SessionEvent, SessionOptions};
-use tern_public::FrameType;
 
 use command::{parse, Command, Target, HELP};
 
@@ -106,12 +103,7 @@ impl Chat {
             Command::Say(text) => self.say(text).await?,
             Command::Friends => self.friends().await?,
             Command::Groups => {
-                let req = GroupListRequest::default();
-                let list: GroupList = self
-                    .client()
-                    .await?
-                    .request(FrameType::GroupListMine, &req)
-                    .await?;
+                let list = self.client().await?.group_list_mine(0, 0).await?;
                 if list.groups.is_empty() {
                     println!("no groups yet: /group <name> <username>...");
                 }
@@ -121,24 +113,12 @@ impl Chat {
             }
             Command::Add(name) => {
                 let user_id = self.user_id(&name).await?;
-                let req = FriendRequest {
-                    user_id,
-                    message: String::new(),
-                };
-                self.client()
-                    .await?
-                    .request::<tern_client::proto::Empty>(FrameType::FriendRequest, &req)
-                    .await?;
+                self.client().await?.friend_request(user_id, "").await?;
                 println!("asked {name} to be friends");
             }
             Command::Accept(name) => {
-                let req = FriendTarget {
-                    user_id: self.user_id(&name).await?,
-                };
-                self.client()
-                    .await?
-                    .request::<tern_client::proto::Empty>(FrameType::FriendAccept, &req)
-                    .await?;
+                let user_id = self.user_id(&name).await?;
+                self.client().await?.friend_accept(user_id).await?;
                 println!("{name} and you are friends");
             }
             Command::Group { name, members } => {
@@ -151,11 +131,7 @@ impl Chat {
                     member_ids,
                     ..Default::default()
                 };
-                let g: GroupInfo = self
-                    .client()
-                    .await?
-                    .request(FrameType::GroupCreate, &req)
-                    .await?;
+                let g = self.client().await?.group_create(&req).await?;
                 println!(
                     "made #{} {}; /open #{} to write there",
                     g.group_id, g.name, g.group_id
@@ -243,7 +219,7 @@ impl Chat {
         let req = SendRequest {
             conv_type: conv_type as i32,
             conv_id,
-            content_type: 1,
+            content_type: tern_client::TEXT,
             content: text.into_bytes().into(),
             client_msg_id: format!("{:032x}", rand::random::<u128>()),
             mentions: vec![],
@@ -254,12 +230,7 @@ impl Chat {
     }
 
     async fn friends(&mut self) -> anyhow::Result<()> {
-        let req = FriendListRequest::default();
-        let list: tern_client::proto::FriendList = self
-            .client()
-            .await?
-            .request(FrameType::FriendList, &req)
-            .await?;
+        let list = self.client().await?.friend_list(0, 0).await?;
         if list.friends.is_empty() {
             println!("no friends yet: /add <username>");
         }
@@ -283,16 +254,7 @@ impl Chat {
         if let Some((&id, _)) = self.names.iter().find(|(_, n)| **n == name) {
             return Ok(id);
         }
-        let req = UserSearchRequest {
-            prefix: name.clone(),
-            after_username: String::new(),
-            limit: 1,
-        };
-        let list: UserList = self
-            .client()
-            .await?
-            .request(FrameType::UserSearch, &req)
-            .await?;
+        let list = self.client().await?.user_search(&name, "", 1).await?;
         let user = list.users.into_iter().find(|u| u.username == name);
         let user = user.with_context(|| format!("no user {name:?}"))?;
         self.names.insert(user.user_id, user.username);
@@ -304,15 +266,12 @@ impl Chat {
         if let Some(n) = self.names.get(&user_id) {
             return n.clone();
         }
-        let req = UserGetRequest {
-            user_ids: vec![user_id],
-        };
         let name = match self.client().await {
             Ok(c) => c
-                .request::<UserList>(FrameType::UserGet, &req)
+                .user_get(&[user_id])
                 .await
                 .ok()
-                .and_then(|l| l.users.into_iter().next())
+                .and_then(|users| users.into_iter().next())
                 .map(|u| u.username),
             Err(_) => None,
         };

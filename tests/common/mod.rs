@@ -233,24 +233,13 @@ pub async fn assert_still_serving(addr: SocketAddr, tag: &str) {
 /// Makes two users friends: a requests, b accepts. Both users' devices get
 /// FRIEND_REQUESTED then FRIEND_ACCEPTED, which this consumes and checks.
 pub async fn befriend(a: &mut Device, b: &mut Device) {
-    use tern_client::proto::{FriendRequest, FriendTarget, SystemContentType};
-    let _: tern_client::proto::Empty = a
-        .client
-        .request(
-            FrameType::FriendRequest,
-            &FriendRequest {
-                user_id: b.user_id,
-                message: "hi".into(),
-            },
-        )
+    use tern_client::proto::SystemContentType;
+    a.client
+        .friend_request(b.user_id, "hi")
         .await
         .expect("friend request");
-    let _: tern_client::proto::Empty = b
-        .client
-        .request(
-            FrameType::FriendAccept,
-            &FriendTarget { user_id: a.user_id },
-        )
+    b.client
+        .friend_accept(a.user_id)
         .await
         .expect("friend accept");
     for d in [a, b] {
