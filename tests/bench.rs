@@ -4,62 +4,8 @@
 
 mod common;
 
-use std::time::Duration;
-
+use common::bench::*;
 use common::*;
-
-/// Runs `tern bench <args>`; its stdout, after checking it succeeded.
-async fn bench(args: &[String]) -> String {
-    let (ok, out) = bench_result(args).await;
-    assert!(ok, "tern bench {args:?} failed:\n{out}");
-    out
-}
-
-/// Runs `tern bench <args>`: whether it succeeded, and its stdout and stderr.
-async fn bench_result(args: &[String]) -> (bool, String) {
-    let out = tokio::time::timeout(
-        Duration::from_secs(300),
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_tern"))
-            .arg("bench")
-            .args(args)
-            .env("TERN_LOG", "warn")
-            .output(),
-    )
-    .await
-    .expect("the bench finishes in time")
-    .expect("run tern bench");
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
-/// The number after `label` on its line, e.g. `stored: 1234 (56 /s)`.
-fn number(out: &str, label: &str) -> f64 {
-    let line = out
-        .lines()
-        .find(|l| l.starts_with(label))
-        .unwrap_or_else(|| panic!("no {label:?} line in:\n{out}"));
-    line[label.len()..]
-        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .find(|w| !w.is_empty())
-        .and_then(|w| w.parse().ok())
-        .unwrap_or_else(|| panic!("no number in {line:?}"))
-}
-
-/// The one JSON object a `--json` run printed.
-fn json_of(out: &str) -> serde_json::Value {
-    out.lines()
-        .find(|l| l.starts_with('{'))
-        .and_then(|l| serde_json::from_str(l).ok())
-        .unwrap_or_else(|| panic!("no JSON object in:\n{out}"))
-}
-
-fn strings(args: &[&str]) -> Vec<String> {
-    args.iter().map(|s| s.to_string()).collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_scenario_runs_short_and_finds_nothing_lost() {
@@ -102,7 +48,7 @@ async fn every_scenario_runs_short_and_finds_nothing_lost() {
         "{json}"
     );
 
-    let out = bench(&strings(&[
+    let json = bench_json(&strings(&[
         "group",
         "--addr",
         &addr,
@@ -110,19 +56,23 @@ async fn every_scenario_runs_short_and_finds_nothing_lost() {
         "3,5",
         "--messages",
         "2",
-        "--json",
     ]))
     .await;
-    let json = json_of(&out);
+    assert_eq!(json["scenario"], "group", "{json}");
+    assert_eq!(json["errors"], serde_json::json!({}), "{json}");
     let groups = json["groups"].as_array().expect("groups");
     assert_eq!(groups.len(), 2, "{json}");
     for (g, size) in groups.iter().zip([3u64, 5]) {
         assert_eq!(g["size"].as_u64(), Some(size));
+        assert_eq!(g["sent"].as_u64(), Some(2), "{g}");
         assert_eq!(g["deliveries"].as_u64(), Some(2 * (size - 1)), "{g}");
+        assert!(g["deliveries_per_sec"].as_f64() > Some(0.0), "{g}");
         assert_eq!(g["missing"].as_u64(), Some(0));
+        assert_eq!(g["send_to_push"]["n"].as_u64(), Some(2 * (size - 1)), "{g}");
+        assert_eq!(g["errors"], serde_json::json!({}), "{g}");
     }
 
-    let out = bench(&strings(&[
+    let json = bench_json(&strings(&[
         "sync",
         "--addr",
         &addr,
@@ -134,10 +84,8 @@ async fn every_scenario_runs_short_and_finds_nothing_lost() {
         "2",
         "--senders",
         "2",
-        "--json",
     ]))
     .await;
-    let json = json_of(&out);
     assert_eq!(json["list_length"].as_u64(), Some(120), "{json}");
     assert_eq!(json["every_seq_once_in_order"].as_bool(), Some(true));
     for at in ["start", "middle", "end"] {
@@ -145,7 +93,7 @@ async fn every_scenario_runs_short_and_finds_nothing_lost() {
     }
 
     let pid = std::process::id().to_string();
-    let out = bench(&strings(&[
+    let connections = strings(&[
         "connections",
         "--addr",
         &addr,
@@ -157,11 +105,21 @@ async fn every_scenario_runs_short_and_finds_nothing_lost() {
         &pid,
         "--hold-secs",
         "0",
-    ]))
-    .await;
+    ]);
+    let out = bench(&connections).await;
     assert_eq!(number(&out, "connections:"), 20.0, "{out}");
+    assert!(out.contains("errors:               {}"), "{out}");
+    let json = bench_json(&connections).await;
+    assert_eq!(json["scenario"], "connections", "{json}");
+    assert_eq!(json["connections"].as_u64(), Some(20), "{json}");
+    assert_eq!(json["asked"].as_u64(), Some(20), "{json}");
+    assert!(json["connect_per_sec"].as_f64() > Some(0.0), "{json}");
+    assert!(json["rss_before_bytes"].as_u64() > Some(0), "{json}");
+    assert!(json["rss_after_hold_bytes"].as_u64() > Some(0), "{json}");
+    assert!(json["rss_per_connection_bytes"].is_number(), "{json}");
+    assert_eq!(json["errors"], serde_json::json!({}), "{json}");
 
-    let out = bench(&strings(&[
+    let json = bench_json(&strings(&[
         "room",
         "--addr",
         &addr,
@@ -181,68 +139,54 @@ async fn every_scenario_runs_short_and_finds_nothing_lost() {
         "60",
     ]))
     .await;
-    assert!(out.contains("deliveries:        60 of 60"), "{out}");
+    assert_eq!(json["scenario"], "room", "{json}");
+    assert_eq!(json["members"].as_u64(), Some(20), "{json}");
+    assert_eq!(json["member_processes"].as_u64(), Some(2), "{json}");
+    assert_eq!(json["accepted"].as_u64(), Some(3), "{json}");
+    assert_eq!(json["deliveries"].as_u64(), Some(60), "{json}");
+    assert_eq!(json["expected_deliveries"].as_u64(), Some(60), "{json}");
+    assert_eq!(json["missed"].as_u64(), Some(0), "{json}");
+    assert!(json["deliveries_per_sec"].as_f64() > Some(0.0), "{json}");
+    assert_eq!(json["post_to_202"]["n"].as_u64(), Some(3), "{json}");
+    assert_eq!(json["post_to_room_push"]["n"].as_u64(), Some(60), "{json}");
+    assert_eq!(json["errors"], serde_json::json!({}), "{json}");
 
-    let out = bench(&strings(&[
-        "http",
-        "--http",
-        &http,
-        "--admin-token",
-        ADMIN_TOKEN,
-        "--path",
-        "/api/v1/rooms",
-        "--connections",
-        "2",
-        "--duration-secs",
-        "1",
-    ]))
-    .await;
+    let http_run = |token: &str, extra: &[&str]| {
+        let mut args = strings(&[
+            "http",
+            "--http",
+            &http,
+            "--admin-token",
+            token,
+            "--path",
+            "/api/v1/rooms",
+            "--connections",
+            "2",
+            "--duration-secs",
+            "1",
+        ]);
+        args.extend(strings(extra));
+        args
+    };
+    let out = bench(&http_run(ADMIN_TOKEN, &[])).await;
     assert!(number(&out, "requests:") > 0.0, "{out}");
     assert_eq!(number(&out, "non-2xx:"), 0.0, "{out}");
-    server.stop().await;
-}
+    assert!(out.contains("errors:            {}"), "{out}");
+    let json = bench_json(&http_run(ADMIN_TOKEN, &[])).await;
+    assert_eq!(json["scenario"], "http", "{json}");
+    let requests = json["requests"].as_u64().expect("requests");
+    assert!(requests > 0, "{json}");
+    assert!(json["requests_per_sec"].as_f64() > Some(0.0), "{json}");
+    assert_eq!(json["ok_2xx"].as_u64(), Some(requests), "{json}");
+    assert_eq!(json["non_2xx"].as_u64(), Some(0), "{json}");
+    assert_eq!(json["latency"]["n"].as_u64(), Some(requests), "{json}");
+    assert_eq!(json["errors"], serde_json::json!({}), "{json}");
 
-/// The loss check trusts the lists, not the pushes: with every push dropped
-/// nothing is lost (devices catch up by SYNC); with SENDs answered but never
-/// stored, the bench reports the loss and fails.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_direct_bench_counts_what_the_lists_hold() {
-    use common::proxy::{Fault, Proxy};
-    let server = Shape::Standalone.start().await;
-
-    let lossy_pushes = Proxy::with_fault(server.addr(), Fault::DropPushes).await;
-    let addr = lossy_pushes.addr.to_string();
-    let out = bench(&strings(&[
-        "direct",
-        "--addr",
-        &addr,
-        "--users",
-        "3",
-        "--duration-secs",
-        "1",
-    ]))
-    .await;
-    assert!(number(&out, "stored:") > 0.0, "{out}");
-    assert_eq!(
-        number(&out, "pushes missed:"),
-        number(&out, "stored:"),
-        "every push was dropped: {out}"
-    );
-    assert_eq!(number(&out, "lost:"), 0.0, "{out}");
-
-    let black_hole = Proxy::with_fault(server.addr(), Fault::FakeSends).await;
-    let addr = black_hole.addr.to_string();
-    let (ok, out) = bench_result(&strings(&[
-        "direct",
-        "--addr",
-        &addr,
-        "--users",
-        "3",
-        "--duration-secs",
-        "1",
-    ]))
-    .await;
-    assert!(!ok, "a server that stores nothing passed the bench:\n{out}");
-    assert!(number(&out, "lost:") > 0.0, "{out}");
+    // Refused requests are counted by status and reported, and the run fails.
+    let (ok, json) = bench_json_result(&http_run("not-the-token", &["--max-requests", "10"])).await;
+    assert!(!ok, "a run of only 401s passed: {json}");
+    assert_eq!(json["requests"].as_u64(), Some(10), "{json}");
+    assert_eq!(json["non_2xx"].as_u64(), Some(10), "{json}");
+    assert_eq!(json["errors"], serde_json::json!({"401": 10}), "{json}");
     server.stop().await;
 }

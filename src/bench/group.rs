@@ -16,8 +16,9 @@ use tern_client::proto::{ConvType, GroupCreateRequest, GroupInfo, SendRequest};
 use tern_client::{Client, Event};
 use tern_public::FrameType;
 
+use super::report::{register_devices, Errors};
 use super::{
-    loopback, new_histogram, percentiles, percentiles_json, register_users, run_prefix, secs, Creds,
+    loopback, new_histogram, percentiles, percentiles_json, run_prefix, secs, Creds, SETUP_TIMEOUT,
 };
 
 #[derive(Debug, Args)]
@@ -48,11 +49,8 @@ pub async fn run(a: GroupArgs) -> anyhow::Result<()> {
     let largest = a.sizes.iter().copied().max().unwrap_or(0).clamp(2, 19_000);
     eprintln!("registering {largest} users…");
     let t = Instant::now();
-    let users: Vec<Creds> = register_users(addr, &run_prefix("g"), largest, 1, 16)
-        .await?
-        .into_iter()
-        .flatten()
-        .collect();
+    let users: Vec<Creds> =
+        register_devices(addr, &run_prefix("g"), largest, 1, SETUP_TIMEOUT, a.json).await?;
     eprintln!("  done in {:.1} s", secs(t.elapsed()));
     let sender = &users[0];
     let (client, _events) = Client::connect(addr).await?;
@@ -62,6 +60,7 @@ pub async fn run(a: GroupArgs) -> anyhow::Result<()> {
     let epoch = Instant::now();
 
     let mut reports = Vec::new();
+    let (mut all_errors, mut all_missing) = (Errors::default(), 0);
     if !a.json {
         println!("size  rows/msg  send->reply p50  send->push p50 / p99  deliveries/s  missing");
     }
@@ -95,6 +94,8 @@ pub async fn run(a: GroupArgs) -> anyhow::Result<()> {
             .await?;
 
         let mut reply = new_histogram();
+        let mut errors = Errors::default();
+        let mut sent = 0u64;
         let started = epoch.elapsed().as_micros() as u64;
         for n in 0..a.messages {
             let mut content = (epoch.elapsed().as_micros() as u64).to_be_bytes().to_vec();
@@ -108,10 +109,15 @@ pub async fn run(a: GroupArgs) -> anyhow::Result<()> {
                 mentions: vec![],
             };
             let t = Instant::now();
-            client.send(&send).await?;
-            reply.saturating_record(t.elapsed().as_micros() as u64);
+            match client.send(&send).await {
+                Ok(_) => {
+                    sent += 1;
+                    reply.saturating_record(t.elapsed().as_micros() as u64);
+                }
+                Err(e) => errors.client(&e),
+            }
         }
-        let expected = u64::from(a.messages) * members.len() as u64;
+        let expected = sent * members.len() as u64;
         let deadline = Instant::now() + Duration::from_secs(60);
         while seen.deliveries.load(Ordering::Relaxed) < expected && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -130,12 +136,14 @@ pub async fn run(a: GroupArgs) -> anyhow::Result<()> {
             reports.push(serde_json::json!({
                 "size": size,
                 "messages": a.messages,
+                "sent": sent,
                 "rows_per_message": rows,
                 "send_to_reply": percentiles_json(&reply),
                 "send_to_push": percentiles_json(&push),
                 "deliveries": delivered,
                 "deliveries_per_sec": per_sec,
                 "missing": missing,
+                "errors": errors.json(),
             }));
         } else {
             let ms = |h: &Histogram<u64>, q| h.value_at_quantile(q) as f64 / 1000.0;
@@ -146,19 +154,34 @@ pub async fn run(a: GroupArgs) -> anyhow::Result<()> {
                 ms(&push, 0.99)
             );
             eprintln!("  {size}: send -> push {}", percentiles(&push));
+            if !errors.is_empty() {
+                eprintln!("  {size}: errors {errors}");
+            }
         }
+        all_errors.merge(&errors);
+        all_missing += missing;
         for (member, task) in listeners {
             task.abort();
             drop(member);
         }
         if missing > 0 {
-            anyhow::bail!("group of {size}: {missing} of {expected} pushes never arrived");
+            eprintln!("  {size}: {missing} of {expected} pushes never arrived");
         }
     }
     if a.json {
-        println!(
-            "{}",
-            serde_json::json!({"scenario": "group", "groups": reports})
+        let report = serde_json::json!({
+            "scenario": "group",
+            "groups": reports,
+            "errors": all_errors.json(),
+        });
+        println!("{report}");
+    } else {
+        println!("errors: {all_errors}");
+    }
+    if all_missing > 0 || !all_errors.is_empty() {
+        anyhow::bail!(
+            "{all_missing} pushes never arrived, {} sends failed: {all_errors}",
+            all_errors.total()
         );
     }
     Ok(())

@@ -1,29 +1,21 @@
 //! `tern bench http`: requests per second of one admin API route over
-//! keep-alive HTTP/1.1 connections. Also the small admin API client the
-//! other benches use (hyper's low-level client; no connection pool needed).
+//! keep-alive HTTP/1.1 connections. The admin API client itself, which the
+//! other benches use too, is in `conn`.
 
-use std::net::SocketAddr;
+mod conn;
+
+pub(crate) use conn::ApiConn;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context};
-use bytes::Bytes;
+use anyhow::bail;
 use clap::Args;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
-use hyper::{Method, Request, StatusCode};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
-use tokio::task::JoinHandle;
+use hyper::StatusCode;
 
-use super::{loopback, new_histogram, percentiles, secs};
-
-/// Longest one admin API call may take.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// Largest response body read; the admin API's answers are small.
-const MAX_BODY: usize = 1024 * 1024;
+use super::report::{stop, Errors};
+use super::{loopback, new_histogram, percentiles, percentiles_json, secs};
 
 #[derive(Debug, Args)]
 pub struct HttpArgs {
@@ -45,6 +37,9 @@ pub struct HttpArgs {
     /// Stop after this many requests in all, even before the duration ends.
     #[arg(long, default_value_t = 10_000_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     pub max_requests: u64,
+    /// Print the results as one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub async fn run(a: HttpArgs) -> anyhow::Result<()> {
@@ -53,6 +48,7 @@ pub async fn run(a: HttpArgs) -> anyhow::Result<()> {
         bail!("--path must start with '/', not {:?}", a.path);
     }
     let issued = Arc::new(AtomicU64::new(0));
+    let answered = Arc::new(AtomicU64::new(0));
     let mut conns = Vec::new();
     for _ in 0..a.connections {
         conns.push(ApiConn::open(addr, &a.admin_token).await?);
@@ -62,21 +58,25 @@ pub async fn run(a: HttpArgs) -> anyhow::Result<()> {
         a.path, a.connections, a.duration_secs
     );
     let start = Instant::now();
-    let until = start + Duration::from_secs(a.duration_secs);
+    let length = Duration::from_secs(a.duration_secs);
+    let until = start + length;
+    let bar = super::progress("requests", length, answered.clone(), a.json);
     let tasks: Vec<_> = conns
         .into_iter()
         .map(|conn| {
             let path = a.path.clone();
-            let issued = issued.clone();
-            tokio::spawn(worker(conn, path, until, issued, a.max_requests))
+            let (issued, answered) = (issued.clone(), answered.clone());
+            tokio::spawn(worker(conn, path, until, issued, answered, a.max_requests))
         })
         .collect();
     let mut latency = new_histogram();
+    let mut errors = Errors::default();
     let (mut ok, mut not_ok, mut failed) = (0u64, 0u64, 0u64);
     let (mut first_status, mut first_error) = (None, None);
     for t in tasks {
         let r = t.await?;
         latency.add(&r.latency)?;
+        errors.merge(&r.errors);
         ok += r.ok;
         not_ok += r.not_ok;
         first_status = first_status.or(r.first_status);
@@ -86,25 +86,45 @@ pub async fn run(a: HttpArgs) -> anyhow::Result<()> {
         }
     }
     let elapsed = start.elapsed();
+    stop(bar).await;
     let done = ok + not_ok;
-    println!("route:             GET {}", a.path);
-    println!("connections:       {}", a.connections);
-    println!("duration:          {:.2} s", secs(elapsed));
-    println!(
-        "requests:          {done} ({:.0} /s)",
-        done as f64 / secs(elapsed)
-    );
-    println!("2xx:               {ok}");
-    match first_status {
-        Some(status) => println!("non-2xx:           {not_ok} (first: {status})"),
-        None => println!("non-2xx:           0"),
-    }
-    println!("latency:           {}", percentiles(&latency));
-    if failed > 0 {
-        println!("failed connections: {failed} (first: {first_error:?})");
+    let rate = done as f64 / secs(elapsed);
+    if a.json {
+        let report = serde_json::json!({
+            "scenario": "http",
+            "route": format!("GET {}", a.path),
+            "connections": a.connections,
+            "duration_secs": secs(elapsed),
+            "requests": done,
+            "requests_per_sec": rate,
+            "ok_2xx": ok,
+            "non_2xx": not_ok,
+            "failed_connections": failed,
+            "latency": percentiles_json(&latency),
+            "errors": errors.json(),
+        });
+        println!("{report}");
+    } else {
+        println!("route:             GET {}", a.path);
+        println!("connections:       {}", a.connections);
+        println!("duration:          {:.2} s", secs(elapsed));
+        println!("requests:          {done} ({rate:.0} /s)");
+        println!("2xx:               {ok}");
+        match first_status {
+            Some(status) => println!("non-2xx:           {not_ok} (first: {status})"),
+            None => println!("non-2xx:           0"),
+        }
+        println!("latency:           {}", percentiles(&latency));
+        if failed > 0 {
+            println!("failed connections: {failed} (first: {first_error:?})");
+        }
+        println!("errors:            {errors}");
     }
     if ok == 0 {
-        bail!("no 2xx answer (is --admin-token right?)");
+        bail!("no 2xx answer (is --admin-token right?); errors {errors}");
+    }
+    if !errors.is_empty() {
+        bail!("{} requests failed: {errors}", errors.total());
     }
     Ok(())
 }
@@ -115,15 +135,20 @@ struct WorkerResult {
     not_ok: u64,
     first_status: Option<StatusCode>,
     latency: hdrhistogram::Histogram<u64>,
+    /// Non-2xx answers by status, and the failure that stopped the connection.
+    errors: Errors,
     /// Why the connection stopped early.
     error: Option<String>,
 }
 
+/// Sends GETs one after another until `until`, or until the workers
+/// together issued `max` requests.
 async fn worker(
     mut conn: ApiConn,
     path: String,
     until: Instant,
     issued: Arc<AtomicU64>,
+    answered: Arc<AtomicU64>,
     max: u64,
 ) -> WorkerResult {
     let mut r = WorkerResult {
@@ -131,6 +156,7 @@ async fn worker(
         not_ok: 0,
         first_status: None,
         latency: new_histogram(),
+        errors: Errors::default(),
         error: None,
     };
     while Instant::now() < until && issued.fetch_add(1, Ordering::Relaxed) < max {
@@ -139,127 +165,22 @@ async fn worker(
             Ok((status, _)) => {
                 r.latency
                     .saturating_record(t.elapsed().as_micros().max(1) as u64);
+                answered.fetch_add(1, Ordering::Relaxed);
                 if status.is_success() {
                     r.ok += 1;
                 } else {
                     r.not_ok += 1;
+                    r.errors.status(status);
                     r.first_status.get_or_insert(status);
                 }
             }
             Err(e) => {
+                // The connection is unusable after a failed exchange.
+                r.errors.add(e.to_string());
                 r.error = Some(format!("{e:#}"));
                 break;
             }
         }
     }
     r
-}
-
-// === impl ApiConn ===
-
-/// One keep-alive HTTP/1.1 connection to the admin API.
-pub(crate) struct ApiConn {
-    sender: SendRequest<Full<Bytes>>,
-    host: String,
-    auth: String,
-    driver: JoinHandle<()>,
-}
-
-impl Drop for ApiConn {
-    fn drop(&mut self) {
-        self.driver.abort();
-    }
-}
-
-impl ApiConn {
-    pub(crate) async fn open(addr: SocketAddr, admin_token: &str) -> anyhow::Result<ApiConn> {
-        let stream = tokio::time::timeout(REQUEST_TIMEOUT, TcpStream::connect(addr))
-            .await
-            .with_context(|| format!("connecting to {addr}: timed out"))?
-            .with_context(|| format!("connecting to {addr}"))?;
-        stream.set_nodelay(true)?;
-        let (sender, conn) = http1::handshake(TokioIo::new(stream)).await?;
-        // The connection future does the I/O; requests go through `sender`.
-        let driver = tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        Ok(ApiConn {
-            sender,
-            host: addr.to_string(),
-            auth: format!("Bearer {admin_token}"),
-            driver,
-        })
-    }
-
-    pub(crate) async fn get(&mut self, path: &str) -> anyhow::Result<(StatusCode, Bytes)> {
-        self.call(Method::GET, path, None).await
-    }
-
-    pub(crate) async fn post_json(
-        &mut self,
-        path: &str,
-        json: String,
-    ) -> anyhow::Result<(StatusCode, Bytes)> {
-        self.call(Method::POST, path, Some(json)).await
-    }
-
-    /// Polls `GET /api/v1/rooms/{room}` until the room has `members` online
-    /// or `within` passes (connect nodes report their counts periodically);
-    /// returns the last count.
-    pub(crate) async fn wait_room_online(
-        &mut self,
-        room: &str,
-        members: u64,
-        within: Duration,
-    ) -> anyhow::Result<u64> {
-        let until = Instant::now() + within;
-        let path = format!("/api/v1/rooms/{room}");
-        loop {
-            let (status, body) = self.get(&path).await?;
-            if !status.is_success() {
-                bail!("GET {path}: {status} {}", String::from_utf8_lossy(&body));
-            }
-            let online = json_u64(&body, "online").context("no \"online\" in the answer")?;
-            if online >= members || Instant::now() >= until {
-                return Ok(online);
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    }
-
-    async fn call(
-        &mut self,
-        method: Method,
-        path: &str,
-        json: Option<String>,
-    ) -> anyhow::Result<(StatusCode, Bytes)> {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(HOST, &self.host)
-            .header(AUTHORIZATION, &self.auth);
-        if json.is_some() {
-            req = req.header(CONTENT_TYPE, "application/json");
-        }
-        let req = req.body(Full::new(Bytes::from(json.unwrap_or_default())))?;
-        let call = async {
-            self.sender.ready().await?;
-            let resp = self.sender.send_request(req).await?;
-            let status = resp.status();
-            let body = Limited::new(resp.into_body(), MAX_BODY)
-                .collect()
-                .await
-                .map_err(|e| anyhow!("reading the response body: {e}"))?
-                .to_bytes();
-            anyhow::Ok((status, body))
-        };
-        tokio::time::timeout(REQUEST_TIMEOUT, call)
-            .await
-            .map_err(|_| anyhow!("no answer within {REQUEST_TIMEOUT:?}"))?
-    }
-}
-
-/// A top-level unsigned number of a JSON object.
-fn json_u64(body: &[u8], key: &str) -> Option<u64> {
-    serde_json::from_slice::<serde_json::Value>(body).ok()?[key].as_u64()
 }

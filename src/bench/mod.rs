@@ -6,6 +6,7 @@ mod connections;
 mod direct;
 mod group;
 mod http;
+mod report;
 mod room;
 mod sync;
 
@@ -15,10 +16,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
-use futures::{stream, StreamExt, TryStreamExt};
 use hdrhistogram::Histogram;
-
-use tern_client::Client;
 
 /// Most connections one bench process opens (the per-process file limit is ~20,000).
 pub const MAX_CONNECTIONS: u32 = 19_000;
@@ -50,6 +48,9 @@ pub enum Scenario {
     /// Catch-up of a long offline list: one SYNC page at the start, middle
     /// and end (must cost the same), and the whole list, each seq once.
     Sync(sync::SyncArgs),
+    /// One worker process of `bench direct` (started by it, not by hand).
+    #[command(hide = true)]
+    DirectWorker(direct::WorkerArgs),
     /// One member process of `bench room` (started by it, not by hand).
     #[command(hide = true)]
     RoomMembers(room::MembersArgs),
@@ -63,6 +64,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Scenario::Room(a) => room::run(a).await,
         Scenario::Http(a) => http::run(a).await,
         Scenario::Sync(a) => sync::run(a).await,
+        Scenario::DirectWorker(a) => direct::worker(a).await,
         Scenario::RoomMembers(a) => room::members(a).await,
     }
 }
@@ -89,43 +91,9 @@ pub(crate) struct Creds {
     pub token: String,
 }
 
-/// Registers `users` users named `<prefix><n>`, each with `devices` devices
-/// (one from REGISTER, the rest from LOGIN), `parallel` at a time.
-pub(crate) async fn register_users(
-    addr: SocketAddr,
-    prefix: &str,
-    users: u32,
-    devices: u32,
-    parallel: usize,
-) -> anyhow::Result<Vec<Vec<Creds>>> {
-    stream::iter(0..users)
-        .map(|n| {
-            let name = format!("{prefix}{n}");
-            async move {
-                let (client, _events) = Client::connect(addr).await?;
-                let auth = client.register(&name, PASSWORD, &name).await?;
-                let mut creds = vec![Creds {
-                    user_id: auth.user_id,
-                    device_id: auth.device_id,
-                    token: auth.token,
-                }];
-                drop(client);
-                for _ in 1..devices {
-                    let (client, _events) = Client::connect(addr).await?;
-                    let auth = client.login(&name, PASSWORD, None).await?;
-                    creds.push(Creds {
-                        user_id: auth.user_id,
-                        device_id: auth.device_id,
-                        token: auth.token,
-                    });
-                }
-                anyhow::Ok(creds)
-            }
-        })
-        .buffer_unordered(parallel)
-        .try_collect()
-        .await
-}
+/// How long creating a scenario's users may take (argon2 hashes at about
+/// 90 a second on 2 cores: 60,000 users take about 11 minutes).
+pub(crate) const SETUP_TIMEOUT: Duration = Duration::from_secs(1800);
 
 /// A unique prefix so repeated runs against one server do not collide.
 pub(crate) fn run_prefix(tag: &str) -> String {
@@ -210,6 +178,14 @@ pub(crate) fn percentiles(h: &Histogram<u64>) -> String {
         h.max() as f64 / 1000.0,
         h.len()
     )
+}
+
+/// Microseconds since the Unix epoch: send times written into message
+/// content, comparable across the bench's processes.
+pub(crate) fn unix_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 pub(crate) fn secs(d: Duration) -> f64 {

@@ -5,28 +5,34 @@
 //! waits for every child's `ready`, pushes the messages through the admin
 //! API, closes the children's stdin and collects one result from each.
 //!
-//! Child stdout protocol, one line each: `ready <connections>`, then after
-//! the pushes `lat <micros> <count>` (zero or more) and
+//! Child stdout protocol, one line each: `joined <connections so far>`
+//! (zero or more while joining), `ready <connections>`, then after the
+//! pushes `lat <micros> <count>` (zero or more) and
 //! `done <connections> <deliveries> <complete> <closed> <first_us> <last_us>`.
 
+mod children;
 mod members;
 
 pub use members::{members, MembersArgs};
 
-use std::process::Stdio;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::Args;
 use hdrhistogram::Histogram;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 use tern_public::frame::valid_room_id;
 
 use super::http::ApiConn;
-use super::{loopback, new_histogram, percentiles, register_users, run_prefix, secs};
-use super::{Creds, MAX_CONNECTIONS};
+use super::report::{phase, register_devices, Errors};
+use super::MAX_CONNECTIONS;
+use super::{
+    loopback, new_histogram, percentiles, percentiles_json, run_prefix, secs, unix_micros,
+};
+use children::{spawn_members, wait_ready, Totals};
 
 /// Most messages one run pushes. More than the server's per-connection
 /// write queue (512 by default) back to back may close slow members; a run
@@ -67,9 +73,13 @@ pub struct RoomArgs {
     /// Devices per user (each costs a password hash to create).
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub devices_per_user: u32,
-    /// Bound on each phase: members joining, and deliveries arriving.
+    /// Bound on each phase: creating the devices, members joining, pushing,
+    /// and deliveries arriving.
     #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(10..=1800))]
     pub timeout_secs: u64,
+    /// Print the results as one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub async fn run(a: RoomArgs) -> anyhow::Result<()> {
@@ -90,12 +100,10 @@ pub async fn run(a: RoomArgs) -> anyhow::Result<()> {
     let users = a.members.div_ceil(a.devices_per_user);
     eprintln!("creating {} devices ({users} users)…", a.members);
     let t = Instant::now();
-    let creds: Vec<Creds> = register_users(addr, &run_prefix("r"), users, a.devices_per_user, 16)
-        .await?
-        .into_iter()
-        .flatten()
-        .take(a.members as usize)
-        .collect();
+    let prefix = run_prefix("r");
+    let mut creds =
+        register_devices(addr, &prefix, users, a.devices_per_user, timeout, a.json).await?;
+    creds.truncate(a.members as usize);
     eprintln!("  done in {:.1} s", secs(t.elapsed()));
 
     eprintln!("starting the member processes…");
@@ -104,12 +112,9 @@ pub async fn run(a: RoomArgs) -> anyhow::Result<()> {
     for chunk in creds.chunks(share as usize) {
         children.push(spawn_members(&a, chunk).await?);
     }
-    for c in &mut children {
-        let line = next_line(&mut c.stdout, timeout).await?;
-        if !line.starts_with("ready ") {
-            bail!("member process said {line:?} instead of ready");
-        }
-    }
+    let joined = Arc::new(AtomicU64::new(0));
+    let ready = wait_ready(&mut children, &joined, timeout);
+    phase("joined", timeout, joined.clone(), a.json, ready).await?;
     eprintln!(
         "  {} members joined in {:.1} s",
         a.members,
@@ -127,9 +132,100 @@ pub async fn run(a: RoomArgs) -> anyhow::Result<()> {
         );
     }
 
+    let accepted = Arc::new(AtomicU64::new(0));
+    let pushing = push(&a, http, api, &accepted);
+    let pushes = phase("pushed", timeout, accepted.clone(), a.json, pushing).await?;
+    let processes = children.len();
+    let mut total = Totals::new();
+    for c in children {
+        total.collect(c, timeout + GRACE * 2).await?;
+    }
+
+    let expected = u64::from(a.members) * pushes.accepted;
+    let missed = expected.saturating_sub(total.deliveries);
+    let incomplete = total.conns.saturating_sub(total.complete);
+    let span = Duration::from_micros(total.last_us.saturating_sub(pushes.first_sent_us));
+    let per_sec = total.deliveries as f64 / secs(span);
+    let errors = &pushes.errors;
+    if a.json {
+        let report = serde_json::json!({
+            "scenario": "room",
+            "members": a.members,
+            "member_processes": processes,
+            "online_reported": online,
+            "messages": a.messages,
+            "accepted": pushes.accepted,
+            "interval_ms": a.interval_ms,
+            "pushed_in_secs": secs(pushes.took),
+            "deliveries": total.deliveries,
+            "expected_deliveries": expected,
+            "missed": missed,
+            "members_incomplete": incomplete,
+            "connections_closed": total.closed,
+            "deliveries_per_sec": per_sec,
+            "first_push_to_last_delivery_secs": secs(span),
+            "post_to_202": percentiles_json(&pushes.post),
+            "post_to_room_push": percentiles_json(&total.latency),
+            "errors": errors.json(),
+        });
+        println!("{report}");
+    } else {
+        println!("members:           {}", a.members);
+        println!("member processes:  {processes}");
+        println!("messages:          {}", a.messages);
+        println!("pushed in:         {:.3} s", secs(pushes.took));
+        println!("deliveries:        {} of {expected}", total.deliveries);
+        if missed > 0 {
+            println!(
+                "missed:            {missed} ({incomplete} members incomplete, {} connections closed)",
+                total.closed
+            );
+        }
+        println!(
+            "deliveries/s:      {per_sec:.0} (first push sent -> last delivery: {:.3} s)",
+            secs(span)
+        );
+        println!("POST -> 202:       {}", percentiles(&pushes.post));
+        println!("POST -> ROOM_PUSH: {}", percentiles(&total.latency));
+        println!("errors:            {errors}");
+    }
+    if missed > 0 || !errors.is_empty() {
+        bail!(
+            "{missed} deliveries missed, {} pushes refused: {errors}",
+            errors.total()
+        );
+    }
+    Ok(())
+}
+
+/// What pushing the messages through the admin API did.
+struct Pushes {
+    /// Messages the server took (202).
+    accepted: u64,
+    /// Refusals by status, and failed exchanges.
+    errors: Errors,
+    /// POST -> 202.
+    post: Histogram<u64>,
+    first_sent_us: u64,
+    took: Duration,
+}
+
+/// POSTs the messages one after another; a refused POST is counted, a
+/// failed exchange is counted and the connection opened again.
+async fn push(
+    a: &RoomArgs,
+    http: SocketAddr,
+    mut api: ApiConn,
+    accepted: &AtomicU64,
+) -> anyhow::Result<Pushes> {
     let path = format!("/api/v1/rooms/{}/messages", a.room);
-    let mut post = new_histogram();
-    let first_sent_us = unix_micros();
+    let mut p = Pushes {
+        accepted: 0,
+        errors: Errors::default(),
+        post: new_histogram(),
+        first_sent_us: unix_micros(),
+        took: Duration::ZERO,
+    };
     for n in 0..a.messages {
         // The children measure push latency from this timestamp.
         let body = format!(
@@ -137,148 +233,23 @@ pub async fn run(a: RoomArgs) -> anyhow::Result<()> {
             unix_micros()
         );
         let t = Instant::now();
-        let (status, answer) = api.post_json(&path, body).await?;
-        post.saturating_record(t.elapsed().as_micros().max(1) as u64);
-        if status != hyper::StatusCode::ACCEPTED {
-            bail!("POST {path}: {status} {}", String::from_utf8_lossy(&answer));
+        match api.post_json(&path, body).await {
+            Ok((hyper::StatusCode::ACCEPTED, _)) => {
+                p.post
+                    .saturating_record(t.elapsed().as_micros().max(1) as u64);
+                accepted.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok((status, _)) => p.errors.status(status),
+            Err(e) => {
+                p.errors.add(e.to_string());
+                api = ApiConn::open(http, &a.admin_token).await?;
+            }
         }
         if a.interval_ms > 0 && n + 1 < a.messages {
             tokio::time::sleep(Duration::from_millis(a.interval_ms)).await;
         }
     }
-    let pushed_in = Duration::from_micros(unix_micros().saturating_sub(first_sent_us));
-
-    let processes = children.len();
-    let mut total = Totals {
-        conns: 0,
-        deliveries: 0,
-        complete: 0,
-        closed: 0,
-        last_us: 0,
-        latency: new_histogram(),
-    };
-    for mut c in children {
-        // EOF on stdin: all messages are out, stop after the grace period.
-        drop(c.stdin);
-        total.add(&mut c.stdout, timeout + GRACE * 2).await?;
-        let _ = tokio::time::timeout(GRACE, c.child.wait()).await;
-    }
-
-    let expected = u64::from(a.members) * u64::from(a.messages);
-    let span = Duration::from_micros(total.last_us.saturating_sub(first_sent_us));
-    println!("members:           {}", a.members);
-    println!("member processes:  {processes}");
-    println!("messages:          {}", a.messages);
-    println!("pushed in:         {:.3} s", secs(pushed_in));
-    println!("deliveries:        {} of {expected}", total.deliveries);
-    if total.deliveries < expected {
-        println!(
-            "missed:            {} ({} members incomplete, {} connections closed)",
-            expected - total.deliveries,
-            total.conns.saturating_sub(total.complete),
-            total.closed
-        );
-    }
-    println!(
-        "deliveries/s:      {:.0} (first push sent -> last delivery: {:.3} s)",
-        total.deliveries as f64 / secs(span),
-        secs(span)
-    );
-    println!("POST -> 202:       {}", percentiles(&post));
-    println!("POST -> ROOM_PUSH: {}", percentiles(&total.latency));
-    if total.deliveries < expected {
-        bail!("{} deliveries missed", expected - total.deliveries);
-    }
-    Ok(())
-}
-
-/// A running member process.
-struct Members {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: Lines<BufReader<ChildStdout>>,
-}
-
-async fn spawn_members(a: &RoomArgs, creds: &[Creds]) -> anyhow::Result<Members> {
-    let exe = std::env::current_exe().context("finding the tern executable")?;
-    let mut child = Command::new(exe)
-        .args(["bench", "room-members"])
-        .args(["--addr", &a.addr])
-        .args(["--room", &a.room])
-        .args(["--messages", &a.messages.to_string()])
-        .args(["--timeout-secs", &a.timeout_secs.to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting a member process")?;
-    let mut stdin = child.stdin.take().context("member stdin")?;
-    let stdout = child.stdout.take().context("member stdout")?;
-    let mut text = String::new();
-    for c in creds {
-        text.push_str(&format!("{} {} {}\n", c.user_id, c.device_id, c.token));
-    }
-    text.push_str("end\n");
-    stdin.write_all(text.as_bytes()).await?;
-    stdin.flush().await?;
-    Ok(Members {
-        child,
-        stdin,
-        stdout: BufReader::new(stdout).lines(),
-    })
-}
-
-async fn next_line(
-    lines: &mut Lines<BufReader<ChildStdout>>,
-    within: Duration,
-) -> anyhow::Result<String> {
-    tokio::time::timeout(within, lines.next_line())
-        .await
-        .with_context(|| format!("no word from a member process within {within:?}"))??
-        .context("a member process exited early")
-}
-
-/// The children's results, summed.
-struct Totals {
-    conns: u64,
-    deliveries: u64,
-    complete: u64,
-    closed: u64,
-    last_us: u64,
-    latency: Histogram<u64>,
-}
-
-impl Totals {
-    async fn add(
-        &mut self,
-        lines: &mut Lines<BufReader<ChildStdout>>,
-        within: Duration,
-    ) -> anyhow::Result<()> {
-        let until = Instant::now() + within;
-        loop {
-            let left = until.saturating_duration_since(Instant::now());
-            let line = next_line(lines, left).await?;
-            let mut words = line.split_whitespace();
-            let tag = words.next();
-            let nums: Vec<u64> = words.filter_map(|w| w.parse().ok()).collect();
-            match (tag, nums.as_slice()) {
-                (Some("lat"), &[us, count]) => self.latency.saturating_record_n(us, count),
-                (Some("done"), &[conns, deliveries, complete, closed, _first, last]) => {
-                    self.conns += conns;
-                    self.deliveries += deliveries;
-                    self.complete += complete;
-                    self.closed += closed;
-                    self.last_us = self.last_us.max(last);
-                    return Ok(());
-                }
-                _ => bail!("unexpected line from a member process: {line:?}"),
-            }
-        }
-    }
-}
-
-fn unix_micros() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
+    p.accepted = accepted.load(Ordering::Relaxed);
+    p.took = Duration::from_micros(unix_micros().saturating_sub(p.first_sent_us));
+    Ok(p)
 }

@@ -11,8 +11,9 @@ use futures::{stream, StreamExt, TryStreamExt};
 use tern_client::proto::{ConvType, SendRequest};
 use tern_client::Client;
 
+use super::report::register_devices;
 use super::{
-    loopback, new_histogram, percentiles, percentiles_json, register_users, run_prefix, secs,
+    loopback, new_histogram, percentiles, percentiles_json, run_prefix, secs, SETUP_TIMEOUT,
 };
 
 #[derive(Debug, Args)]
@@ -39,11 +40,15 @@ pub struct SyncArgs {
 
 pub async fn run(a: SyncArgs) -> anyhow::Result<()> {
     let addr = loopback(&a.addr)?;
-    let users: Vec<_> = register_users(addr, &run_prefix("s"), a.senders + 1, 1, 16)
-        .await?
-        .into_iter()
-        .flatten()
-        .collect();
+    let users = register_devices(
+        addr,
+        &run_prefix("s"),
+        a.senders + 1,
+        1,
+        SETUP_TIMEOUT,
+        a.json,
+    )
+    .await?;
     let (reader, senders) = users.split_first().expect("at least two users");
     eprintln!("filling a list with {} messages…", a.messages);
     let t = Instant::now();

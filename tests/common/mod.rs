@@ -2,6 +2,7 @@
 //! ([`server`]), signed-in test users, raw connections.
 #![allow(dead_code)]
 
+pub mod bench;
 pub mod groups;
 pub mod http;
 pub mod procs;

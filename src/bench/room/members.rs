@@ -1,6 +1,7 @@
 //! The member side of `tern bench room`: one child process holding its
 //! share of the room's connections.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,11 +12,15 @@ use futures::{stream, StreamExt, TryStreamExt};
 use hdrhistogram::Histogram;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{mpsc, Notify};
+use tokio::time::MissedTickBehavior;
 
 use tern_client::{Client, Event};
 
-use super::{unix_micros, GRACE, MAX_MESSAGES};
-use crate::bench::{loopback, new_histogram, MAX_CONNECTIONS};
+use super::{GRACE, MAX_MESSAGES};
+use crate::bench::{loopback, new_histogram, unix_micros, MAX_CONNECTIONS};
+
+/// How often a joining process tells the parent how far it got.
+const JOINED_EVERY: Duration = Duration::from_millis(250);
 
 /// A member process: reads `<user_id> <device_id> <token>` lines up to `end`
 /// on stdin, joins the room with each, counts ROOM_PUSH.
@@ -72,21 +77,24 @@ pub async fn members(a: MembersArgs) -> anyhow::Result<()> {
     let timeout = Duration::from_secs(a.timeout_secs);
     let room = a.room.as_str();
     let messages = a.messages;
+    let joined = AtomicU64::new(0);
     let join = stream::iter(creds)
         .map(|(user_id, device_id, token)| {
             let seen = seen.clone();
+            let joined = &joined;
             async move {
                 let (client, events) = Client::connect(addr).await?;
                 client.sign_in(user_id, device_id, &token).await?;
                 client.room_join(room).await?;
                 let counter = count(events, room.to_owned(), messages, n, seen);
                 tokio::spawn(counter);
+                joined.fetch_add(1, Ordering::Relaxed);
                 anyhow::Ok(client)
             }
         })
         .buffer_unordered(64)
         .try_collect::<Vec<_>>();
-    let clients = tokio::time::timeout(timeout, join)
+    let clients = tokio::time::timeout(timeout, telling_joined(join, &joined))
         .await
         .context("joining the room timed out")??;
     println!("ready {}", clients.len());
@@ -116,6 +124,20 @@ pub async fn members(a: MembersArgs) -> anyhow::Result<()> {
     );
     drop(clients);
     Ok(())
+}
+
+/// Drives `join`, printing `joined <count>` every [`JOINED_EVERY`] so the
+/// parent can show progress; in this task, so no such line follows `ready`.
+async fn telling_joined<T>(join: impl Future<Output = T>, joined: &AtomicU64) -> T {
+    tokio::pin!(join);
+    let mut tick = tokio::time::interval(JOINED_EVERY);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            out = &mut join => return out,
+            _ = tick.tick() => println!("joined {}", joined.load(Ordering::Relaxed)),
+        }
+    }
 }
 
 /// Counts one connection's ROOM_PUSH of `room` until it has `messages`.
