@@ -1,29 +1,54 @@
 #!/usr/bin/env bash
-# Same one-to-one load against standalone (SQLite) and a cluster (2 connect
-# + 2 logic on MariaDB, Redis, NATS; scripts/cluster.sh), alternating runs
-# so both see the same machine, then medians side by side.
+# One `tern bench` scenario against standalone (SQLite) and a cluster (2
+# connect + 2 logic on MariaDB, Redis, NATS; scripts/cluster.sh), runs
+# alternating so both see the same machine; prints medians side by side and
+# the cluster/standalone ratio of each run's headline figure.
 #
-#   scripts/bench-cluster.sh [--runs 3] [--users 100] [--duration-secs 10]
+#   scripts/bench-cluster.sh [--runs 3] [--before "SCENARIO ARGS"] SCENARIO [BENCH ARGS...]
+#   scripts/bench-cluster.sh --runs 3 direct --users 100 --duration-secs 10
+#   scripts/bench-cluster.sh group --sizes 10,100,1000 --messages 100
+#   scripts/bench-cluster.sh --before "direct --users 800 --duration-secs 1" \
+#       http --path '/api/v1/users?limit=20'
 #
-# Loopback only; every run is bounded by --duration-secs.
+# The script gives each scenario its addresses (--addr, --http,
+# --admin-token, --server-pid) and --json; BENCH ARGS are the rest.
+# --before runs another scenario once on each setup first (unmeasured),
+# e.g. to fill the database. Every
+# run's JSON is kept in the printed directory. Loopback only; every run is
+# bounded by the bench's own limits.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-runs=3 users=100 duration=10
+runs=3 before=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --runs) runs="$2"; shift 2 ;;
-        --users) users="$2"; shift 2 ;;
-        --duration-secs) duration="$2"; shift 2 ;;
-        -h|--help) sed -n 2,8p "$0"; exit 0 ;;
-        *) echo "unknown argument $1" >&2; exit 2 ;;
+        --before) before="$2"; shift 2 ;;
+        -h|--help) sed -n 2,19p "$0"; exit 0 ;;
+        -*) echo "unknown argument $1" >&2; exit 2 ;;
+        *) break ;;
     esac
 done
+[ $# -ge 1 ] || { sed -n 2,19p "$0" >&2; exit 2; }
+scenario="$1"; shift
+command -v jq >/dev/null || { echo "needs jq" >&2; exit 1; }
+
+# The figures compared, as jq paths into the scenario's --json, headline first.
+case "$scenario" in
+    direct) fields=(.stored_per_sec .delivered_per_sec .send_to_push.p50_ms .send_to_push.p99_ms .send_to_reply.p50_ms) ;;
+    group) fields=('.groups[].deliveries_per_sec' '.groups[].send_to_push.p50_ms' '.groups[].send_to_push.p99_ms') ;;
+    sync) fields=(.catch_up_per_sec .one_page.start.p50_ms .one_page.end.p50_ms) ;;
+    room) fields=(.deliveries_per_sec .post_to_room_push.p50_ms .post_to_room_push.p99_ms) ;;
+    http) fields=(.requests_per_sec .latency.p50_ms .latency.p99_ms) ;;
+    connections) fields=(.rss_per_connection_bytes .connect_per_sec) ;;
+    *) echo "unknown scenario $scenario" >&2; exit 2 ;;
+esac
 
 cargo build --release --locked --quiet
 tern=target/release/tern
 dir="$(mktemp -d -t tern-bench-XXXXXX)"
 standalone_port=17300 cluster_port=17500
+token="$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 pids=()
 cleanup() {
     trap - EXIT INT TERM
@@ -32,10 +57,12 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-TERN_LOG=warn "$tern" serve --data-dir "$dir/standalone" --listen "127.0.0.1:$standalone_port" --http 127.0.0.1:0 \
+TERN_LOG=warn TERN_ADMIN_TOKEN="$token" "$tern" serve --data-dir "$dir/standalone" \
+    --listen "127.0.0.1:$standalone_port" --http "127.0.0.1:$((standalone_port + 80))" \
     --send-policy open >"$dir/standalone.out" 2>&1 &
+standalone_pid=$!
 pids+=($!)
-TERN_SEND_POLICY=open scripts/cluster.sh --dir "$dir/cluster" --port "$cluster_port" \
+TERN_SEND_POLICY=open TERN_ADMIN_TOKEN="$token" scripts/cluster.sh --dir "$dir/cluster" --port "$cluster_port" \
     >"$dir/cluster.out" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 600); do
@@ -43,34 +70,65 @@ for _ in $(seq 1 600); do
     sleep 0.2
 done
 grep -q "stop with ctrl-c" "$dir/cluster.out" || { cat "$dir/cluster.out" >&2; exit 1; }
+# cluster.sh starts mariadb, redis, nats, logic1, logic2, connect1, connect2.
+connect1_pid="$(awk '/pids:/ {print $7}' "$dir/cluster.out")"
 
-# One run: stored/s delivered/s push-p50 push-p99 (from tern bench's summary).
-one() {
-    "$tern" bench direct --addr "$1" --users "$users" --duration-secs "$duration" 2>/dev/null |
-        awk '/^stored:/ {gsub(/[(]/, "", $3); s=$3}
-             /^delivered/ {gsub(/[(]/, "", $4); d=$4}
-             /^send -> push:/ {p50=$5; p99=$11}
-             END {print s, d, p50, p99}'
+# The address flags of scenario $2 for setup $1: standalone or cluster.
+where() {
+    local s=$1 scenario=$2
+    local addr http pid
+    if [ "$s" = standalone ]; then
+        addr="127.0.0.1:$standalone_port" http="127.0.0.1:$((standalone_port + 80))" pid=$standalone_pid
+    else
+        addr="127.0.0.1:$cluster_port" http="127.0.0.1:$((cluster_port + 80))" pid=$connect1_pid
+    fi
+    case "$scenario" in
+        direct|group)
+            [ "$s" = cluster ] && addr="$addr,127.0.0.1:$((cluster_port + 1))"
+            echo --addr "$addr" ;;
+        sync) echo --addr "$addr" ;;
+        room) echo --addr "$addr" --http "$http" --admin-token "$token" ;;
+        http) echo --http "$http" --admin-token "$token" ;;
+        connections) echo --addr "$addr" --server-pid "$pid" ;;
+    esac
 }
 
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+if [ -n "$before" ]; then
+    read -r -a first <<<"$before"
+    for s in standalone cluster; do
+        # shellcheck disable=SC2046 # where's words are flags
+        TERN_LOG=warn "$tern" bench "${first[0]}" $(where "$s" "${first[0]}") "${first[@]:1}" \
+            >>"$dir/before.out" 2>&1 || { echo "--before failed; see $dir/before.out" >&2; exit 1; }
+    done
+fi
 
-: >"$dir/standalone.runs"
-: >"$dir/cluster.runs"
 for i in $(seq 1 "$runs"); do
-    one "127.0.0.1:$standalone_port" >>"$dir/standalone.runs"
-    one "127.0.0.1:$cluster_port,127.0.0.1:$((cluster_port + 1))" >>"$dir/cluster.runs"
-    echo "run $i/$runs: standalone $(tail -1 "$dir/standalone.runs"); cluster $(tail -1 "$dir/cluster.runs")" >&2
+    for s in standalone cluster; do
+        # shellcheck disable=SC2046 # where's words are flags
+        TERN_LOG=warn "$tern" bench "$scenario" $(where "$s" "$scenario") "$@" --json \
+            >>"$dir/$s.json" 2>>"$dir/$s.err" ||
+            { echo "$s run $i failed; see $dir/$s.err" >&2; exit 1; }
+    done
+    echo "run $i/$runs: standalone $(jq -c "[${fields[0]}]" <(tail -1 "$dir/standalone.json")); cluster $(jq -c "[${fields[0]}]" <(tail -1 "$dir/cluster.json"))" >&2
 done
 
-printf '\n%d users, %d s per run, median of %d runs (runs alternate)\n\n' "$users" "$duration" "$runs"
-printf '| setup | stored/s | delivered/s | send→push p50 ms | send→push p99 ms |\n|---|---|---|---|---|\n'
-for setup in standalone cluster; do
-    f="$dir/$setup.runs"
-    printf '| %s | %s | %s | %s | %s |\n' "$setup" \
-        "$(cut -d' ' -f1 "$f" | median)" "$(cut -d' ' -f2 "$f" | median)" \
-        "$(cut -d' ' -f3 "$f" | median)" "$(cut -d' ' -f4 "$f" | median)"
+median() {
+    sort -g | awk '{a[NR]=$1} END {v=a[int((NR+1)/2)]; if (v >= 100) printf "%.0f", v; else printf "%.3g", v}'
+}
+# Column k of field f over the runs of a setup (fields like .groups[] give several).
+values() { jq -r "[$2] | .[$3]" "$dir/$1.json"; }
+columns() { jq -r "[$1] | length" <(head -1 "$dir/standalone.json"); }
+
+printf '\ntern bench %s %s, median of %d runs (runs alternate); JSON in %s\n\n' "$scenario" "$*" "$runs" "$dir"
+printf '| figure | standalone | cluster | cluster / standalone (per run) |\n|---|---|---|---|\n'
+for f in "${fields[@]}"; do
+    for ((k = 0; k < $(columns "$f"); k++)); do
+        a="$(values standalone "$f" "$k" | median)"
+        b="$(values cluster "$f" "$k" | median)"
+        ratios="$(paste <(values cluster "$f" "$k") <(values standalone "$f" "$k") |
+            awk '{printf "%s%.2f", (NR > 1 ? " / " : ""), ($2 == 0 ? 0 : $1 / $2)}')"
+        label="$f"
+        [ "$(columns "$f")" -gt 1 ] && label="$f [$k]" # the k-th group size, etc.
+        printf '| `%s` | %s | %s | %s |\n' "$label" "$a" "$b" "$ratios"
+    done
 done
-echo
-echo "per run (stored/s delivered/s p50 p99): standalone: $(tr '\n' ';' <"$dir/standalone.runs")"
-echo "                                         cluster:    $(tr '\n' ';' <"$dir/cluster.runs")"

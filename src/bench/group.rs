@@ -12,9 +12,8 @@ use futures::{stream, StreamExt, TryStreamExt};
 use hdrhistogram::Histogram;
 use tokio::sync::Mutex;
 
-use tern_client::proto::{ConvType, GroupCreateRequest, GroupInfo, SendRequest};
+use tern_client::proto::{ConvType, GroupCreateRequest, SendRequest};
 use tern_client::{Client, Event};
-use tern_public::FrameType;
 
 use super::report::{register_devices, Errors};
 use super::{
@@ -23,7 +22,8 @@ use super::{
 
 #[derive(Debug, Args)]
 pub struct GroupArgs {
-    /// Server client address (loopback only).
+    /// Client address(es) of the server, comma separated (loopback only):
+    /// the sender uses the first, members take them in turn.
     #[arg(long, default_value = "127.0.0.1:7400")]
     pub addr: String,
     /// Group sizes to measure, members including the sender.
@@ -45,7 +45,12 @@ struct Seen {
 }
 
 pub async fn run(a: GroupArgs) -> anyhow::Result<()> {
-    let addr = loopback(&a.addr)?;
+    let addrs = a
+        .addr
+        .split(',')
+        .map(|s| loopback(s.trim()))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let addr = addrs[0];
     let largest = a.sizes.iter().copied().max().unwrap_or(0).clamp(2, 19_000);
     eprintln!("registering {largest} users…");
     let t = Instant::now();
@@ -72,16 +77,17 @@ pub async fn run(a: GroupArgs) -> anyhow::Result<()> {
             member_ids: members.iter().map(|c| c.user_id).collect(),
             ..Default::default()
         };
-        let group: GroupInfo = client.request(FrameType::GroupCreate, &req).await?;
+        let group = client.group_create(&req).await?;
         let seen = Arc::new(Seen {
             deliveries: AtomicU64::new(0),
             last_us: AtomicU64::new(0),
             latency: Mutex::new(new_histogram()),
         });
         // Every member online, counting this group's chat pushes.
-        let listeners: Vec<_> = stream::iter(members.iter().cloned())
-            .map(|c| {
+        let listeners: Vec<_> = stream::iter(members.iter().cloned().enumerate())
+            .map(|(i, c)| {
                 let seen = seen.clone();
+                let addr = addrs[(i + 1) % addrs.len()];
                 async move {
                     let (member, events) = Client::connect(addr).await?;
                     member.sign_in(c.user_id, c.device_id, &c.token).await?;
@@ -103,7 +109,7 @@ pub async fn run(a: GroupArgs) -> anyhow::Result<()> {
             let send = SendRequest {
                 conv_type: ConvType::Group as i32,
                 conv_id: group.group_id,
-                content_type: 1,
+                content_type: tern_client::TEXT,
                 content: Bytes::from(content),
                 client_msg_id: format!("{size}-{n}"),
                 mentions: vec![],
