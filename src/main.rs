@@ -63,15 +63,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             )
         }
     };
-    let server = Standalone::start(
-        store,
-        args.connect_config(),
-        args.logic_config(),
-        Some(token),
-    )
-    .await?;
+    let mut connect_cfg = args.connect_config();
+    connect_cfg.tls = args.tls.load()?;
+    let scheme = reload_on_sighup(&connect_cfg);
+    let server = Standalone::start(store, connect_cfg, args.logic_config(), Some(token)).await?;
     println!("tern standalone");
-    println!("  clients (TCP):  {addr}");
+    println!("  clients ({scheme}):  {addr}");
     println!("  http:           {http_addr} (admin API under /api/v1, /healthz, /readyz)");
     println!("  admin token:    {token_source}");
     println!("  storage:        {storage}");
@@ -82,7 +79,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 async fn connect(args: ConnectArgs) -> anyhow::Result<()> {
     tern_public::telemetry::init(&args.common.log);
     let node_id = args.node_id()?;
-    let cfg = args.connect_config(node_id.clone());
+    let mut cfg = args.connect_config(node_id.clone());
+    cfg.tls = args.tls.load()?;
+    let scheme = reload_on_sighup(&cfg);
     let bus = NatsBus::connect(NatsOptions {
         url: args.nats_url.clone(),
         name: node_id.clone(),
@@ -94,7 +93,7 @@ async fn connect(args: ConnectArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding the client listener on {}", args.listen))?;
     println!("tern connect {node_id}");
-    println!("  clients (TCP):  {}", listener.local_addr()?);
+    println!("  clients ({scheme}):  {}", listener.local_addr()?);
     println!("  bus:            {}", args.nats_url);
     let metrics = match &args.metrics_listen {
         Some(addr) => {
@@ -152,6 +151,35 @@ async fn logic(args: LogicArgs) -> anyhow::Result<()> {
             .unwrap_or("in memory (single logic node)")
     );
     node.run(shutdown_signal()).await
+}
+
+/// With TLS on, reads the certificate files again at every SIGHUP (a bad
+/// file is logged and the old certificate stays). Returns how the client
+/// listener speaks: "TLS" or "TCP".
+fn reload_on_sighup(cfg: &tern_connect::ConnectConfig) -> &'static str {
+    let Some(tls) = cfg.tls.clone() else {
+        return "TCP";
+    };
+    // Listen before the listener opens: SIGHUP's default action is to exit.
+    #[cfg(unix)]
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Err(e) => {
+            tracing::warn!(error = %e, "no SIGHUP handler; the TLS certificate will not reload")
+        }
+        Ok(mut hup) => {
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    match tls.reload() {
+                        Ok(()) => tracing::info!("TLS certificate reloaded"),
+                        Err(e) => {
+                            tracing::error!(error = %e, "TLS certificate reload failed; keeping the old one")
+                        }
+                    }
+                }
+            });
+        }
+    }
+    "TLS"
 }
 
 /// Resolves on ctrl-c or SIGTERM.

@@ -17,6 +17,7 @@ fn options() -> SessionOptions {
         backoff_min: Duration::from_millis(20),
         backoff_max: Duration::from_millis(200),
         request_timeout: Duration::from_secs(10),
+        tls: None,
     }
 }
 

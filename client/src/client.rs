@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use prost::Message as _;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, ToSocketAddrs};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -18,7 +18,10 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 use tern_public::proto::client::{Kicked, Message, Reply, Request, RoomMessage};
 use tern_public::{Code, Frame, FrameCodec, FrameType};
 
-use crate::ClientError;
+use crate::{ClientError, TlsConfig};
+
+type Reader = Box<dyn AsyncRead + Send + Unpin>;
+type Writer = Box<dyn AsyncWrite + Send + Unpin>;
 
 /// Events buffered for the app before the reader stops reading the socket.
 const EVENT_QUEUE: usize = 1024;
@@ -44,7 +47,7 @@ type Pending = Arc<Mutex<Option<HashMap<u64, oneshot::Sender<Reply>>>>>;
 
 /// A signed-in or not-yet-signed-in connection to a tern server.
 pub struct Client {
-    writer: tokio::sync::Mutex<FramedWrite<OwnedWriteHalf, FrameCodec>>,
+    writer: tokio::sync::Mutex<FramedWrite<Writer, FrameCodec>>,
     pending: Pending,
     next_id: AtomicU64,
     timeout: Duration,
@@ -58,13 +61,45 @@ impl Drop for Client {
 }
 
 impl Client {
-    /// Connects; returns the client and the receiver of its events.
+    /// Connects over plain TCP; returns the client and the receiver of its
+    /// events. A slice of addresses is tried in order until one answers.
     pub async fn connect(
         addr: impl ToSocketAddrs,
     ) -> Result<(Client, mpsc::Receiver<Event>), ClientError> {
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
         let (rd, wr) = stream.into_split();
+        Ok(Client::over(Box::new(rd), Box::new(wr)))
+    }
+
+    /// Connects over TLS, checking the server's certificate as `tls` says.
+    pub async fn connect_tls(
+        addr: impl ToSocketAddrs,
+        tls: &TlsConfig,
+    ) -> Result<(Client, mpsc::Receiver<Event>), ClientError> {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        let stream = tls
+            .connector
+            .connect(tls.server_name.clone(), stream)
+            .await
+            .map_err(|e| ClientError::Tls(e.to_string()))?;
+        let (rd, wr) = tokio::io::split(stream);
+        Ok(Client::over(Box::new(rd), Box::new(wr)))
+    }
+
+    /// Connects over TLS when `tls` is given, plain TCP otherwise.
+    pub async fn connect_with(
+        addr: impl ToSocketAddrs,
+        tls: Option<&TlsConfig>,
+    ) -> Result<(Client, mpsc::Receiver<Event>), ClientError> {
+        match tls {
+            Some(tls) => Client::connect_tls(addr, tls).await,
+            None => Client::connect(addr).await,
+        }
+    }
+
+    fn over(rd: Reader, wr: Writer) -> (Client, mpsc::Receiver<Event>) {
         let pending: Pending = Arc::new(Mutex::new(Some(HashMap::new())));
         let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
         let reader = tokio::spawn(read_loop(rd, pending.clone(), events_tx));
@@ -75,7 +110,7 @@ impl Client {
             timeout: Duration::from_secs(30),
             reader,
         };
-        Ok((client, events))
+        (client, events)
     }
 
     /// Sets how long a request waits for its reply (default 30 s).
@@ -159,7 +194,7 @@ impl Client {
     }
 }
 
-async fn read_loop(rd: OwnedReadHalf, pending: Pending, events: mpsc::Sender<Event>) {
+async fn read_loop(rd: Reader, pending: Pending, events: mpsc::Sender<Event>) {
     let mut frames = FramedRead::new(rd, FrameCodec::default());
     while let Some(Ok(frame)) = frames.next().await {
         let event = match FrameType::from_u16(frame.ty) {

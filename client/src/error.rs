@@ -16,6 +16,10 @@ pub enum ClientError {
     Closed,
     #[error("no reply within the request timeout")]
     Timeout,
+    /// TLS could not be set up (bad CA file, bad server name) or the
+    /// handshake failed.
+    #[error("tls: {0}")]
+    Tls(String),
     #[error("reply does not decode: {0}")]
     Decode(#[from] prost::DecodeError),
 }

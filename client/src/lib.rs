@@ -64,6 +64,7 @@ mod commands;
 mod error;
 pub mod seq;
 mod session;
+mod tls;
 
 pub use client::{Client, Event};
 pub use commands::TEXT;
@@ -71,3 +72,4 @@ pub use error::ClientError;
 pub use session::{Credentials, Session, SessionEvent, SessionOptions};
 pub use tern_public::proto::client as proto;
 pub use tern_public::Code;
+pub use tls::TlsConfig;

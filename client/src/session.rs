@@ -30,7 +30,7 @@ use tern_public::proto::client::{KickReason, Message, RoomMessage, SendReply, Se
 use tern_public::Code;
 
 use crate::seq::{Incoming, SeqTracker};
-use crate::{Client, ClientError, Event};
+use crate::{Client, ClientError, Event, TlsConfig};
 
 /// What a device keeps to sign in again.
 #[derive(Debug, Clone)]
@@ -48,6 +48,8 @@ pub struct SessionOptions {
     pub backoff_max: Duration,
     /// How long one request (and [`Session::send`] with its retries) may take.
     pub request_timeout: Duration,
+    /// Connect over TLS (the same settings for every address); `None` is plain TCP.
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for SessionOptions {
@@ -56,6 +58,7 @@ impl Default for SessionOptions {
             backoff_min: Duration::from_millis(100),
             backoff_max: Duration::from_secs(5),
             request_timeout: Duration::from_secs(10),
+            tls: None,
         }
     }
 }
@@ -201,7 +204,7 @@ async fn drive(
     let mut backoff = opts.backoff_min;
     for attempt in 0usize.. {
         let addr = addrs[attempt % addrs.len()];
-        match sign_in(addr, &creds, opts.request_timeout).await {
+        match sign_in(addr, &creds, &opts).await {
             Ok((client, events, heartbeat)) => {
                 backoff = opts.backoff_min;
                 let client = Arc::new(client);
@@ -256,9 +259,11 @@ fn rand_jitter(d: Duration) -> Duration {
 async fn sign_in(
     addr: SocketAddr,
     creds: &Credentials,
-    timeout: Duration,
+    opts: &SessionOptions,
 ) -> Result<(Client, mpsc::Receiver<Event>, Duration), ClientError> {
-    let (mut client, events) = tokio::time::timeout(timeout, Client::connect(addr))
+    let timeout = opts.request_timeout;
+    let connect = Client::connect_with(addr, opts.tls.as_ref());
+    let (mut client, events) = tokio::time::timeout(timeout, connect)
         .await
         .map_err(|_| ClientError::Timeout)??;
     client.set_request_timeout(timeout);

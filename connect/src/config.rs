@@ -1,9 +1,12 @@
 //! Settings of a connect node.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tern_public::bus::Subjects;
 use tern_public::codec::DEFAULT_MAX_FRAME_LEN;
+
+use crate::Tls;
 
 /// Settings of a connect node; `Default` gives the documented defaults.
 #[derive(Debug, Clone)]
@@ -36,6 +39,8 @@ pub struct ConnectConfig {
     pub room_sends_per_sec: u32,
     /// Interval of the node's liveness announcements.
     pub alive_interval: Duration,
+    /// TLS on the client listener; `None` serves plain TCP.
+    pub tls: Option<Arc<Tls>>,
     pub subjects: Subjects,
 }
 
@@ -55,6 +60,7 @@ impl Default for ConnectConfig {
             max_rooms_per_conn: 16,
             room_sends_per_sec: 10,
             alive_interval: Duration::from_secs(5),
+            tls: None,
             subjects: Subjects::default(),
         }
     }

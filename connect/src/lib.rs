@@ -12,6 +12,8 @@ pub mod metrics;
 mod registry;
 mod rooms;
 mod server;
+mod tls;
 
 pub use config::ConnectConfig;
 pub use server::Node;
+pub use tls::Tls;

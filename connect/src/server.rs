@@ -9,7 +9,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use prost::Message as _;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, error, info, warn};
@@ -23,9 +23,9 @@ use tern_public::proto::client::KickReason;
 use tern_public::Code;
 
 use crate::config::ConnectConfig;
-use crate::metrics::ConnectMetrics;
+use crate::metrics::{CloseLabels, ConnectMetrics};
 use crate::rooms::Rooms;
-use crate::{connection, deliver, registry::Registry};
+use crate::{connection, deliver, registry::Registry, Tls};
 
 /// State shared by the node's tasks.
 pub(crate) struct Shared {
@@ -220,7 +220,10 @@ impl Node {
             let _ = socket.set_nodelay(true);
             let node = self.clone();
             tracker.spawn(async move {
-                node.serve_connection(socket, peer.to_string()).await;
+                match node.shared.cfg.tls.clone() {
+                    None => node.serve_connection(socket, peer.to_string()).await,
+                    Some(tls) => node.serve_tls(&tls, socket, peer.to_string()).await,
+                }
                 drop(permit);
             });
         }
@@ -239,6 +242,25 @@ impl Node {
     {
         let conn_id = self.shared.next_conn_id.fetch_add(1, Ordering::Relaxed);
         connection::serve(self.shared.clone(), stream, conn_id, peer).await;
+    }
+
+    /// Runs the TLS handshake (bounded by the handshake timeout, like a
+    /// plain client's first frame), then serves the connection.
+    async fn serve_tls(&self, tls: &Tls, socket: TcpStream, peer: String) {
+        let handshake = tls.acceptor().accept(socket);
+        match tokio::time::timeout(self.shared.cfg.handshake_timeout, handshake).await {
+            Ok(Ok(stream)) => self.serve_connection(stream, peer).await,
+            Ok(Err(e)) => self.tls_failed(&peer, &e.to_string()),
+            Err(_) => self.tls_failed(&peer, "timed out"),
+        }
+    }
+
+    fn tls_failed(&self, peer: &str, why: &str) {
+        debug!(peer, error = why, "TLS handshake failed");
+        let labels = CloseLabels {
+            reason: "tls_handshake",
+        };
+        self.shared.metrics.closed.get_or_create(&labels).inc();
     }
 
     async fn drain(&self, tracker: TaskTracker) {

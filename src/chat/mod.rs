@@ -16,7 +16,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tern_client::proto::{
     ConvType, FriendState, GroupCreateRequest, Message, RoomMessage, SendRequest, SystemContentType,
 };
-use tern_client::{Client, Credentials, Session, SessionEvent, SessionOptions};
+use tern_client::{Client, Credentials, Session, SessionEvent, SessionOptions, TlsConfig};
 
 use command::{parse, Command, Target, HELP};
 
@@ -25,6 +25,16 @@ pub struct ChatArgs {
     /// Server address(es), comma separated: the first that answers is used.
     #[arg(long, env = "TERN_CHAT_ADDR", default_value = "127.0.0.1:7400")]
     pub addr: String,
+    /// Connect over TLS, trusting the system's root certificates.
+    #[arg(long)]
+    pub tls: bool,
+    /// Connect over TLS, trusting only the CA certificate(s) in this PEM file.
+    #[arg(long, value_name = "PEM")]
+    pub tls_ca: Option<std::path::PathBuf>,
+    /// The name the server's certificate must carry; defaults to the IP of
+    /// the first address.
+    #[arg(long)]
+    pub tls_server_name: Option<String>,
 }
 
 /// Where typed text goes.
@@ -36,6 +46,7 @@ enum Open {
 
 struct Chat {
     addrs: Vec<SocketAddr>,
+    tls: Option<TlsConfig>,
     session: Option<(Session, u64)>,
     open: Option<Open>,
     names: HashMap<u64, String>,
@@ -51,8 +62,18 @@ pub async fn run(a: ChatArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("{s:?} is not an ip:port"))
         })
         .collect::<anyhow::Result<Vec<SocketAddr>>>()?;
+    let name = match &a.tls_server_name {
+        Some(n) => n.clone(),
+        None => addrs[0].ip().to_string(),
+    };
+    let tls = match (&a.tls_ca, a.tls) {
+        (Some(ca), _) => Some(TlsConfig::with_ca_file(&name, ca)?),
+        (None, true) => Some(TlsConfig::system_roots(&name)?),
+        (None, false) => None,
+    };
     let mut chat = Chat {
         addrs,
+        tls,
         session: None,
         open: None,
         names: HashMap::new(),
@@ -153,7 +174,9 @@ impl Chat {
         username: &str,
         password: &str,
     ) -> anyhow::Result<tokio::sync::mpsc::Receiver<SessionEvent>> {
-        let (client, _events) = Client::connect(self.addrs[0]).await.context("connecting")?;
+        let (client, _events) = Client::connect_with(self.addrs[0], self.tls.as_ref())
+            .await
+            .context("connecting")?;
         let auth = if register {
             client.register(username, password, username).await?
         } else {
@@ -165,8 +188,11 @@ impl Chat {
             device_id: auth.device_id,
             token: auth.token,
         };
-        let (session, events) =
-            Session::start(self.addrs.clone(), creds, 0, SessionOptions::default());
+        let opts = SessionOptions {
+            tls: self.tls.clone(),
+            ..Default::default()
+        };
+        let (session, events) = Session::start(self.addrs.clone(), creds, 0, opts);
         self.names.insert(auth.user_id, username.to_lowercase());
         self.session = Some((session, auth.user_id));
         self.open = None;

@@ -2,8 +2,10 @@
 //! environment variable and a default that makes `tern serve` work as is.
 
 mod limits;
+mod tls;
 
 pub use limits::{Common, ConnectLimits, LogicLimits, Policy};
+pub use tls::TlsArgs;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -65,6 +67,8 @@ pub struct ServeArgs {
     #[arg(long, env = "TERN_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
     #[command(flatten)]
+    pub tls: TlsArgs,
+    #[command(flatten)]
     pub common: Common,
     #[command(flatten)]
     pub connect: ConnectLimits,
@@ -86,6 +90,8 @@ pub struct ConnectArgs {
     /// HTTP address for `/metrics` and `/healthz` (none when not given).
     #[arg(long, env = "TERN_METRICS_LISTEN")]
     pub metrics_listen: Option<String>,
+    #[command(flatten)]
+    pub tls: TlsArgs,
     #[command(flatten)]
     pub common: Common,
     #[command(flatten)]

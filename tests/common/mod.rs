@@ -9,6 +9,7 @@ pub mod procs;
 pub mod proxy;
 mod resilient;
 mod server;
+pub mod tls;
 
 #[allow(unused_imports)]
 pub use resilient::{check_list, Resilient};
