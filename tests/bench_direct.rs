@@ -114,3 +114,48 @@ async fn direct_users_in_workers_send_to_friends_at_a_target_rate() {
     assert_eq!(json["stored"].as_u64(), Some(0), "{json}");
     server.stop().await;
 }
+
+/// `tern bench --tls-ca` connects every client, the workers' too, over TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_runs_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = common::tls::TestCa::new(dir.path(), "bench");
+    let files = ca.issue(dir.path());
+    let tls = tern_connect::Tls::load(&files.cert, &files.key).expect("certificate");
+    let connect = tern_connect::ConnectConfig {
+        tls: Some(std::sync::Arc::new(tls)),
+        ..Default::default()
+    };
+    let server = Shape::Standalone.start_with(connect, open_logic()).await;
+    let addr = server.addr().to_string();
+    let ca_path = ca.pem_path.to_str().expect("utf-8 path");
+    let json = bench_json(&strings(&[
+        "--tls-ca",
+        ca_path,
+        "direct",
+        "--addr",
+        &addr,
+        "--users",
+        "4",
+        "--workers",
+        "2",
+        "--duration-secs",
+        "1",
+    ]))
+    .await;
+    assert!(json["stored"].as_u64() > Some(0), "{json}");
+    assert_eq!(json["lost"].as_u64(), Some(0), "{json}");
+    // Without --tls-ca the same run cannot even register.
+    let (ok, _out) = bench_result(&strings(&[
+        "direct",
+        "--addr",
+        &addr,
+        "--users",
+        "2",
+        "--duration-secs",
+        "1",
+    ]))
+    .await;
+    assert!(!ok, "a plain bench ran against a TLS listener");
+    server.stop().await;
+}

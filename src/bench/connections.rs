@@ -8,8 +8,6 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use futures::{stream, StreamExt, TryStreamExt};
 
-use tern_client::Client;
-
 use super::report::{phase, register_devices, stop, Errors};
 use super::{loopback, rss_bytes, run_prefix, secs, MAX_CONNECTIONS};
 
@@ -68,7 +66,7 @@ pub async fn run(a: ConnectionsArgs) -> anyhow::Result<()> {
         .map(|c| {
             let signed_in = signed_in.clone();
             async move {
-                let (client, events) = Client::connect(addr).await?;
+                let (client, events) = crate::bench::connect(addr).await?;
                 let signed = client.sign_in(c.user_id, c.device_id, &c.token).await;
                 if signed.is_ok() {
                     signed_in.fetch_add(1, Ordering::Relaxed);

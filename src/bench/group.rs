@@ -13,7 +13,7 @@ use hdrhistogram::Histogram;
 use tokio::sync::Mutex;
 
 use tern_client::proto::{ConvType, GroupCreateRequest, SendRequest};
-use tern_client::{Client, Event};
+use tern_client::Event;
 
 use super::report::{register_devices, Errors};
 use super::{
@@ -58,7 +58,7 @@ pub async fn run(a: GroupArgs) -> anyhow::Result<()> {
         register_devices(addr, &run_prefix("g"), largest, 1, SETUP_TIMEOUT, a.json).await?;
     eprintln!("  done in {:.1} s", secs(t.elapsed()));
     let sender = &users[0];
-    let (client, _events) = Client::connect(addr).await?;
+    let (client, _events) = crate::bench::connect(addr).await?;
     client
         .sign_in(sender.user_id, sender.device_id, &sender.token)
         .await?;
@@ -89,7 +89,7 @@ pub async fn run(a: GroupArgs) -> anyhow::Result<()> {
                 let seen = seen.clone();
                 let addr = addrs[(i + 1) % addrs.len()];
                 async move {
-                    let (member, events) = Client::connect(addr).await?;
+                    let (member, events) = crate::bench::connect(addr).await?;
                     member.sign_in(c.user_id, c.device_id, &c.token).await?;
                     let task = tokio::spawn(listen(events, group.group_id, epoch, seen));
                     anyhow::Ok((member, task))

@@ -11,12 +11,14 @@ mod room;
 mod sync;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use hdrhistogram::Histogram;
+
+use tern_client::{Client, TlsConfig};
 
 /// Most connections one bench process opens (the per-process file limit is ~20,000).
 pub const MAX_CONNECTIONS: u32 = 19_000;
@@ -26,6 +28,40 @@ const PASSWORD: &str = "bench password";
 pub struct BenchArgs {
     #[command(subcommand)]
     pub scenario: Scenario,
+    /// Connect every client over TLS, trusting only the CA certificate(s)
+    /// in this PEM file (e.g. the server's self-signed certificate).
+    #[arg(long, global = true, value_name = "PEM")]
+    pub tls_ca: Option<std::path::PathBuf>,
+    /// The name the server's certificate must carry.
+    #[arg(long, global = true, default_value = "localhost")]
+    pub tls_server_name: String,
+}
+
+/// How this bench process and its children reach the server: plain TCP,
+/// or TLS as --tls-ca says. Set once at start, before any connection.
+struct Transport {
+    tls: Option<TlsConfig>,
+    /// The flags that give a child process the same transport.
+    child_args: Vec<std::ffi::OsString>,
+}
+
+static TRANSPORT: OnceLock<Transport> = OnceLock::new();
+
+/// Connects one bench client, over TLS when the run asked for it.
+pub(crate) async fn connect(
+    addr: SocketAddr,
+) -> Result<(Client, tokio::sync::mpsc::Receiver<tern_client::Event>), tern_client::ClientError> {
+    let tls = TRANSPORT.get().and_then(|t| t.tls.as_ref());
+    Client::connect_with(addr, tls).await
+}
+
+/// The flags a child process (worker, room members) needs to connect the
+/// same way as this one.
+pub(crate) fn transport_args() -> Vec<std::ffi::OsString> {
+    TRANSPORT
+        .get()
+        .map(|t| t.child_args.clone())
+        .unwrap_or_default()
 }
 
 #[derive(Debug, Subcommand)]
@@ -57,6 +93,22 @@ pub enum Scenario {
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let transport = match &args.tls_ca {
+        None => Transport {
+            tls: None,
+            child_args: Vec::new(),
+        },
+        Some(ca) => Transport {
+            tls: Some(TlsConfig::with_ca_file(&args.tls_server_name, ca)?),
+            child_args: vec![
+                "--tls-ca".into(),
+                ca.into(),
+                "--tls-server-name".into(),
+                args.tls_server_name.clone().into(),
+            ],
+        },
+    };
+    let _ = TRANSPORT.set(transport);
     match args.scenario {
         Scenario::Connections(a) => connections::run(a).await,
         Scenario::Direct(a) => direct::run(a).await,

@@ -14,7 +14,7 @@ use futures::{stream, StreamExt, TryStreamExt};
 use hyper::StatusCode;
 use tokio::task::JoinHandle;
 
-use tern_client::{Client, ClientError};
+use tern_client::ClientError;
 
 use super::{Creds, PASSWORD};
 
@@ -120,7 +120,7 @@ pub(crate) async fn register_devices(
         let done = done.clone();
         let name = name.clone();
         async move {
-            let (client, _events) = Client::connect(addr).await?;
+            let (client, _events) = crate::bench::connect(addr).await?;
             let auth = if first {
                 client.register(&name, PASSWORD, &name).await?
             } else {

@@ -9,7 +9,6 @@ use clap::Args;
 use futures::{stream, StreamExt, TryStreamExt};
 
 use tern_client::proto::{ConvType, SendRequest};
-use tern_client::Client;
 
 use super::report::register_devices;
 use super::{
@@ -55,7 +54,7 @@ pub async fn run(a: SyncArgs) -> anyhow::Result<()> {
     let per_sender = a.messages.div_ceil(a.senders);
     stream::iter(senders.iter().enumerate())
         .map(|(s, c)| async move {
-            let (client, _events) = Client::connect(addr).await?;
+            let (client, _events) = crate::bench::connect(addr).await?;
             client.sign_in(c.user_id, c.device_id, &c.token).await?;
             let first = s as u32 * per_sender;
             for i in first..(first + per_sender).min(a.messages) {
@@ -76,7 +75,7 @@ pub async fn run(a: SyncArgs) -> anyhow::Result<()> {
         .await?;
     eprintln!("  filled in {:.1} s", secs(t.elapsed()));
 
-    let (client, _events) = Client::connect(addr).await?;
+    let (client, _events) = crate::bench::connect(addr).await?;
     let session = client
         .sign_in(reader.user_id, reader.device_id, &reader.token)
         .await?;

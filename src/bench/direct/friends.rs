@@ -8,8 +8,6 @@ use std::net::SocketAddr;
 
 use futures::{stream, StreamExt, TryStreamExt};
 
-use tern_client::Client;
-
 use crate::bench::Creds;
 
 /// Befriends user `i` with users `i±1 .. i±half` (mod n): one FRIEND_REQUEST
@@ -31,7 +29,7 @@ pub async fn ring(users: &[(Creds, SocketAddr)], half: usize) -> anyhow::Result<
         stream::iter(users.iter().zip(todo))
             .filter(|(_, others)| std::future::ready(!others.is_empty()))
             .map(|((c, addr), others)| async move {
-                let (client, _events) = Client::connect(*addr).await?;
+                let (client, _events) = crate::bench::connect(*addr).await?;
                 client.sign_in(c.user_id, c.device_id, &c.token).await?;
                 for other in others {
                     let done = match step {

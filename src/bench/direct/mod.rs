@@ -21,8 +21,6 @@ use futures::{stream, StreamExt, TryStreamExt};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
-use tern_client::Client;
-
 use super::report::{register_devices, stop, Errors};
 use super::{
     loopback, new_histogram, percentiles, percentiles_json, run_prefix, secs, Creds,
@@ -224,6 +222,7 @@ impl Worker {
         let exe = std::env::current_exe().context("finding the tern executable")?;
         let mut child = Command::new(exe)
             .args(["bench", "direct-worker"])
+            .args(super::transport_args())
             .args(["--duration-secs", &a.duration_secs.to_string()])
             .args(["--rate-per-user", &rate_per_user.to_string()])
             .stdin(Stdio::piped())
@@ -311,7 +310,7 @@ async fn check_lists(
     let expected = &expected;
     let per_user: Vec<(u64, u64, u64)> = stream::iter(users)
         .map(|(c, addr)| async move {
-            let (client, _events) = Client::connect(*addr).await?;
+            let (client, _events) = crate::bench::connect(*addr).await?;
             client.sign_in(c.user_id, c.device_id, &c.token).await?;
             let list = client.sync_all(0).await?;
             let broken = list.iter().enumerate().any(|(i, m)| m.seq != i as u64 + 1);

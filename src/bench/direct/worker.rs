@@ -22,8 +22,6 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-use tern_client::Client;
-
 use super::load::{self, UserResult};
 use crate::bench::report::Errors;
 use crate::bench::{loopback, new_histogram, MAX_CONNECTIONS};
@@ -141,7 +139,7 @@ pub async fn worker(a: WorkerArgs) -> anyhow::Result<()> {
 
     let clients: Vec<_> = stream::iter(users)
         .map(|(user_id, device_id, token, addr, targets)| async move {
-            let (client, events) = Client::connect(addr).await?;
+            let (client, events) = crate::bench::connect(addr).await?;
             client.sign_in(user_id, device_id, &token).await?;
             anyhow::Ok((user_id, targets, Arc::new(client), events))
         })

@@ -25,6 +25,7 @@ pub(super) async fn spawn_members(a: &RoomArgs, creds: &[Creds]) -> anyhow::Resu
     let exe = std::env::current_exe().context("finding the tern executable")?;
     let mut child = Command::new(exe)
         .args(["bench", "room-members"])
+        .args(crate::bench::transport_args())
         .args(["--addr", &a.addr])
         .args(["--room", &a.room])
         .args(["--messages", &a.messages.to_string()])

@@ -14,7 +14,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{mpsc, Notify};
 use tokio::time::MissedTickBehavior;
 
-use tern_client::{Client, Event};
+use tern_client::Event;
 
 use super::{GRACE, MAX_MESSAGES};
 use crate::bench::{loopback, new_histogram, unix_micros, MAX_CONNECTIONS};
@@ -83,7 +83,7 @@ pub async fn members(a: MembersArgs) -> anyhow::Result<()> {
             let seen = seen.clone();
             let joined = &joined;
             async move {
-                let (client, events) = Client::connect(addr).await?;
+                let (client, events) = crate::bench::connect(addr).await?;
                 client.sign_in(user_id, device_id, &token).await?;
                 client.room_join(room).await?;
                 let counter = count(events, room.to_owned(), messages, n, seen);
