@@ -37,6 +37,14 @@ pub struct ConnectConfig {
     /// ROOM_SENDs one connection may make per second (also the burst);
     /// more are answered RATE_LIMITED.
     pub room_sends_per_sec: u32,
+    /// Frames one connection may send per second (also the burst); more
+    /// are answered RATE_LIMITED.
+    pub frames_per_sec: u32,
+    /// Bytes of frame values one connection may send per second; the burst
+    /// also holds one frame of `max_frame_len`.
+    pub bytes_per_sec: u32,
+    /// Refusals within 10 s after which a connection is closed as a flood.
+    pub flood_close_after: u32,
     /// Interval of the node's liveness announcements.
     pub alive_interval: Duration,
     /// TLS on the client listener; `None` serves plain TCP.
@@ -59,6 +67,9 @@ impl Default for ConnectConfig {
             drain_grace: Duration::from_secs(10),
             max_rooms_per_conn: 16,
             room_sends_per_sec: 10,
+            frames_per_sec: 200,
+            bytes_per_sec: 1024 * 1024,
+            flood_close_after: 100,
             alive_interval: Duration::from_secs(5),
             tls: None,
             subjects: Subjects::default(),

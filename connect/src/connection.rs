@@ -90,6 +90,8 @@ struct Connection {
     out: BytesMut,
     /// Made at the first ROOM_SEND: most connections never send to a room.
     room_sends: Option<Box<DefaultDirectRateLimiter>>,
+    /// Frames and bytes this connection may still send.
+    budget: flood::Budget,
 }
 
 enum Step {
@@ -102,6 +104,7 @@ impl Connection {
         let (tx, rx) = mpsc::channel(shared.cfg.write_queue_frames);
         let signal = Arc::new(CloseSignal::default());
         let handle = ConnHandle::new(conn_id, tx, signal.clone());
+        let budget = flood::Budget::new(&shared.cfg);
         Connection {
             shared,
             conn_id,
@@ -117,6 +120,7 @@ impl Connection {
             accepted_at: Instant::now(),
             out: BytesMut::new(),
             room_sends: None,
+            budget,
         }
     }
 
@@ -247,6 +251,7 @@ impl Connection {
     }
 }
 
+mod flood;
 mod output;
 mod requests;
 

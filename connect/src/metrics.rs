@@ -21,6 +21,11 @@ pub struct CloseLabels {
     pub reason: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LimitLabels {
+    pub limit: &'static str,
+}
+
 /// The metrics of a connect node.
 #[derive(Clone)]
 pub struct ConnectMetrics {
@@ -35,6 +40,8 @@ pub struct ConnectMetrics {
     pub frames_out: Family<FrameLabels, Counter>,
     /// Round trip of a command forwarded to logic over the bus.
     pub bus_request_seconds: Histogram,
+    /// Frames answered RATE_LIMITED, by the limit they went over.
+    pub rate_limited: Family<LimitLabels, Counter>,
 }
 
 impl Default for ConnectMetrics {
@@ -47,6 +54,7 @@ impl Default for ConnectMetrics {
             frames_out: Family::default(),
             // 100 µs to ~26 s, doubling.
             bus_request_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 18)),
+            rate_limited: Family::default(),
         }
     }
 }
@@ -85,6 +93,17 @@ impl ConnectMetrics {
             "Round trip of a client command to logic over the bus",
             self.bus_request_seconds.clone(),
         );
+        r.register(
+            "rate_limited",
+            "Client frames answered RATE_LIMITED, by the limit they went over",
+            self.rate_limited.clone(),
+        );
+    }
+
+    pub(crate) fn limited(&self, limit: &'static str) {
+        self.rate_limited
+            .get_or_create(&LimitLabels { limit })
+            .inc();
     }
 
     pub(crate) fn frame_in(&self, ty: u16) {

@@ -186,6 +186,9 @@ fn connect_config(node_id: String, common: &Common, l: &ConnectLimits) -> Connec
         alive_interval: Duration::from_millis(l.alive_interval_ms),
         max_rooms_per_conn: l.max_rooms_per_connection as usize,
         room_sends_per_sec: l.room_sends_per_second,
+        frames_per_sec: l.frames_per_second,
+        bytes_per_sec: l.bytes_per_second,
+        flood_close_after: l.flood_close_after,
         subjects: Subjects::new(common.subject_prefix.clone()),
         ..ConnectConfig::default()
     }

@@ -16,12 +16,31 @@ use tern_public::proto::client::{
 };
 use tern_public::{time::now_ms, Code, Frame, FrameType};
 
+use super::flood::Verdict;
 use super::{Connection, Done, Identity, Step};
 
 impl Connection {
     pub(super) fn on_frame(&mut self, frame: Frame) -> Step {
         self.shared.metrics.frame_in(frame.ty);
         let request = Request::decode(frame.value.clone());
+        match self.budget.admit(frame.value.len()) {
+            Verdict::Serve => {}
+            Verdict::Refuse(limit) => {
+                self.shared.metrics.limited(limit);
+                let id = request.map(|r| r.request_id).unwrap_or(0);
+                self.reply(
+                    id,
+                    Code::RateLimited,
+                    "too many frames; slow down",
+                    Bytes::new(),
+                );
+                return Step::Continue;
+            }
+            Verdict::Close => {
+                self.shared.metrics.limited("frames_closed");
+                return Step::Close("flooding");
+            }
+        }
         let Some(ty) = FrameType::from_u16(frame.ty).filter(|t| t.is_request()) else {
             let id = request.map(|r| r.request_id).unwrap_or(0);
             self.reply(
@@ -82,6 +101,7 @@ impl Connection {
                         Bytes::new(),
                     );
                 } else if !self.may_send_to_room() {
+                    self.shared.metrics.limited("room_sends");
                     self.reply(
                         request.request_id,
                         Code::RateLimited,

@@ -1,0 +1,126 @@
+//! Per-connection frame and byte budgets. Every frame a client sends takes
+//! one token from a frames-per-second bucket and its length from a
+//! bytes-per-second bucket; a frame over either budget is answered
+//! RATE_LIMITED instead of being served. A connection that keeps going
+//! over, more than `flood_close_after` refusals within one
+//! [`WINDOW`], is closed as a flood. Each offender is logged at most once
+//! per window.
+
+use std::num::NonZeroU32;
+use std::time::{Duration, Instant};
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tracing::info;
+
+use crate::config::ConnectConfig;
+
+/// How long refusals are counted before the count starts again, and how
+/// often one offender is logged.
+pub(crate) const WINDOW: Duration = Duration::from_secs(10);
+
+/// What [`Budget::admit`] decided about one frame.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    Serve,
+    /// Over budget: answer RATE_LIMITED; the label names which budget.
+    Refuse(&'static str),
+    /// Over budget too often: close the connection.
+    Close,
+}
+
+pub(crate) struct Budget {
+    frames: DefaultDirectRateLimiter,
+    bytes: DefaultDirectRateLimiter,
+    close_after: u32,
+    refused: u32,
+    window_start: Instant,
+    logged_at: Option<Instant>,
+}
+
+impl Budget {
+    pub(crate) fn new(cfg: &ConnectConfig) -> Budget {
+        let frames = NonZeroU32::new(cfg.frames_per_sec.max(1)).expect("at least 1");
+        let bytes = NonZeroU32::new(cfg.bytes_per_sec.max(1)).expect("at least 1");
+        // The burst must hold the largest frame, or it could never pass.
+        let burst = u32::try_from(cfg.max_frame_len + 64)
+            .unwrap_or(u32::MAX)
+            .max(bytes.get());
+        let burst = NonZeroU32::new(burst).expect("at least 1");
+        Budget {
+            frames: RateLimiter::direct(Quota::per_second(frames)),
+            bytes: RateLimiter::direct(Quota::per_second(bytes).allow_burst(burst)),
+            close_after: cfg.flood_close_after,
+            refused: 0,
+            window_start: Instant::now(),
+            logged_at: None,
+        }
+    }
+
+    /// Takes a frame of `len` bytes from the budgets.
+    pub(crate) fn admit(&mut self, len: usize) -> Verdict {
+        let len = NonZeroU32::new(u32::try_from(len).unwrap_or(u32::MAX).max(1)).expect("max(1)");
+        let over = if self.frames.check().is_err() {
+            "frames"
+        } else if !matches!(self.bytes.check_n(len), Ok(Ok(()))) {
+            "bytes"
+        } else {
+            return Verdict::Serve;
+        };
+        let now = Instant::now();
+        if now.duration_since(self.window_start) > WINDOW {
+            self.window_start = now;
+            self.refused = 0;
+        }
+        self.refused += 1;
+        if self
+            .logged_at
+            .is_none_or(|t| now.duration_since(t) > WINDOW)
+        {
+            self.logged_at = Some(now);
+            info!(
+                budget = over,
+                "client over its frame budget; answering RATE_LIMITED"
+            );
+        }
+        if self.refused > self.close_after {
+            Verdict::Close
+        } else {
+            Verdict::Refuse(over)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(frames: u32, bytes: u32, close_after: u32) -> ConnectConfig {
+        ConnectConfig {
+            frames_per_sec: frames,
+            bytes_per_sec: bytes,
+            flood_close_after: close_after,
+            max_frame_len: 1000,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn frames_past_the_budget_are_refused_then_the_connection_closes() {
+        let mut b = Budget::new(&cfg(5, 1_000_000, 3));
+        for _ in 0..5 {
+            assert_eq!(b.admit(10), Verdict::Serve);
+        }
+        for _ in 0..3 {
+            assert_eq!(b.admit(10), Verdict::Refuse("frames"));
+        }
+        assert_eq!(b.admit(10), Verdict::Close);
+    }
+
+    #[test]
+    fn bytes_past_the_budget_are_refused_but_one_largest_frame_always_fits() {
+        // 100 bytes a second, but the burst holds a 1000-byte frame.
+        let mut b = Budget::new(&cfg(1000, 100, 10));
+        assert_eq!(b.admit(1000), Verdict::Serve);
+        assert_eq!(b.admit(100), Verdict::Refuse("bytes"));
+    }
+}
