@@ -38,10 +38,10 @@ pub struct ConnectConfig {
     /// more are answered RATE_LIMITED.
     pub room_sends_per_sec: u32,
     /// Frames one connection may send per second (also the burst); more
-    /// are answered RATE_LIMITED.
+    /// are answered RATE_LIMITED. 0 turns the limit off.
     pub frames_per_sec: u32,
     /// Bytes of frame values one connection may send per second; the burst
-    /// also holds one frame of `max_frame_len`.
+    /// also holds one frame of `max_frame_len`. 0 turns the limit off.
     pub bytes_per_sec: u32,
     /// Refusals within 10 s after which a connection is closed as a flood.
     pub flood_close_after: u32,

@@ -46,12 +46,12 @@ pub struct ConnectLimits {
     #[arg(long, env = "TERN_ROOM_SENDS_PER_SECOND", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub room_sends_per_second: u32,
     /// Frames one connection may send per second (also the burst); more
-    /// are answered RATE_LIMITED.
-    #[arg(long, env = "TERN_FRAMES_PER_SECOND", default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    /// are answered RATE_LIMITED. 0: no limit.
+    #[arg(long, env = "TERN_FRAMES_PER_SECOND", default_value_t = 200, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     pub frames_per_second: u32,
     /// Bytes one connection may send per second (the burst also holds one
-    /// frame of --max-frame-len); more are answered RATE_LIMITED.
-    #[arg(long, env = "TERN_BYTES_PER_SECOND", default_value_t = 1024 * 1024, value_parser = clap::value_parser!(u32).range(1024..))]
+    /// frame of --max-frame-len); more are answered RATE_LIMITED. 0: no limit.
+    #[arg(long, env = "TERN_BYTES_PER_SECOND", default_value_t = 1024 * 1024, value_parser = clap::value_parser!(u32).range(0..))]
     pub bytes_per_second: u32,
     /// RATE_LIMITED answers within 10 s after which a connection is closed as a flood.
     #[arg(long, env = "TERN_FLOOD_CLOSE_AFTER", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]

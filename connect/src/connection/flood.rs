@@ -29,8 +29,9 @@ pub(crate) enum Verdict {
 }
 
 pub(crate) struct Budget {
-    frames: DefaultDirectRateLimiter,
-    bytes: DefaultDirectRateLimiter,
+    /// `None`: that budget is off (0 in the settings).
+    frames: Option<DefaultDirectRateLimiter>,
+    bytes: Option<DefaultDirectRateLimiter>,
     close_after: u32,
     refused: u32,
     window_start: Instant,
@@ -39,16 +40,19 @@ pub(crate) struct Budget {
 
 impl Budget {
     pub(crate) fn new(cfg: &ConnectConfig) -> Budget {
-        let frames = NonZeroU32::new(cfg.frames_per_sec.max(1)).expect("at least 1");
-        let bytes = NonZeroU32::new(cfg.bytes_per_sec.max(1)).expect("at least 1");
-        // The burst must hold the largest frame, or it could never pass.
-        let burst = u32::try_from(cfg.max_frame_len + 64)
-            .unwrap_or(u32::MAX)
-            .max(bytes.get());
-        let burst = NonZeroU32::new(burst).expect("at least 1");
+        let frames = NonZeroU32::new(cfg.frames_per_sec)
+            .map(|per_sec| RateLimiter::direct(Quota::per_second(per_sec)));
+        let bytes = NonZeroU32::new(cfg.bytes_per_sec).map(|per_sec| {
+            // The burst must hold the largest frame, or it could never pass.
+            let burst = u32::try_from(cfg.max_frame_len + 64)
+                .unwrap_or(u32::MAX)
+                .max(per_sec.get());
+            let burst = NonZeroU32::new(burst).expect("at least per_sec");
+            RateLimiter::direct(Quota::per_second(per_sec).allow_burst(burst))
+        });
         Budget {
-            frames: RateLimiter::direct(Quota::per_second(frames)),
-            bytes: RateLimiter::direct(Quota::per_second(bytes).allow_burst(burst)),
+            frames,
+            bytes,
             close_after: cfg.flood_close_after,
             refused: 0,
             window_start: Instant::now(),
@@ -59,9 +63,13 @@ impl Budget {
     /// Takes a frame of `len` bytes from the budgets.
     pub(crate) fn admit(&mut self, len: usize) -> Verdict {
         let len = NonZeroU32::new(u32::try_from(len).unwrap_or(u32::MAX).max(1)).expect("max(1)");
-        let over = if self.frames.check().is_err() {
+        let over = if self.frames.as_ref().is_some_and(|f| f.check().is_err()) {
             "frames"
-        } else if !matches!(self.bytes.check_n(len), Ok(Ok(()))) {
+        } else if self
+            .bytes
+            .as_ref()
+            .is_some_and(|b| !matches!(b.check_n(len), Ok(Ok(()))))
+        {
             "bytes"
         } else {
             return Verdict::Serve;
@@ -114,6 +122,14 @@ mod tests {
             assert_eq!(b.admit(10), Verdict::Refuse("frames"));
         }
         assert_eq!(b.admit(10), Verdict::Close);
+    }
+
+    #[test]
+    fn zero_turns_a_budget_off() {
+        let mut b = Budget::new(&cfg(0, 0, 1));
+        for _ in 0..10_000 {
+            assert_eq!(b.admit(1000), Verdict::Serve);
+        }
     }
 
     #[test]
