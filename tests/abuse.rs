@@ -97,3 +97,59 @@ async fn a_flooding_client_is_refused_then_closed_while_others_keep_chatting() {
     );
     server.stop().await;
 }
+
+/// One user's SENDs are budgeted over all of their devices, even when the
+/// devices sit on different connect nodes and their sends reach different
+/// logic nodes (the count is in Redis); other users are not touched.
+async fn a_users_sends_past_the_rate_are_refused_on_every_node(shape: Shape) {
+    let logic = tern_logic::LogicConfig {
+        send_policy: tern_logic::SendPolicy::Open,
+        user_sends_per_sec: 5,
+        ..Default::default()
+    };
+    let server = shape.start_with(open_connect(), logic).await;
+    let phone = register(server.addr(), "ann").await;
+    let laptop = login(server.addr(), "ann").await;
+    let bob = register(server.addr(), "bob").await;
+    let carol = register(server.addr(), "carol").await;
+
+    let mut codes: BTreeMap<String, u32> = BTreeMap::new();
+    for i in 0..20 {
+        let device = if i % 2 == 0 { &phone } else { &laptop };
+        let key = match device
+            .client
+            .send_text(bob.user_id, "hi", &format!("a{i}"))
+            .await
+        {
+            Ok(_) => "OK".to_owned(),
+            Err(e) => e
+                .code()
+                .map_or_else(|| e.to_string(), |c| c.name().to_owned()),
+        };
+        *codes.entry(key).or_default() += 1;
+    }
+    // 20 sends take well under a second, so they span at most two windows
+    // of 5.
+    let ok = codes.get("OK").copied().unwrap_or(0);
+    assert!((5..=10).contains(&ok), "{codes:?}");
+    assert_eq!(
+        codes.get("RATE_LIMITED").copied(),
+        Some(20 - ok),
+        "{codes:?}"
+    );
+    let stored = bob.client.sync_all(0).await.unwrap();
+    assert_eq!(stored.len() as u32, ok, "only accepted sends are stored");
+
+    for i in 0..3 {
+        carol
+            .client
+            .send_text(bob.user_id, "me too", &format!("c{i}"))
+            .await
+            .expect("another user keeps their own budget");
+    }
+    server.stop().await;
+}
+
+in_both_shapes! {
+    #[tokio::test] a_users_sends_past_the_rate_are_refused_on_every_node,
+}

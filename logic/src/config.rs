@@ -46,6 +46,9 @@ pub struct LogicConfig {
     pub recall_window: Duration,
     /// Password hashes computed at once.
     pub max_concurrent_hashes: usize,
+    /// SENDs one user may make per second across all devices and logic
+    /// nodes; more are answered RATE_LIMITED. 0 turns the limit off.
+    pub user_sends_per_sec: u32,
     /// How often this node looks for connect nodes whose liveness expired.
     pub node_sweep_interval: Duration,
     pub subjects: Subjects,
@@ -68,6 +71,7 @@ impl Default for LogicConfig {
             max_group_members: 2000,
             recall_window: Duration::from_secs(120),
             max_concurrent_hashes: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            user_sends_per_sec: 20,
             node_sweep_interval: Duration::from_secs(1),
             subjects: Subjects::default(),
         }

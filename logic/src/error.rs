@@ -27,6 +27,8 @@ pub enum LogicError {
     Blocked(&'static str),
     #[error("{0}")]
     Muted(&'static str),
+    #[error("{0}")]
+    RateLimited(&'static str),
     #[error("store: {0}")]
     Store(#[from] StoreError),
     #[error("internal: {0}")]
@@ -52,6 +54,7 @@ impl LogicError {
             LogicError::NotFriends(_) => Code::NotFriends,
             LogicError::Blocked(_) => Code::Blocked,
             LogicError::Muted(_) => Code::Muted,
+            LogicError::RateLimited(_) => Code::RateLimited,
             LogicError::Store(_) | LogicError::Internal(_) => Code::Internal,
             LogicError::Unavailable(_) => Code::Unavailable,
         }

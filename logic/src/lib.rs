@@ -14,6 +14,7 @@ mod events;
 mod fanout;
 mod friends;
 mod groups;
+pub mod limits;
 mod messages;
 pub mod metrics;
 mod paging;
@@ -37,6 +38,7 @@ use std::time::Duration;
 use tern_public::bus::Bus;
 
 use crate::cache::{MemberCache, MemoryMembers, RedisMembers};
+use crate::limits::{MemoryCounter, RedisCounter, WindowCounter};
 use crate::messages::Batcher;
 use crate::metrics::LogicMetrics;
 use crate::presence::{MemoryPresence, Presence, RedisPresence};
@@ -48,6 +50,8 @@ use crate::store::Store;
 pub struct Shared {
     pub presence: Arc<dyn Presence>,
     pub members: Arc<dyn MemberCache>,
+    /// Rate-limit counters that hold across logic nodes.
+    pub counters: Arc<dyn WindowCounter>,
 }
 
 impl Shared {
@@ -56,6 +60,7 @@ impl Shared {
         Shared {
             presence: Arc::new(MemoryPresence::new()),
             members: Arc::new(MemoryMembers::default()),
+            counters: Arc::new(MemoryCounter::default()),
         }
     }
 
@@ -63,7 +68,8 @@ impl Shared {
     pub fn redis(conn: RedisConn, member_ttl: Duration) -> Shared {
         Shared {
             presence: Arc::new(RedisPresence::new(conn.clone())),
-            members: Arc::new(RedisMembers::new(conn, member_ttl)),
+            members: Arc::new(RedisMembers::new(conn.clone(), member_ttl)),
+            counters: Arc::new(RedisCounter::new(conn)),
         }
     }
 }
@@ -77,6 +83,7 @@ pub struct Logic {
     pub(crate) batcher: Batcher,
     pub(crate) fanout: fanout::FanoutTx,
     pub(crate) members: Arc<dyn MemberCache>,
+    pub(crate) counters: Arc<dyn WindowCounter>,
     /// Password hashing threads: a login storm cannot take every core.
     pub(crate) hasher: auth::Hasher,
     pub(crate) metrics: LogicMetrics,
@@ -85,7 +92,11 @@ pub struct Logic {
 impl Logic {
     /// Builds the logic state and starts its background tasks (group commit, fan-out).
     pub fn start(cfg: LogicConfig, store: Store, shared: Shared, bus: Arc<dyn Bus>) -> Arc<Logic> {
-        let Shared { presence, members } = shared;
+        let Shared {
+            presence,
+            members,
+            counters,
+        } = shared;
         let metrics = LogicMetrics::default();
         let fanout = fanout::start(
             presence.clone(),
@@ -103,6 +114,7 @@ impl Logic {
             batcher,
             fanout,
             members,
+            counters,
             hasher,
             metrics,
         })

@@ -64,6 +64,10 @@ pub struct ConnectLimits {
 /// Limits and policies of a logic node.
 #[derive(Debug, Clone, Args)]
 pub struct LogicLimits {
+    /// SENDs one user may make per second, over all devices and logic
+    /// nodes; more are answered RATE_LIMITED. 0: no limit.
+    #[arg(long, env = "TERN_USER_SENDS_PER_SECOND", default_value_t = 20, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub user_sends_per_second: u32,
     /// Largest message content in bytes.
     #[arg(long, env = "TERN_MAX_CONTENT_LEN", default_value_t = 64 * 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_content_len: u32,

@@ -38,11 +38,24 @@ pub const WAIT: Duration = Duration::from_secs(20);
 
 pub const PASSWORD: &str = "correct horse battery";
 
-/// Logic settings for delivery tests: anyone may message anyone, so these
-/// suites test delivery, not the friends-only policy (which has its own tests).
+/// Logic settings for delivery tests: anyone may message anyone, as fast
+/// as they like, so these suites test delivery, not the friends-only policy
+/// or the send rate (which have their own tests).
 pub fn open_logic() -> LogicConfig {
     LogicConfig {
         send_policy: tern_logic::SendPolicy::Open,
+        user_sends_per_sec: 0,
+        ..Default::default()
+    }
+}
+
+/// Connect settings for delivery tests: no per-connection frame budget, so
+/// tests and benches that send fast measure delivery, not the limiter
+/// (which has its own tests with the budgets on).
+pub fn open_connect() -> ConnectConfig {
+    ConnectConfig {
+        frames_per_sec: 0,
+        bytes_per_sec: 0,
         ..Default::default()
     }
 }

@@ -19,7 +19,7 @@ use tern_logic::store::Store;
 use tern_logic::{Logic, LogicConfig};
 use tern_public::bus::{Bus, NatsBus, NatsOptions, Subjects};
 
-use super::{open_logic, WAIT};
+use super::{open_connect, open_logic, WAIT};
 
 /// The admin token of the test servers.
 pub const ADMIN_TOKEN: &str = "cluster-test-admin-token";
@@ -51,8 +51,7 @@ pub struct Server {
 
 impl Shape {
     pub async fn start(self) -> Server {
-        self.start_with(ConnectConfig::default(), open_logic())
-            .await
+        self.start_with(open_connect(), open_logic()).await
     }
 
     pub async fn start_with(self, connect: ConnectConfig, logic: LogicConfig) -> Server {
@@ -199,8 +198,7 @@ impl Services {
     /// 2 logic + 2 connect nodes on these services, which the caller keeps
     /// (to kill or restart them).
     pub async fn cluster(&self) -> Server {
-        self.cluster_with(ConnectConfig::default(), open_logic())
-            .await
+        self.cluster_with(open_connect(), open_logic()).await
     }
 
     pub async fn cluster_with(&self, connect: ConnectConfig, logic: LogicConfig) -> Server {

@@ -17,6 +17,13 @@ use crate::Logic;
 const ADMIN_NODE: &str = "admin-api";
 
 /// A caller with `user_id`'s identity and no connection or device.
+impl Caller {
+    /// Whether the admin API acts through this caller (no client connection).
+    pub(crate) fn is_admin(&self) -> bool {
+        self.node_id == ADMIN_NODE && self.conn_id == 0
+    }
+}
+
 pub(crate) fn acting_as(user_id: u64) -> Caller {
     Caller {
         node_id: ADMIN_NODE.to_owned(),

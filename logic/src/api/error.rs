@@ -106,6 +106,7 @@ impl From<LogicError> for ApiError {
                 ApiError::Forbidden(m.into())
             }
             LogicError::Muted(m) => ApiError::Forbidden(m.into()),
+            LogicError::RateLimited(m) => ApiError::RateLimited(m.into()),
             LogicError::NotFound(m) => ApiError::NotFound(m.into()),
             LogicError::Conflict(m) => ApiError::Conflict(m.into()),
             LogicError::TooLarge(m) => ApiError::TooLarge(m),

@@ -47,6 +47,7 @@ pub(crate) async fn send(logic: &Logic, caller: &Caller, req: SendRequest) -> Re
             return Ok(duplicate_reply(existing));
         }
     }
+    crate::limits::check_send(logic, caller).await?;
     let recipients = match conv_type {
         ConvType::Group => group_recipients(logic, caller, req.conv_id).await?,
         _ => user_recipients(logic, caller, req.conv_id).await?,
