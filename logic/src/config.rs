@@ -49,6 +49,13 @@ pub struct LogicConfig {
     /// SENDs one user may make per second across all devices and logic
     /// nodes; more are answered RATE_LIMITED. 0 turns the limit off.
     pub user_sends_per_sec: u32,
+    /// LOGINs one username may get per minute, from anywhere; more are
+    /// answered RATE_LIMITED before any password is checked. 0: no limit.
+    pub login_attempts_per_user_per_min: u32,
+    /// REGISTERs and LOGINs one client IP may make per minute. 0: no limit.
+    pub auth_attempts_per_addr_per_min: u32,
+    /// The window those two are counted in (a minute; tests stretch it).
+    pub auth_window: Duration,
     /// How often this node looks for connect nodes whose liveness expired.
     pub node_sweep_interval: Duration,
     pub subjects: Subjects,
@@ -72,6 +79,9 @@ impl Default for LogicConfig {
             recall_window: Duration::from_secs(120),
             max_concurrent_hashes: std::thread::available_parallelism().map_or(2, |n| n.get()),
             user_sends_per_sec: 20,
+            login_attempts_per_user_per_min: 10,
+            auth_attempts_per_addr_per_min: 60,
+            auth_window: Duration::from_secs(60),
             node_sweep_interval: Duration::from_secs(1),
             subjects: Subjects::default(),
         }

@@ -28,6 +28,8 @@ pub(crate) struct Caller {
     pub user_id: u64,
     pub device_id: u64,
     pub heartbeat_interval_secs: u32,
+    /// The client's `ip:port` as the connect node saw it; empty for the admin API.
+    pub remote_addr: String,
 }
 
 /// Logic's subscriptions on the bus, ready to serve.
@@ -171,6 +173,7 @@ pub(crate) async fn dispatch(logic: &Logic, req: ConnRequest) -> ConnReply {
         user_id: req.user_id,
         device_id: req.device_id,
         heartbeat_interval_secs: req.heartbeat_interval_secs,
+        remote_addr: req.remote_addr,
     };
     let ty = u16::try_from(req.r#type).ok().and_then(FrameType::from_u16);
     let started = std::time::Instant::now();

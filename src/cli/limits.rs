@@ -68,6 +68,13 @@ pub struct LogicLimits {
     /// nodes; more are answered RATE_LIMITED. 0: no limit.
     #[arg(long, env = "TERN_USER_SENDS_PER_SECOND", default_value_t = 20, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     pub user_sends_per_second: u32,
+    /// LOGINs one username may get per minute, from anywhere; more are
+    /// answered RATE_LIMITED before any password is checked. 0: no limit.
+    #[arg(long, env = "TERN_LOGIN_ATTEMPTS_PER_USER_PER_MINUTE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub login_attempts_per_user_per_minute: u32,
+    /// REGISTERs and LOGINs one client IP may make per minute. 0: no limit.
+    #[arg(long, env = "TERN_AUTH_ATTEMPTS_PER_ADDRESS_PER_MINUTE", default_value_t = 60, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub auth_attempts_per_address_per_minute: u32,
     /// Largest message content in bytes.
     #[arg(long, env = "TERN_MAX_CONTENT_LEN", default_value_t = 64 * 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_content_len: u32,

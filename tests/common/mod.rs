@@ -45,6 +45,8 @@ pub fn open_logic() -> LogicConfig {
     LogicConfig {
         send_policy: tern_logic::SendPolicy::Open,
         user_sends_per_sec: 0,
+        login_attempts_per_user_per_min: 0,
+        auth_attempts_per_addr_per_min: 0,
         ..Default::default()
     }
 }

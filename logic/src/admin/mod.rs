@@ -31,6 +31,7 @@ pub(crate) fn acting_as(user_id: u64) -> Caller {
         user_id,
         device_id: 0,
         heartbeat_interval_secs: 0,
+        remote_addr: String::new(),
     }
 }
 

@@ -48,6 +48,7 @@ pub(crate) async fn register(
         n => n.to_owned(),
     };
     let device = valid_device(req.device)?;
+    crate::limits::check_auth(logic, caller, None).await?;
     let hash = logic.hasher.hash(req.password).await.map_err(internal)?;
     let now = now_ms();
     let user_id = match logic
@@ -75,6 +76,7 @@ pub(crate) async fn login(
 ) -> Result<(AuthReply, Bind)> {
     let device_info = valid_device(req.device)?;
     let username = req.username.trim().to_lowercase();
+    crate::limits::check_auth(logic, caller, Some(&username)).await?;
     let user = logic.store.user_by_username(&username).await?;
     // Unknown users cost a hash too, so timing does not tell which usernames exist.
     let hash = match &user {

@@ -26,6 +26,7 @@ fn conn(conn_id: u64) -> Caller {
         user_id: 0,
         device_id: 0,
         heartbeat_interval_secs: 30,
+        remote_addr: String::new(),
     }
 }
 
