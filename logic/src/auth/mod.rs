@@ -76,7 +76,10 @@ pub(crate) async fn login(
 ) -> Result<(AuthReply, Bind)> {
     let device_info = valid_device(req.device)?;
     let username = req.username.trim().to_lowercase();
-    crate::limits::check_auth(logic, caller, Some(&username)).await?;
+    // Only a possible username gets a budget (and a counter key): anything
+    // else is bounded by the address's budget alone.
+    let counted = valid_username(&username).ok();
+    crate::limits::check_auth(logic, caller, counted.as_deref()).await?;
     let user = logic.store.user_by_username(&username).await?;
     // Unknown users cost a hash too, so timing does not tell which usernames exist.
     let hash = match &user {
