@@ -35,13 +35,7 @@ async fn register_tls(server: &Server, ca: &TestCa, name: &str) -> Device {
         .register(name, PASSWORD, name)
         .await
         .expect("register over TLS");
-    Device {
-        client: Arc::new(client),
-        events,
-        user_id: auth.user_id,
-        device_id: auth.device_id,
-        token: auth.token,
-    }
+    device(client, events, auth)
 }
 
 #[tokio::test]

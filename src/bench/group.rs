@@ -17,7 +17,8 @@ use tern_client::Event;
 
 use super::report::{register_devices, Errors};
 use super::{
-    loopback, new_histogram, percentiles, percentiles_json, run_prefix, secs, Creds, SETUP_TIMEOUT,
+    loopback_list, new_histogram, percentiles, percentiles_json, run_prefix, secs, Creds,
+    SETUP_TIMEOUT,
 };
 
 #[derive(Debug, Args)]
@@ -45,11 +46,7 @@ struct Seen {
 }
 
 pub async fn run(a: GroupArgs) -> anyhow::Result<()> {
-    let addrs = a
-        .addr
-        .split(',')
-        .map(|s| loopback(s.trim()))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let addrs = loopback_list(&a.addr)?;
     let addr = addrs[0];
     let largest = a.sizes.iter().copied().max().unwrap_or(0).clamp(2, 19_000);
     eprintln!("registering {largest} users…");

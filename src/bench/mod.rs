@@ -135,6 +135,12 @@ pub(crate) fn loopback(addr: &str) -> anyhow::Result<SocketAddr> {
     Ok(addr)
 }
 
+/// A comma-separated list of loopback addresses (e.g. a cluster's
+/// connect nodes).
+pub(crate) fn loopback_list(addrs: &str) -> anyhow::Result<Vec<SocketAddr>> {
+    addrs.split(',').map(|s| loopback(s.trim())).collect()
+}
+
 /// What a device keeps to sign in again.
 #[derive(Debug, Clone)]
 pub(crate) struct Creds {

@@ -154,7 +154,8 @@ pub async fn sign_in(addr: SocketAddr, d: &Creds) -> (Device, tern_client::proto
     (dev, session)
 }
 
-fn device(client: Client, events: mpsc::Receiver<Event>, auth: AuthReply) -> Device {
+/// The device an AuthReply made of a connection.
+pub fn device(client: Client, events: mpsc::Receiver<Event>, auth: AuthReply) -> Device {
     Device {
         client: Arc::new(client),
         events,

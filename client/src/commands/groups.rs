@@ -65,11 +65,8 @@ impl Client {
         group_id: u64,
         user_ids: &[u64],
     ) -> Result<(), ClientError> {
-        let req = GroupMembersChange {
-            group_id,
-            user_ids: user_ids.to_vec(),
-        };
-        self.command(FrameType::GroupAddMembers, &req).await
+        self.command(FrameType::GroupAddMembers, &change(group_id, user_ids))
+            .await
     }
 
     /// Removes members (owner, or admin removing plain members).
@@ -78,11 +75,8 @@ impl Client {
         group_id: u64,
         user_ids: &[u64],
     ) -> Result<(), ClientError> {
-        let req = GroupMembersChange {
-            group_id,
-            user_ids: user_ids.to_vec(),
-        };
-        self.command(FrameType::GroupRemoveMembers, &req).await
+        self.command(FrameType::GroupRemoveMembers, &change(group_id, user_ids))
+            .await
     }
 
     /// Leaves a group; the owner must transfer ownership or dismiss instead.
@@ -150,5 +144,12 @@ impl Client {
     ) -> Result<GroupInfo, ClientError> {
         let req = GroupMuteAllRequest { group_id, muted };
         self.request(FrameType::GroupMuteAll, &req).await
+    }
+}
+
+fn change(group_id: u64, user_ids: &[u64]) -> GroupMembersChange {
+    GroupMembersChange {
+        group_id,
+        user_ids: user_ids.to_vec(),
     }
 }

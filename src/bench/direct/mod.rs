@@ -23,7 +23,7 @@ use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 use super::report::{register_devices, stop, Errors};
 use super::{
-    loopback, new_histogram, percentiles, percentiles_json, run_prefix, secs, Creds,
+    loopback_list, new_histogram, percentiles, percentiles_json, run_prefix, secs, Creds,
     MAX_CONNECTIONS, SETUP_TIMEOUT,
 };
 pub use worker::{worker, WorkerArgs};
@@ -63,11 +63,7 @@ pub struct DirectArgs {
 }
 
 pub async fn run(a: DirectArgs) -> anyhow::Result<()> {
-    let addrs = a
-        .addr
-        .split(',')
-        .map(|s| loopback(s.trim()))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let addrs = loopback_list(&a.addr)?;
     let workers = a.workers.max(a.users.div_ceil(MAX_CONNECTIONS));
     eprintln!("registering {} users…", a.users);
     let creds = register_devices(
