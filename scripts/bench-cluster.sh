@@ -59,7 +59,8 @@ trap cleanup EXIT INT TERM
 
 # Benchmarks push single connections past the default frame budget.
 export TERN_FRAMES_PER_SECOND=1000000 TERN_BYTES_PER_SECOND=1000000000 TERN_USER_SENDS_PER_SECOND=0 \
-    TERN_LOGIN_ATTEMPTS_PER_USER_PER_MINUTE=0 TERN_AUTH_ATTEMPTS_PER_ADDRESS_PER_MINUTE=0
+    TERN_LOGIN_ATTEMPTS_PER_USER_PER_MINUTE=0 TERN_AUTH_ATTEMPTS_PER_ADDRESS_PER_MINUTE=0 \
+    TERN_CONNECTIONS_PER_ADDRESS=0
 TERN_LOG=warn TERN_ADMIN_TOKEN="$token" "$tern" serve --data-dir "$dir/standalone" \
     --listen "127.0.0.1:$standalone_port" --http "127.0.0.1:$((standalone_port + 80))" \
     --send-policy open >"$dir/standalone.out" 2>&1 &

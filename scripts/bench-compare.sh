@@ -41,7 +41,8 @@ trap cleanup EXIT INT TERM
 # a = without, b = with; the client flags each bench run needs.
 # Benchmarks push single connections and users past the default budgets.
 high=(--frames-per-second 1000000 --bytes-per-second 1000000000 --user-sends-per-second 0
-    --login-attempts-per-user-per-minute 0 --auth-attempts-per-address-per-minute 0)
+    --login-attempts-per-user-per-minute 0 --auth-attempts-per-address-per-minute 0
+    --connections-per-address 0)
 if [ "$what" = tls ]; then
     a_name=plain b_name=TLS
     a_flags=("${high[@]}") b_flags=("${high[@]}" --tls-cert "$dir/cert.pem" --tls-key "$dir/key.pem")
@@ -49,7 +50,8 @@ if [ "$what" = tls ]; then
 else
     a_name="budgets off" b_name="budgets on"
     a_flags=(--frames-per-second 0 --bytes-per-second 0 --user-sends-per-second 0
-        --login-attempts-per-user-per-minute 0 --auth-attempts-per-address-per-minute 0)
+        --login-attempts-per-user-per-minute 0 --auth-attempts-per-address-per-minute 0
+        --connections-per-address 0)
     b_flags=("${high[@]}")
     a_client=() b_client=()
 fi

@@ -208,3 +208,49 @@ async fn sign_in_attempts_past_the_budgets_are_refused() {
     drop(resumed);
     server.stop().await;
 }
+
+/// One address holds at most `max_connections_per_ip` connections: the next
+/// is answered RATE_LIMITED and closed, and a slot frees when a connection
+/// ends.
+#[tokio::test]
+async fn connections_past_the_per_address_limit_are_refused() {
+    let connect = ConnectConfig {
+        max_connections_per_ip: 3,
+        ..open_connect()
+    };
+    let server = start_with(connect, open_logic()).await;
+    let addr = server.addr();
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let (c, _events) = tern_client::Client::connect(addr).await.unwrap();
+        c.heartbeat().await.expect("within the limit");
+        held.push(c);
+    }
+    let mut refused = Raw::connect(addr).await;
+    let reply = refused.reply().await;
+    assert_eq!(
+        (reply.request_id, reply.code),
+        (0, tern_client::Code::RateLimited.as_i32()),
+        "{reply:?}"
+    );
+    refused.closed().await;
+    held[0]
+        .heartbeat()
+        .await
+        .expect("the first three are untouched");
+
+    // A slot frees once the server has seen a connection end.
+    drop(held.pop());
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (c, _events) = tern_client::Client::connect(addr).await.unwrap();
+        if c.heartbeat().await.is_ok() {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no slot came free");
+    }
+    let (_, _, metrics) = call(server.http[0], "GET", "/metrics", None).await;
+    let line = r#"tern_connections_closed_total{reason="too many from address"}"#;
+    assert!(metrics.contains(line), "no {line:?} in\n{metrics}");
+    server.stop().await;
+}

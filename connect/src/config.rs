@@ -45,6 +45,9 @@ pub struct ConnectConfig {
     pub bytes_per_sec: u32,
     /// Refusals within 10 s after which a connection is closed as a flood.
     pub flood_close_after: u32,
+    /// Open connections one client IP may hold on this node; more are
+    /// answered RATE_LIMITED and closed. 0: no limit.
+    pub max_connections_per_ip: u32,
     /// Interval of the node's liveness announcements.
     pub alive_interval: Duration,
     /// TLS on the client listener; `None` serves plain TCP.
@@ -70,6 +73,7 @@ impl Default for ConnectConfig {
             frames_per_sec: 200,
             bytes_per_sec: 1024 * 1024,
             flood_close_after: 100,
+            max_connections_per_ip: 1000,
             alive_interval: Duration::from_secs(5),
             tls: None,
             subjects: Subjects::default(),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use prost::Message as _;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
@@ -19,13 +19,13 @@ use tern_public::proto::bus::{
     logic_event, ConnReply, ConnRequest, DeviceOffline, LogicEvent, NodeEvent, NodeState,
     RoomCount, RoomCounts,
 };
-use tern_public::proto::client::KickReason;
-use tern_public::Code;
+use tern_public::proto::client::{KickReason, Reply};
+use tern_public::{Code, Frame, FrameType};
 
 use crate::config::ConnectConfig;
 use crate::metrics::{CloseLabels, ConnectMetrics};
 use crate::rooms::Rooms;
-use crate::{connection, deliver, registry::Registry, Tls};
+use crate::{connection, deliver, registry::Registry};
 
 /// State shared by the node's tasks.
 pub(crate) struct Shared {
@@ -38,6 +38,8 @@ pub(crate) struct Shared {
     /// Set when the drain starts; a connection registering after the drain
     /// took its snapshot kicks itself.
     draining: AtomicBool,
+    /// Open connections per client address.
+    per_ip: Arc<per_ip::PerIp>,
 }
 
 impl Shared {
@@ -130,6 +132,7 @@ impl Node {
                 // id never reuses a conn_id that stale presence or kicks still name.
                 next_conn_id: AtomicU64::new((u64::from(rand::random::<u32>()) << 32) | 1),
                 draining: AtomicBool::new(false),
+                per_ip: Arc::default(),
             }),
         }
     }
@@ -218,12 +221,12 @@ impl Node {
                 () = &mut shutdown => break,
             };
             let _ = socket.set_nodelay(true);
+            let slot = shared
+                .per_ip
+                .take(peer.ip(), shared.cfg.max_connections_per_ip);
             let node = self.clone();
             tracker.spawn(async move {
-                match node.shared.cfg.tls.clone() {
-                    None => node.serve_connection(socket, peer.to_string()).await,
-                    Some(tls) => node.serve_tls(&tls, socket, peer.to_string()).await,
-                }
+                node.serve_socket(socket, peer.to_string(), slot).await;
                 drop(permit);
             });
         }
@@ -244,15 +247,54 @@ impl Node {
         connection::serve(self.shared.clone(), stream, conn_id, peer).await;
     }
 
-    /// Runs the TLS handshake (bounded by the handshake timeout, like a
-    /// plain client's first frame), then serves the connection.
-    async fn serve_tls(&self, tls: &Tls, socket: TcpStream, peer: String) {
+    /// Runs the TLS handshake when TLS is on (bounded by the handshake
+    /// timeout, like a plain client's first frame), then serves the
+    /// connection, or refuses it when its address had no slot left.
+    async fn serve_socket(&self, socket: TcpStream, peer: String, slot: Option<per_ip::Slot>) {
+        let Some(tls) = self.shared.cfg.tls.clone() else {
+            return self.admit(socket, peer, slot).await;
+        };
         let handshake = tls.acceptor().accept(socket);
         match tokio::time::timeout(self.shared.cfg.handshake_timeout, handshake).await {
-            Ok(Ok(stream)) => self.serve_connection(stream, peer).await,
+            Ok(Ok(stream)) => self.admit(stream, peer, slot).await,
             Ok(Err(e)) => self.tls_failed(&peer, &e.to_string()),
             Err(_) => self.tls_failed(&peer, "timed out"),
         }
+    }
+
+    async fn admit<S>(&self, stream: S, peer: String, slot: Option<per_ip::Slot>)
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        match slot {
+            Some(slot) => {
+                self.serve_connection(stream, peer).await;
+                drop(slot);
+            }
+            None => self.refuse(stream).await,
+        }
+    }
+
+    /// Tells a client over its address's connection limit why, then closes.
+    async fn refuse<S: AsyncWrite + Unpin>(&self, mut stream: S) {
+        let m = &self.shared.metrics;
+        m.limited("connections_per_ip");
+        let labels = CloseLabels {
+            reason: "too many from address",
+        };
+        m.closed.get_or_create(&labels).inc();
+        let reply = Reply {
+            request_id: 0,
+            code: Code::RateLimited.as_i32(),
+            message: "too many connections from this address".into(),
+            payload: Bytes::new(),
+        };
+        let frame = Frame::from_message(FrameType::Reply.as_u16(), &reply).to_bytes();
+        let write = async {
+            stream.write_all(&frame).await?;
+            stream.shutdown().await
+        };
+        let _ = tokio::time::timeout(self.shared.cfg.write_timeout, write).await;
     }
 
     fn tls_failed(&self, peer: &str, why: &str) {
@@ -332,5 +374,6 @@ async fn report_rooms(shared: &Shared, before: HashSet<String>) -> HashSet<Strin
     now
 }
 
+mod per_ip;
 #[cfg(test)]
 mod tests;

@@ -53,6 +53,10 @@ pub struct ConnectLimits {
     /// frame of --max-frame-len); more are answered RATE_LIMITED. 0: no limit.
     #[arg(long, env = "TERN_BYTES_PER_SECOND", default_value_t = 1024 * 1024, value_parser = clap::value_parser!(u32).range(0..))]
     pub bytes_per_second: u32,
+    /// Open connections one client IP may hold on this node; more are
+    /// answered RATE_LIMITED and closed. 0: no limit.
+    #[arg(long, env = "TERN_CONNECTIONS_PER_ADDRESS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub connections_per_address: u32,
     /// RATE_LIMITED answers within 10 s after which a connection is closed as a flood.
     #[arg(long, env = "TERN_FLOOD_CLOSE_AFTER", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub flood_close_after: u32,

@@ -189,6 +189,7 @@ fn connect_config(node_id: String, common: &Common, l: &ConnectLimits) -> Connec
         frames_per_sec: l.frames_per_second,
         bytes_per_sec: l.bytes_per_second,
         flood_close_after: l.flood_close_after,
+        max_connections_per_ip: l.connections_per_address,
         subjects: Subjects::new(common.subject_prefix.clone()),
         ..ConnectConfig::default()
     }

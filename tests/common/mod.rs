@@ -51,13 +51,15 @@ pub fn open_logic() -> LogicConfig {
     }
 }
 
-/// Connect settings for delivery tests: no per-connection frame budget, so
+/// Connect settings for delivery tests: no per-connection frame budget nor
+/// per-address connection limit (every test client is 127.0.0.1), so
 /// tests and benches that send fast measure delivery, not the limiter
 /// (which has its own tests with the budgets on).
 pub fn open_connect() -> ConnectConfig {
     ConnectConfig {
         frames_per_sec: 0,
         bytes_per_sec: 0,
+        max_connections_per_ip: 0,
         ..Default::default()
     }
 }

@@ -36,6 +36,8 @@ impl Proc {
             "0".into(),
             "--bytes-per-second".into(),
             "0".into(),
+            "--connections-per-address".into(),
+            "0".into(),
         ];
         spawn(args, "clients (TCP):").await
     }
