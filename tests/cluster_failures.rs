@@ -1,6 +1,6 @@
 //! Cluster nodes failing under traffic: a connect node or a logic node
-//! killed with SIGKILL mid-traffic, and NATS restarted under connected
-//! clients. Every message sent must end up in every recipient's list
+//! killed with SIGKILL mid-traffic, a logic node stopped with SIGTERM, and
+//! NATS restarted under connected clients. Every message sent must end up in every recipient's list
 //! exactly once, with contiguous seqs. Real MariaDB, Redis and NATS.
 
 mod common;
@@ -149,6 +149,30 @@ async fn a_logic_node_killed_mid_traffic_loses_and_duplicates_nothing() {
     let run = tokio::spawn(traffic(users, strike.clone()));
     strike.notified().await;
     victim.kill();
+    let mut users = run.await.unwrap();
+    check_every_list(&mut users).await;
+}
+
+/// SIGTERM instead of SIGKILL: the logic node stops taking commands,
+/// finishes those in flight (their batches commit and are answered), and
+/// exits cleanly, while the other node takes the traffic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_logic_node_stopped_mid_traffic_finishes_its_work_and_exits_cleanly() {
+    let services = Services::start().await;
+    let (mut victim, _l2) = tokio::join!(Proc::logic(&services), Proc::logic(&services));
+    let c1 = Proc::connect(&services).await;
+    let c2 = Proc::connect(&services).await;
+
+    let users = pairs(3, c1.addr, c2.addr, "t").await;
+    let strike = Arc::new(Notify::new());
+    let run = tokio::spawn(traffic(users, strike.clone()));
+    strike.notified().await;
+    let stopping = Instant::now();
+    let status = tokio::time::timeout(WAIT, victim.terminate())
+        .await
+        .expect("the logic node exits within the wait");
+    assert!(status.success(), "the logic node exited with {status}");
+    println!("logic node stopped in {:?}", stopping.elapsed());
     let mut users = run.await.unwrap();
     check_every_list(&mut users).await;
 }

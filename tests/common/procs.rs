@@ -69,6 +69,20 @@ impl Proc {
         spawn(args, "http:").await
     }
 
+    /// SIGTERM: the node shuts down in order; returns once it has exited,
+    /// with its exit status.
+    pub async fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("a running process");
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+        tokio::task::spawn_blocking(move || c.wait().expect("wait for the node"))
+            .await
+            .expect("wait task")
+    }
+
     /// kill -9: no drain, no goodbye.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
