@@ -37,9 +37,12 @@ fi
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked
 echo "== schemathesis (admin API against its OpenAPI document)"
 TERN_BIN="${CARGO_TARGET_DIR:-target}/debug/tern" scripts/schemathesis.sh
+echo "== fuzz (each target ${FUZZ_SECONDS:-60} s on its committed corpus)"
+scripts/fuzz.sh
