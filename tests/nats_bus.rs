@@ -119,3 +119,57 @@ async fn requests_fail_during_an_outage_and_subscriptions_survive_a_restart() {
         }
     }
 }
+
+/// A queue member that drains keeps serving what NATS already gave it, and
+/// later messages go to the rest of the group: a stopping logic node loses
+/// no request.
+#[tokio::test]
+async fn a_drained_queue_member_yields_its_buffered_messages_then_ends() {
+    let nats = tern_testkit::nats_server();
+    let a = bus(&nats.url(), "a").await;
+    let b = bus(&nats.url(), "b").await;
+    let publisher = bus(&nats.url(), "publisher").await;
+    let mut sa = a.subscribe("t.work", Some("g")).await.unwrap();
+    let mut sb = b.subscribe("t.work", Some("g")).await.unwrap();
+    let mut watcher = publisher.subscribe("t.work", None).await.unwrap();
+    for i in 0..100u8 {
+        publisher
+            .publish("t.work", Bytes::from(vec![i]))
+            .await
+            .unwrap();
+    }
+    // Once the watcher has all of them, the server has routed every one.
+    for _ in 0..100 {
+        tokio::time::timeout(WAIT, watcher.next()).await.unwrap();
+    }
+    sa.drain().await.unwrap();
+    for i in 100..150u8 {
+        publisher
+            .publish("t.work", Bytes::from(vec![i]))
+            .await
+            .unwrap();
+    }
+    let mut from_a = Vec::new();
+    while let Some(m) = tokio::time::timeout(WAIT, sa.next())
+        .await
+        .expect("a drained subscription ends")
+    {
+        from_a.push(m.payload[0]);
+    }
+    assert!(
+        from_a.iter().all(|&i| i < 100),
+        "nothing new after the drain"
+    );
+    let mut from_b = Vec::new();
+    while from_a.len() + from_b.len() < 150 {
+        let m = tokio::time::timeout(WAIT, sb.next())
+            .await
+            .unwrap_or_else(|_| panic!("{} of 150 delivered", from_a.len() + from_b.len()))
+            .unwrap();
+        from_b.push(m.payload[0]);
+    }
+    let mut all: Vec<u8> = from_a.iter().chain(&from_b).copied().collect();
+    all.sort_unstable();
+    assert_eq!(all, (0..150).collect::<Vec<u8>>(), "each message once");
+    assert!(!from_a.is_empty(), "a had a share before it drained");
+}

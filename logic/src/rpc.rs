@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use prost::Message as _;
@@ -87,6 +88,13 @@ impl LogicServer {
         ));
         info!("logic serving");
         tokio::pin!(shutdown);
+        let serve = |msg: BusMessage, permit| {
+            let logic = logic.clone();
+            tracker.spawn(async move {
+                handle_request(&logic, msg).await;
+                drop(permit);
+            });
+        };
         loop {
             // Take a permit first: at the limit, requests wait on the bus, not in memory.
             let permit = tokio::select! {
@@ -94,18 +102,20 @@ impl LogicServer {
                 () = &mut shutdown => break,
             };
             tokio::select! {
-                Some(msg) = rpc.next() => {
-                    let logic = logic.clone();
-                    tracker.spawn(async move {
-                        handle_request(&logic, msg).await;
-                        drop(permit);
-                    });
-                }
+                Some(msg) = rpc.next() => serve(msg, permit),
                 () = &mut shutdown => break,
                 else => break,
             }
         }
-        drop(rpc);
+        // Requests the bus already handed to this node would otherwise be
+        // dropped with the subscription and wait out the client's timeout:
+        // unsubscribe, then serve what is buffered (new ones go to the
+        // other logic nodes).
+        drain(&mut rpc, "requests", |msg| async {
+            let permit = limit.clone().acquire_owned().await;
+            serve(msg, permit.expect("semaphore never closed"));
+        })
+        .await;
         let _ = stop.send(true);
         let _ = sweeper.await;
         let _ = event_loop.await;
@@ -125,24 +135,61 @@ async fn serve_events(
     stop: impl Future<Output = ()>,
 ) {
     let limit = Arc::new(Semaphore::new(MAX_CONCURRENT_EVENTS));
+    let serve = |msg: BusMessage, permit| {
+        let logic = logic.clone();
+        tracker.spawn(async move {
+            events::handle(&logic, msg.payload).await;
+            drop(permit);
+        });
+    };
     tokio::pin!(stop);
     loop {
         let permit = tokio::select! {
             p = limit.clone().acquire_owned() => p.expect("semaphore never closed"),
-            () = &mut stop => return,
+            () = &mut stop => break,
         };
         tokio::select! {
-            Some(msg) = events.next() => {
-                let logic = logic.clone();
-                tracker.spawn(async move {
-                    events::handle(&logic, msg.payload).await;
-                    drop(permit);
-                });
-            }
-            () = &mut stop => return,
+            Some(msg) = events.next() => serve(msg, permit),
+            () = &mut stop => break,
             else => return,
         }
     }
+    // A device-offline event dropped here would leave stale presence.
+    drain(&mut events, "events", |msg| async {
+        let permit = limit.clone().acquire_owned().await;
+        serve(msg, permit.expect("semaphore never closed"));
+    })
+    .await;
+}
+
+/// How long a stopping node keeps serving what its subscriptions had
+/// buffered; past the clients' request timeout an answer helps nobody.
+const DRAIN_WAIT: Duration = Duration::from_secs(10);
+
+/// Unsubscribes `sub` and hands every message it still yields to `serve`.
+async fn drain<F, Fut>(sub: &mut Subscription, what: &str, mut serve: F)
+where
+    F: FnMut(BusMessage) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    if let Err(e) = sub.drain().await {
+        warn!(error = %e, what, "could not drain the subscription; buffered messages are dropped");
+        return;
+    }
+    let mut served = 0u64;
+    let rest = async {
+        while let Some(msg) = sub.next().await {
+            serve(msg).await;
+            served += 1;
+        }
+    };
+    if tokio::time::timeout(DRAIN_WAIT, rest).await.is_err() {
+        warn!(
+            what,
+            "subscription still draining after {DRAIN_WAIT:?}; stopping"
+        );
+    }
+    debug!(what, served, "subscription drained");
 }
 
 async fn handle_request(logic: &Logic, msg: BusMessage) {

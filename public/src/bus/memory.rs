@@ -11,10 +11,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures::future::BoxFuture;
 use futures::Stream;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Bus, BusError, BusMessage, Subscription};
+use super::{Bus, BusError, BusMessage, Source, Subscription};
 
 /// Messages buffered per subscription before publishers wait.
 const SUBSCRIPTION_CAPACITY: usize = 1024;
@@ -205,8 +206,9 @@ impl Stream for MemorySubscription {
     }
 }
 
-impl Drop for MemorySubscription {
-    fn drop(&mut self) {
+impl MemorySubscription {
+    /// Takes this subscriber off its subject: no publish picks it any more.
+    fn unregister(&self) {
         let Some(inner) = self.bus.upgrade() else {
             return;
         };
@@ -219,5 +221,20 @@ impl Drop for MemorySubscription {
                 subs.remove(&self.subject);
             }
         }
+    }
+}
+
+impl Source for MemorySubscription {
+    /// Once unregistered, the channel ends when the publishes that already
+    /// picked this subscriber have handed over their message.
+    fn drain(&mut self) -> BoxFuture<'_, Result<(), BusError>> {
+        self.unregister();
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+impl Drop for MemorySubscription {
+    fn drop(&mut self) {
+        self.unregister();
     }
 }

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures::future::BoxFuture;
 use futures::Stream;
 
 /// One message received from a subscription.
@@ -81,19 +82,35 @@ pub trait Bus: Send + Sync + 'static {
 
 /// A stream of messages for one subscription.
 pub struct Subscription {
-    inner: Pin<Box<dyn Stream<Item = BusMessage> + Send>>,
+    inner: Box<dyn Source>,
+}
+
+/// What a bus implementation hands out for one subscription.
+pub trait Source: Stream<Item = BusMessage> + Send + Unpin {
+    /// Stops taking new messages; those already on their way to this
+    /// subscriber still arrive, then the stream ends.
+    fn drain(&mut self) -> BoxFuture<'_, Result<(), BusError>>;
 }
 
 impl Subscription {
-    pub fn new(stream: impl Stream<Item = BusMessage> + Send + 'static) -> Subscription {
+    pub fn new(source: impl Source + 'static) -> Subscription {
         Subscription {
-            inner: Box::pin(stream),
+            inner: Box::new(source),
         }
     }
 
-    /// The next message; `None` once the bus is gone.
+    /// The next message; `None` once the bus is gone or a drain is done.
     pub async fn next(&mut self) -> Option<BusMessage> {
         futures::StreamExt::next(&mut self.inner).await
+    }
+
+    /// Unsubscribes without losing what the bus already handed to this
+    /// subscriber: no new message arrives after this returns, the ones
+    /// already buffered are still yielded by [`Subscription::next`], and
+    /// then it yields `None`. A node stopping drains its queue-group
+    /// subscriptions so the requests it was given are served, not dropped.
+    pub async fn drain(&mut self) -> Result<(), BusError> {
+        self.inner.drain().await
     }
 }
 
@@ -101,7 +118,7 @@ impl Stream for Subscription {
     type Item = BusMessage;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<BusMessage>> {
-        self.inner.as_mut().poll_next(cx)
+        Pin::new(&mut self.inner).poll_next(cx)
     }
 }
 

@@ -6,16 +6,19 @@
 //! (connect answers UNAVAILABLE) and publishes wait at most `op_timeout`,
 //! so nothing hangs and no queue grows without bound.
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_nats::client::{RequestErrorKind, SubscribeError};
 use async_nats::{ConnectOptions, Event, Request};
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::{Stream, StreamExt};
 use tracing::{info, warn};
 
-use super::{Bus, BusError, BusMessage, Subscription};
+use super::{Bus, BusError, BusMessage, Source, Subscription};
 
 /// Messages buffered per subscription before NATS counts this node as a slow consumer.
 const SUBSCRIPTION_CAPACITY: usize = 16 * 1024;
@@ -158,11 +161,7 @@ impl Bus for NatsBus {
         // Once subscribe returns, the server must know: a request sent right
         // after it (from any connection) has to find this subscriber.
         self.round_trip().await?;
-        Ok(Subscription::new(subscriber.map(|m| BusMessage {
-            subject: m.subject.to_string(),
-            payload: m.payload,
-            reply: m.reply.map(|r| r.to_string()),
-        })))
+        Ok(Subscription::new(NatsSubscription(subscriber)))
     }
 
     fn max_payload(&self) -> usize {
@@ -171,5 +170,35 @@ impl Bus for NatsBus {
 
     fn is_connected(&self) -> bool {
         self.client.connection_state() == async_nats::connection::State::Connected
+    }
+}
+
+/// A NATS subscriber as a bus [`Source`].
+struct NatsSubscription(async_nats::Subscriber);
+
+impl Stream for NatsSubscription {
+    type Item = BusMessage;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<BusMessage>> {
+        self.0.poll_next_unpin(cx).map(|m| {
+            m.map(|m| BusMessage {
+                subject: m.subject.to_string(),
+                payload: m.payload,
+                reply: m.reply.map(|r| r.to_string()),
+            })
+        })
+    }
+}
+
+impl Source for NatsSubscription {
+    /// UNSUB at the server, then a PING: what the server sent before the
+    /// PONG is still yielded, then the subscriber's stream ends.
+    fn drain(&mut self) -> BoxFuture<'_, Result<(), BusError>> {
+        Box::pin(async move {
+            self.0
+                .drain()
+                .await
+                .map_err(|e| BusError::Transport(format!("NATS drain: {e}")))
+        })
     }
 }

@@ -86,6 +86,41 @@ async fn dropping_a_subscription_unsubscribes() {
     assert!(matches!(err, BusError::NoResponders(_)));
 }
 
+#[tokio::test]
+async fn a_drained_subscription_yields_what_it_was_given_then_ends() {
+    let bus = MemoryBus::new();
+    let mut a = bus.subscribe("work", Some("g")).await.unwrap();
+    let mut b = bus.subscribe("work", Some("g")).await.unwrap();
+    for i in 0..10u8 {
+        bus.publish("work", Bytes::from(vec![i])).await.unwrap();
+    }
+    a.drain().await.unwrap();
+    for i in 10..20u8 {
+        bus.publish("work", Bytes::from(vec![i])).await.unwrap();
+    }
+    let mut from_a = Vec::new();
+    while let Some(m) = a.next().await {
+        from_a.push(m.payload[0]);
+    }
+    assert_eq!(
+        from_a.len(),
+        5,
+        "a keeps its share of the first ten: {from_a:?}"
+    );
+    assert!(
+        from_a.iter().all(|&i| i < 10),
+        "nothing new after the drain"
+    );
+    let mut from_b = 0;
+    while let Some(Some(_)) = futures::FutureExt::now_or_never(b.next()) {
+        from_b += 1;
+    }
+    assert_eq!(
+        from_b, 15,
+        "the rest of the group takes every later message"
+    );
+}
+
 #[test]
 fn subjects_follow_the_design() {
     let s = Subjects::default();
