@@ -14,7 +14,7 @@ use common::http::call;
 use common::*;
 use tern_client::proto::{Empty, Reply, Request};
 use tern_connect::ConnectConfig;
-use tern_public::{Frame, FrameType};
+use tern_public::{Code, Frame, FrameType};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flooding_client_is_refused_then_closed_while_others_keep_chatting() {
@@ -30,9 +30,9 @@ async fn a_flooding_client_is_refused_then_closed_while_others_keep_chatting() {
 
     // The flooder writes 5,000 heartbeats without waiting for answers while
     // a reader counts the replies, until the server closes the connection.
-    // (A close with frames still unread may reset the connection and drop
-    // replies in flight, so the counts of what was refused come from
-    // /metrics below.)
+    // Its frames past the close are still unread by the server then; the
+    // server must not reset the connection over them, or the replies it
+    // wrote last would be lost on the way.
     let flooder = tokio::spawn(async move {
         let (mut tx, mut rx) = Raw::connect(addr).await.framed.split();
         let reader = tokio::spawn(async move {
@@ -85,6 +85,11 @@ async fn a_flooding_client_is_refused_then_closed_while_others_keep_chatting() {
     assert!(
         answered < 5000,
         "the flooder was closed before its last frame was answered: {codes:?}"
+    );
+    assert_eq!(
+        codes.get(&Code::RateLimited.as_i32()),
+        Some(&50),
+        "the flooder read every refusal written before the close: {codes:?}"
     );
 
     let (_, _, metrics) = call(server.http[0], "GET", "/metrics", None).await;

@@ -9,11 +9,12 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use governor::DefaultDirectRateLimiter;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -196,6 +197,9 @@ impl Connection {
             let _ = self.flush(&mut wr).await;
         }
         let _ = tokio::time::timeout(self.shared.cfg.write_timeout, wr.shutdown()).await;
+        if says_why(why) {
+            linger(frames.get_mut()).await;
+        }
         self.closed(why).await;
     }
 
@@ -249,6 +253,35 @@ impl Connection {
             }
         }
     }
+}
+
+/// Whether the client is told why the connection closes (KICKED, or a
+/// REPLY with the reason) and is still there to read it.
+fn says_why(why: &str) -> bool {
+    matches!(
+        why,
+        "kicked" | "frame too large" | "flooding" | "internal error"
+    )
+}
+
+/// Longest wait for a client to close its side after ours is shut.
+const LINGER: Duration = Duration::from_secs(1);
+
+/// Reads and discards what the client still sends, until it closes its
+/// side or [`LINGER`] passes. Closing a socket with unread input makes the
+/// kernel answer with a reset, which throws away what we wrote last and
+/// the client has not read yet (the KICKED it must see to reconnect
+/// elsewhere); after our FIN, a client that got the message closes too.
+pub(crate) async fn linger<R: AsyncRead + Unpin>(rd: &mut R) {
+    let mut sink = [0u8; 512];
+    let until_eof = async {
+        while let Ok(n) = rd.read(&mut sink).await {
+            if n == 0 {
+                return;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER, until_eof).await;
 }
 
 mod flood;
