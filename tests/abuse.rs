@@ -188,12 +188,19 @@ async fn sign_in_attempts_past_the_budgets_are_refused() {
         let r = client.login("ann", "not the password", None).await;
         assert_eq!(code(r), "UNAUTHENTICATED"); // address: 2, 3, 4
     }
-    // The username's budget is spent: even the right password waits.
-    assert_eq!(
-        code(client.login("ann", PASSWORD, None).await),
-        "RATE_LIMITED"
-    ); // 5
-       // Another username from the same address still gets an answer.
+    // The username's budget is spent: even the right password waits, and
+    // the refusal says how long (the first lockout is one window).
+    let refused = client.login("ann", PASSWORD, None).await.unwrap_err();
+    assert_eq!(refused.code(), Some(tern_client::Code::RateLimited)); // 5
+    let wait = refused
+        .retry_after()
+        .expect("a RATE_LIMITED reply says when");
+    assert!(
+        wait > Duration::from_secs(86_000) && wait <= Duration::from_secs(86_400),
+        "{wait:?}"
+    );
+    assert!(refused.to_string().contains("try again in"), "{refused}");
+    // Another username from the same address still gets an answer.
     assert_eq!(
         code(client.login("nobody", PASSWORD, None).await),
         "UNAUTHENTICATED"
@@ -214,6 +221,55 @@ async fn sign_in_attempts_past_the_budgets_are_refused() {
     server.stop().await;
 }
 
+/// Each time a username's budget is spent again, the lockout doubles: a
+/// guesser gets a few attempts per lockout, and the lockouts grow.
+#[tokio::test]
+async fn sign_in_lockouts_grow_with_each_spent_budget() {
+    let logic = tern_logic::LogicConfig {
+        login_attempts_per_user_per_min: 1,
+        auth_window: Duration::from_millis(300),
+        auth_lockout_max: Duration::from_secs(60),
+        ..open_logic()
+    };
+    let server = start_with(open_connect(), logic).await;
+    let addr = server.addr();
+    register(addr, "ann").await;
+    let (client, _events) = tern_client::Client::connect(addr).await.unwrap();
+    let mut lockouts = Vec::new();
+    for _ in 0..3 {
+        // One attempt a window is within the budget; wrong passwords until
+        // one is refused (a window may end between two attempts, each of
+        // which costs a password hash).
+        let mut refused = None;
+        for _ in 0..10 {
+            let err = client.login("ann", "wrong", None).await.unwrap_err();
+            match err.code() {
+                Some(tern_client::Code::Unauthenticated) => continue,
+                Some(tern_client::Code::RateLimited) => {
+                    refused = Some(err);
+                    break;
+                }
+                _ => panic!("unexpected answer: {err}"),
+            }
+        }
+        let refused = refused.expect("ten attempts spend a budget of one a window");
+        let wait = refused.retry_after().expect("the refusal says when");
+        lockouts.push(wait);
+        // The wait the server named is the event this test waits for (and
+        // a little more: the server's clock ticks in whole milliseconds).
+        tokio::time::sleep(wait + Duration::from_millis(10)).await;
+    }
+    println!("lockouts: {lockouts:?}");
+    let ms: Vec<u128> = lockouts.iter().map(|d| d.as_millis()).collect();
+    assert!(
+        (250..=300).contains(&ms[0])
+            && (550..=600).contains(&ms[1])
+            && (1150..=1200).contains(&ms[2]),
+        "each lockout twice the one before: {lockouts:?}"
+    );
+    server.stop().await;
+}
+
 /// One address holds at most `max_connections_per_ip` connections: the next
 /// is answered RATE_LIMITED and closed, and a slot frees when a connection
 /// ends.
@@ -223,6 +279,23 @@ async fn connections_past_the_per_address_limit_are_refused() {
         max_connections_per_ip: 3,
         ..open_connect()
     };
+    connections_past_a_limit_are_refused(connect, "too many from address").await;
+}
+
+/// A node holds at most `max_connections`: the next client is told at once
+/// (RATE_LIMITED, then closed) rather than left waiting in the backlog.
+#[tokio::test]
+async fn connections_past_the_node_limit_are_refused() {
+    let connect = ConnectConfig {
+        max_connections: 3,
+        ..open_connect()
+    };
+    connections_past_a_limit_are_refused(connect, "node full").await;
+}
+
+/// Holds three connections, the limit `connect` sets; the fourth is
+/// refused and closed with `reason`; a slot frees when one ends.
+async fn connections_past_a_limit_are_refused(connect: ConnectConfig, reason: &str) {
     let server = start_with(connect, open_logic()).await;
     let addr = server.addr();
     let mut held = Vec::new();
@@ -255,7 +328,60 @@ async fn connections_past_the_per_address_limit_are_refused() {
         assert!(tokio::time::Instant::now() < deadline, "no slot came free");
     }
     let (_, _, metrics) = call(server.http[0], "GET", "/metrics", None).await;
-    let line = r#"tern_connections_closed_total{reason="too many from address"}"#;
-    assert!(metrics.contains(line), "no {line:?} in\n{metrics}");
+    let line = format!(r#"tern_connections_closed_total{{reason="{reason}"}}"#);
+    assert!(metrics.contains(&line), "no {line:?} in\n{metrics}");
+    server.stop().await;
+}
+
+/// A user has at most `max_devices_per_user` devices: a LOGIN past it
+/// removes the device seen longest ago, whose token stops working and whose
+/// connection is kicked; the others are untouched.
+#[tokio::test]
+async fn logins_past_the_device_limit_replace_the_oldest_device() {
+    let logic = tern_logic::LogicConfig {
+        max_devices_per_user: 3,
+        ..open_logic()
+    };
+    let server = start_with(open_connect(), logic).await;
+    let addr = server.addr();
+    let mut oldest = register(addr, "ann").await;
+    let mut kept = vec![login(addr, "ann").await, login(addr, "ann").await];
+    let newest = login(addr, "ann").await;
+    assert_ne!(newest.device_id, oldest.device_id, "a new device, a new id");
+
+    match oldest.next_event().await {
+        tern_client::Event::Kicked(k) => assert_eq!(
+            k.reason,
+            tern_client::proto::KickReason::TokenRevoked as i32
+        ),
+        other => panic!("expected KICKED, got {other:?}"),
+    }
+    let (client, _events) = tern_client::Client::connect(addr).await.unwrap();
+    let err = client
+        .sign_in(oldest.user_id, oldest.device_id, &oldest.token)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        Some(tern_client::Code::Unauthenticated),
+        "{err}"
+    );
+
+    kept.push(newest);
+    for d in &kept {
+        sign_in(addr, &d.creds()).await; // panics if the token stopped working
+    }
+    let path = format!("/api/v1/users/{}/devices", oldest.user_id);
+    let (status, body, _) = call(server.http[0], "GET", &path, None).await;
+    assert_eq!(status, 200, "{body}");
+    let listed: Vec<u64> = body["devices"]
+        .as_array()
+        .expect("devices")
+        .iter()
+        .map(|d| d["device_id"].as_u64().expect("device_id"))
+        .collect();
+    let mut expected: Vec<u64> = kept.iter().map(|d| d.device_id).collect();
+    expected.sort_unstable();
+    assert_eq!(listed, expected, "the three newest devices remain");
     server.stop().await;
 }

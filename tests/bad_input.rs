@@ -232,7 +232,7 @@ async fn an_expired_token_is_refused() {
         .await
         .unwrap_err();
     match err {
-        ClientError::Server { code, message } => {
+        ClientError::Server { code, message, .. } => {
             assert_eq!(Code::from_i32(code), Some(Code::Unauthenticated));
             assert!(message.contains("expired"), "{message}");
         }

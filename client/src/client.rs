@@ -132,6 +132,8 @@ impl Client {
             return Err(ClientError::Server {
                 code: reply.code,
                 message: reply.message,
+                retry_after: (reply.retry_after_ms > 0)
+                    .then(|| Duration::from_millis(u64::from(reply.retry_after_ms))),
             });
         }
         Ok(R::decode(reply.payload)?)

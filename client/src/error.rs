@@ -9,9 +9,14 @@ pub enum ClientError {
     Io(#[from] std::io::Error),
     #[error("framing: {0}")]
     Frame(#[from] FrameError),
-    /// The server answered with a non-OK code.
+    /// The server answered with a non-OK code; with RATE_LIMITED it may
+    /// say how long to wait before trying again.
     #[error("server replied {code}: {message}")]
-    Server { code: i32, message: String },
+    Server {
+        code: i32,
+        message: String,
+        retry_after: Option<std::time::Duration>,
+    },
     #[error("connection closed")]
     Closed,
     #[error("no reply within the request timeout")]
@@ -29,6 +34,14 @@ impl ClientError {
     pub fn code(&self) -> Option<Code> {
         match self {
             ClientError::Server { code, .. } => Code::from_i32(*code),
+            _ => None,
+        }
+    }
+
+    /// How long the server asked to wait before trying again (RATE_LIMITED).
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            ClientError::Server { retry_after, .. } => *retry_after,
             _ => None,
         }
     }

@@ -13,7 +13,8 @@ use crate::Tls;
 pub struct ConnectConfig {
     /// Unique id of this node; deliveries for its devices arrive on `tern.node.<node_id>`.
     pub node_id: String,
-    /// Open connections accepted at once; further clients wait in the listen backlog.
+    /// Open connections at once; further clients are answered RATE_LIMITED
+    /// (one REPLY, request_id 0) and closed.
     pub max_connections: usize,
     /// Largest frame value accepted or sent.
     pub max_frame_len: usize,

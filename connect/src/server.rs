@@ -10,7 +10,7 @@ use bytes::Bytes;
 use prost::Message as _;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
 use tracing::{debug, error, info, warn};
 
@@ -200,14 +200,12 @@ impl Node {
         info!(node = %shared.cfg.node_id, addr = ?listener.local_addr().ok(), "connect node serving");
 
         let limit = Arc::new(Semaphore::new(shared.cfg.max_connections));
+        // Refusals hold a socket for a moment (TLS handshake, one reply);
+        // past this many at once, a refused socket is just closed.
+        let refusing = Arc::new(Semaphore::new(MAX_REFUSING));
+        let mut full_logged_at: Option<std::time::Instant> = None;
         tokio::pin!(shutdown);
         loop {
-            // Take the permit before accepting: at the limit, new clients wait
-            // in the kernel backlog instead of costing us memory.
-            let permit = tokio::select! {
-                p = limit.clone().acquire_owned() => p.expect("semaphore never closed"),
-                () = &mut shutdown => break,
-            };
             let (socket, peer) = tokio::select! {
                 r = listener.accept() => match r {
                     Ok(pair) => pair,
@@ -221,14 +219,54 @@ impl Node {
                 () = &mut shutdown => break,
             };
             let _ = socket.set_nodelay(true);
-            let slot = shared
-                .per_ip
-                .take(peer.ip(), shared.cfg.max_connections_per_ip);
-            let node = self.clone();
-            tracker.spawn(async move {
-                node.serve_socket(socket, peer.to_string(), slot).await;
-                drop(permit);
-            });
+            // A full node answers at once, so the client tries another
+            // node instead of hanging in the listen backlog.
+            let admission = match limit.clone().try_acquire_owned() {
+                Err(_) => {
+                    let now = std::time::Instant::now();
+                    if full_logged_at.is_none_or(|t| now.duration_since(t) > LOG_FULL_EVERY) {
+                        full_logged_at = Some(now);
+                        warn!(
+                            limit = shared.cfg.max_connections,
+                            "node at its connection limit; refusing new clients"
+                        );
+                    }
+                    Err(Refusal::NodeFull)
+                }
+                Ok(permit) => shared
+                    .per_ip
+                    .take(peer.ip(), shared.cfg.max_connections_per_ip)
+                    .map(|slot| (permit, slot))
+                    .ok_or(Refusal::PerAddress),
+            };
+            let refusal = match admission {
+                Ok(held) => {
+                    let node = self.clone();
+                    tracker.spawn(async move {
+                        node.serve_socket(socket, peer.to_string(), Ok(held)).await;
+                    });
+                    continue;
+                }
+                Err(refusal) => refusal,
+            };
+            shared.metrics.limited(refusal.label());
+            match refusing.clone().try_acquire_owned() {
+                Ok(turn) => {
+                    let node = self.clone();
+                    tracker.spawn(async move {
+                        node.serve_socket(socket, peer.to_string(), Err(refusal))
+                            .await;
+                        drop(turn);
+                    });
+                }
+                Err(_) => {
+                    let labels = CloseLabels {
+                        reason: refusal.close_reason(),
+                    };
+                    shared.metrics.closed.get_or_create(&labels).inc();
+                    drop(socket);
+                }
+            }
         }
         drop(listener);
         self.drain(tracker).await;
@@ -249,52 +287,54 @@ impl Node {
 
     /// Runs the TLS handshake when TLS is on (bounded by the handshake
     /// timeout, like a plain client's first frame), then serves the
-    /// connection, or refuses it when its address had no slot left.
-    async fn serve_socket(&self, socket: TcpStream, peer: String, slot: Option<per_ip::Slot>) {
+    /// connection with what it holds of the node's limits, or tells it
+    /// which limit refused it.
+    async fn serve_socket(&self, socket: TcpStream, peer: String, admission: Admission) {
         let Some(tls) = self.shared.cfg.tls.clone() else {
-            return self.admit(socket, peer, slot).await;
+            return self.admit(socket, peer, admission).await;
         };
         let handshake = tls.acceptor().accept(socket);
         match tokio::time::timeout(self.shared.cfg.handshake_timeout, handshake).await {
-            Ok(Ok(stream)) => self.admit(stream, peer, slot).await,
+            Ok(Ok(stream)) => self.admit(stream, peer, admission).await,
             Ok(Err(e)) => self.tls_failed(&peer, &e.to_string()),
             Err(_) => self.tls_failed(&peer, "timed out"),
         }
     }
 
-    async fn admit<S>(&self, stream: S, peer: String, slot: Option<per_ip::Slot>)
+    async fn admit<S>(&self, stream: S, peer: String, admission: Admission)
     where
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
-        match slot {
-            Some(slot) => {
+        match admission {
+            Ok(held) => {
                 self.serve_connection(stream, peer).await;
-                drop(slot);
+                drop(held);
             }
-            None => self.refuse(stream).await,
+            Err(refusal) => self.refuse(stream, refusal).await,
         }
     }
 
-    /// Tells a client over its address's connection limit why, then closes.
-    async fn refuse<S: AsyncWrite + Unpin>(&self, mut stream: S) {
-        let m = &self.shared.metrics;
-        m.limited("connections_per_ip");
+    /// Tells a client over a connection limit why, then closes.
+    async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(&self, mut stream: S, refusal: Refusal) {
         let labels = CloseLabels {
-            reason: "too many from address",
+            reason: refusal.close_reason(),
         };
-        m.closed.get_or_create(&labels).inc();
+        self.shared.metrics.closed.get_or_create(&labels).inc();
         let reply = Reply {
             request_id: 0,
             code: Code::RateLimited.as_i32(),
-            message: "too many connections from this address".into(),
+            message: refusal.message().into(),
             payload: Bytes::new(),
+            retry_after_ms: 0,
         };
         let frame = Frame::from_message(FrameType::Reply.as_u16(), &reply).to_bytes();
         let write = async {
             stream.write_all(&frame).await?;
             stream.shutdown().await
         };
-        let _ = tokio::time::timeout(self.shared.cfg.write_timeout, write).await;
+        if let Ok(Ok(())) = tokio::time::timeout(self.shared.cfg.write_timeout, write).await {
+            connection::linger(&mut stream).await;
+        }
     }
 
     fn tls_failed(&self, peer: &str, why: &str) {
@@ -326,6 +366,48 @@ impl Node {
         }
         shared.announce(NodeState::Down).await;
         debug!("node down");
+    }
+}
+
+/// Refused connections being answered at once, at most.
+const MAX_REFUSING: usize = 1024;
+
+/// How often a full node says so in the log at most.
+const LOG_FULL_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What an accepted socket holds of the node's limits while it is served:
+/// its place under `max_connections` and its address's slot.
+type Admission = Result<(OwnedSemaphorePermit, per_ip::Slot), Refusal>;
+
+/// Which connection limit turned a client away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    NodeFull,
+    PerAddress,
+}
+
+impl Refusal {
+    /// The `limit` label of `tern_rate_limited_total`.
+    fn label(self) -> &'static str {
+        match self {
+            Refusal::NodeFull => "connections",
+            Refusal::PerAddress => "connections_per_ip",
+        }
+    }
+
+    /// The `reason` label of `tern_connections_closed_total`.
+    fn close_reason(self) -> &'static str {
+        match self {
+            Refusal::NodeFull => "node full",
+            Refusal::PerAddress => "too many from address",
+        }
+    }
+
+    fn message(self) -> &'static str {
+        match self {
+            Refusal::NodeFull => "this node is full; try another",
+            Refusal::PerAddress => "too many connections from this address",
+        }
     }
 }
 

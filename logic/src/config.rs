@@ -54,8 +54,15 @@ pub struct LogicConfig {
     pub login_attempts_per_user_per_min: u32,
     /// REGISTERs and LOGINs one client IP may make per minute. 0: no limit.
     pub auth_attempts_per_addr_per_min: u32,
-    /// The window those two are counted in (a minute; tests stretch it).
+    /// The window those two are counted in (a minute; tests stretch it),
+    /// and the first lockout when one is spent.
     pub auth_window: Duration,
+    /// Longest sign-in lockout: each spent budget doubles the previous
+    /// lockout (forgotten after four times this without one), up to this.
+    pub auth_lockout_max: Duration,
+    /// Devices one user may have; a LOGIN past it removes the device seen
+    /// longest ago.
+    pub max_devices_per_user: u32,
     /// How often this node looks for connect nodes whose liveness expired.
     pub node_sweep_interval: Duration,
     pub subjects: Subjects,
@@ -82,8 +89,21 @@ impl Default for LogicConfig {
             login_attempts_per_user_per_min: 10,
             auth_attempts_per_addr_per_min: 60,
             auth_window: Duration::from_secs(60),
+            auth_lockout_max: Duration::from_secs(15 * 60),
+            max_devices_per_user: 50,
             node_sweep_interval: Duration::from_secs(1),
             subjects: Subjects::default(),
+        }
+    }
+}
+
+impl LogicConfig {
+    /// How sign-in lockouts grow.
+    pub(crate) fn auth_backoff(&self) -> crate::limits::Backoff {
+        crate::limits::Backoff {
+            first: self.auth_window,
+            max: self.auth_lockout_max.max(self.auth_window),
+            memory: self.auth_lockout_max.max(self.auth_window) * 4,
         }
     }
 }

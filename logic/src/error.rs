@@ -1,5 +1,7 @@
 //! Errors of command handlers, classified into reply codes in one place.
 
+use std::time::Duration;
+
 use tern_public::Code;
 use tracing::{error, warn};
 
@@ -27,8 +29,12 @@ pub enum LogicError {
     Blocked(&'static str),
     #[error("{0}")]
     Muted(&'static str),
-    #[error("{0}")]
-    RateLimited(&'static str),
+    /// Over a budget; the client should wait `retry_after` before trying again.
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after: Duration,
+    },
     #[error("store: {0}")]
     Store(#[from] StoreError),
     #[error("internal: {0}")]
@@ -43,6 +49,21 @@ impl LogicError {
         LogicError::BadRequest(msg.into())
     }
 
+    pub fn rate_limited(message: impl Into<String>, retry_after: Duration) -> LogicError {
+        LogicError::RateLimited {
+            message: message.into(),
+            retry_after,
+        }
+    }
+
+    /// How long the client should wait before trying again, when this says.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            LogicError::RateLimited { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        }
+    }
+
     pub fn code(&self) -> Code {
         match self {
             LogicError::BadRequest(_) => Code::BadRequest,
@@ -54,7 +75,7 @@ impl LogicError {
             LogicError::NotFriends(_) => Code::NotFriends,
             LogicError::Blocked(_) => Code::Blocked,
             LogicError::Muted(_) => Code::Muted,
-            LogicError::RateLimited(_) => Code::RateLimited,
+            LogicError::RateLimited { .. } => Code::RateLimited,
             LogicError::Store(_) | LogicError::Internal(_) => Code::Internal,
             LogicError::Unavailable(_) => Code::Unavailable,
         }

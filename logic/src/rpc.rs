@@ -243,6 +243,7 @@ pub(crate) async fn dispatch(logic: &Logic, req: ConnRequest) -> ConnReply {
             message: String::new(),
             payload: payload.into(),
             bind,
+            retry_after_ms: 0,
         },
         Err(e) => {
             debug!(ty = ?ty, code = %e.code(), error = %e, "command failed");
@@ -335,5 +336,14 @@ fn error_reply(e: &LogicError) -> ConnReply {
         message: e.public_message(),
         payload: Bytes::new(),
         bind: None,
+        retry_after_ms: e.retry_after().map_or(0, retry_after_ms),
     }
 }
+
+/// A wait in whole milliseconds for the wire, at least 1 so it is not "unsaid".
+pub(crate) fn retry_after_ms(d: std::time::Duration) -> u32 {
+    d.as_millis().clamp(1, u128::from(u32::MAX)) as u32
+}
+
+#[cfg(test)]
+mod tests;

@@ -164,6 +164,7 @@ mod tests {
         errors.client(&ClientError::Server {
             code: tern_public::Code::RateLimited.as_i32(),
             message: "slow down".into(),
+            retry_after: None,
         });
         errors.client(&ClientError::Timeout);
         errors.status(StatusCode::SERVICE_UNAVAILABLE);

@@ -21,7 +21,8 @@ pub struct Common {
 /// Connection and protocol limits of a connect node.
 #[derive(Debug, Clone, Args)]
 pub struct ConnectLimits {
-    /// Open client connections at once.
+    /// Open client connections at once; more are answered RATE_LIMITED and
+    /// closed, so clients try another node.
     #[arg(long, env = "TERN_MAX_CONNECTIONS", default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
     /// Heartbeat interval told to clients; 3 silent intervals close a connection.
@@ -79,6 +80,15 @@ pub struct LogicLimits {
     /// REGISTERs and LOGINs one client IP may make per minute. 0: no limit.
     #[arg(long, env = "TERN_AUTH_ATTEMPTS_PER_ADDRESS_PER_MINUTE", default_value_t = 60, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     pub auth_attempts_per_address_per_minute: u32,
+    /// Longest lockout of a username or address that keeps spending its
+    /// sign-in budget: the first lasts a minute, each next one twice the
+    /// one before, up to this.
+    #[arg(long, env = "TERN_AUTH_LOCKOUT_MAX_SECS", default_value_t = 900, value_parser = clap::value_parser!(u64).range(60..=86_400))]
+    pub auth_lockout_max_secs: u64,
+    /// Devices one user may have; a LOGIN past it removes the device seen
+    /// longest ago (its token stops working).
+    #[arg(long, env = "TERN_MAX_DEVICES_PER_USER", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_devices_per_user: u32,
     /// Largest message content in bytes.
     #[arg(long, env = "TERN_MAX_CONTENT_LEN", default_value_t = 64 * 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_content_len: u32,

@@ -213,6 +213,8 @@ fn logic_config(common: &Common, l: &LogicLimits) -> LogicConfig {
         user_sends_per_sec: l.user_sends_per_second,
         login_attempts_per_user_per_min: l.login_attempts_per_user_per_minute,
         auth_attempts_per_addr_per_min: l.auth_attempts_per_address_per_minute,
+        auth_lockout_max: Duration::from_secs(l.auth_lockout_max_secs),
+        max_devices_per_user: l.max_devices_per_user,
         ..LogicConfig::default()
     }
 }

@@ -117,6 +117,7 @@ async fn relay_frames(inbound: TcpStream, outbound: TcpStream, fault: Fault) {
                     code: 0,
                     message: String::new(),
                     payload: body.encode_to_vec().into(),
+                    retry_after_ms: 0,
                 };
                 let frame = Frame::from_message(FrameType::Reply.as_u16(), &reply);
                 if up_tx.send(frame).await.is_err() {

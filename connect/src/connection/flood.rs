@@ -9,6 +9,7 @@
 use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
+use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tracing::info;
 
@@ -22,8 +23,9 @@ pub(crate) const WINDOW: Duration = Duration::from_secs(10);
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Verdict {
     Serve,
-    /// Over budget: answer RATE_LIMITED; the label names which budget.
-    Refuse(&'static str),
+    /// Over budget: answer RATE_LIMITED; the label names which budget,
+    /// and the wait is until it would take this frame.
+    Refuse(&'static str, Duration),
     /// Over budget too often: close the connection.
     Close,
 }
@@ -63,16 +65,18 @@ impl Budget {
     /// Takes a frame of `len` bytes from the budgets.
     pub(crate) fn admit(&mut self, len: usize) -> Verdict {
         let len = NonZeroU32::new(u32::try_from(len).unwrap_or(u32::MAX).max(1)).expect("max(1)");
-        let over = if self.frames.as_ref().is_some_and(|f| f.check().is_err()) {
-            "frames"
-        } else if self
-            .bytes
-            .as_ref()
-            .is_some_and(|b| !matches!(b.check_n(len), Ok(Ok(()))))
-        {
-            "bytes"
-        } else {
-            return Verdict::Serve;
+        let clock = DefaultClock::default();
+        let frames = self.frames.as_ref().map_or(Ok(()), |f| f.check());
+        let bytes = match (&frames, &self.bytes) {
+            (Ok(()), Some(b)) => b.check_n(len),
+            _ => Ok(Ok(())),
+        };
+        let (over, wait) = match (frames, bytes) {
+            (Err(not_until), _) => ("frames", not_until.wait_time_from(clock.now())),
+            (_, Ok(Err(not_until))) => ("bytes", not_until.wait_time_from(clock.now())),
+            // Larger than the burst: cannot happen, the burst holds a largest frame.
+            (_, Err(_)) => ("bytes", WINDOW),
+            (Ok(()), Ok(Ok(()))) => return Verdict::Serve,
         };
         let now = Instant::now();
         if now.duration_since(self.window_start) > WINDOW {
@@ -93,7 +97,7 @@ impl Budget {
         if self.refused > self.close_after {
             Verdict::Close
         } else {
-            Verdict::Refuse(over)
+            Verdict::Refuse(over, wait)
         }
     }
 }
@@ -119,7 +123,9 @@ mod tests {
             assert_eq!(b.admit(10), Verdict::Serve);
         }
         for _ in 0..3 {
-            assert_eq!(b.admit(10), Verdict::Refuse("frames"));
+            assert!(
+                matches!(b.admit(10), Verdict::Refuse("frames", wait) if wait > Duration::ZERO && wait <= Duration::from_millis(200))
+            );
         }
         assert_eq!(b.admit(10), Verdict::Close);
     }
@@ -137,6 +143,6 @@ mod tests {
         // 100 bytes a second, but the burst holds a 1000-byte frame.
         let mut b = Budget::new(&cfg(1000, 100, 10));
         assert_eq!(b.admit(1000), Verdict::Serve);
-        assert_eq!(b.admit(100), Verdict::Refuse("bytes"));
+        assert!(matches!(b.admit(100), Verdict::Refuse("bytes", _)));
     }
 }

@@ -1,6 +1,8 @@
 //! What a connection writes: replies appended to one buffer, flushed with
 //! whatever else is queued in as few syscalls as possible.
 
+use std::time::Duration;
+
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tracing::{debug, warn};
@@ -14,18 +16,34 @@ use crate::registry::CloseReason;
 impl Connection {
     /// Appends a REPLY frame to the output buffer.
     pub(super) fn reply(&mut self, request_id: u64, code: Code, message: &str, payload: Bytes) {
-        let reply = Reply {
+        self.write_reply(Reply {
             request_id,
             code: code.as_i32(),
             message: message.to_owned(),
             payload,
-        };
+            retry_after_ms: 0,
+        });
+    }
+
+    /// Appends a RATE_LIMITED reply that says when to try again.
+    pub(super) fn refuse(&mut self, request_id: u64, message: &str, retry_after: Duration) {
+        self.write_reply(Reply {
+            request_id,
+            code: Code::RateLimited.as_i32(),
+            message: message.to_owned(),
+            payload: Bytes::new(),
+            retry_after_ms: retry_after.as_millis().clamp(1, u128::from(u32::MAX)) as u32,
+        });
+    }
+
+    pub(super) fn write_reply(&mut self, reply: Reply) {
         let frame = Frame::from_message(FrameType::Reply.as_u16(), &reply);
         if frame.value.len() > self.shared.cfg.max_frame_len {
             // Logic keeps replies under the limit; if one is not, the client
             // still gets exactly one answer.
             warn!(len = frame.value.len(), "reply over the frame limit");
-            return self.reply(request_id, Code::Internal, "reply too large", Bytes::new());
+            let id = reply.request_id;
+            return self.reply(id, Code::Internal, "reply too large", Bytes::new());
         }
         self.out.extend_from_slice(&frame.to_bytes());
     }

@@ -5,6 +5,7 @@
 use std::num::NonZeroU32;
 
 use bytes::Bytes;
+use governor::clock::{Clock, DefaultClock};
 use governor::{Quota, RateLimiter};
 use prost::Message as _;
 use tracing::{debug, info, Instrument};
@@ -12,7 +13,7 @@ use tracing::{debug, info, Instrument};
 use tern_public::frame::valid_room_id;
 use tern_public::proto::bus::{ConnReply, ConnRequest};
 use tern_public::proto::client::{
-    HeartbeatReply, KickReason, Request, RoomSendRequest, RoomTarget,
+    HeartbeatReply, KickReason, Reply, Request, RoomSendRequest, RoomTarget,
 };
 use tern_public::{time::now_ms, Code, Frame, FrameType};
 
@@ -25,15 +26,10 @@ impl Connection {
         let request = Request::decode(frame.value.clone());
         match self.budget.admit(frame.value.len()) {
             Verdict::Serve => {}
-            Verdict::Refuse(limit) => {
+            Verdict::Refuse(limit, wait) => {
                 self.shared.metrics.limited(limit);
                 let id = request.map(|r| r.request_id).unwrap_or(0);
-                self.reply(
-                    id,
-                    Code::RateLimited,
-                    "too many frames; slow down",
-                    Bytes::new(),
-                );
+                self.refuse(id, "too many frames; slow down", wait);
                 return Step::Continue;
             }
             Verdict::Close => {
@@ -100,13 +96,12 @@ impl Connection {
                         "join the room first",
                         Bytes::new(),
                     );
-                } else if !self.may_send_to_room() {
+                } else if let Err(wait) = self.may_send_to_room() {
                     self.shared.metrics.limited("room_sends");
-                    self.reply(
+                    self.refuse(
                         request.request_id,
-                        Code::RateLimited,
                         "too many room messages; slow down",
-                        Bytes::new(),
+                        wait,
                     );
                 } else {
                     self.forward(ty, request, false);
@@ -121,14 +116,17 @@ impl Connection {
         Step::Continue
     }
 
-    /// Takes one ROOM_SEND from this connection's budget, if any is left.
-    fn may_send_to_room(&mut self) -> bool {
+    /// Takes one ROOM_SEND from this connection's budget, or tells how
+    /// long until one is left.
+    fn may_send_to_room(&mut self) -> Result<(), std::time::Duration> {
         let per_sec = self.shared.cfg.room_sends_per_sec.max(1);
         let limiter = self.room_sends.get_or_insert_with(|| {
             let rate = NonZeroU32::new(per_sec).expect("at least 1");
             Box::new(RateLimiter::direct(Quota::per_second(rate)))
         });
-        limiter.check().is_ok()
+        limiter
+            .check()
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
 
     /// ROOM_JOIN and ROOM_LEAVE: membership is this node's; joining may
@@ -238,12 +236,13 @@ impl Connection {
         if let (Code::Ok, Some(bind), None) = (code, done.reply.bind, self.identity) {
             self.bind(bind.user_id, bind.device_id);
         }
-        self.reply(
-            done.request_id,
-            code,
-            &done.reply.message,
-            done.reply.payload,
-        );
+        self.write_reply(Reply {
+            request_id: done.request_id,
+            code: code.as_i32(),
+            message: done.reply.message,
+            payload: done.reply.payload,
+            retry_after_ms: done.reply.retry_after_ms,
+        });
         self.start_serial();
         Step::Continue
     }

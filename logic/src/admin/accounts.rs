@@ -184,7 +184,7 @@ impl Logic {
     }
 
     /// Kicks the online devices of a user (all, or one).
-    async fn kick_user(&self, user_id: u64, device: Option<u64>, reason: KickReason) {
+    pub(crate) async fn kick_user(&self, user_id: u64, device: Option<u64>, reason: KickReason) {
         let online = match self.presence.locate(&[user_id]).await {
             Ok(o) => o,
             Err(e) => {

@@ -33,7 +33,7 @@ pub enum ApiError {
     #[error("{0}")]
     Unprocessable(String),
     #[error("{0}")]
-    RateLimited(String),
+    RateLimited(String, std::time::Duration),
     #[error("internal: {0}")]
     Internal(String),
     #[error("unavailable: {0}")]
@@ -66,7 +66,7 @@ impl ApiError {
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable"),
-            ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            ApiError::RateLimited(..) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         }
@@ -93,7 +93,18 @@ impl IntoResponse for ApiError {
                 message,
             },
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let ApiError::RateLimited(_, wait) = &self {
+            // Retry-After is in whole seconds; round up so a client that
+            // obeys it is not refused again.
+            let secs = wait.as_millis().div_ceil(1000).max(1);
+            if let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string()) {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, v);
+            }
+        }
+        response
     }
 }
 
@@ -106,7 +117,10 @@ impl From<LogicError> for ApiError {
                 ApiError::Forbidden(m.into())
             }
             LogicError::Muted(m) => ApiError::Forbidden(m.into()),
-            LogicError::RateLimited(m) => ApiError::RateLimited(m.into()),
+            LogicError::RateLimited {
+                message,
+                retry_after,
+            } => ApiError::RateLimited(message, retry_after),
             LogicError::NotFound(m) => ApiError::NotFound(m.into()),
             LogicError::Conflict(m) => ApiError::Conflict(m.into()),
             LogicError::TooLarge(m) => ApiError::TooLarge(m),

@@ -167,6 +167,19 @@ async fn new_device_session(
     user_id: u64,
     info: &DeviceInfo,
 ) -> Result<(AuthReply, Bind)> {
+    // A user has at most `max_devices_per_user`: the new one takes the
+    // place of the one seen longest ago, whose token stops working.
+    let keep = logic.cfg.max_devices_per_user.saturating_sub(1) as usize;
+    let evicted = logic.store.evict_devices(user_id, keep).await?;
+    for device_id in evicted {
+        info!(
+            user_id,
+            device_id, "device limit reached; oldest device removed"
+        );
+        logic
+            .kick_user(user_id, Some(device_id), KickReason::TokenRevoked)
+            .await;
+    }
     let (token, token_hash) = new_token();
     let now = now_ms();
     let expires = now + logic.cfg.token_ttl.as_millis() as i64;

@@ -1,4 +1,4 @@
-//! Window counters of one process.
+//! Window counters and lockouts of one process.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -7,14 +7,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tern_public::time::now_ms;
 
-use super::{window_index, WindowCounter};
+use super::{window_index, Backoff, WindowCounter};
 use crate::cache::CacheError;
 
-/// Counts in memory. Keys of past windows are dropped as the map grows, so
-/// it holds about the keys active in the last window.
+/// Counts in memory. Keys of past windows, and lockouts forgotten, are
+/// dropped as the maps grow, so it holds about the keys active lately.
 #[derive(Default)]
 pub struct MemoryCounter {
     pub(super) counts: Mutex<Counts>,
+    lockouts: Mutex<Lockouts>,
 }
 
 #[derive(Default)]
@@ -23,6 +24,19 @@ pub(super) struct Counts {
     pub(super) by_key: HashMap<String, (u64, u64)>,
     /// Size after the last sweep; the next sweep comes at twice that.
     swept_at: usize,
+}
+
+#[derive(Default)]
+struct Lockouts {
+    by_key: HashMap<String, Lockout>,
+    swept_at: usize,
+}
+
+struct Lockout {
+    /// Lockouts so far, this one included.
+    count: u32,
+    until_ms: i64,
+    forget_at_ms: i64,
 }
 
 #[async_trait]
@@ -40,5 +54,36 @@ impl WindowCounter for MemoryCounter {
         }
         entry.1 += 1;
         Ok(entry.1)
+    }
+
+    async fn locked_for(&self, key: &str) -> Result<Option<Duration>, CacheError> {
+        let now = now_ms();
+        let l = self.lockouts.lock().expect("lockout lock poisoned");
+        Ok(l.by_key
+            .get(key)
+            .filter(|l| l.until_ms > now)
+            .map(|l| Duration::from_millis((l.until_ms - now) as u64)))
+    }
+
+    async fn lock_out(&self, key: &str, rule: Backoff) -> Result<Duration, CacheError> {
+        let now = now_ms();
+        let mut l = self.lockouts.lock().expect("lockout lock poisoned");
+        if l.by_key.len() > (l.swept_at * 2).max(1024) {
+            l.by_key.retain(|_, l| l.forget_at_ms > now);
+            l.swept_at = l.by_key.len();
+        }
+        let count = match l.by_key.get(key) {
+            Some(prev) if prev.forget_at_ms > now => prev.count.saturating_add(1),
+            _ => 1,
+        };
+        let wait = rule.nth(count);
+        let until_ms = now + wait.as_millis() as i64;
+        let lockout = Lockout {
+            count,
+            until_ms,
+            forget_at_ms: until_ms + rule.memory.as_millis() as i64,
+        };
+        l.by_key.insert(key.to_owned(), lockout);
+        Ok(wait)
     }
 }

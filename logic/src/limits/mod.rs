@@ -16,6 +16,7 @@ pub use memory::MemoryCounter;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use tern_public::time::now_ms;
 use tracing::warn;
 
 use crate::cache::CacheError;
@@ -24,12 +25,40 @@ use crate::rpc::Caller;
 use crate::Logic;
 
 /// Counts events per key in fixed windows of wall-clock time, so every
-/// node agrees on where a window starts.
+/// node agrees on where a window starts, and keeps lockouts that grow
+/// with each repeat.
 #[async_trait]
 pub trait WindowCounter: Send + Sync + 'static {
     /// Counts one event of `key` in the current window of length `window`;
     /// returns how many this window has had, this one included.
     async fn hit(&self, key: &str, window: Duration) -> std::result::Result<u64, CacheError>;
+
+    /// How much longer `key` is locked out, if it is.
+    async fn locked_for(&self, key: &str) -> std::result::Result<Option<Duration>, CacheError>;
+
+    /// Locks `key` out: for `rule.first` the first time, twice as long for
+    /// each lockout before it that is not yet forgotten, at most
+    /// `rule.max`. Lockouts are forgotten `rule.memory` after the last one.
+    /// Returns how long this one lasts.
+    async fn lock_out(&self, key: &str, rule: Backoff)
+        -> std::result::Result<Duration, CacheError>;
+}
+
+/// How lockouts grow: `first`, doubled each time, at most `max`, and
+/// forgotten after `memory` without one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub first: Duration,
+    pub max: Duration,
+    pub memory: Duration,
+}
+
+impl Backoff {
+    /// The length of lockout number `n` (1 for the first).
+    pub fn nth(&self, n: u32) -> Duration {
+        let factor = 1u32 << n.saturating_sub(1).min(20);
+        self.first.saturating_mul(factor).min(self.max)
+    }
 }
 
 /// The window number of `now_ms` for windows of `window`.
@@ -40,7 +69,9 @@ pub(crate) fn window_index(now_ms: i64, window: Duration) -> u64 {
 /// Takes one REGISTER or LOGIN attempt from the client address's budget
 /// and, for a LOGIN, from the username's, before any password is hashed:
 /// a guessing client or a login storm is refused without costing argon2
-/// work. The refusal says when to try again (the next window).
+/// work. A budget spent within its window locks the address or username
+/// out, for a window the first time and twice as long each time after
+/// (see [`Backoff`]); the refusal says when to try again.
 pub(crate) async fn check_auth(
     logic: &Logic,
     caller: &Caller,
@@ -51,35 +82,80 @@ pub(crate) async fn check_auth(
     }
     let per_addr = u64::from(logic.cfg.auth_attempts_per_addr_per_min);
     if let (Some(ip), true) = (client_ip(&caller.remote_addr), per_addr > 0) {
-        if over(
-            logic,
-            &format!("auth:addr:{ip}"),
-            per_addr,
-            logic.cfg.auth_window,
-        )
-        .await
-        {
-            return Err(LogicError::RateLimited(
-                "too many sign-in attempts from this address; try again in a minute",
+        if let Some(wait) = spend(logic, &format!("auth:addr:{ip}"), per_addr).await {
+            return Err(LogicError::rate_limited(
+                format!(
+                    "too many sign-in attempts from this address; try again in {} s",
+                    secs(wait)
+                ),
+                wait,
             ));
         }
     }
     let per_user = u64::from(logic.cfg.login_attempts_per_user_per_min);
     if let (Some(name), true) = (username, per_user > 0) {
-        if over(
-            logic,
-            &format!("auth:user:{name}"),
-            per_user,
-            logic.cfg.auth_window,
-        )
-        .await
-        {
-            return Err(LogicError::RateLimited(
-                "too many login attempts for this user; try again in a minute",
+        if let Some(wait) = spend(logic, &format!("auth:user:{name}"), per_user).await {
+            return Err(LogicError::rate_limited(
+                format!(
+                    "too many login attempts for this user; try again in {} s",
+                    secs(wait)
+                ),
+                wait,
             ));
         }
     }
     Ok(())
+}
+
+/// Whole seconds, rounded up, for messages people read.
+fn secs(d: Duration) -> u64 {
+    d.as_millis().div_ceil(1000) as u64
+}
+
+/// Takes one sign-in attempt from `key`'s budget of `limit` a window;
+/// returns how long to wait when it is refused. A counter failure never
+/// refuses.
+async fn spend(logic: &Logic, key: &str, limit: u64) -> Option<Duration> {
+    let counters = &logic.counters;
+    let rule = logic.cfg.auth_backoff();
+    match counters.locked_for(key).await {
+        Ok(Some(left)) => return Some(left),
+        Ok(None) => {}
+        Err(e) => {
+            warn!(error = %e, key, "rate counter unavailable; not limiting");
+            return None;
+        }
+    }
+    let n = match counters.hit(key, rule.first).await {
+        Ok(n) => n,
+        Err(e) => {
+            warn!(error = %e, key, "rate counter unavailable; not limiting");
+            return None;
+        }
+    };
+    if n <= limit {
+        return None;
+    }
+    // Exactly one attempt, on whichever node, sees the count pass the
+    // limit: it alone lengthens the lockout. Others that raced it wait
+    // for the lockout it set, or for the end of the window.
+    let wait = if n == limit + 1 {
+        counters.lock_out(key, rule).await.inspect(|wait| {
+            warn!(key, limit, lockout = ?wait, "sign-in budget spent; locked out");
+        })
+    } else {
+        counters
+            .locked_for(key)
+            .await
+            .map(|left| left.unwrap_or(rule.first))
+    };
+    match wait {
+        Ok(wait) => Some(wait),
+        Err(e) => {
+            warn!(error = %e, key, "rate counter unavailable; refusing for a window");
+            Some(rule.first)
+        }
+    }
 }
 
 /// The IP of a `host:port` peer address, without the port.
@@ -117,8 +193,14 @@ pub(crate) async fn check_send(logic: &Logic, caller: &Caller) -> Result<()> {
         return Ok(());
     }
     let key = format!("send:{}", caller.user_id);
-    if over(logic, &key, limit, Duration::from_secs(1)).await {
-        return Err(LogicError::RateLimited("too many messages; slow down"));
+    let window = Duration::from_secs(1);
+    if over(logic, &key, limit, window).await {
+        let into_window = now_ms().max(0) as u64 % window.as_millis() as u64;
+        let rest = window.saturating_sub(Duration::from_millis(into_window));
+        return Err(LogicError::rate_limited(
+            "too many messages; slow down",
+            rest,
+        ));
     }
     Ok(())
 }

@@ -58,6 +58,48 @@ async fn a_new_window_starts_from_zero(c1: &dyn WindowCounter, c2: &dyn WindowCo
     assert_eq!(c2.hit(&key, window).await.unwrap(), 1);
 }
 
+/// Lockouts double with each one, up to the cap, whichever node sets them,
+/// and are forgotten after the rule's memory.
+async fn lockouts_grow_and_are_forgotten(c1: &dyn WindowCounter, c2: &dyn WindowCounter) {
+    let rule = Backoff {
+        first: Duration::from_millis(100),
+        max: Duration::from_millis(250),
+        memory: Duration::from_millis(300),
+    };
+    let key = format!("l{}", now_ms());
+    assert_eq!(c1.locked_for(&key).await.unwrap(), None);
+    let mut waits = Vec::new();
+    for c in [c1, c2, c1, c2] {
+        waits.push(c.lock_out(&key, rule).await.unwrap());
+    }
+    let ms: Vec<u128> = waits.iter().map(Duration::as_millis).collect();
+    assert_eq!(ms, [100, 200, 250, 250], "doubling up to the cap");
+    let left = c2.locked_for(&key).await.unwrap().expect("locked out");
+    assert!(
+        left <= Duration::from_millis(250) && left > Duration::ZERO,
+        "{left:?}"
+    );
+    assert_eq!(c1.locked_for("another").await.unwrap(), None);
+
+    // Past the lockout and its memory, the next one is a first one again.
+    tokio::time::sleep(rule.max + rule.memory + Duration::from_millis(50)).await;
+    assert_eq!(c1.locked_for(&key).await.unwrap(), None);
+    assert_eq!(c2.lock_out(&key, rule).await.unwrap(), rule.first);
+}
+
+#[test]
+fn backoff_doubles_up_to_its_cap_without_overflow() {
+    let rule = Backoff {
+        first: Duration::from_secs(60),
+        max: Duration::from_secs(900),
+        memory: Duration::from_secs(3600),
+    };
+    let secs: Vec<u64> = (1..=6).map(|n| rule.nth(n).as_secs()).collect();
+    assert_eq!(secs, [60, 120, 240, 480, 900, 900]);
+    assert_eq!(rule.nth(u32::MAX), rule.max);
+    assert_eq!(rule.nth(0), rule.first);
+}
+
 macro_rules! on_both_counters {
     ($($case:ident),* $(,)?) => {$(
         mod $case {
@@ -81,7 +123,11 @@ macro_rules! on_both_counters {
     )*};
 }
 
-on_both_counters!(nodes_count_one_key_together, a_new_window_starts_from_zero);
+on_both_counters!(
+    nodes_count_one_key_together,
+    a_new_window_starts_from_zero,
+    lockouts_grow_and_are_forgotten,
+);
 
 #[tokio::test]
 async fn the_memory_counter_forgets_past_windows() {

@@ -106,6 +106,28 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes the user's devices beyond the `keep` most recently seen and
+    /// returns their ids: their tokens stop working with them.
+    pub async fn evict_devices(&self, user_id: u64, keep: usize) -> Result<Vec<u64>> {
+        let rows = sqlx::query(
+            "SELECT id FROM devices WHERE user_id = ? ORDER BY last_seen_at DESC, id DESC",
+        )
+        .bind(user_id as i64)
+        .fetch_all(self.pool())
+        .await?;
+        let mut evicted = Vec::new();
+        for row in rows.iter().skip(keep) {
+            let device_id = id(row, "id")?;
+            sqlx::query("DELETE FROM devices WHERE id = ? AND user_id = ?")
+                .bind(device_id as i64)
+                .bind(user_id as i64)
+                .execute(self.pool())
+                .await?;
+            evicted.push(device_id);
+        }
+        Ok(evicted)
+    }
+
     /// Raises a device's ack_seq to `seq`; never lowers it.
     pub async fn ack(&self, device_id: u64, seq: u64) -> Result<()> {
         sqlx::query("UPDATE devices SET ack_seq = ? WHERE id = ? AND ack_seq < ?")
