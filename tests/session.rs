@@ -168,3 +168,46 @@ async fn a_session_survives_its_connect_node_being_killed() {
 in_both_shapes! {
     #[tokio::test] a_cut_session_reconnects_resyncs_and_loses_nothing,
 }
+
+/// `reconnect` (an app's answer to a network change) drops the connection
+/// and signs in again at once on the next address; what arrived meanwhile
+/// follows in order.
+#[tokio::test]
+async fn reconnect_moves_the_session_to_the_next_address_at_once() {
+    let server = start().await;
+    let proxy = Proxy::start(server.addr()).await;
+    let alice = register(server.addr(), "alice").await;
+    let bob = register(server.addr(), "bob").await;
+    let bob_id = bob.user_id;
+    let (session, mut events) = take_over(bob, vec![server.addr(), proxy.addr]).await;
+    alice_sends(&alice, bob_id, 3, |_| {}).await;
+    let (first, _) = messages(&mut events, 3).await;
+
+    session.reconnect();
+    let mut seen = Vec::new();
+    let moved_to = loop {
+        let event = tokio::time::timeout(WAIT, events.recv())
+            .await
+            .expect("the session reconnects in time")
+            .expect("session running");
+        match event {
+            SessionEvent::Connected(addr) => break addr,
+            other => seen.push(format!("{other:?}")),
+        }
+    };
+    assert_eq!(moved_to, proxy.addr, "the next address, after {seen:?}");
+    assert!(
+        seen.iter().any(|e| e.starts_with("Disconnected")),
+        "{seen:?}"
+    );
+
+    for i in 3..6 {
+        let id = format!("a{i}");
+        alice.client.send_text(bob_id, "later", &id).await.unwrap();
+    }
+    let (after, _) = messages(&mut events, 3).await;
+    let all: Vec<Message> = first.into_iter().chain(after).collect();
+    assert_in_order_once(&all, all[0].seq);
+    drop(session);
+    server.stop().await;
+}

@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 
@@ -96,6 +97,8 @@ struct Shared {
     /// The highest seq a reply told us of (own sends are not pushed back).
     known: AtomicU64,
     known_changed: Notify,
+    /// [`Session::reconnect`] was called.
+    reconnect: Notify,
 }
 
 impl Drop for Session {
@@ -119,6 +122,7 @@ impl Session {
             current: watch::channel(None).0,
             known: AtomicU64::new(after_seq),
             known_changed: Notify::new(),
+            reconnect: Notify::new(),
         });
         let request_timeout = opts.request_timeout;
         let driver = tokio::spawn(drive(
@@ -150,6 +154,16 @@ impl Session {
             Ok(Err(_)) => Err(ClientError::Closed),
             Err(_) => Err(ClientError::Timeout),
         }
+    }
+
+    /// Drops the connection and signs in again at once, on the next
+    /// address; when the session is waiting to reconnect, it stops waiting.
+    /// For an app that learns the network changed: the old connection may
+    /// be dead without either side knowing, until heartbeats time out.
+    /// Requests in flight fail as [`ClientError::Closed`]; [`Session::send`]
+    /// sends them again.
+    pub fn reconnect(&self) {
+        self.shared.reconnect.notify_one();
     }
 
     /// SEND, riding out drops: a send that fails in transit is sent again
@@ -208,6 +222,8 @@ async fn drive(
             Ok((client, events, heartbeat)) => {
                 backoff = opts.backoff_min;
                 let client = Arc::new(client);
+                // A reconnect asked for before this connection is done.
+                let _ = shared.reconnect.notified().now_or_never();
                 let mut beat = client.spawn_heartbeat(heartbeat);
                 shared.current.send_replace(Some(client.clone()));
                 let end = if tx.send(SessionEvent::Connected(addr)).await.is_err() {
@@ -237,7 +253,10 @@ async fn drive(
                 // Every address refused once: wait before the next round.
                 if (attempt + 1) % addrs.len() == 0 {
                     let jitter = rand_jitter(backoff);
-                    tokio::time::sleep(backoff + jitter).await;
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff + jitter) => {}
+                        () = shared.reconnect.notified() => {}
+                    }
                     backoff = (backoff * 2).min(opts.backoff_max);
                 }
             }
@@ -314,6 +333,7 @@ async fn serve(
             }
             // The heartbeat task ends when a heartbeat fails.
             _ = &mut *beat => return End::Reconnect,
+            () = shared.reconnect.notified() => return End::Reconnect,
         };
         match caught_up {
             Ok(()) => {}
