@@ -41,7 +41,10 @@ cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
-cargo test --workspace --locked
+# The soak runs once, at full length, below.
+cargo test --workspace --locked -- --skip soak_
+echo "== soak (${TERN_SOAK_SECS:-600} s, both shapes at once)"
+scripts/soak.sh --secs "${TERN_SOAK_SECS:-600}"
 echo "== schemathesis (admin API against its OpenAPI document)"
 TERN_BIN="${CARGO_TARGET_DIR:-target}/debug/tern" scripts/schemathesis.sh
 echo "== fuzz (each target ${FUZZ_SECONDS:-60} s on its committed corpus)"

@@ -1,0 +1,411 @@
+//! The soak's users: two devices each, kept signed in by SDK Sessions, doing
+//! what phones do (one-to-one and group messages, recalls, live rooms,
+//! ACKs, network changes) at a phone's pace, and a ledger of everything the
+//! server confirmed, for the final check.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use tern_client::proto::{ConvType, GroupCreateRequest, SendRequest};
+use tern_client::{
+    Client, ClientError, Code, Credentials, Session, SessionEvent, SessionOptions, TEXT,
+};
+
+use crate::common::PASSWORD;
+
+/// One device of a soak user and what its Session handed to the app.
+pub struct Device {
+    pub creds: Credentials,
+    pub session: Session,
+    pub stream: Arc<Stream>,
+}
+
+/// The app's view of one device: every list entry in the order the
+/// Session emitted it.
+#[derive(Default)]
+pub struct Stream {
+    /// (seq, message id) of each `SessionEvent::Message`.
+    pub entries: Mutex<Vec<(u64, Vec<u8>)>>,
+    pub connects: AtomicU64,
+    /// Why the Session gave up, if it did (it must not).
+    pub ended: Mutex<Option<String>>,
+    /// Woken at every new entry.
+    pub changed: tokio::sync::Notify,
+}
+
+impl Stream {
+    pub fn head(&self) -> u64 {
+        let e = self.entries.lock().expect("stream lock");
+        e.last().map_or(0, |(seq, _)| *seq)
+    }
+}
+
+pub struct User {
+    pub id: u64,
+    pub devices: Vec<Device>,
+    pub friends: Vec<u64>,
+    pub groups: Vec<u64>,
+}
+
+/// Where a message went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conv {
+    User(u64),
+    Group(u64),
+}
+
+/// A message the server confirmed.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub sender: u64,
+    /// The sender's n-th send: later sends must sit later in every list.
+    pub index: u64,
+    pub client_msg_id: String,
+    pub conv: Conv,
+    pub message_id: Vec<u8>,
+}
+
+/// Everything the soak was told by the server.
+#[derive(Default)]
+pub struct Ledger {
+    pub sent: Vec<Sent>,
+    /// Messages whose recall the server confirmed.
+    pub recalled: HashSet<Vec<u8>>,
+    /// Recalls whose answer was lost: done or not.
+    pub maybe_recalled: HashSet<Vec<u8>>,
+    pub group_members: HashMap<u64, Vec<u64>>,
+    /// Counts of what was done, for the summary.
+    pub counts: BTreeMap<&'static str, u64>,
+    /// The longest a send took to be confirmed, retries included.
+    pub slowest_send: Duration,
+}
+
+impl Ledger {
+    fn count(&mut self, what: &'static str) {
+        *self.counts.entry(what).or_default() += 1;
+    }
+}
+
+pub type SharedLedger = Arc<Mutex<Ledger>>;
+
+fn options() -> SessionOptions {
+    SessionOptions {
+        backoff_min: Duration::from_millis(50),
+        backoff_max: Duration::from_secs(1),
+        request_timeout: Duration::from_secs(10),
+        tls: None,
+    }
+}
+
+/// Registers `n` users with two devices each: even users connect to the
+/// nodes directly, odd ones through `proxied` (which the soak cuts), each
+/// starting on a different node. Friends in a ring (two on each side);
+/// groups of six.
+pub async fn setup(
+    direct: &[SocketAddr],
+    proxied: &[SocketAddr],
+    n: usize,
+    tag: &str,
+) -> (Vec<User>, SharedLedger) {
+    let mut users = Vec::new();
+    for i in 0..n {
+        let name = format!("{tag}{i}");
+        let addr = direct[i % direct.len()];
+        let mut creds = Vec::new();
+        for first in [true, false] {
+            let (client, _events) = Client::connect(addr).await.expect("connect");
+            let auth = if first {
+                client.register(&name, PASSWORD, &name).await
+            } else {
+                client.login(&name, PASSWORD, None).await
+            }
+            .expect("sign up");
+            creds.push(Credentials {
+                user_id: auth.user_id,
+                device_id: auth.device_id,
+                token: auth.token,
+            });
+        }
+        let pool = if i % 2 == 0 { direct } else { proxied };
+        let mut addrs = pool.to_vec();
+        addrs.rotate_left(i % pool.len());
+        let devices = creds.into_iter().map(|c| start(&addrs, c)).collect();
+        users.push(User {
+            id: 0,
+            devices,
+            friends: Vec::new(),
+            groups: Vec::new(),
+        });
+        users[i].id = users[i].devices[0].creds.user_id;
+    }
+    for i in 0..n {
+        for step in [1, 2] {
+            let j = (i + step) % n;
+            let (a, b) = (users[i].id, users[j].id);
+            client(&users[i])
+                .await
+                .friend_request(b, "hi")
+                .await
+                .expect("friend request");
+            client(&users[j])
+                .await
+                .friend_accept(a)
+                .await
+                .expect("friend accept");
+            users[i].friends.push(b);
+            users[j].friends.push(a);
+        }
+    }
+    let ledger = SharedLedger::default();
+    for g in 0..(n / 4).max(1) {
+        let members: Vec<usize> = (0..6).map(|k| (g * 4 + k) % n).collect();
+        let req = GroupCreateRequest {
+            name: format!("{tag} group {g}"),
+            member_ids: members[1..].iter().map(|&m| users[m].id).collect(),
+            ..Default::default()
+        };
+        let info = client(&users[members[0]])
+            .await
+            .group_create(&req)
+            .await
+            .expect("group create");
+        for &m in &members {
+            users[m].groups.push(info.group_id);
+        }
+        let ids = members.iter().map(|&m| users[m].id).collect();
+        ledger
+            .lock()
+            .unwrap()
+            .group_members
+            .insert(info.group_id, ids);
+    }
+    (users, ledger)
+}
+
+async fn client(u: &User) -> Arc<Client> {
+    u.devices[0].session.client().await.expect("signed in")
+}
+
+/// Starts a Session for `creds` and a task that records what it emits.
+fn start(addrs: &[SocketAddr], creds: Credentials) -> Device {
+    let (session, events) = Session::start(addrs.to_vec(), creds.clone(), 0, options());
+    let stream = Arc::new(Stream::default());
+    tokio::spawn(record(events, stream.clone()));
+    Device {
+        creds,
+        session,
+        stream,
+    }
+}
+
+async fn record(mut events: mpsc::Receiver<SessionEvent>, stream: Arc<Stream>) {
+    while let Some(e) = events.recv().await {
+        match e {
+            SessionEvent::Message(m) => {
+                stream
+                    .entries
+                    .lock()
+                    .expect("stream lock")
+                    .push((m.seq, m.id.to_vec()));
+                stream.changed.notify_waiters();
+            }
+            SessionEvent::Connected(_) => {
+                stream.connects.fetch_add(1, Ordering::Relaxed);
+            }
+            SessionEvent::Ended(why) => {
+                *stream.ended.lock().expect("stream lock") = Some(why);
+            }
+            SessionEvent::Room(_) | SessionEvent::Disconnected => {}
+        }
+    }
+}
+
+/// Longest one confirmed action may take across restarts before the soak
+/// fails.
+const CONFIRM_WITHIN: Duration = Duration::from_secs(90);
+
+/// What `user` does until `deadline`: an action, then a pause a person
+/// might take (0.15–0.45 s).
+pub async fn act(user: User, ledger: SharedLedger, deadline: Instant, seed: u64) -> User {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut sends = 0u64;
+    let mut recent: Vec<(Vec<u8>, Instant)> = Vec::new();
+    while Instant::now() < deadline {
+        let device = &user.devices[rng.gen_range(0..user.devices.len())];
+        match rng.gen_range(0..100) {
+            50..=74 if !user.groups.is_empty() => {
+                let g = user.groups[rng.gen_range(0..user.groups.len())];
+                let id = send(&user, device, Conv::Group(g), sends, &ledger).await;
+                recent.push((id, Instant::now()));
+                sends += 1;
+            }
+            0..=74 => {
+                let to = user.friends[rng.gen_range(0..user.friends.len())];
+                let id = send(&user, device, Conv::User(to), sends, &ledger).await;
+                recent.push((id, Instant::now()));
+                sends += 1;
+            }
+            75..=79 => {
+                // Well inside the two-minute recall window.
+                recent.retain(|(_, at)| at.elapsed() < Duration::from_secs(60));
+                if !recent.is_empty() {
+                    let (id, _) = recent.swap_remove(rng.gen_range(0..recent.len()));
+                    recall(device, id, &ledger).await;
+                }
+            }
+            80..=89 => room(device, rng.gen_range(0..3), &ledger).await,
+            90..=97 => ack(device, &ledger).await,
+            _ => {
+                // A network change: the app drops its connection.
+                device.session.reconnect();
+                ledger.lock().unwrap().count("client reconnects");
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(150..450))).await;
+    }
+    user
+}
+
+/// Sends until the server confirms (a retry carries the same
+/// client_msg_id, so it is stored once); records it; returns its id.
+async fn send(
+    user: &User,
+    device: &Device,
+    conv: Conv,
+    index: u64,
+    ledger: &SharedLedger,
+) -> Vec<u8> {
+    let client_msg_id = format!("{}-{index}", user.id);
+    let (conv_type, conv_id) = match conv {
+        Conv::User(u) => (ConvType::User, u),
+        Conv::Group(g) => (ConvType::Group, g),
+    };
+    let req = SendRequest {
+        conv_type: conv_type as i32,
+        conv_id,
+        content_type: TEXT,
+        content: format!("soak {client_msg_id}").into_bytes().into(),
+        client_msg_id: client_msg_id.clone(),
+        mentions: vec![],
+    };
+    let started = Instant::now();
+    let reply = loop {
+        match device.session.send(req.clone()).await {
+            Ok(r) => break r,
+            Err(e) if transient(&e) && started.elapsed() < CONFIRM_WITHIN => {
+                ledger
+                    .lock()
+                    .unwrap()
+                    .count("send attempts failed in transit");
+                let wait = e.retry_after().unwrap_or(Duration::from_millis(100));
+                tokio::time::sleep(wait).await;
+            }
+            Err(e) => panic!(
+                "send {client_msg_id} failed for good after {:?}: {e}",
+                started.elapsed()
+            ),
+        }
+    };
+    let mut l = ledger.lock().unwrap();
+    // A send that took this long rode out a drop or a restart.
+    let took = started.elapsed();
+    if took > Duration::from_secs(1) {
+        l.count("sends confirmed after a failure");
+    }
+    l.slowest_send = l.slowest_send.max(took);
+    l.count(match conv {
+        Conv::User(_) => "one-to-one messages",
+        Conv::Group(_) => "group messages",
+    });
+    let message_id = reply.message_id.to_vec();
+    l.sent.push(Sent {
+        sender: user.id,
+        index,
+        client_msg_id,
+        conv,
+        message_id: message_id.clone(),
+    });
+    message_id
+}
+
+/// Recalls one of the user's own messages. A recall of a recalled message
+/// changes nothing, so one whose answer is lost is sent again.
+async fn recall(device: &Device, id: Vec<u8>, ledger: &SharedLedger) {
+    let started = Instant::now();
+    loop {
+        let result = match device.session.client().await {
+            Ok(c) => c.recall(id.clone()).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => {
+                let mut l = ledger.lock().unwrap();
+                l.recalled.insert(id);
+                l.count("recalls");
+                return;
+            }
+            Err(e) if transient(&e) && started.elapsed() < CONFIRM_WITHIN => {
+                ledger.lock().unwrap().maybe_recalled.insert(id.clone());
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("recall failed for good: {e}"),
+        }
+    }
+}
+
+/// Joins a live room and says something there. Rooms are not stored, and
+/// a join is the connection's: a drop between the two is fine.
+async fn room(device: &Device, n: u32, ledger: &SharedLedger) {
+    let room = format!("soak-room-{n}");
+    let Ok(client) = device.session.client().await else {
+        return;
+    };
+    let joined = client.room_join(&room).await;
+    let said = match joined {
+        Ok(()) => client.room_send(&room, TEXT, "hello room").await,
+        Err(e) => Err(e),
+    };
+    let mut l = ledger.lock().unwrap();
+    match said {
+        Ok(()) => l.count("room messages"),
+        Err(e) if transient(&e) || e.code() == Some(Code::Forbidden) => {
+            l.count("room messages lost to a drop")
+        }
+        Err(e) => panic!("room send failed: {e}"),
+    }
+}
+
+/// ACKs what the device has; one lost in transit is fine (the next ACK
+/// covers it).
+async fn ack(device: &Device, ledger: &SharedLedger) {
+    let seq = device.stream.head();
+    if seq == 0 {
+        return;
+    }
+    let result = match device.session.client().await {
+        Ok(c) => c.ack(seq).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => ledger.lock().unwrap().count("acks"),
+        Err(e) if transient(&e) => {}
+        Err(e) => panic!("ack {seq} failed: {e}"),
+    }
+}
+
+/// A failure in transit: the server may or may not have done it, and the
+/// same request may be sent again.
+fn transient(e: &ClientError) -> bool {
+    match e {
+        ClientError::Closed | ClientError::Timeout | ClientError::Io(_) => true,
+        _ => matches!(e.code(), Some(Code::Unavailable | Code::RateLimited)),
+    }
+}
