@@ -40,6 +40,8 @@ cargo fmt --all -- --check
 cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo deny (licenses, bans, sources; advisories when reachable)"
+scripts/deny.sh
 echo "== cargo test"
 # The soak runs once, at full length, below.
 cargo test --workspace --locked -- --skip soak_
