@@ -33,11 +33,18 @@ impl TlsConfig {
     /// certificate must be valid for `server_name` (a DNS name or an IP).
     pub fn system_roots(server_name: &str) -> Result<TlsConfig, ClientError> {
         let mut roots = RootCertStore::empty();
-        let certs = rustls_native_certs::load_native_certs()
-            .map_err(|e| ClientError::Tls(format!("system roots: {e}")))?;
-        let (_added, _ignored) = roots.add_parsable_certificates(certs);
+        // Some unreadable files among the system's certificates are normal;
+        // only no usable root at all is an error.
+        let found = rustls_native_certs::load_native_certs();
+        let (_added, _ignored) = roots.add_parsable_certificates(found.certs);
         if roots.is_empty() {
-            return Err(ClientError::Tls("no usable system root certificate".into()));
+            let why = found
+                .errors
+                .first()
+                .map_or_else(String::new, |e| format!(": {e}"));
+            return Err(ClientError::Tls(format!(
+                "no usable system root certificate{why}"
+            )));
         }
         TlsConfig::with_roots(server_name, roots)
     }

@@ -135,7 +135,9 @@ impl Bus for NatsBus {
             Ok(Err(e)) => Err(match e.kind() {
                 RequestErrorKind::TimedOut => BusError::Timeout,
                 RequestErrorKind::NoResponders => BusError::NoResponders(subject.to_owned()),
-                RequestErrorKind::Other => BusError::Transport(format!("NATS request: {e}")),
+                RequestErrorKind::InvalidSubject
+                | RequestErrorKind::MaxPayloadExceeded
+                | RequestErrorKind::Other => BusError::Transport(format!("NATS request: {e}")),
             }),
             Err(_) => Err(BusError::Timeout),
         }
