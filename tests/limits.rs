@@ -1,6 +1,6 @@
-//! Time and capacity limits over real TCP: the handshake timeout, the
-//! heartbeat deadline and the connection limit, each without disturbing the
-//! clients that behave.
+//! Time limits over real TCP: the handshake timeout and the heartbeat
+//! deadline, without disturbing the clients that behave. (The connection
+//! limits are in tests/abuse.rs.)
 
 mod common;
 
@@ -9,14 +9,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use common::*;
-use tern_client::proto::SyncRequest;
-use tern_client::Code;
 use tern_connect::ConnectConfig;
-use tern_public::FrameType;
-
-fn code(r: &tern_client::proto::Reply) -> Option<Code> {
-    Code::from_i32(r.code)
-}
 
 #[tokio::test]
 async fn silence_past_the_handshake_timeout_and_the_heartbeat_deadline_closes() {
@@ -79,41 +72,4 @@ async fn silence_past_the_handshake_timeout_and_the_heartbeat_deadline_closes() 
     assert_eq!(text(&talker.next_push().await), "still there?");
     beating.abort();
     server.stop().await;
-}
-
-#[tokio::test]
-async fn the_connection_limit_holds_new_clients_until_a_slot_frees() {
-    let connect = ConnectConfig {
-        max_connections: 2,
-        ..Default::default()
-    };
-    let server = start_with(connect, open_logic()).await;
-    let mut first = Raw::connect(server.addr()).await;
-    let mut second = Raw::connect(server.addr()).await;
-    for raw in [&mut first, &mut second] {
-        raw.request(FrameType::Heartbeat.as_u16(), 1, SyncRequest::default())
-            .await;
-        assert_eq!(code(&raw.reply().await), Some(Code::Ok));
-    }
-    // The third connects (kernel backlog) but is not served while two are open.
-    let mut third = Raw::connect(server.addr()).await;
-    third
-        .request(FrameType::Heartbeat.as_u16(), 1, SyncRequest::default())
-        .await;
-    let early =
-        tokio::time::timeout(Duration::from_millis(500), tokio_stream_next(&mut third)).await;
-    assert!(early.is_err(), "third connection served beyond the limit");
-    drop(first);
-    assert_eq!(
-        code(&third.reply().await),
-        Some(Code::Ok),
-        "served once a slot freed"
-    );
-    server.stop().await;
-}
-
-async fn tokio_stream_next(raw: &mut Raw) -> Option<tern_public::Frame> {
-    futures::StreamExt::next(&mut raw.framed)
-        .await
-        .and_then(Result::ok)
 }
