@@ -73,3 +73,28 @@ async fn silence_past_the_handshake_timeout_and_the_heartbeat_deadline_closes() 
     beating.abort();
     server.stop().await;
 }
+
+/// A SYNC asking for more than the page cap gets the cap and `has_more`;
+/// the rest comes on the next page.
+#[tokio::test]
+async fn a_sync_page_is_capped() {
+    let logic = tern_logic::LogicConfig {
+        sync_max_limit: 5,
+        ..open_logic()
+    };
+    let server = start_with(open_connect(), logic).await;
+    let alice = register(server.addr(), "alice").await;
+    let bob = register(server.addr(), "bob").await;
+    for i in 0..8 {
+        alice
+            .client
+            .send_text(bob.user_id, "hi", &format!("m{i}"))
+            .await
+            .unwrap();
+    }
+    let first = bob.client.sync(0, 10_000).await.unwrap();
+    assert_eq!((first.messages.len(), first.has_more), (5, true));
+    let rest = bob.client.sync(5, 10_000).await.unwrap();
+    assert_eq!((rest.messages.len(), rest.has_more), (3, false));
+    server.stop().await;
+}
