@@ -1,29 +1,26 @@
 //! The connect node: accept loop with a connection limit, node lifecycle
 //! announcements, and drain on shutdown.
 
-use std::collections::HashSet;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use prost::Message as _;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, error, info, warn};
 
 use tern_public::bus::{Bus, Subjects};
 use tern_public::proto::bus::{
     logic_event, ConnReply, ConnRequest, DeviceOffline, LogicEvent, NodeEvent, NodeState,
-    RoomCount, RoomCounts,
 };
-use tern_public::proto::client::{KickReason, Reply};
-use tern_public::{Code, Frame, FrameType};
+use tern_public::proto::client::KickReason;
+use tern_public::Code;
 
 use crate::config::ConnectConfig;
-use crate::metrics::{CloseLabels, ConnectMetrics};
+use crate::metrics::ConnectMetrics;
 use crate::rooms::Rooms;
 use crate::{connection, deliver, registry::Registry};
 
@@ -199,11 +196,7 @@ impl Node {
         shared.announce(NodeState::Up).await;
         info!(node = %shared.cfg.node_id, addr = ?listener.local_addr().ok(), "connect node serving");
 
-        let limit = Arc::new(Semaphore::new(shared.cfg.max_connections));
-        // Refusals hold a socket for a moment (TLS handshake, one reply);
-        // past this many at once, a refused socket is just closed.
-        let refusing = Arc::new(Semaphore::new(MAX_REFUSING));
-        let mut full_logged_at: Option<std::time::Instant> = None;
+        let mut gate = Gate::new(&shared.cfg);
         tokio::pin!(shutdown);
         loop {
             let (socket, peer) = tokio::select! {
@@ -219,53 +212,26 @@ impl Node {
                 () = &mut shutdown => break,
             };
             let _ = socket.set_nodelay(true);
-            // A full node answers at once, so the client tries another
-            // node instead of hanging in the listen backlog.
-            let admission = match limit.clone().try_acquire_owned() {
-                Err(_) => {
-                    let now = std::time::Instant::now();
-                    if full_logged_at.is_none_or(|t| now.duration_since(t) > LOG_FULL_EVERY) {
-                        full_logged_at = Some(now);
-                        warn!(
-                            limit = shared.cfg.max_connections,
-                            "node at its connection limit; refusing new clients"
-                        );
-                    }
-                    Err(Refusal::NodeFull)
-                }
-                Ok(permit) => shared
-                    .per_ip
-                    .take(peer.ip(), shared.cfg.max_connections_per_ip)
-                    .map(|slot| (permit, slot))
-                    .ok_or(Refusal::PerAddress),
-            };
-            let refusal = match admission {
+            let node = self.clone();
+            match gate.admit(&shared, peer.ip()) {
                 Ok(held) => {
-                    let node = self.clone();
                     tracker.spawn(async move {
                         node.serve_socket(socket, peer.to_string(), Ok(held)).await;
                     });
-                    continue;
                 }
-                Err(refusal) => refusal,
-            };
-            shared.metrics.limited(refusal.label());
-            match refusing.clone().try_acquire_owned() {
-                Ok(turn) => {
-                    let node = self.clone();
-                    tracker.spawn(async move {
-                        node.serve_socket(socket, peer.to_string(), Err(refusal))
-                            .await;
-                        drop(turn);
-                    });
-                }
-                Err(_) => {
-                    let labels = CloseLabels {
-                        reason: refusal.close_reason(),
-                    };
-                    shared.metrics.closed.get_or_create(&labels).inc();
-                    drop(socket);
-                }
+                Err(refusal) => match gate.refusal_turn() {
+                    Some(turn) => {
+                        tracker.spawn(async move {
+                            node.serve_socket(socket, peer.to_string(), Err(refusal))
+                                .await;
+                            drop(turn);
+                        });
+                    }
+                    None => {
+                        node.count_close(refusal.close_reason());
+                        drop(socket);
+                    }
+                },
             }
         }
         drop(listener);
@@ -283,66 +249,6 @@ impl Node {
     {
         let conn_id = self.shared.next_conn_id.fetch_add(1, Ordering::Relaxed);
         connection::serve(self.shared.clone(), stream, conn_id, peer).await;
-    }
-
-    /// Runs the TLS handshake when TLS is on (bounded by the handshake
-    /// timeout, like a plain client's first frame), then serves the
-    /// connection with what it holds of the node's limits, or tells it
-    /// which limit refused it.
-    async fn serve_socket(&self, socket: TcpStream, peer: String, admission: Admission) {
-        let Some(tls) = self.shared.cfg.tls.clone() else {
-            return self.admit(socket, peer, admission).await;
-        };
-        let handshake = tls.acceptor().accept(socket);
-        match tokio::time::timeout(self.shared.cfg.handshake_timeout, handshake).await {
-            Ok(Ok(stream)) => self.admit(stream, peer, admission).await,
-            Ok(Err(e)) => self.tls_failed(&peer, &e.to_string()),
-            Err(_) => self.tls_failed(&peer, "timed out"),
-        }
-    }
-
-    async fn admit<S>(&self, stream: S, peer: String, admission: Admission)
-    where
-        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
-    {
-        match admission {
-            Ok(held) => {
-                self.serve_connection(stream, peer).await;
-                drop(held);
-            }
-            Err(refusal) => self.refuse(stream, refusal).await,
-        }
-    }
-
-    /// Tells a client over a connection limit why, then closes.
-    async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(&self, mut stream: S, refusal: Refusal) {
-        let labels = CloseLabels {
-            reason: refusal.close_reason(),
-        };
-        self.shared.metrics.closed.get_or_create(&labels).inc();
-        let reply = Reply {
-            request_id: 0,
-            code: Code::RateLimited.as_i32(),
-            message: refusal.message().into(),
-            payload: Bytes::new(),
-            retry_after_ms: 0,
-        };
-        let frame = Frame::from_message(FrameType::Reply.as_u16(), &reply).to_bytes();
-        let write = async {
-            stream.write_all(&frame).await?;
-            stream.shutdown().await
-        };
-        if let Ok(Ok(())) = tokio::time::timeout(self.shared.cfg.write_timeout, write).await {
-            connection::linger(&mut stream).await;
-        }
-    }
-
-    fn tls_failed(&self, peer: &str, why: &str) {
-        debug!(peer, error = why, "TLS handshake failed");
-        let labels = CloseLabels {
-            reason: "tls_handshake",
-        };
-        self.shared.metrics.closed.get_or_create(&labels).inc();
     }
 
     async fn drain(&self, tracker: TaskTracker) {
@@ -369,93 +275,11 @@ impl Node {
     }
 }
 
-/// Refused connections being answered at once, at most.
-const MAX_REFUSING: usize = 1024;
-
-/// How often a full node says so in the log at most.
-const LOG_FULL_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// What an accepted socket holds of the node's limits while it is served:
-/// its place under `max_connections` and its address's slot.
-type Admission = Result<(OwnedSemaphorePermit, per_ip::Slot), Refusal>;
-
-/// Which connection limit turned a client away.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Refusal {
-    NodeFull,
-    PerAddress,
-}
-
-impl Refusal {
-    /// The `limit` label of `tern_rate_limited_total`.
-    fn label(self) -> &'static str {
-        match self {
-            Refusal::NodeFull => "connections",
-            Refusal::PerAddress => "connections_per_ip",
-        }
-    }
-
-    /// The `reason` label of `tern_connections_closed_total`.
-    fn close_reason(self) -> &'static str {
-        match self {
-            Refusal::NodeFull => "node full",
-            Refusal::PerAddress => "too many from address",
-        }
-    }
-
-    fn message(self) -> &'static str {
-        match self {
-            Refusal::NodeFull => "this node is full; try another",
-            Refusal::PerAddress => "too many connections from this address",
-        }
-    }
-}
-
-async fn announce_alive(shared: Arc<Shared>) {
-    let mut tick = tokio::time::interval(shared.cfg.alive_interval);
-    tick.tick().await;
-    let mut reported = HashSet::new();
-    loop {
-        tick.tick().await;
-        shared.announce(NodeState::Alive).await;
-        reported = report_rooms(&shared, reported).await;
-    }
-}
-
-/// Rooms per RoomCounts event: well under the bus message limit.
-const ROOM_COUNTS_CHUNK: usize = 2000;
-
-/// Reports the local member count of every room, and 0 for rooms that
-/// emptied since the last report; returns the rooms reported non-zero.
-async fn report_rooms(shared: &Shared, before: HashSet<String>) -> HashSet<String> {
-    let counts = shared.rooms.counts();
-    let now: HashSet<String> = counts.iter().map(|(r, _)| r.clone()).collect();
-    let mut rooms: Vec<RoomCount> = counts
-        .into_iter()
-        .map(|(room_id, n)| RoomCount {
-            room_id,
-            online: n.min(u32::MAX as usize) as u32,
-        })
-        .collect();
-    rooms.extend(before.difference(&now).map(|r| RoomCount {
-        room_id: r.clone(),
-        online: 0,
-    }));
-    let ttl_ms = (shared.cfg.alive_interval * 3)
-        .as_millis()
-        .min(u32::MAX as u128) as u32;
-    for chunk in rooms.chunks(ROOM_COUNTS_CHUNK) {
-        shared
-            .publish_event(logic_event::Event::RoomCounts(RoomCounts {
-                node_id: shared.cfg.node_id.clone(),
-                rooms: chunk.to_vec(),
-                ttl_ms,
-            }))
-            .await;
-    }
-    now
-}
-
+mod admission;
+mod announce;
 mod per_ip;
 #[cfg(test)]
 mod tests;
+
+use admission::Gate;
+use announce::announce_alive;

@@ -1,0 +1,180 @@
+//! Who gets served: each accepted socket takes a place under the node's
+//! `max_connections` and a slot of its client address, or is told which
+//! limit refused it (one RATE_LIMITED reply, request_id 0) and closed, so
+//! the client can go elsewhere instead of hanging in the listen backlog.
+//! The TLS handshake, when TLS is on, comes first either way.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tracing::{debug, warn};
+
+use tern_public::proto::client::Reply;
+use tern_public::{Code, Frame, FrameType};
+
+use super::{per_ip, Node, Shared};
+use crate::config::ConnectConfig;
+use crate::connection;
+use crate::metrics::CloseLabels;
+
+/// Refused connections being answered at once, at most: a refusal holds a
+/// socket for a moment (handshake, one reply); past this many, a refused
+/// socket is just closed.
+const MAX_REFUSING: usize = 1024;
+
+/// How often a full node says so in the log at most.
+const LOG_FULL_EVERY: Duration = Duration::from_secs(10);
+
+/// What an accepted socket holds of the node's limits while it is served:
+/// its place under `max_connections` and its address's slot.
+pub(super) type Admission = Result<(OwnedSemaphorePermit, per_ip::Slot), Refusal>;
+
+/// Which connection limit turned a client away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Refusal {
+    NodeFull,
+    PerAddress,
+}
+
+impl Refusal {
+    /// The `limit` label of `tern_rate_limited_total`.
+    fn label(self) -> &'static str {
+        match self {
+            Refusal::NodeFull => "connections",
+            Refusal::PerAddress => "connections_per_ip",
+        }
+    }
+
+    /// The `reason` label of `tern_connections_closed_total`.
+    pub(super) fn close_reason(self) -> &'static str {
+        match self {
+            Refusal::NodeFull => "node full",
+            Refusal::PerAddress => "too many from address",
+        }
+    }
+
+    fn message(self) -> &'static str {
+        match self {
+            Refusal::NodeFull => "this node is full; try another",
+            Refusal::PerAddress => "too many connections from this address",
+        }
+    }
+}
+
+/// The accept loop's side of the limits.
+pub(super) struct Gate {
+    open: Arc<Semaphore>,
+    refusing: Arc<Semaphore>,
+    full_logged_at: Option<Instant>,
+}
+
+impl Gate {
+    pub(super) fn new(cfg: &ConnectConfig) -> Gate {
+        Gate {
+            open: Arc::new(Semaphore::new(cfg.max_connections)),
+            refusing: Arc::new(Semaphore::new(MAX_REFUSING)),
+            full_logged_at: None,
+        }
+    }
+
+    /// Admits a client from `ip`, or says which limit refuses it (counted).
+    pub(super) fn admit(&mut self, shared: &Shared, ip: IpAddr) -> Admission {
+        let admission = match self.open.clone().try_acquire_owned() {
+            Err(_) => {
+                let now = Instant::now();
+                if self
+                    .full_logged_at
+                    .is_none_or(|t| now.duration_since(t) > LOG_FULL_EVERY)
+                {
+                    self.full_logged_at = Some(now);
+                    warn!(
+                        limit = shared.cfg.max_connections,
+                        "node at its connection limit; refusing new clients"
+                    );
+                }
+                Err(Refusal::NodeFull)
+            }
+            Ok(permit) => shared
+                .per_ip
+                .take(ip, shared.cfg.max_connections_per_ip)
+                .map(|slot| (permit, slot))
+                .ok_or(Refusal::PerAddress),
+        };
+        if let Err(refusal) = admission {
+            shared.metrics.limited(refusal.label());
+        }
+        admission
+    }
+
+    /// A turn to answer a refused client, if not too many are being answered.
+    pub(super) fn refusal_turn(&self) -> Option<OwnedSemaphorePermit> {
+        self.refusing.clone().try_acquire_owned().ok()
+    }
+}
+
+impl Node {
+    /// Runs the TLS handshake when TLS is on (bounded by the handshake
+    /// timeout, like a plain client's first frame), then serves the
+    /// connection with what it holds of the node's limits, or tells it
+    /// which limit refused it.
+    pub(super) async fn serve_socket(&self, socket: TcpStream, peer: String, admission: Admission) {
+        let Some(tls) = self.shared.cfg.tls.clone() else {
+            return self.settle(socket, peer, admission).await;
+        };
+        let handshake = tls.acceptor().accept(socket);
+        match tokio::time::timeout(self.shared.cfg.handshake_timeout, handshake).await {
+            Ok(Ok(stream)) => self.settle(stream, peer, admission).await,
+            Ok(Err(e)) => self.tls_failed(&peer, &e.to_string()),
+            Err(_) => self.tls_failed(&peer, "timed out"),
+        }
+    }
+
+    async fn settle<S>(&self, stream: S, peer: String, admission: Admission)
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        match admission {
+            Ok(held) => {
+                self.serve_connection(stream, peer).await;
+                drop(held);
+            }
+            Err(refusal) => self.refuse(stream, refusal).await,
+        }
+    }
+
+    /// Tells a client over a connection limit why, then closes.
+    async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(&self, mut stream: S, refusal: Refusal) {
+        self.count_close(refusal.close_reason());
+        let reply = Reply {
+            request_id: 0,
+            code: Code::RateLimited.as_i32(),
+            message: refusal.message().into(),
+            payload: Bytes::new(),
+            retry_after_ms: 0,
+        };
+        let frame = Frame::from_message(FrameType::Reply.as_u16(), &reply).to_bytes();
+        let write = async {
+            stream.write_all(&frame).await?;
+            stream.shutdown().await
+        };
+        if let Ok(Ok(())) = tokio::time::timeout(self.shared.cfg.write_timeout, write).await {
+            connection::linger(&mut stream).await;
+        }
+    }
+
+    fn tls_failed(&self, peer: &str, why: &str) {
+        debug!(peer, error = why, "TLS handshake failed");
+        self.count_close("tls_handshake");
+    }
+
+    /// Counts a connection closed before it was served.
+    pub(super) fn count_close(&self, reason: &'static str) {
+        let labels = CloseLabels { reason };
+        self.shared.metrics.closed.get_or_create(&labels).inc();
+    }
+}
