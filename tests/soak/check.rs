@@ -7,7 +7,8 @@ use prost::Message as _;
 
 use tern_client::proto::{Message, MessageStatus, RecallEvent, SystemContentType};
 
-use crate::traffic::{Conv, Ledger, Sent, Stream};
+use crate::traffic::{Conv, Ledger, Sent};
+use crate::users::Stream;
 
 /// What one list held.
 #[derive(Debug, Default, Clone, Copy)]

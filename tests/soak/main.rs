@@ -14,6 +14,7 @@ mod common;
 mod check;
 mod nodes;
 mod traffic;
+mod users;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -26,7 +27,8 @@ use tern_client::proto::Message;
 use common::proxy::Proxy;
 use common::Services;
 use nodes::{free_port, Failure, NodeProc, Nodes, Role, Stop};
-use traffic::{Ledger, User};
+use traffic::Ledger;
+use users::User;
 
 /// How long the traffic runs.
 fn length() -> Duration {
@@ -81,7 +83,7 @@ async fn soak(name: &str, mut nodes: Nodes, n_users: usize, failures: &[Failure]
     let length = length();
     let direct = nodes.client_addrs();
     let proxied: Vec<_> = nodes.proxies.iter().map(|p| p.addr).collect();
-    let (users, ledger) = traffic::setup(&direct, &proxied, n_users, &format!("{name}u")).await;
+    let (users, ledger) = users::setup(&direct, &proxied, n_users, &format!("{name}u")).await;
 
     let seed: u64 = rand::random();
     let deadline = Instant::now() + length;
@@ -150,7 +152,7 @@ async fn read_list(u: &User) -> Vec<Message> {
 }
 
 /// Waits until the device's stream reaches `head`.
-async fn settle(d: &traffic::Device, head: u64) {
+async fn settle(d: &users::Device, head: u64) {
     let until = Instant::now() + SETTLE_WITHIN;
     loop {
         let changed = d.stream.changed.notified();
