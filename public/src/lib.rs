@@ -4,6 +4,7 @@
 //! abstraction with its in-process implementation, and tracing setup.
 //! It depends on no other tern crate.
 
+pub mod addr;
 pub mod bus;
 pub mod code;
 pub mod codec;

@@ -14,6 +14,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{debug, warn};
 
+use tern_public::addr::budget_key;
 use tern_public::proto::client::Reply;
 use tern_public::{Code, Frame, FrameType};
 
@@ -101,7 +102,7 @@ impl Gate {
             }
             Ok(permit) => shared
                 .per_ip
-                .take(ip, shared.cfg.max_connections_per_ip)
+                .take(budget_key(ip), shared.cfg.max_connections_per_ip)
                 .map(|slot| (permit, slot))
                 .ok_or(Refusal::PerAddress),
         };

@@ -158,12 +158,13 @@ async fn spend(logic: &Logic, key: &str, limit: u64) -> Option<Duration> {
     }
 }
 
-/// The IP of a `host:port` peer address, without the port.
+/// The budget key of a `host:port` peer address: its IP without the port
+/// (an IPv6 one by its /64).
 fn client_ip(remote_addr: &str) -> Option<std::net::IpAddr> {
     remote_addr
         .parse::<std::net::SocketAddr>()
         .ok()
-        .map(|a| a.ip())
+        .map(|a| tern_public::addr::budget_key(a.ip()))
 }
 
 /// Counts one event of `key` and tells whether the window is past `limit`;
