@@ -11,4 +11,5 @@ mod process;
 mod services;
 
 pub use mariadb::mysql_database;
+pub use process::restartable_port;
 pub use services::{nats_server, redis_server, Service};

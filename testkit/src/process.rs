@@ -14,6 +14,26 @@ pub(crate) fn free_port() -> u16 {
         .expect("binding 127.0.0.1:0 for a free port")
 }
 
+/// A free loopback port below the kernel's ephemeral range, for a server
+/// that must come back on the same port after a restart. A port from the
+/// ephemeral range (what binding port 0 gives) can become the local port
+/// of some outgoing connection while the server is down, and the restart
+/// would then fail to bind.
+pub fn restartable_port() -> u16 {
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let floor = low.saturating_sub(20_000).max(1024);
+    for _ in 0..1000 {
+        let port = rand::Rng::gen_range(&mut rand::thread_rng(), floor..low);
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {floor}..{low}");
+}
+
 /// Fails with the package that provides `binary` when it is missing.
 pub(crate) fn require(binary: &str, package: &str) -> Result<PathBuf, String> {
     let path = std::env::var_os("PATH").unwrap_or_default();

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::process::{
-    data_dir, free_port, kill, require, spawn_tied, wait_for_port, wait_for_port_closed,
+    data_dir, kill, require, restartable_port, spawn_tied, wait_for_port, wait_for_port_closed,
 };
 
 const START_WITHIN: Duration = Duration::from_secs(20);
@@ -44,7 +44,8 @@ impl Service {
     fn start(kind: Kind) -> Result<Service, String> {
         let mut s = Service {
             kind,
-            port: free_port(),
+            // Some tests restart it on the same port.
+            port: restartable_port(),
             dir: instance_dir(kind),
             pid: None,
         };

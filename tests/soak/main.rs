@@ -26,7 +26,8 @@ use tern_client::proto::Message;
 
 use common::proxy::Proxy;
 use common::Services;
-use nodes::{free_port, Failure, NodeProc, Nodes, Role, Stop};
+use nodes::{Failure, NodeProc, Nodes, Role, Stop};
+use tern_testkit::restartable_port;
 use traffic::Ledger;
 use users::User;
 
@@ -45,8 +46,8 @@ fn length() -> Duration {
 async fn soak_cluster() {
     let services = Services::start().await;
     let (l1, l2) = tokio::join!(NodeProc::logic(&services), NodeProc::logic(&services));
-    let c1 = NodeProc::connect(&services, free_port()).await;
-    let c2 = NodeProc::connect(&services, free_port()).await;
+    let c1 = NodeProc::connect(&services, restartable_port()).await;
+    let c2 = NodeProc::connect(&services, restartable_port()).await;
     let proxies = vec![Proxy::start(c1.addr).await, Proxy::start(c2.addr).await];
     let nodes = Nodes::new(vec![l1, l2, c1, c2], Some(services), proxies);
     let failures = [
@@ -65,7 +66,7 @@ async fn soak_cluster() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn soak_standalone() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = NodeProc::standalone(dir.path(), free_port()).await;
+    let server = NodeProc::standalone(dir.path(), restartable_port()).await;
     let proxies = vec![Proxy::start(server.addr).await];
     let nodes = Nodes::new(vec![server], None, proxies);
     let failures = [

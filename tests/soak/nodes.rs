@@ -165,12 +165,6 @@ pub enum Stop {
     Kill,
 }
 
-/// A free loopback port for a node that must come back on it.
-pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-    l.local_addr().expect("local addr").port()
-}
-
 /// What the soak breaks, in turn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
