@@ -10,12 +10,15 @@
 //!   reconnects with backoff over a list of servers, SYNCs from the last seq
 //!   it handed over, and gives the app every list entry exactly once, in
 //!   order, as [`SessionEvent`]s. [`Session::client`] is the live
-//!   connection, for every other command.
+//!   connection, for every other command; [`Session::reconnect`] moves it
+//!   at once when the app learns the network changed.
 //! - [`seq`] is that bookkeeping (apply the next seq, sync on a gap, drop
 //!   duplicates), usable on its own.
 //!
 //! A failed command is [`ClientError::Server`]; [`ClientError::code`] says
-//! why ([`Code::NotFriends`], [`Code::Muted`], ...).
+//! why ([`Code::NotFriends`], [`Code::Muted`], ...). A [`Code::RateLimited`]
+//! one says how long to wait before trying again in
+//! [`ClientError::retry_after`].
 //!
 //! Register once, keep the credentials, then stay online with a session:
 //!
