@@ -105,7 +105,7 @@ impl Connection {
         let (tx, rx) = mpsc::channel(shared.cfg.write_queue_frames);
         let signal = Arc::new(CloseSignal::default());
         let handle = ConnHandle::new(conn_id, tx, signal.clone());
-        let budget = flood::Budget::new(&shared.cfg);
+        let budget = flood::Budget::new(&shared.cfg, &shared.clock);
         Connection {
             shared,
             conn_id,

@@ -37,6 +37,9 @@ pub(crate) struct Shared {
     draining: AtomicBool,
     /// Open connections per client address.
     per_ip: Arc<per_ip::PerIp>,
+    /// The clock of every connection's rate limiters: one per node, since
+    /// making one runs CPUID (a hypervisor trap in a VM).
+    pub clock: governor::clock::DefaultClock,
 }
 
 impl Shared {
@@ -130,6 +133,7 @@ impl Node {
                 next_conn_id: AtomicU64::new((u64::from(rand::random::<u32>()) << 32) | 1),
                 draining: AtomicBool::new(false),
                 per_ip: Arc::default(),
+                clock: governor::clock::DefaultClock::default(),
             }),
         }
     }

@@ -41,16 +41,20 @@ pub(crate) struct Budget {
 }
 
 impl Budget {
-    pub(crate) fn new(cfg: &ConnectConfig) -> Budget {
-        let frames = NonZeroU32::new(cfg.frames_per_sec)
-            .map(|per_sec| RateLimiter::direct(Quota::per_second(per_sec)));
+    /// The budgets of one connection; `clock` is the node's (making a
+    /// clock per connection would run CPUID each time).
+    pub(crate) fn new(cfg: &ConnectConfig, clock: &DefaultClock) -> Budget {
+        let frames = NonZeroU32::new(cfg.frames_per_sec).map(|per_sec| {
+            RateLimiter::direct_with_clock(Quota::per_second(per_sec), clock.clone())
+        });
         let bytes = NonZeroU32::new(cfg.bytes_per_sec).map(|per_sec| {
             // The burst must hold the largest frame, or it could never pass.
             let burst = u32::try_from(cfg.max_frame_len + 64)
                 .unwrap_or(u32::MAX)
                 .max(per_sec.get());
             let burst = NonZeroU32::new(burst).expect("at least per_sec");
-            RateLimiter::direct(Quota::per_second(per_sec).allow_burst(burst))
+            let quota = Quota::per_second(per_sec).allow_burst(burst);
+            RateLimiter::direct_with_clock(quota, clock.clone())
         });
         Budget {
             frames,
@@ -65,18 +69,25 @@ impl Budget {
     /// Takes a frame of `len` bytes from the budgets.
     pub(crate) fn admit(&mut self, len: usize) -> Verdict {
         let len = NonZeroU32::new(u32::try_from(len).unwrap_or(u32::MAX).max(1)).expect("max(1)");
-        let clock = DefaultClock::default();
-        let frames = self.frames.as_ref().map_or(Ok(()), |f| f.check());
+        // Only a refusal reads the clock: making one runs CPUID, which in a
+        // VM is a trap to the hypervisor, far too dear for every frame.
+        let frames = self.frames.as_ref().map_or(Ok(()), |f| {
+            f.check()
+                .map_err(|not_until| not_until.wait_time_from(f.clock().now()))
+        });
         let bytes = match (&frames, &self.bytes) {
-            (Ok(()), Some(b)) => b.check_n(len),
-            _ => Ok(Ok(())),
+            (Ok(()), Some(b)) => match b.check_n(len) {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(not_until)) => Err(not_until.wait_time_from(b.clock().now())),
+                // Larger than the burst: cannot happen, the burst holds a largest frame.
+                Err(_) => Err(WINDOW),
+            },
+            _ => Ok(()),
         };
         let (over, wait) = match (frames, bytes) {
-            (Err(not_until), _) => ("frames", not_until.wait_time_from(clock.now())),
-            (_, Ok(Err(not_until))) => ("bytes", not_until.wait_time_from(clock.now())),
-            // Larger than the burst: cannot happen, the burst holds a largest frame.
-            (_, Err(_)) => ("bytes", WINDOW),
-            (Ok(()), Ok(Ok(()))) => return Verdict::Serve,
+            (Err(wait), _) => ("frames", wait),
+            (_, Err(wait)) => ("bytes", wait),
+            (Ok(()), Ok(())) => return Verdict::Serve,
         };
         let now = Instant::now();
         if now.duration_since(self.window_start) > WINDOW {
@@ -118,7 +129,7 @@ mod tests {
 
     #[test]
     fn frames_past_the_budget_are_refused_then_the_connection_closes() {
-        let mut b = Budget::new(&cfg(5, 1_000_000, 3));
+        let mut b = Budget::new(&cfg(5, 1_000_000, 3), &DefaultClock::default());
         for _ in 0..5 {
             assert_eq!(b.admit(10), Verdict::Serve);
         }
@@ -132,7 +143,7 @@ mod tests {
 
     #[test]
     fn zero_turns_a_budget_off() {
-        let mut b = Budget::new(&cfg(0, 0, 1));
+        let mut b = Budget::new(&cfg(0, 0, 1), &DefaultClock::default());
         for _ in 0..10_000 {
             assert_eq!(b.admit(1000), Verdict::Serve);
         }
@@ -141,7 +152,7 @@ mod tests {
     #[test]
     fn bytes_past_the_budget_are_refused_but_one_largest_frame_always_fits() {
         // 100 bytes a second, but the burst holds a 1000-byte frame.
-        let mut b = Budget::new(&cfg(1000, 100, 10));
+        let mut b = Budget::new(&cfg(1000, 100, 10), &DefaultClock::default());
         assert_eq!(b.admit(1000), Verdict::Serve);
         assert!(matches!(b.admit(100), Verdict::Refuse("bytes", _)));
     }

@@ -5,7 +5,7 @@
 use std::num::NonZeroU32;
 
 use bytes::Bytes;
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::Clock;
 use governor::{Quota, RateLimiter};
 use prost::Message as _;
 use tracing::{debug, info, Instrument};
@@ -122,11 +122,15 @@ impl Connection {
         let per_sec = self.shared.cfg.room_sends_per_sec.max(1);
         let limiter = self.room_sends.get_or_insert_with(|| {
             let rate = NonZeroU32::new(per_sec).expect("at least 1");
-            Box::new(RateLimiter::direct(Quota::per_second(rate)))
+            let clock = self.shared.clock.clone();
+            Box::new(RateLimiter::direct_with_clock(
+                Quota::per_second(rate),
+                clock,
+            ))
         });
         limiter
             .check()
-            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+            .map_err(|not_until| not_until.wait_time_from(limiter.clock().now()))
     }
 
     /// ROOM_JOIN and ROOM_LEAVE: membership is this node's; joining may
