@@ -98,8 +98,10 @@ async fn node_event(logic: &Logic, n: NodeEvent) {
     match watched {
         // Alive, yet unknown: it was swept (it could not announce itself
         // for a while) or presence was lost. Its clients are still
-        // connected; ask it who they are.
-        Ok(true) if state != NodeState::Up => {
+        // connected; ask it who they are. Not a draining node: it is going
+        // away, and its DOWN may have been handled before its DRAINING
+        // (events run concurrently, on any logic node).
+        Ok(true) if state == NodeState::Alive => {
             info!(node = %n.node_id, "unknown node is alive; asking it to re-announce its devices");
             let msg = NodeMessage {
                 body: Some(node_message::Body::Reannounce(Reannounce {})),

@@ -137,3 +137,46 @@ async fn a_node_that_stops_announcing_loses_its_devices_after_three_intervals() 
     let _ = stop.send(());
     sweeper.await.unwrap();
 }
+
+/// Only a node that says it is alive is asked to re-announce its devices
+/// when logic does not know it; a draining one whose DOWN was handled
+/// first is left to go.
+#[tokio::test]
+async fn only_an_unknown_alive_node_is_asked_to_re_announce() {
+    let (logic, _presence, _d) = logic().await;
+    let subjects = tern_public::bus::Subjects::default();
+    let mut to_gone = logic
+        .bus
+        .subscribe(&subjects.node("gone"), None)
+        .await
+        .unwrap();
+    let mut to_back = logic
+        .bus
+        .subscribe(&subjects.node("back"), None)
+        .await
+        .unwrap();
+    let node = |id: &str, state: NodeState| {
+        event(logic_event::Event::Node(NodeEvent {
+            node_id: id.into(),
+            state: state as i32,
+            connections: 0,
+            alive_interval_ms: 1000,
+        }))
+    };
+    super::handle(&logic, node("gone", NodeState::Down)).await;
+    super::handle(&logic, node("gone", NodeState::Draining)).await;
+    super::handle(&logic, node("back", NodeState::Alive)).await;
+    let next = |s: &mut tern_public::bus::Subscription| {
+        futures::FutureExt::now_or_never(s.next()).flatten()
+    };
+    assert!(
+        next(&mut to_gone).is_none(),
+        "a draining node was asked to re-announce"
+    );
+    let asked = next(&mut to_back).expect("the unknown alive node is asked");
+    let msg = tern_public::proto::bus::NodeMessage::decode(asked.payload).unwrap();
+    assert!(matches!(
+        msg.body,
+        Some(tern_public::proto::bus::node_message::Body::Reannounce(_))
+    ));
+}
