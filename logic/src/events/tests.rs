@@ -38,6 +38,16 @@ fn event(e: logic_event::Event) -> bytes::Bytes {
     LogicEvent { event: Some(e) }.encode_to_vec().into()
 }
 
+/// A node lifecycle event with no connections and a 1 s alive interval.
+fn node(id: &str, state: NodeState) -> bytes::Bytes {
+    event(logic_event::Event::Node(NodeEvent {
+        node_id: id.into(),
+        state: state as i32,
+        connections: 0,
+        alive_interval_ms: 1000,
+    }))
+}
+
 #[tokio::test]
 async fn device_offline_removes_only_the_connection_that_closed() {
     let (logic, presence, _d) = logic().await;
@@ -67,14 +77,6 @@ async fn a_node_that_starts_or_stops_leaves_no_presence_behind() {
     presence.online(1, 10, at("n1", 1)).await.unwrap();
     presence.online(2, 20, at("n2", 1)).await.unwrap();
     presence.online(3, 30, at("n1", 2)).await.unwrap();
-    let node = |id: &str, state: NodeState| {
-        event(logic_event::Event::Node(NodeEvent {
-            node_id: id.into(),
-            state: state as i32,
-            connections: 0,
-            alive_interval_ms: 1000,
-        }))
-    };
     // ALIVE and DRAINING change nothing.
     super::handle(&logic, node("n1", NodeState::Alive)).await;
     super::handle(&logic, node("n1", NodeState::Draining)).await;
@@ -155,14 +157,6 @@ async fn only_an_unknown_alive_node_is_asked_to_re_announce() {
         .subscribe(&subjects.node("back"), None)
         .await
         .unwrap();
-    let node = |id: &str, state: NodeState| {
-        event(logic_event::Event::Node(NodeEvent {
-            node_id: id.into(),
-            state: state as i32,
-            connections: 0,
-            alive_interval_ms: 1000,
-        }))
-    };
     super::handle(&logic, node("gone", NodeState::Down)).await;
     super::handle(&logic, node("gone", NodeState::Draining)).await;
     super::handle(&logic, node("back", NodeState::Alive)).await;
