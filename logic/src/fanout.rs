@@ -14,10 +14,10 @@ use tern_public::bus::{Bus, Subjects};
 use tern_public::proto::bus::{node_message, Deliver, DeliverItem, NodeMessage};
 use tern_public::{Frame, FrameType};
 
-use crate::messages::new_message;
 use crate::metrics::LogicMetrics;
 use crate::presence::{OnlineDevice, Presence};
 use crate::store::NewMessage;
+use crate::wire::new_message;
 
 /// Committed batches waiting for fan-out; past that, pushes are dropped
 /// (devices sync), so slow presence or bus never stalls the committer.

@@ -5,16 +5,18 @@
 
 use tern_public::proto::client::{
     ConvType, Friend, FriendEvent, FriendList, FriendListRequest, FriendRemark, FriendRequest,
-    FriendState, FriendTarget, SystemContentType,
+    FriendTarget, SystemContentType,
 };
 use tern_public::time::now_ms;
 
+use crate::actor::Actor;
+use crate::domain::FriendState::{self, Accepted, Blocked, Pending, Requested};
 use crate::error::{LogicError, Result};
-use crate::rpc::Caller;
-use crate::store::friends::{FriendRow, ACCEPTED, BLOCKED, PENDING, REQUESTED};
+use crate::store::friends::FriendRow;
+use crate::store::User;
 use crate::store::{Recipient, Tx};
 use crate::system::{self, retry};
-use crate::users::profile;
+use crate::wire::profile;
 use crate::{paging, Logic};
 
 const MAX_NOTE: usize = 256;
@@ -29,33 +31,33 @@ enum Audience {
 }
 
 fn friend_event(
-    caller: &Caller,
+    actor: &Actor,
     other: u64,
     kind: SystemContentType,
     message: &str,
     to: Audience,
 ) -> crate::store::NewMessage {
     let body = FriendEvent {
-        from_user_id: caller.user_id,
+        from_user_id: actor.user_id(),
         to_user_id: other,
         message: message.to_owned(),
     };
     let mut recipients = vec![Recipient {
-        user_id: caller.user_id,
+        user_id: actor.user_id(),
         conv_id: other,
     }];
     if let Audience::Both = to {
         recipients.push(Recipient {
             user_id: other,
-            conv_id: caller.user_id,
+            conv_id: actor.user_id(),
         });
     }
-    system::event(caller, ConvType::System, other, kind, &body, recipients)
+    system::event(actor, ConvType::System, other, kind, &body, recipients)
 }
 
-/// The other user of a friend command: not the caller, and existing.
-async fn other_user(logic: &Logic, caller: &Caller, user_id: u64) -> Result<u64> {
-    if user_id == caller.user_id {
+/// The other user of a friend command: not the actor, and existing.
+async fn other_user(logic: &Logic, actor: &Actor, user_id: u64) -> Result<u64> {
+    if user_id == actor.user_id() {
         return Err(LogicError::bad_request("that is you"));
     }
     match logic.store.user_by_id(user_id).await? {
@@ -65,7 +67,7 @@ async fn other_user(logic: &Logic, caller: &Caller, user_id: u64) -> Result<u64>
 }
 
 /// Sets both directions of a relation to `state`.
-async fn set_both(logic: &Logic, tx: &mut Tx, a: u64, b: u64, state: &str) -> Result<()> {
+async fn set_both(logic: &Logic, tx: &mut Tx, a: u64, b: u64, state: FriendState) -> Result<()> {
     let now = now_ms();
     logic.store.put_friend(tx, a, b, state, now).await?;
     logic.store.put_friend(tx, b, a, state, now).await?;
@@ -79,37 +81,37 @@ async fn delete_both(logic: &Logic, tx: &mut Tx, a: u64, b: u64) -> Result<()> {
     Ok(())
 }
 
-fn state(row: &Option<FriendRow>) -> Option<&str> {
-    row.as_ref().map(|r| r.state.as_str())
+fn state(row: &Option<FriendRow>) -> Option<FriendState> {
+    row.as_ref().map(|r| r.state)
 }
 
-pub(crate) async fn request(logic: &Logic, caller: &Caller, req: FriendRequest) -> Result<()> {
+pub(crate) async fn request(logic: &Logic, actor: &Actor, req: FriendRequest) -> Result<()> {
     if req.message.chars().count() > MAX_NOTE {
         return Err(LogicError::bad_request(format!(
             "message longer than {MAX_NOTE} characters"
         )));
     }
-    let other = other_user(logic, caller, req.user_id).await?;
-    retry!(logic, request_tx(logic, caller, other, &req.message))
+    let other = other_user(logic, actor, req.user_id).await?;
+    retry!(logic, request_tx(logic, actor, other, &req.message))
 }
 
-async fn request_tx(logic: &Logic, caller: &Caller, other: u64, note: &str) -> Result<()> {
+async fn request_tx(logic: &Logic, actor: &Actor, other: u64, note: &str) -> Result<()> {
     let store = &logic.store;
     let mut tx = store.begin_write().await?;
-    store.lock_pair(&mut tx, caller.user_id, other).await?;
-    let (mine, theirs) = store.friend_pair(&mut tx, caller.user_id, other).await?;
-    if state(&theirs) == Some(BLOCKED) || state(&mine) == Some(BLOCKED) {
+    store.lock_pair(&mut tx, actor.user_id(), other).await?;
+    let (mine, theirs) = store.friend_pair(&mut tx, actor.user_id(), other).await?;
+    if state(&theirs) == Some(Blocked) || state(&mine) == Some(Blocked) {
         return Err(LogicError::Blocked("blocked"));
     }
     let now = now_ms();
     let event = match state(&mine) {
-        Some(ACCEPTED) => return Err(LogicError::Conflict("already friends")),
-        Some(REQUESTED) => return Err(LogicError::Conflict("request already sent")),
+        Some(Accepted) => return Err(LogicError::Conflict("already friends")),
+        Some(Requested) => return Err(LogicError::Conflict("request already sent")),
         // They asked first: asking back accepts.
-        Some(PENDING) => {
-            set_both(logic, &mut tx, caller.user_id, other, ACCEPTED).await?;
+        Some(Pending) => {
+            set_both(logic, &mut tx, actor.user_id(), other, Accepted).await?;
             friend_event(
-                caller,
+                actor,
                 other,
                 SystemContentType::FriendAccepted,
                 "",
@@ -118,13 +120,13 @@ async fn request_tx(logic: &Logic, caller: &Caller, other: u64, note: &str) -> R
         }
         _ => {
             store
-                .put_friend(&mut tx, caller.user_id, other, REQUESTED, now)
+                .put_friend(&mut tx, actor.user_id(), other, Requested, now)
                 .await?;
             store
-                .put_friend(&mut tx, other, caller.user_id, PENDING, now)
+                .put_friend(&mut tx, other, actor.user_id(), Pending, now)
                 .await?;
             friend_event(
-                caller,
+                actor,
                 other,
                 SystemContentType::FriendRequested,
                 note,
@@ -135,37 +137,37 @@ async fn request_tx(logic: &Logic, caller: &Caller, other: u64, note: &str) -> R
     system::commit(logic, tx, vec![event]).await
 }
 
-pub(crate) async fn accept(logic: &Logic, caller: &Caller, req: FriendTarget) -> Result<()> {
-    let other = other_user(logic, caller, req.user_id).await?;
-    retry!(logic, answer_tx(logic, caller, other, true))
+pub(crate) async fn accept(logic: &Logic, actor: &Actor, req: FriendTarget) -> Result<()> {
+    let other = other_user(logic, actor, req.user_id).await?;
+    retry!(logic, answer_tx(logic, actor, other, true))
 }
 
-pub(crate) async fn decline(logic: &Logic, caller: &Caller, req: FriendTarget) -> Result<()> {
-    let other = other_user(logic, caller, req.user_id).await?;
-    retry!(logic, answer_tx(logic, caller, other, false))
+pub(crate) async fn decline(logic: &Logic, actor: &Actor, req: FriendTarget) -> Result<()> {
+    let other = other_user(logic, actor, req.user_id).await?;
+    retry!(logic, answer_tx(logic, actor, other, false))
 }
 
-async fn answer_tx(logic: &Logic, caller: &Caller, other: u64, accept: bool) -> Result<()> {
+async fn answer_tx(logic: &Logic, actor: &Actor, other: u64, accept: bool) -> Result<()> {
     let store = &logic.store;
     let mut tx = store.begin_write().await?;
-    store.lock_pair(&mut tx, caller.user_id, other).await?;
-    let (mine, _) = store.friend_pair(&mut tx, caller.user_id, other).await?;
-    if state(&mine) != Some(PENDING) {
+    store.lock_pair(&mut tx, actor.user_id(), other).await?;
+    let (mine, _) = store.friend_pair(&mut tx, actor.user_id(), other).await?;
+    if state(&mine) != Some(Pending) {
         return Err(LogicError::NotFound("no friend request from that user"));
     }
     let event = if accept {
-        set_both(logic, &mut tx, caller.user_id, other, ACCEPTED).await?;
+        set_both(logic, &mut tx, actor.user_id(), other, Accepted).await?;
         friend_event(
-            caller,
+            actor,
             other,
             SystemContentType::FriendAccepted,
             "",
             Audience::Both,
         )
     } else {
-        delete_both(logic, &mut tx, caller.user_id, other).await?;
+        delete_both(logic, &mut tx, actor.user_id(), other).await?;
         friend_event(
-            caller,
+            actor,
             other,
             SystemContentType::FriendDeclined,
             "",
@@ -175,22 +177,23 @@ async fn answer_tx(logic: &Logic, caller: &Caller, other: u64, accept: bool) -> 
     system::commit(logic, tx, vec![event]).await
 }
 
-pub(crate) async fn delete(logic: &Logic, caller: &Caller, req: FriendTarget) -> Result<()> {
-    let other = other_user(logic, caller, req.user_id).await?;
-    retry!(logic, delete_tx(logic, caller, other))
+/// FRIEND_DELETE: ends the actor's friendship with `other` on both sides.
+pub(crate) async fn unfriend(logic: &Logic, actor: &Actor, other: u64) -> Result<()> {
+    let other = other_user(logic, actor, other).await?;
+    retry!(logic, delete_tx(logic, actor, other))
 }
 
-async fn delete_tx(logic: &Logic, caller: &Caller, other: u64) -> Result<()> {
+async fn delete_tx(logic: &Logic, actor: &Actor, other: u64) -> Result<()> {
     let store = &logic.store;
     let mut tx = store.begin_write().await?;
-    store.lock_pair(&mut tx, caller.user_id, other).await?;
-    let (mine, _) = store.friend_pair(&mut tx, caller.user_id, other).await?;
-    if state(&mine) != Some(ACCEPTED) {
+    store.lock_pair(&mut tx, actor.user_id(), other).await?;
+    let (mine, _) = store.friend_pair(&mut tx, actor.user_id(), other).await?;
+    if state(&mine) != Some(Accepted) {
         return Err(LogicError::NotFound("not friends"));
     }
-    delete_both(logic, &mut tx, caller.user_id, other).await?;
+    delete_both(logic, &mut tx, actor.user_id(), other).await?;
     let event = friend_event(
-        caller,
+        actor,
         other,
         SystemContentType::FriendDeleted,
         "",
@@ -199,26 +202,26 @@ async fn delete_tx(logic: &Logic, caller: &Caller, other: u64) -> Result<()> {
     system::commit(logic, tx, vec![event]).await
 }
 
-pub(crate) async fn block(logic: &Logic, caller: &Caller, req: FriendTarget) -> Result<()> {
-    let other = other_user(logic, caller, req.user_id).await?;
-    retry!(logic, block_tx(logic, caller, other))
+pub(crate) async fn block(logic: &Logic, actor: &Actor, req: FriendTarget) -> Result<()> {
+    let other = other_user(logic, actor, req.user_id).await?;
+    retry!(logic, block_tx(logic, actor, other))
 }
 
-async fn block_tx(logic: &Logic, caller: &Caller, other: u64) -> Result<()> {
+async fn block_tx(logic: &Logic, actor: &Actor, other: u64) -> Result<()> {
     let store = &logic.store;
     let mut tx = store.begin_write().await?;
-    store.lock_pair(&mut tx, caller.user_id, other).await?;
-    let (mine, _) = store.friend_pair(&mut tx, caller.user_id, other).await?;
-    if state(&mine) == Some(BLOCKED) {
+    store.lock_pair(&mut tx, actor.user_id(), other).await?;
+    let (mine, _) = store.friend_pair(&mut tx, actor.user_id(), other).await?;
+    if state(&mine) == Some(Blocked) {
         return Err(LogicError::Conflict("already blocked"));
     }
     // Only my side changes: the blocked user's view stays as it was, so
     // nothing but BLOCKED answers tells them.
     store
-        .put_friend(&mut tx, caller.user_id, other, BLOCKED, now_ms())
+        .put_friend(&mut tx, actor.user_id(), other, Blocked, now_ms())
         .await?;
     let event = friend_event(
-        caller,
+        actor,
         other,
         SystemContentType::FriendBlocked,
         "",
@@ -227,35 +230,35 @@ async fn block_tx(logic: &Logic, caller: &Caller, other: u64) -> Result<()> {
     system::commit(logic, tx, vec![event]).await
 }
 
-pub(crate) async fn unblock(logic: &Logic, caller: &Caller, req: FriendTarget) -> Result<()> {
-    let other = other_user(logic, caller, req.user_id).await?;
-    retry!(logic, unblock_tx(logic, caller, other))
+pub(crate) async fn unblock(logic: &Logic, actor: &Actor, req: FriendTarget) -> Result<()> {
+    let other = other_user(logic, actor, req.user_id).await?;
+    retry!(logic, unblock_tx(logic, actor, other))
 }
 
-async fn unblock_tx(logic: &Logic, caller: &Caller, other: u64) -> Result<()> {
+async fn unblock_tx(logic: &Logic, actor: &Actor, other: u64) -> Result<()> {
     let store = &logic.store;
     let mut tx = store.begin_write().await?;
-    store.lock_pair(&mut tx, caller.user_id, other).await?;
-    let (mine, theirs) = store.friend_pair(&mut tx, caller.user_id, other).await?;
-    if state(&mine) != Some(BLOCKED) {
+    store.lock_pair(&mut tx, actor.user_id(), other).await?;
+    let (mine, theirs) = store.friend_pair(&mut tx, actor.user_id(), other).await?;
+    if state(&mine) != Some(Blocked) {
         return Err(LogicError::NotFound("not blocked"));
     }
     // My side follows theirs again: a friendship or their request resumes.
     match state(&theirs) {
-        Some(ACCEPTED) => {
+        Some(Accepted) => {
             store
-                .put_friend(&mut tx, caller.user_id, other, ACCEPTED, now_ms())
+                .put_friend(&mut tx, actor.user_id(), other, Accepted, now_ms())
                 .await?
         }
-        Some(REQUESTED) => {
+        Some(Requested) => {
             store
-                .put_friend(&mut tx, caller.user_id, other, PENDING, now_ms())
+                .put_friend(&mut tx, actor.user_id(), other, Pending, now_ms())
                 .await?
         }
-        _ => store.delete_friend(&mut tx, caller.user_id, other).await?,
+        _ => store.delete_friend(&mut tx, actor.user_id(), other).await?,
     }
     let event = friend_event(
-        caller,
+        actor,
         other,
         SystemContentType::FriendUnblocked,
         "",
@@ -264,28 +267,28 @@ async fn unblock_tx(logic: &Logic, caller: &Caller, other: u64) -> Result<()> {
     system::commit(logic, tx, vec![event]).await
 }
 
-pub(crate) async fn set_remark(logic: &Logic, caller: &Caller, req: FriendRemark) -> Result<()> {
+pub(crate) async fn set_remark(logic: &Logic, actor: &Actor, req: FriendRemark) -> Result<()> {
     if req.remark.chars().count() > MAX_REMARK {
         return Err(LogicError::bad_request(format!(
             "remark longer than {MAX_REMARK} characters"
         )));
     }
-    let other = other_user(logic, caller, req.user_id).await?;
-    retry!(logic, remark_tx(logic, caller, other, &req.remark))
+    let other = other_user(logic, actor, req.user_id).await?;
+    retry!(logic, remark_tx(logic, actor, other, &req.remark))
 }
 
-async fn remark_tx(logic: &Logic, caller: &Caller, other: u64, remark: &str) -> Result<()> {
+async fn remark_tx(logic: &Logic, actor: &Actor, other: u64, remark: &str) -> Result<()> {
     let store = &logic.store;
     let mut tx = store.begin_write().await?;
-    store.lock_pair(&mut tx, caller.user_id, other).await?;
+    store.lock_pair(&mut tx, actor.user_id(), other).await?;
     if !store
-        .set_remark(&mut tx, caller.user_id, other, remark, now_ms())
+        .set_remark(&mut tx, actor.user_id(), other, remark, now_ms())
         .await?
     {
         return Err(LogicError::NotFound("no relation with that user"));
     }
     let event = friend_event(
-        caller,
+        actor,
         other,
         SystemContentType::FriendRemarkSet,
         remark,
@@ -294,29 +297,20 @@ async fn remark_tx(logic: &Logic, caller: &Caller, other: u64, remark: &str) -> 
     system::commit(logic, tx, vec![event]).await
 }
 
+/// FRIEND_LIST.
 pub(crate) async fn list(
     logic: &Logic,
-    caller: &Caller,
+    actor: &Actor,
     req: FriendListRequest,
 ) -> Result<FriendList> {
-    let limit = paging::limit(req.limit, DEFAULT_PAGE, MAX_PAGE);
-    let rows = logic
-        .store
-        .friends_of(caller.user_id, req.after_user_id, limit + 1)
-        .await?;
-    let (rows, has_more) = paging::page(rows, limit);
-    let ids: Vec<u64> = rows.iter().map(|r| r.friend_id).collect();
-    let users = paging::users_by_id(logic, &ids).await?;
-    let friends = rows
+    let (page, has_more) = relations(logic, actor, req.after_user_id, req.limit).await?;
+    let friends = page
         .into_iter()
-        .filter_map(|r| {
-            let user = users.get(&r.friend_id)?;
-            Some(Friend {
-                profile: Some(profile(user)),
-                state: friend_state(&r.state) as i32,
-                remark: r.remark,
-                updated_at_ms: r.updated_at,
-            })
+        .map(|Relation { row, user }| Friend {
+            profile: Some(profile(&user)),
+            state: row.state.to_wire() as i32,
+            remark: row.remark,
+            updated_at_ms: row.updated_at,
         })
         .collect::<Vec<_>>();
     let (friends, cut) = paging::fit(friends, logic.cfg.max_frame_len);
@@ -326,14 +320,36 @@ pub(crate) async fn list(
     })
 }
 
-fn friend_state(s: &str) -> FriendState {
-    match s {
-        REQUESTED => FriendState::Requested,
-        PENDING => FriendState::Pending,
-        ACCEPTED => FriendState::Accepted,
-        BLOCKED => FriendState::Blocked,
-        _ => FriendState::Unspecified,
-    }
+/// One of a user's relations, with the other user's account.
+pub(crate) struct Relation {
+    pub row: FriendRow,
+    pub user: User,
+}
+
+/// The actor's relations after friend id `after`, ascending, at most
+/// `limit` (0 for the default); true if more follow.
+pub(crate) async fn relations(
+    logic: &Logic,
+    actor: &Actor,
+    after: u64,
+    limit: u32,
+) -> Result<(Vec<Relation>, bool)> {
+    let limit = paging::limit(limit, DEFAULT_PAGE, MAX_PAGE);
+    let rows = logic
+        .store
+        .friends_of(actor.user_id(), after, limit + 1)
+        .await?;
+    let (rows, has_more) = paging::page(rows, limit);
+    let ids: Vec<u64> = rows.iter().map(|r| r.friend_id).collect();
+    let mut users = paging::users_by_id(logic, &ids).await?;
+    let page = rows
+        .into_iter()
+        .filter_map(|row| {
+            let user = users.remove(&row.friend_id)?;
+            Some(Relation { row, user })
+        })
+        .collect();
+    Ok((page, has_more))
 }
 
 /// Whether `sender` may message `receiver` one-to-one under `policy`.
@@ -343,11 +359,10 @@ pub(crate) async fn check_send(logic: &Logic, sender: u64, receiver: u64) -> Res
     }
     let mine = logic.store.friend_state(sender, receiver).await?;
     let theirs = logic.store.friend_state(receiver, sender).await?;
-    if mine.as_deref() == Some(BLOCKED) || theirs.as_deref() == Some(BLOCKED) {
+    if mine == Some(Blocked) || theirs == Some(Blocked) {
         return Err(LogicError::Blocked("blocked"));
     }
-    if logic.cfg.send_policy == crate::SendPolicy::FriendsOnly && mine.as_deref() != Some(ACCEPTED)
-    {
+    if logic.cfg.send_policy == crate::SendPolicy::FriendsOnly && mine != Some(Accepted) {
         return Err(LogicError::NotFriends(
             "only friends can message each other",
         ));

@@ -4,11 +4,14 @@
 //! serves client commands that connect nodes forward over the bus; it never
 //! holds a client connection. Any number of logic nodes can run side by side.
 
+mod actor;
 mod admin;
 pub mod api;
 mod auth;
 pub mod cache;
 mod config;
+mod dispatch;
+pub mod domain;
 mod error;
 mod events;
 mod fanout;
@@ -26,6 +29,7 @@ mod rpc;
 pub mod store;
 mod system;
 mod users;
+mod wire;
 
 pub use config::{LogicConfig, SendPolicy};
 pub use error::LogicError;

@@ -12,19 +12,23 @@ use tern_public::proto::client::{RoomMessage, RoomSendRequest};
 use tern_public::time::now_ms;
 use tern_public::{Frame, FrameType};
 
+use crate::actor::Actor;
 use crate::error::{LogicError, Result};
-use crate::rpc::Caller;
 use crate::Logic;
 
 /// ROOM_SEND: to every member of the room but the sending connection.
-pub(crate) async fn send(logic: &Logic, caller: &Caller, req: RoomSendRequest) -> Result<()> {
+pub(crate) async fn send(logic: &Logic, actor: &Actor, req: RoomSendRequest) -> Result<()> {
     check_room_id(&req.room_id)?;
     check_content(logic, &req.content)?;
-    let frame = room_frame(&req.room_id, caller.user_id, req.content_type, req.content);
+    let frame = room_frame(&req.room_id, actor.user_id(), req.content_type, req.content);
+    // The sending connection has its message already; the admin has none.
+    let (except_node_id, except_conn_id) = actor
+        .connection()
+        .map_or((String::new(), 0), |c| (c.node_id.clone(), c.conn_id));
     let deliver = RoomDeliver {
         frame,
-        except_node_id: caller.node_id.clone(),
-        except_conn_id: caller.conn_id,
+        except_node_id,
+        except_conn_id,
     };
     logic
         .bus

@@ -6,32 +6,16 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use prost::Message as _;
 use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use tern_public::bus::{BusError, BusMessage, Subscription, LOGIC_QUEUE};
-use tern_public::proto::bus::{Bind, ConnReply, ConnRequest};
-use tern_public::{Code, FrameType};
+use tern_public::proto::bus::ConnRequest;
 
 use crate::error::{LogicError, Result};
-use crate::metrics::{CommandLabels, CommandOnly};
-use crate::{auth, events, friends, groups, messages, rooms, users, Logic};
-
-/// The connection a command came from; identity is the connection's, never the payload's.
-#[derive(Debug, Clone)]
-pub(crate) struct Caller {
-    pub node_id: String,
-    pub conn_id: u64,
-    /// 0 before sign-in.
-    pub user_id: u64,
-    pub device_id: u64,
-    pub heartbeat_interval_secs: u32,
-    /// The client's `ip:port` as the connect node saw it; empty for the admin API.
-    pub remote_addr: String,
-}
+use crate::{dispatch, events, Logic};
 
 /// Logic's subscriptions on the bus, ready to serve.
 pub struct LogicServer {
@@ -198,8 +182,8 @@ async fn handle_request(logic: &Logic, msg: BusMessage) {
         return;
     };
     let reply = match ConnRequest::decode(msg.payload) {
-        Ok(req) => dispatch(logic, req).await,
-        Err(e) => error_reply(&LogicError::bad_request(format!(
+        Ok(req) => dispatch::dispatch(logic, req).await,
+        Err(e) => dispatch::error_reply(&LogicError::bad_request(format!(
             "undecodable request: {e}"
         ))),
     };
@@ -210,139 +194,6 @@ async fn handle_request(logic: &Logic, msg: BusMessage) {
     {
         warn!(error = %e, "could not send reply");
     }
-}
-
-/// Runs one client command and encodes its outcome.
-pub(crate) async fn dispatch(logic: &Logic, req: ConnRequest) -> ConnReply {
-    let caller = Caller {
-        node_id: req.node_id,
-        conn_id: req.conn_id,
-        user_id: req.user_id,
-        device_id: req.device_id,
-        heartbeat_interval_secs: req.heartbeat_interval_secs,
-        remote_addr: req.remote_addr,
-    };
-    let ty = u16::try_from(req.r#type).ok().and_then(FrameType::from_u16);
-    let started = std::time::Instant::now();
-    let result = run(logic, &caller, ty, req.payload).await;
-    let command = ty.map_or("unknown", FrameType::name);
-    let code = result.as_ref().map_or_else(|e| e.code(), |_| Code::Ok);
-    let m = &logic.metrics;
-    m.requests
-        .get_or_create(&CommandLabels {
-            command,
-            code: code.name(),
-        })
-        .inc();
-    m.request_seconds
-        .get_or_create(&CommandOnly { command })
-        .observe(started.elapsed().as_secs_f64());
-    match result {
-        Ok((payload, bind)) => ConnReply {
-            code: Code::Ok.as_i32(),
-            message: String::new(),
-            payload: payload.into(),
-            bind,
-            retry_after_ms: 0,
-        },
-        Err(e) => {
-            debug!(ty = ?ty, code = %e.code(), error = %e, "command failed");
-            error_reply(&e)
-        }
-    }
-}
-
-type Outcome = (Vec<u8>, Option<Bind>);
-
-async fn run(
-    logic: &Logic,
-    caller: &Caller,
-    ty: Option<FrameType>,
-    payload: Bytes,
-) -> Result<Outcome> {
-    use FrameType::*;
-    let ty = ty.ok_or_else(|| LogicError::bad_request("unknown command"))?;
-    if !ty.is_auth() && caller.user_id == 0 {
-        return Err(LogicError::Unauthenticated("sign in first"));
-    }
-    if ty.is_auth() && caller.user_id != 0 {
-        return Err(LogicError::bad_request("already signed in"));
-    }
-    let signed_in = |(reply, bind): (Vec<u8>, Bind)| (reply, Some(bind));
-    let p = payload;
-    Ok(match ty {
-        Register => auth::register(logic, caller, decode(p)?)
-            .await
-            .map(|(r, b)| signed_in((r.encode_to_vec(), b)))?,
-        Login => auth::login(logic, caller, decode(p)?)
-            .await
-            .map(|(r, b)| signed_in((r.encode_to_vec(), b)))?,
-        SignIn => auth::sign_in(logic, caller, decode(p)?)
-            .await
-            .map(|(r, b)| signed_in((r.encode_to_vec(), b)))?,
-        Send => reply(messages::send(logic, caller, decode(p)?).await?),
-        Sync => reply(messages::sync(logic, caller, decode(p)?).await?),
-        Ack => empty(messages::ack(logic, caller, decode(p)?).await?),
-        Recall => empty(messages::recall(logic, caller, decode(p)?).await?),
-        FriendRequest => empty(friends::request(logic, caller, decode(p)?).await?),
-        FriendAccept => empty(friends::accept(logic, caller, decode(p)?).await?),
-        FriendDecline => empty(friends::decline(logic, caller, decode(p)?).await?),
-        FriendDelete => empty(friends::delete(logic, caller, decode(p)?).await?),
-        FriendList => reply(friends::list(logic, caller, decode(p)?).await?),
-        FriendBlock => empty(friends::block(logic, caller, decode(p)?).await?),
-        FriendUnblock => empty(friends::unblock(logic, caller, decode(p)?).await?),
-        FriendSetRemark => empty(friends::set_remark(logic, caller, decode(p)?).await?),
-        GroupCreate => reply(groups::create(logic, caller, decode(p)?).await?),
-        GroupInfo => reply(groups::get_info(logic, caller, decode(p)?).await?),
-        GroupUpdate => reply(groups::update(logic, caller, decode(p)?).await?),
-        GroupListMine => reply(groups::list_mine(logic, caller, decode(p)?).await?),
-        GroupMembers => reply(groups::members_page(logic, caller, decode(p)?).await?),
-        GroupAddMembers => empty(groups::add_members(logic, caller, decode(p)?).await?),
-        GroupRemoveMembers => empty(groups::remove_members(logic, caller, decode(p)?).await?),
-        GroupQuit => empty(groups::quit(logic, caller, decode(p)?).await?),
-        GroupDismiss => empty(groups::dismiss(logic, caller, decode(p)?).await?),
-        GroupTransferOwner => empty(groups::transfer_owner(logic, caller, decode(p)?).await?),
-        GroupSetRole => empty(groups::set_role(logic, caller, decode(p)?).await?),
-        GroupMuteMember => empty(groups::mute_member(logic, caller, decode(p)?).await?),
-        GroupMuteAll => reply(groups::mute_all(logic, caller, decode(p)?).await?),
-        RoomSend => empty(rooms::send(logic, caller, decode(p)?).await?),
-        UserGet => reply(users::get(logic, decode(p)?).await?),
-        UserUpdate => reply(users::update(logic, caller, decode(p)?).await?),
-        UserSearch => reply(users::search(logic, decode(p)?).await?),
-        Heartbeat | RoomJoin | RoomLeave | Reply | Push | RoomPush | Kicked => {
-            return Err(LogicError::bad_request(format!(
-                "{} is not a logic command",
-                ty.name()
-            )))
-        }
-    })
-}
-
-fn reply(msg: impl prost::Message) -> Outcome {
-    (msg.encode_to_vec(), None)
-}
-
-fn empty(_: ()) -> Outcome {
-    (Vec::new(), None)
-}
-
-fn decode<M: prost::Message + Default>(payload: Bytes) -> Result<M> {
-    M::decode(payload).map_err(|e| LogicError::bad_request(format!("payload does not decode: {e}")))
-}
-
-fn error_reply(e: &LogicError) -> ConnReply {
-    ConnReply {
-        code: e.code().as_i32(),
-        message: e.public_message(),
-        payload: Bytes::new(),
-        bind: None,
-        retry_after_ms: e.retry_after().map_or(0, retry_after_ms),
-    }
-}
-
-/// A wait in whole milliseconds for the wire, at least 1 so it is not "unsaid".
-pub(crate) fn retry_after_ms(d: std::time::Duration) -> u32 {
-    d.as_millis().clamp(1, u128::from(u32::MAX)) as u32
 }
 
 #[cfg(test)]

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use tern_public::proto::client::{ConvType, SystemContentType};
 use tern_public::time::now_ms;
 
+use crate::actor::Actor;
 use crate::error::{LogicError, Result};
 use crate::fanout::Committed;
-use crate::rpc::Caller;
 use crate::store::{NewMessage, Recipient, Tx};
 use crate::Logic;
 
@@ -36,10 +36,10 @@ macro_rules! retry {
 }
 pub(crate) use retry;
 
-/// A system event by `caller`, in conversation (`conv_type`, `receiver_id`),
+/// A system event by `actor`, in conversation (`conv_type`, `receiver_id`),
 /// for `recipients`.
 pub(crate) fn event(
-    caller: &Caller,
+    actor: &Actor,
     conv_type: ConvType,
     receiver_id: u64,
     kind: SystemContentType,
@@ -48,8 +48,8 @@ pub(crate) fn event(
 ) -> NewMessage {
     NewMessage {
         id: *uuid::Uuid::now_v7().as_bytes(),
-        sender_id: caller.user_id,
-        sender_device_id: caller.device_id,
+        sender_id: actor.user_id(),
+        sender_device_id: actor.device_id(),
         conv_type: conv_type as i32,
         receiver_id,
         content_type: kind as u32,
@@ -69,7 +69,7 @@ pub(crate) async fn commit(logic: &Logic, tx: Tx, events: Vec<NewMessage>) -> Re
     Ok(())
 }
 
-/// Appends `events` in `tx` and commits; the caller hands the result to fan-out.
+/// Appends `events` in `tx` and commits; the actor hands the result to fan-out.
 pub(crate) async fn commit_only(
     logic: &Logic,
     mut tx: Tx,

@@ -1,14 +1,13 @@
 //! USER_GET, USER_UPDATE, USER_SEARCH (types 70-72): what clients need to
 //! show people.
 
-use tern_public::proto::client::{
-    UserGetRequest, UserList, UserProfile, UserSearchRequest, UserUpdateRequest,
-};
+use tern_public::proto::client::{UserGetRequest, UserList, UserSearchRequest};
 use tern_public::time::now_ms;
 
+use crate::actor::Actor;
 use crate::error::{LogicError, Result};
-use crate::rpc::Caller;
 use crate::store::User;
+use crate::wire::profile;
 use crate::{paging, Logic};
 
 const MAX_GET: usize = 100;
@@ -16,16 +15,6 @@ const MAX_NICKNAME: usize = 64;
 const MAX_AVATAR_URL: usize = 1024;
 const DEFAULT_SEARCH: u32 = 20;
 const MAX_SEARCH: u32 = 50;
-
-/// The public face of a user.
-pub(crate) fn profile(u: &User) -> UserProfile {
-    UserProfile {
-        user_id: u.id,
-        username: u.username.clone(),
-        nickname: u.nickname.clone(),
-        avatar_url: u.avatar_url.clone(),
-    }
-}
 
 pub(crate) async fn get(logic: &Logic, req: UserGetRequest) -> Result<UserList> {
     if req.user_ids.len() > MAX_GET {
@@ -40,12 +29,15 @@ pub(crate) async fn get(logic: &Logic, req: UserGetRequest) -> Result<UserList> 
     })
 }
 
+/// USER_UPDATE: the actor changes its own nickname and/or avatar URL
+/// (`None` keeps one).
 pub(crate) async fn update(
     logic: &Logic,
-    caller: &Caller,
-    req: UserUpdateRequest,
-) -> Result<UserProfile> {
-    let nickname = req.nickname.as_deref().map(str::trim);
+    actor: &Actor,
+    nickname: Option<&str>,
+    avatar_url: Option<&str>,
+) -> Result<User> {
+    let nickname = nickname.map(str::trim);
     if let Some(n) = nickname {
         if n.is_empty() || n.chars().count() > MAX_NICKNAME {
             return Err(LogicError::bad_request(format!(
@@ -53,7 +45,7 @@ pub(crate) async fn update(
             )));
         }
     }
-    if let Some(a) = &req.avatar_url {
+    if let Some(a) = avatar_url {
         if a.len() > MAX_AVATAR_URL {
             return Err(LogicError::bad_request(format!(
                 "avatar_url longer than {MAX_AVATAR_URL} bytes"
@@ -62,19 +54,14 @@ pub(crate) async fn update(
     }
     logic
         .store
-        .update_profile(
-            caller.user_id,
-            nickname,
-            req.avatar_url.as_deref(),
-            now_ms(),
-        )
+        .update_profile(actor.user_id(), nickname, avatar_url, now_ms())
         .await?;
     let me = logic
         .store
-        .user_by_id(caller.user_id)
+        .user_by_id(actor.user_id())
         .await?
         .ok_or(LogicError::NotFound("no such user"))?;
-    Ok(profile(&me))
+    Ok(me)
 }
 
 pub(crate) async fn search(logic: &Logic, req: UserSearchRequest) -> Result<UserList> {

@@ -5,13 +5,14 @@
 
 use tracing::{info, warn};
 
-use tern_public::proto::client::{KickReason, UserUpdateRequest};
+use tern_public::proto::client::KickReason;
 use tern_public::time::now_ms;
 
-use super::acting_as;
+use crate::actor::Actor;
 use crate::auth::{kick, valid_password, valid_username};
+use crate::domain::UserStatus;
 use crate::error::{LogicError, Result};
-use crate::store::{DeviceRow, NewUser, StoreError, User, ACTIVE, DISABLED};
+use crate::store::{DeviceRow, NewUser, StoreError, User};
 use crate::{paging, users, Logic};
 
 const NO_USER: LogicError = LogicError::NotFound("no such user");
@@ -66,7 +67,7 @@ impl Logic {
         self.store
             .user_by_id(user_id)
             .await?
-            .filter(|u| u.status != crate::store::DELETED)
+            .filter(|u| u.status != UserStatus::Deleted)
             .ok_or(NO_USER)
     }
 
@@ -102,10 +103,11 @@ impl Logic {
     pub(crate) async fn admin_update_user(
         &self,
         user_id: u64,
-        req: UserUpdateRequest,
+        nickname: Option<&str>,
+        avatar_url: Option<&str>,
     ) -> Result<User> {
         self.admin_user(user_id).await?;
-        users::update(self, &acting_as(user_id), req).await?;
+        users::update(self, &Actor::AdminAs(user_id), nickname, avatar_url).await?;
         self.admin_user(user_id).await
     }
 
@@ -127,7 +129,11 @@ impl Logic {
     /// Disables (tokens revoked, devices kicked, sign-in refused) or
     /// enables a user.
     pub(crate) async fn admin_set_disabled(&self, user_id: u64, disabled: bool) -> Result<User> {
-        let status = if disabled { DISABLED } else { ACTIVE };
+        let status = if disabled {
+            UserStatus::Disabled
+        } else {
+            UserStatus::Active
+        };
         self.store
             .set_status(user_id, status, now_ms())
             .await

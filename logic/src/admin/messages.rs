@@ -6,29 +6,20 @@ use bytes::Bytes;
 
 use tern_public::proto::client::{ConvType, Message, SendRequest};
 
-use super::acting_as;
+use crate::actor::{Actor, SYSTEM_USER};
 use crate::error::{LogicError, Result};
-use crate::messages::{self, chat_message, check_content, duplicate_reply, entry_message, Outcome};
+use crate::messages::{self, chat_message, check_content, duplicate_reply, Outcome};
 use crate::store::Recipient;
+use crate::wire::entry_message;
 use crate::{groups, paging, Logic};
-
-/// The sender id of system messages: no user has it.
-pub(crate) const SYSTEM_SENDER: u64 = 0;
-
-/// Who a message is from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Sender {
-    /// The server itself: no list row for the sender, conv type SYSTEM for
-    /// one-to-one targets.
-    System,
-    /// A user, exactly as if one of their devices had sent it.
-    User(u64),
-}
 
 /// A message to send.
 #[derive(Debug, Clone)]
 pub(crate) struct AdminSend {
-    pub from: Sender,
+    /// [`Actor::System`]: no list row for the sender, conv type SYSTEM for
+    /// one-to-one targets. [`Actor::AdminAs`]: exactly as if one of the
+    /// user's devices had sent it.
+    pub from: Actor,
     /// USER or GROUP.
     pub conv_type: ConvType,
     pub to: u64,
@@ -60,14 +51,14 @@ impl Logic {
             client_msg_id: m.client_msg_id,
         };
         let reply = match m.from {
-            Sender::User(user_id) => {
-                let user = self.admin_user(user_id).await?;
+            Actor::System => self.system_send(m.conv_type, req).await?,
+            from => {
+                let user = self.admin_user(from.user_id()).await?;
                 if !user.is_active() {
                     return Err(LogicError::Forbidden("the sender is disabled"));
                 }
-                messages::send(self, &acting_as(user_id), req).await?
+                messages::send(self, &from, req).await?
             }
-            Sender::System => self.system_send(m.conv_type, req).await?,
         };
         Ok(Sent {
             message_id: reply.message_id.to_vec(),
@@ -85,7 +76,7 @@ impl Logic {
         if !req.client_msg_id.is_empty() {
             if let Some(existing) = self
                 .store
-                .find_by_client_msg_id(SYSTEM_SENDER, &req.client_msg_id)
+                .find_by_client_msg_id(SYSTEM_USER, &req.client_msg_id)
                 .await?
             {
                 return Ok(duplicate_reply(existing));
@@ -105,12 +96,12 @@ impl Logic {
                 self.admin_user(req.conv_id).await?;
                 let to = Recipient {
                     user_id: req.conv_id,
-                    conv_id: SYSTEM_SENDER,
+                    conv_id: SYSTEM_USER,
                 };
                 (ConvType::System, vec![to])
             }
         };
-        let msg = chat_message((SYSTEM_SENDER, 0), conv_type, req, recipients);
+        let msg = chat_message((SYSTEM_USER, 0), conv_type, req, recipients);
         match self.batcher.submit(msg.clone()).await? {
             Outcome::Stored { .. } => Ok(tern_public::proto::client::SendReply {
                 message_id: Bytes::copy_from_slice(&msg.id),
@@ -148,10 +139,15 @@ impl Logic {
             return Err(LogicError::bad_request("system events cannot be recalled"));
         }
         let conv_type = ConvType::try_from(meta.conv_type).unwrap_or(ConvType::User);
-        let admin = acting_as(SYSTEM_SENDER);
         crate::system::retry!(
             self,
-            messages::recall_tx(self, &admin, message_id, conv_type, meta.receiver_id)
+            messages::recall_tx(
+                self,
+                &Actor::System,
+                message_id,
+                conv_type,
+                meta.receiver_id
+            )
         )
     }
 }

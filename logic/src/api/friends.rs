@@ -9,13 +9,12 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use tern_public::proto::client::{FriendListRequest, FriendState, FriendTarget};
-
 use super::error::{ApiError, ErrorBody};
 use super::extract::{page_limit, Admin, ApiPath, ApiQuery};
 use super::ApiState;
-use crate::admin::acting_as;
-use crate::friends;
+use crate::actor::Actor;
+use crate::domain::FriendState;
+use crate::friends::{self, Relation};
 
 pub fn router() -> Router<ApiState> {
     Router::new()
@@ -34,7 +33,7 @@ pub struct Friend {
     pub nickname: String,
     /// `accepted`, `requested` (the user asked), `pending` (the user was
     /// asked) or `blocked` (the user blocked them).
-    pub state: String,
+    pub state: FriendState,
     /// The user's private name for them.
     pub remark: String,
     pub updated_at_ms: i64,
@@ -58,16 +57,6 @@ pub struct ListQuery {
     pub limit: Option<u32>,
 }
 
-fn state_name(s: i32) -> &'static str {
-    match FriendState::try_from(s) {
-        Ok(FriendState::Accepted) => "accepted",
-        Ok(FriendState::Requested) => "requested",
-        Ok(FriendState::Pending) => "pending",
-        Ok(FriendState::Blocked) => "blocked",
-        _ => "unknown",
-    }
-}
-
 /// A user's friends, requests and blocks, by user id.
 #[utoipa::path(
     get, path = "/api/v1/users/{user_id}/friends",
@@ -87,30 +76,25 @@ pub async fn list(
 ) -> Result<Json<FriendPage>, ApiError> {
     let limit = page_limit(q.limit, 100, 500)?;
     s.logic.admin_user(user_id).await?;
-    let req = FriendListRequest {
-        after_user_id: q.after.unwrap_or(0),
+    let (page, more) = friends::relations(
+        &s.logic,
+        &Actor::AdminAs(user_id),
+        q.after.unwrap_or(0),
         limit,
-    };
-    let page = friends::list(&s.logic, &acting_as(user_id), req).await?;
+    )
+    .await?;
     let friends: Vec<Friend> = page
-        .friends
         .into_iter()
-        .map(|f| {
-            let p = f.profile.unwrap_or_default();
-            Friend {
-                user_id: p.user_id,
-                username: p.username,
-                nickname: p.nickname,
-                state: state_name(f.state).to_owned(),
-                remark: f.remark,
-                updated_at_ms: f.updated_at_ms,
-            }
+        .map(|Relation { row, user }| Friend {
+            user_id: user.id,
+            username: user.username,
+            nickname: user.nickname,
+            state: row.state,
+            remark: row.remark,
+            updated_at_ms: row.updated_at,
         })
         .collect();
-    let next = page
-        .has_more
-        .then(|| friends.last().map(|f| f.user_id))
-        .flatten();
+    let next = more.then(|| friends.last().map(|f| f.user_id)).flatten();
     Ok(Json(FriendPage { friends, next }))
 }
 
@@ -132,7 +116,6 @@ pub async fn remove(
     ApiPath((user_id, friend_id)): ApiPath<(u64, u64)>,
 ) -> Result<StatusCode, ApiError> {
     s.logic.admin_user(user_id).await?;
-    let req = FriendTarget { user_id: friend_id };
-    friends::delete(&s.logic, &acting_as(user_id), req).await?;
+    friends::unfriend(&s.logic, &Actor::AdminAs(user_id), friend_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -9,15 +9,12 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use tern_public::proto::client::{
-    GroupCreateRequest, GroupInfo, GroupMuteAllRequest, GroupTarget, GroupUpdateRequest,
-};
-
 use super::error::{ApiError, ErrorBody};
 use super::extract::{page_limit, Admin, ApiJson, ApiPath, ApiQuery};
 use super::ApiState;
-use crate::admin::acting_as;
-use crate::groups;
+use crate::actor::Actor;
+use crate::groups::{self, NewGroupSpec};
+use crate::store::groups::{GroupChanges as Changes, GroupRow};
 
 pub fn router() -> Router<ApiState> {
     Router::new()
@@ -45,10 +42,10 @@ pub struct Group {
     pub created_at_ms: i64,
 }
 
-impl From<GroupInfo> for Group {
-    fn from(g: GroupInfo) -> Group {
+impl From<GroupRow> for Group {
+    fn from(g: GroupRow) -> Group {
         Group {
-            group_id: g.group_id,
+            group_id: g.id,
             name: g.name,
             avatar_url: g.avatar_url,
             introduction: g.introduction,
@@ -57,7 +54,7 @@ impl From<GroupInfo> for Group {
             max_members: g.max_members,
             muted_all: g.muted_all,
             member_invite: g.member_invite,
-            created_at_ms: g.created_at_ms,
+            created_at_ms: g.created_at,
         }
     }
 }
@@ -130,15 +127,15 @@ pub async fn create(
     if !owner.is_active() {
         return Err(ApiError::Unprocessable("the owner is disabled".into()));
     }
-    let req = GroupCreateRequest {
+    let spec = NewGroupSpec {
         name: g.name,
         avatar_url: g.avatar_url,
         introduction: g.introduction,
         member_ids: g.member_ids,
         member_invite: g.member_invite,
     };
-    let info = groups::create(&s.logic, &acting_as(owner.id), req).await?;
-    Ok((StatusCode::CREATED, Json(info.into())))
+    let group = groups::create(&s.logic, &Actor::AdminAs(owner.id), spec).await?;
+    Ok((StatusCode::CREATED, Json(group.into())))
 }
 
 /// Live groups by id.
@@ -166,7 +163,7 @@ pub async fn list(
     let (rows, more) = crate::paging::page(rows, limit);
     let next = more.then(|| rows.last().map(|g| g.id)).flatten();
     Ok(Json(GroupPage {
-        groups: rows.iter().map(|g| groups::info(g).into()).collect(),
+        groups: rows.into_iter().map(Group::from).collect(),
         next,
     }))
 }
@@ -187,8 +184,8 @@ pub async fn get_one(
     ApiPath(group_id): ApiPath<u64>,
 ) -> Result<Json<Group>, ApiError> {
     let owner = s.logic.group_owner(group_id).await?;
-    let info = groups::get_info(&s.logic, &owner, GroupTarget { group_id }).await?;
-    Ok(Json(info.into()))
+    let group = groups::get(&s.logic, &owner, group_id).await?;
+    Ok(Json(group.into()))
 }
 
 /// Change a group's settings (members get GROUP_UPDATED / GROUP_MUTED_ALL).
@@ -214,26 +211,25 @@ pub async fn update(
         || c.avatar_url.is_some()
         || c.introduction.is_some()
         || c.member_invite.is_some();
-    let mut info = None;
+    let mut group = None;
     if settings {
-        let req = GroupUpdateRequest {
-            group_id,
+        let changes = Changes {
             name: c.name,
             avatar_url: c.avatar_url,
             introduction: c.introduction,
             member_invite: c.member_invite,
+            muted_all: None,
         };
-        info = Some(groups::update(&s.logic, &owner, req).await?);
+        group = Some(groups::update(&s.logic, &owner, group_id, changes).await?);
     }
     if let Some(muted) = c.muted_all {
-        let req = GroupMuteAllRequest { group_id, muted };
-        info = Some(groups::mute_all(&s.logic, &owner, req).await?);
+        group = Some(groups::set_muted_all(&s.logic, &owner, group_id, muted).await?);
     }
-    let info = match info {
-        Some(i) => i,
-        None => groups::get_info(&s.logic, &owner, GroupTarget { group_id }).await?,
+    let group = match group {
+        Some(g) => g,
+        None => groups::get(&s.logic, &owner, group_id).await?,
     };
-    Ok(Json(info.into()))
+    Ok(Json(group.into()))
 }
 
 /// Dismiss a group: every member gets GROUP_DISMISSED and no one can send to it.
@@ -252,6 +248,6 @@ pub async fn dismiss(
     ApiPath(group_id): ApiPath<u64>,
 ) -> Result<StatusCode, ApiError> {
     let owner = s.logic.group_owner(group_id).await?;
-    groups::dismiss(&s.logic, &owner, GroupTarget { group_id }).await?;
+    groups::dismiss(&s.logic, &owner, group_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -8,14 +8,10 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use tern_public::proto::client::{
-    GroupMembersChange, GroupMembersRequest, GroupMuteRequest, GroupRole, GroupSetRoleRequest,
-    GroupTransferRequest,
-};
-
 use super::error::{ApiError, ErrorBody};
 use super::extract::{page_limit, Admin, ApiJson, ApiPath, ApiQuery};
 use super::ApiState;
+use crate::domain::Role;
 use crate::groups;
 
 pub fn router() -> Router<ApiState> {
@@ -34,7 +30,7 @@ pub struct Member {
     pub username: String,
     pub nickname: String,
     /// `owner`, `admin` or `member`.
-    pub role: String,
+    pub role: Role,
     pub alias: String,
     /// Muted while now < this (ms since the epoch); 0 = not muted.
     pub muted_until_ms: i64,
@@ -67,14 +63,6 @@ pub struct NewMembers {
     pub user_ids: Vec<u64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Member,
-    Admin,
-    Owner,
-}
-
 /// Changes to a member; absent fields stay.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -84,14 +72,6 @@ pub struct MemberChanges {
     /// Mute until this time (ms since the epoch); 0 unmutes.
     #[schema(minimum = 0)]
     pub muted_until_ms: Option<i64>,
-}
-
-fn role_name(r: i32) -> &'static str {
-    match GroupRole::try_from(r) {
-        Ok(GroupRole::Owner) => "owner",
-        Ok(GroupRole::Admin) => "admin",
-        _ => "member",
-    }
 }
 
 /// Members by user id.
@@ -113,32 +93,24 @@ pub async fn list(
 ) -> Result<Json<MemberPage>, ApiError> {
     let limit = page_limit(q.limit, 100, 500)?;
     let owner = s.logic.group_owner(group_id).await?;
-    let req = GroupMembersRequest {
-        group_id,
-        after_user_id: q.after.unwrap_or(0),
-        limit,
-    };
-    let page = groups::members_page(&s.logic, &owner, req).await?;
+    let after = q.after.unwrap_or(0);
+    let (page, more) = groups::members_page(&s.logic, &owner, group_id, after, limit).await?;
     let members: Vec<Member> = page
-        .members
         .into_iter()
-        .map(|m| {
-            let p = m.profile.unwrap_or_default();
+        .map(|groups::Member { row, user }| {
+            let (username, nickname) = user.map(|u| (u.username, u.nickname)).unwrap_or_default();
             Member {
-                user_id: p.user_id,
-                username: p.username,
-                nickname: p.nickname,
-                role: role_name(m.role).to_owned(),
-                alias: m.alias,
-                muted_until_ms: m.muted_until_ms,
-                joined_at_ms: m.joined_at_ms,
+                user_id: row.user_id,
+                username,
+                nickname,
+                role: row.role,
+                alias: row.alias,
+                muted_until_ms: row.muted_until,
+                joined_at_ms: row.joined_at,
             }
         })
         .collect();
-    let next = page
-        .has_more
-        .then(|| members.last().map(|m| m.user_id))
-        .flatten();
+    let next = more.then(|| members.last().map(|m| m.user_id)).flatten();
     Ok(Json(MemberPage { members, next }))
 }
 
@@ -167,11 +139,7 @@ pub async fn add(
         ));
     }
     let owner = s.logic.group_owner(group_id).await?;
-    let req = GroupMembersChange {
-        group_id,
-        user_ids: m.user_ids,
-    };
-    groups::add_members(&s.logic, &owner, req).await?;
+    groups::add_members(&s.logic, &owner, group_id, &m.user_ids).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -193,17 +161,13 @@ pub async fn remove(
     ApiPath((group_id, user_id)): ApiPath<(u64, u64)>,
 ) -> Result<StatusCode, ApiError> {
     let owner = s.logic.group_owner(group_id).await?;
-    if owner.user_id == user_id {
+    if owner.user_id() == user_id {
         return Err(ApiError::Unprocessable(
             "the owner cannot be removed: transfer the group first".into(),
         ));
     }
     member_of(&s, group_id, user_id).await?;
-    let req = GroupMembersChange {
-        group_id,
-        user_ids: vec![user_id],
-    };
-    groups::remove_members(&s.logic, &owner, req).await?;
+    groups::remove_members(&s.logic, &owner, group_id, &[user_id]).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -226,11 +190,7 @@ pub async fn change(
     ApiPath((group_id, user_id)): ApiPath<(u64, u64)>,
     ApiJson(c): ApiJson<MemberChanges>,
 ) -> Result<StatusCode, ApiError> {
-    let role = c.role.map(|r| match r {
-        Role::Member => GroupRole::Member,
-        Role::Admin => GroupRole::Admin,
-        Role::Owner => GroupRole::Owner,
-    });
+    let role = c.role;
     if c.muted_until_ms.is_some_and(|t| t < 0) {
         return Err(ApiError::Unprocessable(
             "muted_until_ms must be >= 0".into(),
@@ -241,34 +201,20 @@ pub async fn change(
     }
     let owner = s.logic.group_owner(group_id).await?;
     member_of(&s, group_id, user_id).await?;
-    if owner.user_id == user_id && (c.muted_until_ms.is_some() || role != Some(GroupRole::Owner)) {
+    if owner.user_id() == user_id && (c.muted_until_ms.is_some() || role != Some(Role::Owner)) {
         return Err(ApiError::Unprocessable(
             "the owner's role and mute cannot change: transfer the group first".into(),
         ));
     }
     if let Some(until_ms) = c.muted_until_ms {
-        let req = GroupMuteRequest {
-            group_id,
-            user_id,
-            until_ms,
-        };
-        groups::mute_member(&s.logic, &owner, req).await?;
+        groups::mute_member(&s.logic, &owner, group_id, user_id, until_ms).await?;
     }
     match role {
-        Some(GroupRole::Owner) if owner.user_id != user_id => {
-            let req = GroupTransferRequest {
-                group_id,
-                new_owner_id: user_id,
-            };
-            groups::transfer_owner(&s.logic, &owner, req).await?;
+        Some(Role::Owner) if owner.user_id() != user_id => {
+            groups::transfer_owner(&s.logic, &owner, group_id, user_id).await?;
         }
-        Some(r @ (GroupRole::Member | GroupRole::Admin)) => {
-            let req = GroupSetRoleRequest {
-                group_id,
-                user_id,
-                role: r as i32,
-            };
-            groups::set_role(&s.logic, &owner, req).await?;
+        Some(r @ (Role::Member | Role::Admin)) => {
+            groups::set_role(&s.logic, &owner, group_id, user_id, Some(r)).await?;
         }
         _ => {}
     }

@@ -14,7 +14,8 @@ use tern_public::proto::client::{ConvType, Message as ProtoMessage, MessageStatu
 use super::error::{ApiError, ErrorBody};
 use super::extract::{page_limit, Admin, ApiJson, ApiPath, ApiQuery};
 use super::ApiState;
-use crate::admin::{AdminSend, Sender};
+use crate::actor::Actor;
+use crate::admin::AdminSend;
 
 pub fn router() -> Router<ApiState> {
     Router::new()
@@ -161,7 +162,7 @@ pub async fn send(
     let sent = s
         .logic
         .admin_send(AdminSend {
-            from: m.from.map_or(Sender::System, Sender::User),
+            from: m.from.map_or(Actor::System, Actor::AdminAs),
             conv_type: match m.conv_type {
                 Target::User => ConvType::User,
                 Target::Group => ConvType::Group,

@@ -8,11 +8,10 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use tern_public::proto::client::UserUpdateRequest;
-
 use super::error::{ApiError, ErrorBody};
 use super::extract::{page_limit, Admin, ApiJson, ApiPath, ApiQuery};
 use super::ApiState;
+use crate::domain::UserStatus;
 use crate::store::{DeviceRow, User as UserRow};
 
 pub fn router() -> Router<ApiState> {
@@ -40,7 +39,7 @@ pub struct User {
     pub nickname: String,
     pub avatar_url: String,
     /// `active` or `disabled`.
-    pub status: String,
+    pub status: UserStatus,
     pub created_at_ms: i64,
 }
 
@@ -239,11 +238,11 @@ pub async fn update(
     ApiPath(user_id): ApiPath<u64>,
     ApiJson(c): ApiJson<UserChanges>,
 ) -> Result<Json<User>, ApiError> {
-    let req = UserUpdateRequest {
-        nickname: c.nickname,
-        avatar_url: c.avatar_url,
-    };
-    Ok(Json(s.logic.admin_update_user(user_id, req).await?.into()))
+    let user = s
+        .logic
+        .admin_update_user(user_id, c.nickname.as_deref(), c.avatar_url.as_deref())
+        .await?;
+    Ok(Json(user.into()))
 }
 
 /// Set a new password: every token of the user is revoked and its devices

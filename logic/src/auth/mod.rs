@@ -21,9 +21,9 @@ use tern_public::proto::client::{
 };
 use tern_public::time::now_ms;
 
+use crate::actor::Connection;
 use crate::error::{LogicError, Result};
 use crate::presence::Location;
-use crate::rpc::Caller;
 use crate::store::{Device, NewDevice, NewUser, StoreError};
 use crate::Logic;
 
@@ -33,7 +33,7 @@ const MAX_NICKNAME: usize = 64;
 /// REGISTER: creates the user and its first device, and signs the connection in.
 pub(crate) async fn register(
     logic: &Logic,
-    caller: &Caller,
+    conn: &Connection,
     req: RegisterRequest,
 ) -> Result<(AuthReply, Bind)> {
     let username = valid_username(&req.username)?;
@@ -48,7 +48,7 @@ pub(crate) async fn register(
         n => n.to_owned(),
     };
     let device = valid_device(req.device)?;
-    crate::limits::check_auth(logic, caller, None).await?;
+    crate::limits::check_auth(logic, conn, None).await?;
     let hash = logic.hasher.hash(req.password).await.map_err(internal)?;
     let now = now_ms();
     let user_id = match logic
@@ -65,13 +65,13 @@ pub(crate) async fn register(
         other => other?,
     };
     info!(user_id, "user registered");
-    new_device_session(logic, caller, user_id, &device).await
+    new_device_session(logic, conn, user_id, &device).await
 }
 
 /// LOGIN: checks the password, then reuses the named device (new token) or creates one.
 pub(crate) async fn login(
     logic: &Logic,
-    caller: &Caller,
+    conn: &Connection,
     req: LoginRequest,
 ) -> Result<(AuthReply, Bind)> {
     let device_info = valid_device(req.device)?;
@@ -79,7 +79,7 @@ pub(crate) async fn login(
     // Only a possible username gets a budget (and a counter key): anything
     // else is bounded by the address's budget alone.
     let counted = valid_username(&username).ok();
-    crate::limits::check_auth(logic, caller, counted.as_deref()).await?;
+    crate::limits::check_auth(logic, conn, counted.as_deref()).await?;
     let user = logic.store.user_by_username(&username).await?;
     // Unknown users cost a hash too, so timing does not tell which usernames exist.
     let hash = match &user {
@@ -113,17 +113,17 @@ pub(crate) async fn login(
                 .store
                 .set_device_token(device.id, &token_hash, expires, now)
                 .await?;
-            let session = open_session(logic, caller, user.id, &device).await?;
+            let session = open_session(logic, conn, user.id, &device).await?;
             return Ok(auth_reply(user.id, device.id, token, expires, session));
         }
     }
-    new_device_session(logic, caller, user.id, &device_info).await
+    new_device_session(logic, conn, user.id, &device_info).await
 }
 
 /// SIGN_IN: resumes a device with its token.
 pub(crate) async fn sign_in(
     logic: &Logic,
-    caller: &Caller,
+    conn: &Connection,
     req: SignInRequest,
 ) -> Result<(SignInReply, Bind)> {
     const INVALID: LogicError = LogicError::Unauthenticated("invalid token");
@@ -148,7 +148,7 @@ pub(crate) async fn sign_in(
         return Err(LogicError::Forbidden("user disabled"));
     }
     logic.store.touch_device(device.id, now_ms()).await?;
-    let session = open_session(logic, caller, user.id, &device).await?;
+    let session = open_session(logic, conn, user.id, &device).await?;
     let bind = Bind {
         user_id: user.id,
         device_id: device.id,
@@ -163,7 +163,7 @@ pub(crate) async fn sign_in(
 
 async fn new_device_session(
     logic: &Logic,
-    caller: &Caller,
+    conn: &Connection,
     user_id: u64,
     info: &DeviceInfo,
 ) -> Result<(AuthReply, Bind)> {
@@ -201,7 +201,7 @@ async fn new_device_session(
         .device(device_id)
         .await?
         .ok_or(LogicError::Internal("device vanished".into()))?;
-    let session = open_session(logic, caller, user_id, &device).await?;
+    let session = open_session(logic, conn, user_id, &device).await?;
     Ok(auth_reply(user_id, device_id, token, expires, session))
 }
 
@@ -222,17 +222,17 @@ fn auth_reply(
     (reply, Bind { user_id, device_id })
 }
 
-/// Marks the device online at the caller's connection, kicks a connection it
+/// Marks the device online at the conn's connection, kicks a connection it
 /// replaces on another node, and describes the session.
 async fn open_session(
     logic: &Logic,
-    caller: &Caller,
+    conn: &Connection,
     user_id: u64,
     device: &Device,
 ) -> Result<Session> {
     let here = Location {
-        node_id: caller.node_id.clone(),
-        conn_id: caller.conn_id,
+        node_id: conn.node_id.clone(),
+        conn_id: conn.conn_id,
     };
     let replaced = logic
         .presence
@@ -249,7 +249,7 @@ async fn open_session(
         device_id: device.id,
         max_seq: logic.store.max_seq(user_id).await?,
         ack_seq: device.ack_seq,
-        heartbeat_interval_secs: caller.heartbeat_interval_secs,
+        heartbeat_interval_secs: conn.heartbeat_interval_secs,
         server_time_ms: now_ms(),
     })
 }

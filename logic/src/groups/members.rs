@@ -1,37 +1,69 @@
-//! Membership and roles: add, remove, quit, transfer ownership, set role,
-//! mute a member. Each locks the group row first.
+//! Membership and roles: the member list, add, remove, quit, transfer
+//! ownership, set role, mute a member. Each change locks the group row first.
 
-use tern_public::proto::client::{
-    GroupEvent, GroupMembersChange, GroupMuteRequest, GroupRole, GroupSetRoleRequest, GroupTarget,
-    GroupTransferRequest, SystemContentType,
-};
+use tern_public::proto::client::{GroupEvent, SystemContentType};
 use tern_public::time::now_ms;
 
-use super::{commit, existing_users, group_event, lock_as_member, rank};
+use super::{commit, existing_users, group_event, lock_as_member, visible, DEFAULT_PAGE, MAX_PAGE};
+use crate::actor::Actor;
+use crate::domain::Role;
 use crate::error::{LogicError, Result};
-use crate::rpc::Caller;
-use crate::store::groups::{ADMIN, MEMBER, OWNER};
+use crate::store::groups::MemberRow;
+use crate::store::User;
 use crate::system::retry;
-use crate::Logic;
+use crate::{paging, Logic};
+
+/// One member of a group, with the account when it still exists.
+pub(crate) struct Member {
+    pub row: MemberRow,
+    pub user: Option<User>,
+}
+
+/// GROUP_MEMBERS: members of a group the actor belongs to, after user id
+/// `after`, ascending, at most `limit` (0 for the default); true if more
+/// follow.
+pub(crate) async fn members_page(
+    logic: &Logic,
+    actor: &Actor,
+    group_id: u64,
+    after: u64,
+    limit: u32,
+) -> Result<(Vec<Member>, bool)> {
+    visible(logic, actor, group_id).await?;
+    let limit = paging::limit(limit, DEFAULT_PAGE, MAX_PAGE);
+    let rows = logic.store.members_page(group_id, after, limit + 1).await?;
+    let (rows, has_more) = paging::page(rows, limit);
+    let ids: Vec<u64> = rows.iter().map(|m| m.user_id).collect();
+    let mut users = paging::users_by_id(logic, &ids).await?;
+    let page = rows
+        .into_iter()
+        .map(|row| Member {
+            user: users.remove(&row.user_id),
+            row,
+        })
+        .collect();
+    Ok((page, has_more))
+}
 
 /// ADD_MEMBERS: owner or admin, or any member when the group allows invites.
 pub(crate) async fn add_members(
     logic: &Logic,
-    caller: &Caller,
-    req: GroupMembersChange,
+    actor: &Actor,
+    group_id: u64,
+    user_ids: &[u64],
 ) -> Result<()> {
-    let users = existing_users(logic, &req.user_ids, caller.user_id).await?;
+    let users = existing_users(logic, user_ids, actor.user_id()).await?;
     if users.is_empty() {
         return Err(LogicError::bad_request("no users to add"));
     }
-    retry!(logic, add_tx(logic, caller, req.group_id, &users))
+    retry!(logic, add_tx(logic, actor, group_id, &users))
 }
 
-async fn add_tx(logic: &Logic, caller: &Caller, group_id: u64, users: &[u64]) -> Result<()> {
+async fn add_tx(logic: &Logic, actor: &Actor, group_id: u64, users: &[u64]) -> Result<()> {
     let store = &logic.store;
     let mut tx = store.begin_write().await?;
-    let (group, me) = lock_as_member(logic, &mut tx, caller, group_id).await?;
-    if rank(&me.role) < rank(ADMIN) && !group.member_invite {
+    let (group, me) = lock_as_member(logic, &mut tx, actor, group_id).await?;
+    if !me.role.is_manager() && !group.member_invite {
         return Err(LogicError::Forbidden(
             "only the owner or an admin can add members",
         ));
@@ -48,7 +80,7 @@ async fn add_tx(logic: &Logic, caller: &Caller, group_id: u64, users: &[u64]) ->
     if current.len() + new.len() > group.max_members as usize {
         return Err(LogicError::Forbidden("group is full"));
     }
-    let rows: Vec<(u64, &str)> = new.iter().map(|&u| (u, MEMBER)).collect();
+    let rows: Vec<(u64, Role)> = new.iter().map(|&u| (u, Role::Member)).collect();
     store
         .add_members(&mut tx, group_id, &rows, now_ms())
         .await?;
@@ -56,12 +88,12 @@ async fn add_tx(logic: &Logic, caller: &Caller, group_id: u64, users: &[u64]) ->
     everyone.extend(&new);
     let body = GroupEvent {
         group_id,
-        operator_id: caller.user_id,
+        operator_id: actor.user_id(),
         user_ids: new,
         ..Default::default()
     };
     let event = group_event(
-        caller,
+        actor,
         group_id,
         SystemContentType::GroupMembersAdded,
         body,
@@ -73,25 +105,26 @@ async fn add_tx(logic: &Logic, caller: &Caller, group_id: u64, users: &[u64]) ->
 /// REMOVE_MEMBERS: the owner removes anyone else, an admin removes members.
 pub(crate) async fn remove_members(
     logic: &Logic,
-    caller: &Caller,
-    req: GroupMembersChange,
+    actor: &Actor,
+    group_id: u64,
+    user_ids: &[u64],
 ) -> Result<()> {
-    let mut users = req.user_ids.clone();
+    let mut users = user_ids.to_vec();
     users.sort_unstable();
     users.dedup();
-    if users.is_empty() || users.contains(&caller.user_id) {
+    if users.is_empty() || users.contains(&actor.user_id()) {
         return Err(LogicError::bad_request(
             "name other members to remove (use QUIT to leave)",
         ));
     }
-    retry!(logic, remove_tx(logic, caller, req.group_id, &users))
+    retry!(logic, remove_tx(logic, actor, group_id, &users))
 }
 
-async fn remove_tx(logic: &Logic, caller: &Caller, group_id: u64, users: &[u64]) -> Result<()> {
+async fn remove_tx(logic: &Logic, actor: &Actor, group_id: u64, users: &[u64]) -> Result<()> {
     let store = &logic.store;
     let mut tx = store.begin_write().await?;
-    let (_, me) = lock_as_member(logic, &mut tx, caller, group_id).await?;
-    if rank(&me.role) < rank(ADMIN) {
+    let (_, me) = lock_as_member(logic, &mut tx, actor, group_id).await?;
+    if !me.role.is_manager() {
         return Err(LogicError::Forbidden(
             "only the owner or an admin can remove members",
         ));
@@ -99,7 +132,7 @@ async fn remove_tx(logic: &Logic, caller: &Caller, group_id: u64, users: &[u64])
     for &u in users {
         let target = store.member_in(&mut tx, group_id, u).await?;
         let target = target.ok_or(LogicError::NotFound("not a member"))?;
-        if rank(&target.role) >= rank(&me.role) {
+        if target.role >= me.role {
             return Err(LogicError::Forbidden(
                 "you can only remove members below your role",
             ));
@@ -110,12 +143,12 @@ async fn remove_tx(logic: &Logic, caller: &Caller, group_id: u64, users: &[u64])
     store.remove_members(&mut tx, group_id, users).await?;
     let body = GroupEvent {
         group_id,
-        operator_id: caller.user_id,
+        operator_id: actor.user_id(),
         user_ids: users.to_vec(),
         ..Default::default()
     };
     let event = group_event(
-        caller,
+        actor,
         group_id,
         SystemContentType::GroupMembersRemoved,
         body,
@@ -125,31 +158,31 @@ async fn remove_tx(logic: &Logic, caller: &Caller, group_id: u64, users: &[u64])
 }
 
 /// QUIT: anyone but the owner, who must transfer ownership first.
-pub(crate) async fn quit(logic: &Logic, caller: &Caller, req: GroupTarget) -> Result<()> {
-    retry!(logic, quit_tx(logic, caller, req.group_id))
+pub(crate) async fn quit(logic: &Logic, actor: &Actor, group_id: u64) -> Result<()> {
+    retry!(logic, quit_tx(logic, actor, group_id))
 }
 
-async fn quit_tx(logic: &Logic, caller: &Caller, group_id: u64) -> Result<()> {
+async fn quit_tx(logic: &Logic, actor: &Actor, group_id: u64) -> Result<()> {
     let store = &logic.store;
     let mut tx = store.begin_write().await?;
-    let (_, me) = lock_as_member(logic, &mut tx, caller, group_id).await?;
-    if me.role == OWNER {
+    let (_, me) = lock_as_member(logic, &mut tx, actor, group_id).await?;
+    if me.role == Role::Owner {
         return Err(LogicError::Forbidden(
             "the owner must transfer ownership before quitting",
         ));
     }
     let everyone = store.member_ids_in(&mut tx, group_id).await?;
     store
-        .remove_members(&mut tx, group_id, &[caller.user_id])
+        .remove_members(&mut tx, group_id, &[actor.user_id()])
         .await?;
     let body = GroupEvent {
         group_id,
-        operator_id: caller.user_id,
-        user_ids: vec![caller.user_id],
+        operator_id: actor.user_id(),
+        user_ids: vec![actor.user_id()],
         ..Default::default()
     };
     let event = group_event(
-        caller,
+        actor,
         group_id,
         SystemContentType::GroupMemberQuit,
         body,
@@ -161,23 +194,21 @@ async fn quit_tx(logic: &Logic, caller: &Caller, group_id: u64) -> Result<()> {
 /// TRANSFER_OWNER: the owner hands over to another member and becomes a member.
 pub(crate) async fn transfer_owner(
     logic: &Logic,
-    caller: &Caller,
-    req: GroupTransferRequest,
+    actor: &Actor,
+    group_id: u64,
+    new_owner: u64,
 ) -> Result<()> {
-    if req.new_owner_id == caller.user_id {
+    if new_owner == actor.user_id() {
         return Err(LogicError::bad_request("you already own the group"));
     }
-    retry!(
-        logic,
-        transfer_tx(logic, caller, req.group_id, req.new_owner_id)
-    )
+    retry!(logic, transfer_tx(logic, actor, group_id, new_owner))
 }
 
-async fn transfer_tx(logic: &Logic, caller: &Caller, group_id: u64, to: u64) -> Result<()> {
+async fn transfer_tx(logic: &Logic, actor: &Actor, group_id: u64, to: u64) -> Result<()> {
     let store = &logic.store;
     let mut tx = store.begin_write().await?;
-    let (_, me) = lock_as_member(logic, &mut tx, caller, group_id).await?;
-    if me.role != OWNER {
+    let (_, me) = lock_as_member(logic, &mut tx, actor, group_id).await?;
+    if me.role != Role::Owner {
         return Err(LogicError::Forbidden(
             "only the owner can transfer ownership",
         ));
@@ -186,20 +217,20 @@ async fn transfer_tx(logic: &Logic, caller: &Caller, group_id: u64, to: u64) -> 
         .member_in(&mut tx, group_id, to)
         .await?
         .ok_or(LogicError::NotFound("not a member"))?;
-    store.set_role(&mut tx, group_id, to, OWNER).await?;
+    store.set_role(&mut tx, group_id, to, Role::Owner).await?;
     store
-        .set_role(&mut tx, group_id, caller.user_id, MEMBER)
+        .set_role(&mut tx, group_id, actor.user_id(), Role::Member)
         .await?;
     store.set_owner(&mut tx, group_id, to).await?;
     let everyone = store.member_ids_in(&mut tx, group_id).await?;
     let body = GroupEvent {
         group_id,
-        operator_id: caller.user_id,
+        operator_id: actor.user_id(),
         user_ids: vec![to],
         ..Default::default()
     };
     let event = group_event(
-        caller,
+        actor,
         group_id,
         SystemContentType::GroupOwnerTransferred,
         body,
@@ -209,40 +240,33 @@ async fn transfer_tx(logic: &Logic, caller: &Caller, group_id: u64, to: u64) -> 
 }
 
 /// SET_ROLE: the owner makes a member an admin or an admin a member.
+/// `role` is `None` when the client named none or an unknown one.
 pub(crate) async fn set_role(
     logic: &Logic,
-    caller: &Caller,
-    req: GroupSetRoleRequest,
+    actor: &Actor,
+    group_id: u64,
+    user: u64,
+    role: Option<Role>,
 ) -> Result<()> {
-    let role = match GroupRole::try_from(req.role) {
-        Ok(GroupRole::Admin) => ADMIN,
-        Ok(GroupRole::Member) => MEMBER,
-        _ => {
+    let role = match role {
+        Some(r @ (Role::Admin | Role::Member)) => r,
+        Some(Role::Owner) | None => {
             return Err(LogicError::bad_request(
                 "role must be ADMIN or MEMBER (use TRANSFER_OWNER)",
             ))
         }
     };
-    if req.user_id == caller.user_id {
+    if user == actor.user_id() {
         return Err(LogicError::bad_request("you cannot change your own role"));
     }
-    retry!(
-        logic,
-        role_tx(logic, caller, req.group_id, req.user_id, role)
-    )
+    retry!(logic, role_tx(logic, actor, group_id, user, role))
 }
 
-async fn role_tx(
-    logic: &Logic,
-    caller: &Caller,
-    group_id: u64,
-    user: u64,
-    role: &str,
-) -> Result<()> {
+async fn role_tx(logic: &Logic, actor: &Actor, group_id: u64, user: u64, role: Role) -> Result<()> {
     let store = &logic.store;
     let mut tx = store.begin_write().await?;
-    let (_, me) = lock_as_member(logic, &mut tx, caller, group_id).await?;
-    if me.role != OWNER {
+    let (_, me) = lock_as_member(logic, &mut tx, actor, group_id).await?;
+    if me.role != Role::Owner {
         return Err(LogicError::Forbidden("only the owner can change roles"));
     }
     store
@@ -251,20 +275,15 @@ async fn role_tx(
         .ok_or(LogicError::NotFound("not a member"))?;
     store.set_role(&mut tx, group_id, user, role).await?;
     let everyone = store.member_ids_in(&mut tx, group_id).await?;
-    let role_enum = if role == ADMIN {
-        GroupRole::Admin
-    } else {
-        GroupRole::Member
-    };
     let body = GroupEvent {
         group_id,
-        operator_id: caller.user_id,
+        operator_id: actor.user_id(),
         user_ids: vec![user],
-        role: role_enum as i32,
+        role: role.to_wire() as i32,
         ..Default::default()
     };
     let event = group_event(
-        caller,
+        actor,
         group_id,
         SystemContentType::GroupRoleChanged,
         body,
@@ -276,52 +295,59 @@ async fn role_tx(
 /// MUTE_MEMBER: the owner or an admin mutes someone below their role until a time.
 pub(crate) async fn mute_member(
     logic: &Logic,
-    caller: &Caller,
-    req: GroupMuteRequest,
+    actor: &Actor,
+    group_id: u64,
+    user: u64,
+    until_ms: i64,
 ) -> Result<()> {
-    if req.until_ms < 0 {
+    if until_ms < 0 {
         return Err(LogicError::bad_request(
             "until_ms must be 0 (unmute) or a time",
         ));
     }
-    if req.user_id == caller.user_id {
+    if user == actor.user_id() {
         return Err(LogicError::bad_request("you cannot mute yourself"));
     }
-    retry!(logic, mute_tx(logic, caller, &req))
+    retry!(logic, mute_tx(logic, actor, group_id, user, until_ms))
 }
 
-async fn mute_tx(logic: &Logic, caller: &Caller, req: &GroupMuteRequest) -> Result<()> {
+async fn mute_tx(
+    logic: &Logic,
+    actor: &Actor,
+    group_id: u64,
+    user: u64,
+    until_ms: i64,
+) -> Result<()> {
     let store = &logic.store;
-    let group_id = req.group_id;
     let mut tx = store.begin_write().await?;
-    let (_, me) = lock_as_member(logic, &mut tx, caller, group_id).await?;
-    if rank(&me.role) < rank(ADMIN) {
+    let (_, me) = lock_as_member(logic, &mut tx, actor, group_id).await?;
+    if !me.role.is_manager() {
         return Err(LogicError::Forbidden(
             "only the owner or an admin can mute members",
         ));
     }
     let target = store
-        .member_in(&mut tx, group_id, req.user_id)
+        .member_in(&mut tx, group_id, user)
         .await?
         .ok_or(LogicError::NotFound("not a member"))?;
-    if rank(&target.role) >= rank(&me.role) {
+    if target.role >= me.role {
         return Err(LogicError::Forbidden(
             "you can only mute members below your role",
         ));
     }
     store
-        .set_muted_until(&mut tx, group_id, req.user_id, req.until_ms)
+        .set_muted_until(&mut tx, group_id, user, until_ms)
         .await?;
     let everyone = store.member_ids_in(&mut tx, group_id).await?;
     let body = GroupEvent {
         group_id,
-        operator_id: caller.user_id,
-        user_ids: vec![req.user_id],
-        muted_until_ms: req.until_ms,
+        operator_id: actor.user_id(),
+        user_ids: vec![user],
+        muted_until_ms: until_ms,
         ..Default::default()
     };
     let event = group_event(
-        caller,
+        actor,
         group_id,
         SystemContentType::GroupMemberMuted,
         body,

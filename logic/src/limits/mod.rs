@@ -19,9 +19,9 @@ use async_trait::async_trait;
 use tern_public::time::now_ms;
 use tracing::warn;
 
+use crate::actor::{Actor, Connection};
 use crate::cache::CacheError;
 use crate::error::{LogicError, Result};
-use crate::rpc::Caller;
 use crate::Logic;
 
 /// Counts events per key in fixed windows of wall-clock time, so every
@@ -74,14 +74,11 @@ pub(crate) fn window_index(now_ms: i64, window: Duration) -> u64 {
 /// (see [`Backoff`]); the refusal says when to try again.
 pub(crate) async fn check_auth(
     logic: &Logic,
-    caller: &Caller,
+    conn: &Connection,
     username: Option<&str>,
 ) -> Result<()> {
-    if caller.is_admin() {
-        return Ok(());
-    }
     let per_addr = u64::from(logic.cfg.auth_attempts_per_addr_per_min);
-    if let (Some(ip), true) = (client_ip(&caller.remote_addr), per_addr > 0) {
+    if let (Some(ip), true) = (client_ip(&conn.remote_addr), per_addr > 0) {
         if let Some(wait) = spend(logic, &format!("auth:addr:{ip}"), per_addr).await {
             return Err(LogicError::rate_limited(
                 format!(
@@ -188,12 +185,12 @@ async fn over(logic: &Logic, key: &str, limit: u64, window: Duration) -> bool {
 /// Takes one SEND from the user's budget of `user_sends_per_sec`, or
 /// answers RATE_LIMITED. 0 turns the limit off; sends the admin API makes
 /// on a user's behalf do not count.
-pub(crate) async fn check_send(logic: &Logic, caller: &Caller) -> Result<()> {
+pub(crate) async fn check_send(logic: &Logic, actor: &Actor) -> Result<()> {
     let limit = u64::from(logic.cfg.user_sends_per_sec);
-    if limit == 0 || caller.is_admin() {
+    if limit == 0 || actor.is_admin() {
         return Ok(());
     }
-    let key = format!("send:{}", caller.user_id);
+    let key = format!("send:{}", actor.user_id());
     let window = Duration::from_secs(1);
     if over(logic, &key, limit, window).await {
         let into_window = now_ms().max(0) as u64 % window.as_millis() as u64;

@@ -12,13 +12,14 @@ use bytes::Bytes;
 use prost::Message as _;
 
 use tern_public::proto::client::{
-    AckRequest, ConvType, Message, SendReply, SendRequest, SyncReply, SyncRequest,
+    AckRequest, ConvType, SendReply, SendRequest, SyncReply, SyncRequest,
 };
 use tern_public::time::now_ms;
 
+use crate::actor::Actor;
 use crate::error::{LogicError, Result};
-use crate::rpc::Caller;
-use crate::store::{ListEntry, NewMessage, Recipient};
+use crate::store::{NewMessage, Recipient};
+use crate::wire::entry_message;
 use crate::Logic;
 
 /// Longest client_msg_id accepted.
@@ -30,7 +31,7 @@ const PAGE_ENVELOPE: usize = 1024;
 
 /// SEND: validates, stores through the group-commit batcher, answers with the
 /// sender's seq. A repeated client_msg_id answers the first send again.
-pub(crate) async fn send(logic: &Logic, caller: &Caller, req: SendRequest) -> Result<SendReply> {
+pub(crate) async fn send(logic: &Logic, actor: &Actor, req: SendRequest) -> Result<SendReply> {
     let conv_type = match ConvType::try_from(req.conv_type) {
         Ok(t @ (ConvType::User | ConvType::Group)) => t,
         _ => return Err(LogicError::bad_request("conv_type must be USER or GROUP")),
@@ -41,19 +42,19 @@ pub(crate) async fn send(logic: &Logic, caller: &Caller, req: SendRequest) -> Re
     if !req.client_msg_id.is_empty() {
         if let Some(existing) = logic
             .store
-            .find_by_client_msg_id(caller.user_id, &req.client_msg_id)
+            .find_by_client_msg_id(actor.user_id(), &req.client_msg_id)
             .await?
         {
             return Ok(duplicate_reply(existing));
         }
     }
-    crate::limits::check_send(logic, caller).await?;
+    crate::limits::check_send(logic, actor).await?;
     let recipients = match conv_type {
-        ConvType::Group => group_recipients(logic, caller, req.conv_id).await?,
-        _ => user_recipients(logic, caller, req.conv_id).await?,
+        ConvType::Group => group_recipients(logic, actor, req.conv_id).await?,
+        _ => user_recipients(logic, actor, req.conv_id).await?,
     };
     let msg = chat_message(
-        (caller.user_id, caller.device_id),
+        (actor.user_id(), actor.device_id()),
         conv_type,
         req,
         recipients,
@@ -125,7 +126,7 @@ pub(crate) fn check_content(cfg: &crate::LogicConfig, req: &SendRequest) -> Resu
 }
 
 /// One-to-one: the sender's list and the receiver's, if policy allows.
-async fn user_recipients(logic: &Logic, caller: &Caller, to: u64) -> Result<Vec<Recipient>> {
+async fn user_recipients(logic: &Logic, actor: &Actor, to: u64) -> Result<Vec<Recipient>> {
     let receiver = match to {
         0 => None,
         id => logic.store.user_by_id(id).await?,
@@ -133,33 +134,33 @@ async fn user_recipients(logic: &Logic, caller: &Caller, to: u64) -> Result<Vec<
     let receiver = receiver
         .filter(|u| u.is_active())
         .ok_or(LogicError::NotFound("no such user"))?;
-    crate::friends::check_send(logic, caller.user_id, receiver.id).await?;
+    crate::friends::check_send(logic, actor.user_id(), receiver.id).await?;
     let mut recipients = vec![Recipient {
-        user_id: caller.user_id,
+        user_id: actor.user_id(),
         conv_id: receiver.id,
     }];
-    if receiver.id != caller.user_id {
+    if receiver.id != actor.user_id() {
         recipients.push(Recipient {
             user_id: receiver.id,
-            conv_id: caller.user_id,
+            conv_id: actor.user_id(),
         });
     }
     Ok(recipients)
 }
 
 /// A group: every member's list, the sender's first (its seq is the reply's).
-async fn group_recipients(logic: &Logic, caller: &Caller, group_id: u64) -> Result<Vec<Recipient>> {
-    crate::groups::check_send(logic, caller, group_id).await?;
+async fn group_recipients(logic: &Logic, actor: &Actor, group_id: u64) -> Result<Vec<Recipient>> {
+    crate::groups::check_send(logic, actor, group_id).await?;
     let members = crate::groups::member_ids(logic, group_id).await?;
     let mut recipients = Vec::with_capacity(members.len() + 1);
     recipients.push(Recipient {
-        user_id: caller.user_id,
+        user_id: actor.user_id(),
         conv_id: group_id,
     });
     recipients.extend(
         members
             .iter()
-            .filter(|&&u| u != caller.user_id)
+            .filter(|&&u| u != actor.user_id())
             .map(|&u| Recipient {
                 user_id: u,
                 conv_id: group_id,
@@ -176,9 +177,9 @@ pub(crate) fn duplicate_reply(existing: crate::store::Existing) -> SendReply {
     }
 }
 
-/// SYNC: a page of the caller's list after `after_seq`, ascending, capped in
+/// SYNC: a page of the actor's list after `after_seq`, ascending, capped in
 /// count and kept under the frame limit.
-pub(crate) async fn sync(logic: &Logic, caller: &Caller, req: SyncRequest) -> Result<SyncReply> {
+pub(crate) async fn sync(logic: &Logic, actor: &Actor, req: SyncRequest) -> Result<SyncReply> {
     let cfg = &logic.cfg;
     let limit = match req.limit {
         0 => cfg.sync_default_limit,
@@ -186,11 +187,11 @@ pub(crate) async fn sync(logic: &Logic, caller: &Caller, req: SyncRequest) -> Re
     };
     let entries = logic
         .store
-        .list_after(caller.user_id, req.after_seq, limit + 1)
+        .list_after(actor.user_id(), req.after_seq, limit + 1)
         .await?;
     // Read the head after the page: list rows and the head commit together,
     // so max_seq is never below a seq in the page.
-    let max_seq = logic.store.max_seq(caller.user_id).await?;
+    let max_seq = logic.store.max_seq(actor.user_id()).await?;
     let budget = cfg.max_frame_len.saturating_sub(PAGE_ENVELOPE);
     let mut has_more = entries.len() > limit as usize;
     let mut used = 0;
@@ -214,51 +215,14 @@ pub(crate) async fn sync(logic: &Logic, caller: &Caller, req: SyncRequest) -> Re
 }
 
 /// ACK: raises this device's ack_seq; a seq beyond the list's head is refused.
-pub(crate) async fn ack(logic: &Logic, caller: &Caller, req: AckRequest) -> Result<()> {
-    let max_seq = logic.store.max_seq(caller.user_id).await?;
+pub(crate) async fn ack(logic: &Logic, actor: &Actor, req: AckRequest) -> Result<()> {
+    let max_seq = logic.store.max_seq(actor.user_id()).await?;
     if req.seq > max_seq {
         return Err(LogicError::bad_request(format!(
             "seq {} is beyond the list head {max_seq}",
             req.seq
         )));
     }
-    logic.store.ack(caller.device_id, req.seq).await?;
+    logic.store.ack(actor.device_id(), req.seq).await?;
     Ok(())
-}
-
-/// The client form of a list entry read back from the store.
-pub(crate) fn entry_message(e: ListEntry) -> Message {
-    let m = e.message;
-    Message {
-        id: m.id.into(),
-        seq: e.seq,
-        sender_id: m.sender_id,
-        sender_device_id: m.sender_device_id,
-        conv_type: e.conv_type,
-        conv_id: e.conv_id,
-        content_type: m.content_type,
-        content: m.content.into(),
-        mentions: m.mentions,
-        client_msg_id: m.client_msg_id,
-        created_at_ms: m.created_at,
-        status: m.status,
-    }
-}
-
-/// The client form of a just-committed message in one recipient's list.
-pub(crate) fn new_message(m: &NewMessage, seq: u64, conv_id: u64) -> Message {
-    Message {
-        id: Bytes::copy_from_slice(&m.id),
-        seq,
-        sender_id: m.sender_id,
-        sender_device_id: m.sender_device_id,
-        conv_type: m.conv_type,
-        conv_id,
-        content_type: m.content_type,
-        content: m.content.clone(),
-        mentions: m.mentions.clone(),
-        client_msg_id: m.client_msg_id.clone().unwrap_or_default(),
-        created_at_ms: m.created_at,
-        status: 0,
-    }
 }

@@ -6,14 +6,12 @@ use tern_public::proto::client::{ConvType, RecallEvent, RecallRequest, SystemCon
 use tern_public::time::now_ms;
 
 use super::FIRST_SYSTEM_CONTENT_TYPE;
+use crate::actor::Actor;
 use crate::error::{LogicError, Result};
-use crate::groups::rank;
-use crate::rpc::Caller;
-use crate::store::groups::ADMIN;
 use crate::system::{self, retry};
 use crate::Logic;
 
-pub(crate) async fn recall(logic: &Logic, caller: &Caller, req: RecallRequest) -> Result<()> {
+pub(crate) async fn recall(logic: &Logic, actor: &Actor, req: RecallRequest) -> Result<()> {
     if req.message_id.len() != 16 {
         return Err(LogicError::bad_request("message_id must be 16 bytes"));
     }
@@ -22,17 +20,17 @@ pub(crate) async fn recall(logic: &Logic, caller: &Caller, req: RecallRequest) -
     if meta.content_type >= FIRST_SYSTEM_CONTENT_TYPE {
         return Err(LogicError::bad_request("system events cannot be recalled"));
     }
-    let own_in_time = meta.sender_id == caller.user_id
+    let own_in_time = meta.sender_id == actor.user_id()
         && now_ms() - meta.created_at < logic.cfg.recall_window.as_millis() as i64;
     let group_admin = meta.conv_type == ConvType::Group as i32
         && logic
             .store
-            .member(meta.receiver_id, caller.user_id)
+            .member(meta.receiver_id, actor.user_id())
             .await?
-            .is_some_and(|m| rank(&m.role) >= rank(ADMIN));
+            .is_some_and(|m| m.role.is_manager());
     if !own_in_time && !group_admin {
-        // A message the caller cannot see looks like no message at all.
-        let holds = logic.store.holds(caller.user_id, &req.message_id).await?;
+        // A message the actor cannot see looks like no message at all.
+        let holds = logic.store.holds(actor.user_id(), &req.message_id).await?;
         return Err(if holds {
             LogicError::Forbidden(
                 "only the sender within the recall window, or a group owner or admin, can recall",
@@ -44,13 +42,13 @@ pub(crate) async fn recall(logic: &Logic, caller: &Caller, req: RecallRequest) -
     let conv_type = ConvType::try_from(meta.conv_type).unwrap_or(ConvType::User);
     retry!(
         logic,
-        recall_tx(logic, caller, &req.message_id, conv_type, meta.receiver_id)
+        recall_tx(logic, actor, &req.message_id, conv_type, meta.receiver_id)
     )
 }
 
 pub(crate) async fn recall_tx(
     logic: &Logic,
-    caller: &Caller,
+    actor: &Actor,
     id: &[u8],
     conv_type: ConvType,
     receiver_id: u64,
@@ -64,10 +62,10 @@ pub(crate) async fn recall_tx(
     let holders = store.holders(&mut tx, id).await?;
     let body = RecallEvent {
         message_id: id.to_vec().into(),
-        recalled_by: caller.user_id,
+        recalled_by: actor.user_id(),
     };
     let event = system::event(
-        caller,
+        actor,
         conv_type,
         receiver_id,
         SystemContentType::MessageRecalled,

@@ -5,6 +5,7 @@
 use sqlx::Row;
 
 use super::{id, Result, Store, StoreError, Tx};
+use crate::domain::{Stored, UserStatus};
 
 /// A device as admins see it.
 #[derive(Debug, Clone)]
@@ -20,11 +21,6 @@ pub struct DeviceRow {
     pub last_seen_at: i64,
     pub created_at: i64,
 }
-
-/// Account status values as stored.
-pub const ACTIVE: &str = "active";
-pub const DISABLED: &str = "disabled";
-pub const DELETED: &str = "deleted";
 
 impl Store {
     /// Clears the tokens of every device of `user` (or only `device`).
@@ -55,7 +51,7 @@ impl Store {
         let done = sqlx::query("UPDATE users SET updated_at = ? WHERE id = ? AND status <> ?")
             .bind(now)
             .bind(user as i64)
-            .bind(DELETED)
+            .bind(UserStatus::Deleted.as_str())
             .execute(&mut **tx)
             .await?;
         if done.rows_affected() == 0 {
@@ -79,17 +75,19 @@ impl Store {
         Ok(())
     }
 
-    /// Sets [`ACTIVE`] or [`DISABLED`]; disabling revokes every token.
-    pub async fn set_status(&self, user: u64, status: &str, now: i64) -> Result<()> {
+    /// Sets [`UserStatus::Active`] or [`UserStatus::Disabled`]; disabling
+    /// revokes every token. (Deleting is [`Store::delete_user`].)
+    pub async fn set_status(&self, user: u64, status: UserStatus, now: i64) -> Result<()> {
+        debug_assert_ne!(status, UserStatus::Deleted, "use delete_user");
         let mut tx = self.begin_write().await?;
         self.lock_live_user(&mut tx, user, now).await?;
         sqlx::query("UPDATE users SET status = ?, updated_at = ? WHERE id = ?")
-            .bind(status)
+            .bind(status.as_str())
             .bind(now)
             .bind(user as i64)
             .execute(&mut *tx)
             .await?;
-        if status != ACTIVE {
+        if status != UserStatus::Active {
             self.revoke_in(&mut tx, user, None).await?;
         }
         tx.commit().await?;
@@ -115,7 +113,7 @@ impl Store {
         }
         // A name no valid username can take ('~' is not allowed in them).
         sqlx::query("UPDATE users SET status = ?, username = ?, updated_at = ? WHERE id = ?")
-            .bind(DELETED)
+            .bind(UserStatus::Deleted.as_str())
             .bind(format!("~deleted~{user}"))
             .bind(now)
             .bind(user as i64)

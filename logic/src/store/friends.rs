@@ -3,22 +3,18 @@
 
 use sqlx::Row;
 
-use super::{id, Result, Store, Tx};
+use super::{id, state, Result, Store, Tx};
+use crate::domain::{FriendState, Stored};
 
 /// One direction of a relation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FriendRow {
     pub user_id: u64,
     pub friend_id: u64,
-    pub state: String,
+    pub state: FriendState,
     pub remark: String,
     pub updated_at: i64,
 }
-
-pub const REQUESTED: &str = "requested";
-pub const PENDING: &str = "pending";
-pub const ACCEPTED: &str = "accepted";
-pub const BLOCKED: &str = "blocked";
 
 impl Store {
     /// Both directions between `a` and `b`: (a→b, b→a).
@@ -44,7 +40,7 @@ impl Store {
             let row = FriendRow {
                 user_id: id(&r, "user_id")?,
                 friend_id: id(&r, "friend_id")?,
-                state: r.try_get("state")?,
+                state: state(&r, "state")?,
                 remark: r.try_get("remark")?,
                 updated_at: r.try_get("updated_at")?,
             };
@@ -64,13 +60,13 @@ impl Store {
         tx: &mut Tx,
         user: u64,
         friend: u64,
-        state: &str,
+        state: FriendState,
         now: i64,
     ) -> Result<()> {
         let updated = sqlx::query(
             "UPDATE friends SET state = ?, updated_at = ? WHERE user_id = ? AND friend_id = ?",
         )
-        .bind(state)
+        .bind(state.as_str())
         .bind(now)
         .bind(user as i64)
         .bind(friend as i64)
@@ -82,7 +78,7 @@ impl Store {
             )
             .bind(user as i64)
             .bind(friend as i64)
-            .bind(state)
+            .bind(state.as_str())
             .bind(now)
             .bind(now)
             .execute(&mut **tx)
@@ -136,7 +132,7 @@ impl Store {
                 Ok(FriendRow {
                     user_id: id(r, "user_id")?,
                     friend_id: id(r, "friend_id")?,
-                    state: r.try_get("state")?,
+                    state: state(r, "state")?,
                     remark: r.try_get("remark")?,
                     updated_at: r.try_get("updated_at")?,
                 })
@@ -145,14 +141,14 @@ impl Store {
     }
 
     /// The state of `user → other`, outside any transaction (send checks).
-    pub async fn friend_state(&self, user: u64, other: u64) -> Result<Option<String>> {
-        Ok(
+    pub async fn friend_state(&self, user: u64, other: u64) -> Result<Option<FriendState>> {
+        let stored: Option<String> =
             sqlx::query_scalar("SELECT state FROM friends WHERE user_id = ? AND friend_id = ?")
                 .bind(user as i64)
                 .bind(other as i64)
                 .fetch_optional(self.pool())
-                .await?,
-        )
+                .await?;
+        Ok(stored.as_deref().map(FriendState::parse).transpose()?)
     }
 }
 

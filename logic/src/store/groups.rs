@@ -5,7 +5,8 @@
 use sqlx::any::AnyRow;
 use sqlx::{Any, QueryBuilder, Row};
 
-use super::{id, Result, Store, Tx};
+use super::{id, state, Result, Store, Tx};
+use crate::domain::{Role, Stored};
 
 /// A group as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,15 +28,11 @@ pub struct GroupRow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberRow {
     pub user_id: u64,
-    pub role: String,
+    pub role: Role,
     pub alias: String,
     pub muted_until: i64,
     pub joined_at: i64,
 }
-
-pub const OWNER: &str = "owner";
-pub const ADMIN: &str = "admin";
-pub const MEMBER: &str = "member";
 
 /// What creating a group stores.
 #[derive(Debug, Clone)]
@@ -82,7 +79,7 @@ fn group_row(r: &AnyRow) -> Result<GroupRow> {
 fn member_row(r: &AnyRow) -> Result<MemberRow> {
     Ok(MemberRow {
         user_id: id(r, "user_id")?,
-        role: r.try_get("role")?,
+        role: state(r, "role")?,
         alias: r.try_get("alias")?,
         muted_until: r.try_get("muted_until")?,
         joined_at: r.try_get("joined_at")?,
@@ -165,7 +162,7 @@ impl Store {
         &self,
         tx: &mut Tx,
         group_id: u64,
-        members: &[(u64, &str)],
+        members: &[(u64, Role)],
         now: i64,
     ) -> Result<()> {
         for chunk in members.chunks(200) {
@@ -175,7 +172,7 @@ impl Store {
             q.push_values(chunk, |mut b, (user, role)| {
                 b.push_bind(group_id as i64)
                     .push_bind(*user as i64)
-                    .push_bind(*role)
+                    .push_bind(role.as_str())
                     .push_bind("")
                     .push_bind(0i64)
                     .push_bind(now);
@@ -217,9 +214,9 @@ impl Store {
         Ok(())
     }
 
-    pub async fn set_role(&self, tx: &mut Tx, group_id: u64, user: u64, role: &str) -> Result<()> {
+    pub async fn set_role(&self, tx: &mut Tx, group_id: u64, user: u64, role: Role) -> Result<()> {
         sqlx::query("UPDATE group_members SET role = ? WHERE group_id = ? AND user_id = ?")
-            .bind(role)
+            .bind(role.as_str())
             .bind(group_id as i64)
             .bind(user as i64)
             .execute(&mut **tx)

@@ -11,7 +11,7 @@ pub(crate) mod messages;
 pub mod recall;
 mod users;
 
-pub use accounts::{DeviceRow, ACTIVE, DELETED, DISABLED};
+pub use accounts::DeviceRow;
 pub use devices::{Device, NewDevice};
 pub use dialect::Dialect;
 pub use messages::{
@@ -39,6 +39,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("unsupported database url {0:?}: use sqlite:… or mysql://…")]
     UnsupportedUrl(String),
+    #[error(transparent)]
+    UnknownState(#[from] crate::domain::UnknownState),
 }
 
 impl StoreError {
@@ -124,6 +126,12 @@ impl Store {
 pub(crate) fn id(row: &AnyRow, col: &str) -> Result<u64> {
     use sqlx::Row;
     Ok(row.try_get::<i64, _>(col)? as u64)
+}
+
+/// Reads a state column (role, friend state, status) as its domain type.
+pub(crate) fn state<T: crate::domain::Stored>(row: &AnyRow, col: &str) -> Result<T> {
+    use sqlx::Row;
+    Ok(T::parse(row.try_get::<&str, _>(col)?)?)
 }
 
 #[cfg(test)]

@@ -1,10 +1,10 @@
 //! Friends, groups, recall and user search SQL on SQLite and MariaDB.
 
-use super::friends::{ACCEPTED, PENDING, REQUESTED};
-use super::groups::{GroupChanges, NewGroup, ADMIN, MEMBER, OWNER};
+use super::groups::{GroupChanges, NewGroup};
 use super::messages::test_message;
 use super::tests::on_both_engines;
 use super::*;
+use crate::domain::{FriendState::*, Role};
 
 on_both_engines!(
     friend_rows_per_direction,
@@ -34,23 +34,20 @@ async fn friend_rows_per_direction(s: Store) {
     let ids = users(&s, &["ann", "ben"]).await;
     let (a, b) = (ids[0], ids[1]);
     let mut tx = s.begin_write().await.unwrap();
-    s.put_friend(&mut tx, a, b, REQUESTED, 5).await.unwrap();
-    s.put_friend(&mut tx, b, a, PENDING, 5).await.unwrap();
+    s.put_friend(&mut tx, a, b, Requested, 5).await.unwrap();
+    s.put_friend(&mut tx, b, a, Pending, 5).await.unwrap();
     tx.commit().await.unwrap();
     let mut tx = s.begin_write().await.unwrap();
     let (ab, ba) = s.friend_pair(&mut tx, a, b).await.unwrap();
-    assert_eq!(
-        (ab.unwrap().state.as_str(), ba.unwrap().state.as_str()),
-        (REQUESTED, PENDING)
-    );
-    s.put_friend(&mut tx, a, b, ACCEPTED, 6).await.unwrap();
+    assert_eq!((ab.unwrap().state, ba.unwrap().state), (Requested, Pending));
+    s.put_friend(&mut tx, a, b, Accepted, 6).await.unwrap();
     assert!(s.set_remark(&mut tx, a, b, "Benny", 7).await.unwrap());
     s.delete_friend(&mut tx, b, a).await.unwrap();
     tx.commit().await.unwrap();
     let rows = s.friends_of(a, 0, 10).await.unwrap();
     assert_eq!(
-        (rows.len(), rows[0].state.as_str(), rows[0].remark.as_str()),
-        (1, ACCEPTED, "Benny")
+        (rows.len(), rows[0].state, rows[0].remark.as_str()),
+        (1, Accepted, "Benny")
     );
     assert_eq!(s.friend_state(b, a).await.unwrap(), None);
 }
@@ -76,7 +73,11 @@ async fn group_membership_and_settings(s: Store) {
     s.add_members(
         &mut tx,
         g,
-        &[(ids[0], OWNER), (ids[1], ADMIN), (ids[2], MEMBER)],
+        &[
+            (ids[0], Role::Owner),
+            (ids[1], Role::Admin),
+            (ids[2], Role::Member),
+        ],
         1,
     )
     .await

@@ -3,7 +3,8 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{id, Result, Store, StoreError};
+use super::{id, state, Result, Store, StoreError};
+use crate::domain::{Stored, UserStatus};
 
 /// A user account.
 #[derive(Debug, Clone)]
@@ -13,13 +14,13 @@ pub struct User {
     pub password_hash: String,
     pub nickname: String,
     pub avatar_url: String,
-    pub status: String,
+    pub status: UserStatus,
     pub created_at: i64,
 }
 
 impl User {
     pub fn is_active(&self) -> bool {
-        self.status == "active"
+        self.status == UserStatus::Active
     }
 
     fn from_row(row: &AnyRow) -> Result<User> {
@@ -29,7 +30,7 @@ impl User {
             password_hash: row.try_get("password_hash")?,
             nickname: row.try_get("nickname")?,
             avatar_url: row.try_get("avatar_url")?,
-            status: row.try_get("status")?,
+            status: state(row, "status")?,
             created_at: row.try_get("created_at")?,
         })
     }
@@ -53,13 +54,14 @@ impl Store {
         let mut tx = self.pool().begin().await?;
         let sql = format!(
             "INSERT INTO users (username, password_hash, nickname, avatar_url, extra, status, created_at, updated_at) \
-             VALUES (?, ?, ?, '', '{{}}', 'active', ?, ?){}",
+             VALUES (?, ?, ?, '', '{{}}', ?, ?, ?){}",
             self.dialect().returning_id()
         );
         let insert = sqlx::query(&sql)
             .bind(u.username)
             .bind(u.password_hash)
             .bind(u.nickname)
+            .bind(UserStatus::Active.as_str())
             .bind(u.now_ms)
             .bind(u.now_ms);
         let user_id = self.dialect().insert_id(&mut tx, insert).await?;
@@ -143,10 +145,11 @@ impl Store {
         let start = if after > prefix { after } else { prefix };
         // Usernames are ASCII: every name with the prefix sorts below prefix + '\x7f'.
         let end = format!("{prefix}\u{7f}");
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username > ? AND username < ? AND status <> 'deleted' ORDER BY username LIMIT ?");
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username > ? AND username < ? AND status <> ? ORDER BY username LIMIT ?");
         let mut rows = sqlx::query(&sql)
             .bind(start)
             .bind(&end)
+            .bind(UserStatus::Deleted.as_str())
             .bind(limit as i64)
             .fetch_all(self.pool())
             .await?;

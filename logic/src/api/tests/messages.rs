@@ -7,7 +7,7 @@ use tern_public::proto::client::{ConvType, SendRequest};
 
 use super::users::create;
 use super::{admin, api, Api};
-use crate::admin::acting_as;
+use crate::actor::Actor;
 use crate::presence::Location;
 
 async fn list(api: &Api, user: u64) -> Vec<Value> {
@@ -127,7 +127,7 @@ async fn an_admin_send_to_a_group_lands_like_a_member_send() {
         client_msg_id: "c1".into(),
         ..Default::default()
     };
-    crate::messages::send(&api.state.logic, &acting_as(own), client)
+    crate::messages::send(&api.state.logic, &Actor::AdminAs(own), client)
         .await
         .unwrap();
     let body = json!({"from": own, "conv_type": "group", "to": g, "content_type": 1, "content": "hello", "client_msg_id": "c2"});

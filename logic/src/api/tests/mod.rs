@@ -367,9 +367,9 @@ async fn metrics_count_commands_by_code_without_a_token() {
         payload: UserGetRequest { user_ids: vec![1] }.encode_to_vec().into(),
         ..Default::default()
     };
-    crate::rpc::dispatch(&api.state.logic, request(7)).await;
-    crate::rpc::dispatch(&api.state.logic, request(7)).await;
-    crate::rpc::dispatch(&api.state.logic, request(0)).await;
+    crate::dispatch::dispatch(&api.state.logic, request(7)).await;
+    crate::dispatch::dispatch(&api.state.logic, request(7)).await;
+    crate::dispatch::dispatch(&api.state.logic, request(0)).await;
     let req = Request::get("/metrics").body(Body::empty()).unwrap();
     let resp = router(api.state.clone()).oneshot(req).await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);

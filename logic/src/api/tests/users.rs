@@ -13,18 +13,16 @@ use tern_public::proto::client::{
 };
 
 use super::{admin, api, code, Api};
+use crate::actor::{Actor, Connection};
 use crate::error::LogicError;
-use crate::rpc::Caller;
 use crate::{auth, friends};
 
 const PASSWORD: &str = "correct horse";
 
-fn conn(conn_id: u64) -> Caller {
-    Caller {
+fn conn(conn_id: u64) -> Connection {
+    Connection {
         node_id: "n1".into(),
         conn_id,
-        user_id: 0,
-        device_id: 0,
         heartbeat_interval_secs: 30,
         remote_addr: String::new(),
     }
@@ -364,16 +362,12 @@ async fn befriend(api: &Api, a: u64, b: u64) {
         user_id: b,
         message: String::new(),
     };
-    friends::request(logic, &crate::admin::acting_as(a), req)
+    friends::request(logic, &Actor::AdminAs(a), req)
         .await
         .unwrap();
-    friends::accept(
-        logic,
-        &crate::admin::acting_as(b),
-        FriendTarget { user_id: a },
-    )
-    .await
-    .unwrap();
+    friends::accept(logic, &Actor::AdminAs(b), FriendTarget { user_id: a })
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
