@@ -9,11 +9,13 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use tern_connect::{ConnectConfig, Node};
 use tern_logic::peers::{self, Mode};
 use tern_logic::store::{Dialect, Store};
-use tern_logic::{api, Logic, LogicConfig, LogicServer, RedisConn, Shared};
+use tern_logic::{api, LiveState, Logic, LogicConfig, LogicServer, RedisConn};
 use tern_public::bus::Bus;
 
 /// Refuses a frame limit the bus cannot carry: a client request and a
@@ -59,7 +61,7 @@ pub async fn run_connect(
 /// Where a logic node keeps shared state, decided from its URLs.
 pub struct LogicBackends {
     pub store: Store,
-    pub shared: Shared,
+    pub live: LiveState,
     pub mode: Mode,
 }
 
@@ -74,15 +76,15 @@ impl LogicBackends {
         let store = Store::connect(database_url)
             .await
             .context("opening the database")?;
-        let (shared, presence_mode) = match redis {
+        let (live, presence_mode) = match redis {
             Some((url, prefix)) => {
                 let conn = RedisConn::connect(url, prefix)
                     .await
                     .with_context(|| format!("connecting to Redis at {url}"))?;
-                (Shared::redis(conn, member_ttl), None)
+                (LiveState::redis(conn, member_ttl), None)
             }
             None => (
-                Shared::memory(),
+                LiveState::memory(),
                 Some("in-memory presence (no --redis-url)"),
             ),
         };
@@ -91,11 +93,7 @@ impl LogicBackends {
             (_, Some(why)) => Mode::Exclusive(why.into()),
             (Dialect::MySql, None) => Mode::Shared,
         };
-        Ok(LogicBackends {
-            store,
-            shared,
-            mode,
-        })
+        Ok(LogicBackends { store, live, mode })
     }
 }
 
@@ -106,7 +104,9 @@ pub struct LogicNode {
     server: LogicServer,
     http: TcpListener,
     admin_token: Option<Arc<str>>,
-    answering: tokio::task::JoinHandle<()>,
+    /// The node's own tasks (answering other nodes, HTTP), stopped by `stop`.
+    tasks: TaskTracker,
+    stop: CancellationToken,
 }
 
 impl LogicNode {
@@ -119,10 +119,16 @@ impl LogicNode {
         http: TcpListener,
         admin_token: Option<String>,
     ) -> anyhow::Result<LogicNode> {
-        let answering = peers::join(bus.clone(), &cfg.subjects, backends.mode)
-            .await
-            .map_err(anyhow::Error::msg)?;
-        let logic = Logic::start(cfg, backends.store, backends.shared, bus);
+        let (tasks, stop) = (TaskTracker::new(), CancellationToken::new());
+        peers::join(
+            bus.clone(),
+            &cfg.subjects,
+            backends.mode,
+            &tasks,
+            stop.clone(),
+        )
+        .await?;
+        let logic = Logic::start(cfg, backends.store, backends.live, bus);
         let server = LogicServer::subscribe(logic.clone())
             .await
             .context("subscribing on the bus")?;
@@ -131,7 +137,8 @@ impl LogicNode {
             server,
             http,
             admin_token: admin_token.map(Arc::from),
-            answering,
+            tasks,
+            stop,
         })
     }
 
@@ -141,25 +148,26 @@ impl LogicNode {
     }
 
     /// Serves commands from the bus and HTTP until `shutdown` resolves,
-    /// then finishes the requests in flight.
+    /// then finishes the requests in flight and stops every task it started.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let LogicNode {
             logic,
             server,
             http,
             admin_token,
-            answering,
+            tasks,
+            stop,
         } = self;
-        let (stop_http, http_stopped) = watch::channel(false);
-        let state = api::ApiState::new(logic, admin_token, |_| {});
-        let http_task = tokio::spawn(api::serve(http, state, async move {
-            let mut rx = http_stopped;
-            let _ = rx.wait_for(|stop| *stop).await;
-        }));
+        let state = api::ApiState::new(logic.clone(), admin_token, |_| {});
+        let http_task = tasks.spawn(api::serve(http, state, stop.clone().cancelled_owned()));
         server.run(shutdown).await;
-        answering.abort();
-        let _ = stop_http.send(true);
-        http_task.await?.context("HTTP server")?;
+        stop.cancel();
+        tasks.close();
+        let http = http_task.await;
+        tasks.wait().await;
+        // Nothing takes requests any more: let group commit and fan-out finish.
+        logic.shutdown().await;
+        http?.context("HTTP server")?;
         Ok(())
     }
 }

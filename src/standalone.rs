@@ -10,11 +10,11 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use tern_connect::{ConnectConfig, Node};
 use tern_logic::store::Store;
-use tern_logic::{api, Logic, LogicConfig, LogicServer, Shared};
+use tern_logic::{api, LiveState, Logic, LogicConfig, LogicServer};
 use tern_public::bus::{Bus, MemoryBus};
 
 /// A standalone server, started and ready to serve a listener. Its parts
@@ -35,7 +35,7 @@ impl Standalone {
         admin_token: Option<String>,
     ) -> anyhow::Result<Standalone> {
         let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
-        let logic = Logic::start(logic, store, Shared::memory(), bus.clone());
+        let logic = Logic::start(logic, store, LiveState::memory(), bus.clone());
         let server = LogicServer::subscribe(logic.clone()).await?;
         Ok(Standalone {
             node: Node::new(connect, bus),
@@ -47,35 +47,34 @@ impl Standalone {
 
     /// Serves clients on `listener` and, when given, HTTP (health and the
     /// admin API) on `http`, until `shutdown` resolves; then the connect
-    /// node drains (KICKED(draining) to every client, flush, close) and
-    /// logic finishes the requests in flight.
+    /// node drains (KICKED(draining) to every client, flush, close), logic
+    /// finishes the requests in flight, and its background tasks stop.
     pub async fn run(
         self,
         listener: TcpListener,
         http: Option<TcpListener>,
         shutdown: impl Future<Output = ()>,
     ) -> anyhow::Result<()> {
-        let (stop, stopped) = watch::channel(false);
-        let stopped = move || {
-            let mut rx = stopped.clone();
-            async move {
-                let _ = rx.wait_for(|stop| *stop).await;
-            }
-        };
-        let logic_task = tokio::spawn(self.server.run(stopped()));
+        let stop = CancellationToken::new();
+        let logic_task = tokio::spawn(self.server.run(stop.clone().cancelled_owned()));
         let http_task = http.map(|l| {
             let node = self.node.clone();
             let state = api::ApiState::new(self.logic.clone(), self.admin_token.clone(), |r| {
                 node.register_metrics(r)
             });
-            tokio::spawn(api::serve(l, state, stopped()))
+            tokio::spawn(api::serve(l, state, stop.clone().cancelled_owned()))
         });
-        self.node.run(listener, shutdown).await?;
-        let _ = stop.send(true);
+        let served = self.node.run(listener, shutdown).await;
+        stop.cancel();
         logic_task.await?;
-        if let Some(t) = http_task {
-            t.await??;
-        }
+        let http = match http_task {
+            Some(t) => t.await?,
+            None => Ok(()),
+        };
+        // Nothing takes requests any more: let group commit and fan-out finish.
+        self.logic.shutdown().await;
+        served?;
+        http?;
         Ok(())
     }
 }

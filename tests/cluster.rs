@@ -190,7 +190,7 @@ async fn readiness_follows_redis() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn room_online_counts_add_up_across_connect_nodes() {
-    use tern_logic::presence::{Presence, RedisPresence};
+    use tern_logic::room_counts::{RedisRoomCounts, RoomCounts};
     use tern_logic::RedisConn;
 
     let services = Services::start().await;
@@ -203,7 +203,7 @@ async fn room_online_counts_add_up_across_connect_nodes() {
             open_logic(),
         )
         .await;
-    let presence = RedisPresence::new(
+    let presence = RedisRoomCounts::new(
         RedisConn::connect(&services.redis.url(), "tern")
             .await
             .unwrap(),

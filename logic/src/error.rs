@@ -39,6 +39,11 @@ pub enum LogicError {
     Store(#[from] StoreError),
     #[error("internal: {0}")]
     Internal(String),
+    /// An internal failure already logged where it was handled (a batch
+    /// commit that failed for many sends at once): answered as internal,
+    /// not logged again.
+    #[error("internal: {0}")]
+    Logged(&'static str),
     /// A shared service (presence in Redis) failed; the client may retry.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -76,7 +81,9 @@ impl LogicError {
             LogicError::Blocked(_) => Code::Blocked,
             LogicError::Muted(_) => Code::Muted,
             LogicError::RateLimited { .. } => Code::RateLimited,
-            LogicError::Store(_) | LogicError::Internal(_) => Code::Internal,
+            LogicError::Store(_) | LogicError::Internal(_) | LogicError::Logged(_) => {
+                Code::Internal
+            }
             LogicError::Unavailable(_) => Code::Unavailable,
         }
     }
@@ -84,6 +91,7 @@ impl LogicError {
     /// The message for the client: internal details stay in the log.
     pub fn public_message(&self) -> String {
         match self.code() {
+            Code::Internal if matches!(self, LogicError::Logged(_)) => "internal error".to_owned(),
             Code::Internal => {
                 error!(error = %self, "internal error");
                 "internal error".to_owned()

@@ -4,10 +4,13 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
+use prometheus_client::metrics::histogram::Histogram;
 use prost::Message as _;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use tern_public::bus::{Bus, Subjects};
@@ -17,6 +20,7 @@ use tern_public::{Frame, FrameType};
 use crate::metrics::LogicMetrics;
 use crate::presence::{OnlineDevice, Presence};
 use crate::store::NewMessage;
+use crate::tasks::Stage;
 use crate::wire::new_message;
 
 /// Committed batches waiting for fan-out; past that, pushes are dropped
@@ -60,23 +64,81 @@ impl FanoutTx {
     }
 }
 
+/// Starts the fan-out task on `stage`. When the stage stops, the task
+/// takes no new batches and pushes those already queued for at most
+/// `DRAIN_WAIT`; what is left then is dropped (devices sync).
 pub(crate) fn start(
     presence: Arc<dyn Presence>,
     bus: Arc<dyn Bus>,
     subjects: Subjects,
     metrics: LogicMetrics,
+    stage: &Stage,
 ) -> FanoutTx {
-    let (tx, mut rx) = mpsc::channel::<(Instant, Vec<Committed>)>(QUEUE);
+    let (tx, rx) = mpsc::channel::<(Instant, Vec<Committed>)>(QUEUE);
     let commit_push = metrics.commit_push_seconds.clone();
-    tokio::spawn(async move {
-        // One task, so pushes leave in commit order and a device rarely sees a gap.
-        while let Some((committed_at, batch)) = rx.recv().await {
-            if deliver(&*presence, &*bus, &subjects, batch).await {
-                commit_push.observe(committed_at.elapsed().as_secs_f64());
-            }
-        }
+    stage.spawn(|stop| async move {
+        let pushing = Pushing {
+            presence,
+            bus,
+            subjects,
+            commit_push,
+        };
+        pushing.run(rx, stop).await;
     });
     FanoutTx { tx, metrics }
+}
+
+/// How long a stopping fan-out keeps pushing what it had queued.
+const DRAIN_WAIT: Duration = Duration::from_secs(5);
+
+/// What the fan-out task pushes with.
+struct Pushing {
+    presence: Arc<dyn Presence>,
+    bus: Arc<dyn Bus>,
+    subjects: Subjects,
+    commit_push: Histogram,
+}
+
+impl Pushing {
+    async fn run(
+        &self,
+        mut rx: mpsc::Receiver<(Instant, Vec<Committed>)>,
+        stop: CancellationToken,
+    ) {
+        // One task, so pushes leave in commit order and a device rarely sees a gap.
+        loop {
+            tokio::select! {
+                next = rx.recv() => match next {
+                    Some(batch) => self.push(batch).await,
+                    None => return,
+                },
+                () = stop.cancelled() => break,
+            }
+        }
+        rx.close();
+        let drained = async {
+            while let Some(batch) = rx.recv().await {
+                self.push(batch).await;
+            }
+        };
+        if tokio::time::timeout(DRAIN_WAIT, drained).await.is_err() {
+            let mut left = 0;
+            while rx.try_recv().is_ok() {
+                left += 1;
+            }
+            warn!(
+                batches = left,
+                "fan-out stopped after {DRAIN_WAIT:?}; pushes dropped (devices will sync)"
+            );
+        }
+    }
+
+    async fn push(&self, (committed_at, batch): (Instant, Vec<Committed>)) {
+        if deliver(&*self.presence, &*self.bus, &self.subjects, batch).await {
+            self.commit_push
+                .observe(committed_at.elapsed().as_secs_f64());
+        }
+    }
 }
 
 /// Pushes a batch to the nodes of its online recipients; true if any push

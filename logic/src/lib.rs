@@ -18,16 +18,20 @@ mod fanout;
 mod friends;
 mod groups;
 pub mod limits;
+pub mod liveness;
 mod messages;
 pub mod metrics;
 mod paging;
 pub mod peers;
 pub mod presence;
 mod redis_conn;
+mod retry;
+pub mod room_counts;
 mod rooms;
 mod rpc;
 pub mod store;
 mod system;
+mod tasks;
 mod users;
 mod wire;
 
@@ -43,35 +47,49 @@ use tern_public::bus::Bus;
 
 use crate::cache::{MemberCache, MemoryMembers, RedisMembers};
 use crate::limits::{MemoryCounter, RedisCounter, WindowCounter};
+use crate::liveness::{MemoryLiveness, NodeLiveness, RedisLiveness};
 use crate::messages::Batcher;
 use crate::metrics::LogicMetrics;
 use crate::presence::{MemoryPresence, Presence, RedisPresence};
+use crate::room_counts::{MemoryRoomCounts, RedisRoomCounts, RoomCounts};
 use crate::store::Store;
+use crate::tasks::Stage;
 
-/// Where presence and caches live: memory for one logic node, Redis when
-/// several share them.
+/// The state logic keeps beside the store: short-lived, rebuilt from what
+/// connect nodes announce, and shared by every logic node of a cluster.
+/// In memory for one logic node, in Redis when several share it.
 #[derive(Clone)]
-pub struct Shared {
+pub struct LiveState {
+    /// Which connection serves each online device.
     pub presence: Arc<dyn Presence>,
+    /// Which connect nodes announced themselves lately.
+    pub liveness: Arc<dyn NodeLiveness>,
+    /// Room member counts across connect nodes.
+    pub room_counts: Arc<dyn RoomCounts>,
+    /// Group member lists in front of the store.
     pub members: Arc<dyn MemberCache>,
     /// Rate-limit counters that hold across logic nodes.
     pub counters: Arc<dyn WindowCounter>,
 }
 
-impl Shared {
+impl LiveState {
     /// In this process only: right for exactly one logic node.
-    pub fn memory() -> Shared {
-        Shared {
+    pub fn memory() -> LiveState {
+        LiveState {
             presence: Arc::new(MemoryPresence::new()),
+            liveness: Arc::new(MemoryLiveness::new()),
+            room_counts: Arc::new(MemoryRoomCounts::new()),
             members: Arc::new(MemoryMembers::default()),
             counters: Arc::new(MemoryCounter::default()),
         }
     }
 
     /// In Redis, shared by every logic node of a cluster.
-    pub fn redis(conn: RedisConn, member_ttl: Duration) -> Shared {
-        Shared {
+    pub fn redis(conn: RedisConn, member_ttl: Duration) -> LiveState {
+        LiveState {
             presence: Arc::new(RedisPresence::new(conn.clone())),
+            liveness: Arc::new(RedisLiveness::new(conn.clone())),
+            room_counts: Arc::new(RedisRoomCounts::new(conn.clone())),
             members: Arc::new(RedisMembers::new(conn.clone(), member_ttl)),
             counters: Arc::new(RedisCounter::new(conn)),
         }
@@ -83,6 +101,8 @@ pub struct Logic {
     pub(crate) cfg: LogicConfig,
     pub(crate) store: Store,
     pub(crate) presence: Arc<dyn Presence>,
+    pub(crate) liveness: Arc<dyn NodeLiveness>,
+    pub(crate) room_counts: Arc<dyn RoomCounts>,
     pub(crate) bus: Arc<dyn Bus>,
     pub(crate) batcher: Batcher,
     pub(crate) fanout: fanout::FanoutTx,
@@ -91,29 +111,40 @@ pub struct Logic {
     /// Password hashing threads: a login storm cannot take every core.
     pub(crate) hasher: auth::Hasher,
     pub(crate) metrics: LogicMetrics,
+    /// Group commit; stopped first, so what it commits still reaches fan-out.
+    committing: Stage,
+    /// Fan-out; stopped once nothing commits any more.
+    pushing: Stage,
 }
 
 impl Logic {
-    /// Builds the logic state and starts its background tasks (group commit, fan-out).
-    pub fn start(cfg: LogicConfig, store: Store, shared: Shared, bus: Arc<dyn Bus>) -> Arc<Logic> {
-        let Shared {
+    /// Builds the logic state and starts its background tasks (group
+    /// commit, fan-out); [`Logic::shutdown`] stops them.
+    pub fn start(cfg: LogicConfig, store: Store, live: LiveState, bus: Arc<dyn Bus>) -> Arc<Logic> {
+        let LiveState {
             presence,
+            liveness,
+            room_counts,
             members,
             counters,
-        } = shared;
+        } = live;
         let metrics = LogicMetrics::default();
+        let (committing, pushing) = (Stage::default(), Stage::default());
         let fanout = fanout::start(
             presence.clone(),
             bus.clone(),
             cfg.subjects.clone(),
             metrics.clone(),
+            &pushing,
         );
-        let batcher = Batcher::start(store.clone(), fanout.clone(), &cfg);
+        let batcher = Batcher::start(store.clone(), fanout.clone(), &cfg, &committing);
         let hasher = auth::Hasher::start(cfg.max_concurrent_hashes);
         Arc::new(Logic {
             cfg,
             store,
             presence,
+            liveness,
+            room_counts,
             bus,
             batcher,
             fanout,
@@ -121,7 +152,18 @@ impl Logic {
             counters,
             hasher,
             metrics,
+            committing,
+            pushing,
         })
+    }
+
+    /// Stops the background tasks and waits for them: group commit commits
+    /// and answers every send it holds (later sends fail), then fan-out
+    /// pushes what it has queued, for a bounded time. Call it once nothing
+    /// serves requests any more (bus and HTTP stopped).
+    pub async fn shutdown(&self) {
+        self.committing.stop().await;
+        self.pushing.stop().await;
     }
 
     /// Adds this node's metrics to `registry`.

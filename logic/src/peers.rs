@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::warn;
 
 use tern_public::bus::{Bus, BusError, Subjects};
@@ -34,13 +35,43 @@ impl Mode {
     }
 }
 
+/// Why this node may not join the running logic nodes.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    /// A running node keeps state only it can use.
+    #[error(
+        "another logic node is running with {0}, which allows only one logic node; \
+         run every logic node with --redis-url and a MySQL --database-url"
+    )]
+    OtherIsExclusive(String),
+    /// This node keeps state only it can use, and others are running.
+    #[error(
+        "other logic nodes are running, and this one has {0}, which allows only \
+         one logic node; give it --redis-url and a MySQL --database-url"
+    )]
+    ThisIsExclusive(String),
+    /// The question could not be asked.
+    #[error("asking for other logic nodes")]
+    Ask(#[source] BusError),
+    /// This node could not subscribe to answer the question itself.
+    #[error("subscribing to {subject}")]
+    Subscribe {
+        subject: String,
+        #[source]
+        source: BusError,
+    },
+}
+
 /// Asks running logic nodes how they share state, refuses a combination
-/// that cannot work, then answers the same question for later nodes.
+/// that cannot work, then answers the same question for later nodes, on a
+/// task of `tasks` that returns once `stop` is cancelled.
 pub async fn join(
     bus: Arc<dyn Bus>,
     subjects: &Subjects,
     me: Mode,
-) -> Result<JoinHandle<()>, String> {
+    tasks: &TaskTracker,
+    stop: CancellationToken,
+) -> Result<(), PeerError> {
     let subject = subjects.logic_mode();
     match bus
         .request(&subject, me.encode(), Duration::from_secs(1))
@@ -49,35 +80,35 @@ pub async fn join(
         Ok(answer) => {
             let answer = String::from_utf8_lossy(&answer);
             if let Some(why) = answer.strip_prefix("exclusive:") {
-                return Err(format!(
-                    "another logic node is running with {why}, which allows only one logic node; \
-                     run every logic node with --redis-url and a MySQL --database-url"
-                ));
+                return Err(PeerError::OtherIsExclusive(why.to_owned()));
             }
             if let Mode::Exclusive(why) = &me {
-                return Err(format!(
-                    "other logic nodes are running, and this one has {why}, which allows only \
-                     one logic node; give it --redis-url and a MySQL --database-url"
-                ));
+                return Err(PeerError::ThisIsExclusive(why.clone()));
             }
         }
         Err(BusError::NoResponders(_) | BusError::Timeout) => {}
-        Err(e) => return Err(format!("asking for other logic nodes: {e}")),
+        Err(e) => return Err(PeerError::Ask(e)),
     }
-    let mut sub = bus
-        .subscribe(&subject, None)
-        .await
-        .map_err(|e| format!("subscribing to {subject}: {e}"))?;
+    let mut sub = match bus.subscribe(&subject, None).await {
+        Ok(sub) => sub,
+        Err(source) => return Err(PeerError::Subscribe { subject, source }),
+    };
     let answer = me.encode();
-    Ok(tokio::spawn(async move {
-        while let Some(m) = sub.next().await {
+    tasks.spawn(async move {
+        loop {
+            let m = tokio::select! {
+                m = sub.next() => m,
+                () = stop.cancelled() => return,
+            };
+            let Some(m) = m else { return };
             if let Some(to) = m.reply {
                 if let Err(e) = bus.publish(&to, answer.clone()).await {
                     warn!(error = %e, "could not answer a logic mode query");
                 }
             }
         }
-    }))
+    });
+    Ok(())
 }
 
 #[cfg(test)]
@@ -88,26 +119,48 @@ mod tests {
     #[tokio::test]
     async fn a_second_node_is_refused_when_either_is_exclusive() {
         let subjects = Subjects::default();
+        let tasks = TaskTracker::new();
         let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
-        let first = join(bus.clone(), &subjects, Mode::Shared).await.unwrap();
-        join(bus.clone(), &subjects, Mode::Shared)
+        let first = CancellationToken::new();
+        join(bus.clone(), &subjects, Mode::Shared, &tasks, first.clone())
+            .await
+            .unwrap();
+        let stop = CancellationToken::new();
+        join(bus.clone(), &subjects, Mode::Shared, &tasks, stop.clone())
             .await
             .expect("shared nodes scale out");
-        let err = join(bus.clone(), &subjects, Mode::Exclusive("SQLite".into()))
-            .await
-            .unwrap_err();
+        let err = join(
+            bus.clone(),
+            &subjects,
+            Mode::Exclusive("SQLite".into()),
+            &tasks,
+            stop.clone(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("SQLite"), "{err}");
-        first.abort();
+        first.cancel();
+        stop.cancel();
 
         let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
-        let _lone = join(
+        let stop = CancellationToken::new();
+        join(
             bus.clone(),
             &subjects,
             Mode::Exclusive("in-memory presence".into()),
+            &tasks,
+            stop.clone(),
         )
         .await
         .unwrap();
-        let err = join(bus, &subjects, Mode::Shared).await.unwrap_err();
+        let err = join(bus, &subjects, Mode::Shared, &tasks, stop.clone())
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("in-memory presence"), "{err}");
+        stop.cancel();
+        tasks.close();
+        tasks.wait().await;
     }
 }

@@ -40,11 +40,9 @@ impl RedisConn {
     }
 
     /// Whether Redis answers a PING (for readiness checks).
-    pub async fn ping(&self) -> bool {
+    pub async fn ping(&self) -> redis::RedisResult<()> {
         let mut c = self.conn.clone();
-        redis::cmd("PING")
-            .query_async::<String>(&mut c)
-            .await
-            .is_ok()
+        redis::cmd("PING").query_async::<String>(&mut c).await?;
+        Ok(())
     }
 }

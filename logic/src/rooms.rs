@@ -93,7 +93,7 @@ impl Logic {
     /// Members of a room across all connect nodes.
     pub async fn room_online(&self, room_id: &str) -> Result<u64> {
         check_room_id(room_id)?;
-        self.presence
+        self.room_counts
             .room_online(room_id)
             .await
             .map_err(|e| LogicError::Unavailable(e.to_string()))
@@ -101,7 +101,7 @@ impl Logic {
 
     /// The rooms with the most members, most first.
     pub async fn top_rooms(&self, limit: usize) -> Result<Vec<(String, u64)>> {
-        self.presence
+        self.room_counts
             .top_rooms(limit)
             .await
             .map_err(|e| LogicError::Unavailable(e.to_string()))

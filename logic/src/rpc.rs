@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use prost::Message as _;
 use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
@@ -49,26 +50,21 @@ impl LogicServer {
             events,
         } = self;
         let limit = Arc::new(Semaphore::new(logic.cfg.max_concurrent_requests));
+        // Requests, events and the sweeper: all awaited before this returns.
         let tracker = TaskTracker::new();
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let stopped = move || {
-            let mut rx = stopped.clone();
-            async move {
-                let _ = rx.wait_for(|s| *s).await;
-            }
-        };
-        let sweeper = tokio::spawn({
+        let stop = CancellationToken::new();
+        tracker.spawn({
             let logic = logic.clone();
-            let stopped = stopped();
-            async move { events::sweep_dead_nodes(&logic, stopped).await }
+            let stop = stop.clone();
+            async move { events::sweep_dead_nodes(&logic, stop).await }
         });
         // Events (liveness, offline, re-announce) have their own loop and
         // limit: a flood of requests must not delay liveness past its TTL.
-        let event_loop = tokio::spawn(serve_events(
+        tracker.spawn(serve_events(
             logic.clone(),
             events,
             tracker.clone(),
-            stopped(),
+            stop.clone(),
         ));
         info!("logic serving");
         tokio::pin!(shutdown);
@@ -100,9 +96,7 @@ impl LogicServer {
             serve(msg, permit.expect("semaphore never closed"));
         })
         .await;
-        let _ = stop.send(true);
-        let _ = sweeper.await;
-        let _ = event_loop.await;
+        stop.cancel();
         tracker.close();
         tracker.wait().await;
         info!("logic stopped");
@@ -116,7 +110,7 @@ async fn serve_events(
     logic: Arc<Logic>,
     mut events: Subscription,
     tracker: TaskTracker,
-    stop: impl Future<Output = ()>,
+    stop: CancellationToken,
 ) {
     let limit = Arc::new(Semaphore::new(MAX_CONCURRENT_EVENTS));
     let serve = |msg: BusMessage, permit| {
@@ -126,15 +120,14 @@ async fn serve_events(
             drop(permit);
         });
     };
-    tokio::pin!(stop);
     loop {
         let permit = tokio::select! {
             p = limit.clone().acquire_owned() => p.expect("semaphore never closed"),
-            () = &mut stop => break,
+            () = stop.cancelled() => break,
         };
         tokio::select! {
             Some(msg) = events.next() => serve(msg, permit),
-            () = &mut stop => break,
+            () = stop.cancelled() => break,
             else => return,
         }
     }

@@ -13,26 +13,12 @@ use crate::fanout::Committed;
 use crate::store::{NewMessage, Recipient, Tx};
 use crate::Logic;
 
-/// Attempts of a transaction that hit a deadlock or a busy database.
-pub(crate) const MAX_ATTEMPTS: u32 = 4;
-
-/// Runs `$op` (an expression producing a fresh future each time) until it
-/// succeeds or fails with something other than a retryable store error.
+/// Runs `$op` (an expression producing a fresh transaction's future each
+/// time) under the one retry policy ([`crate::retry`]).
 macro_rules! retry {
-    ($logic:expr, $op:expr) => {{
-        let mut attempt = 1;
-        loop {
-            match $op.await {
-                Err($crate::error::LogicError::Store(e))
-                    if attempt < $crate::system::MAX_ATTEMPTS && $logic.store.is_retryable(&e) =>
-                {
-                    attempt += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(5 << attempt)).await;
-                }
-                other => break other,
-            }
-        }
-    }};
+    ($logic:expr, $op:expr) => {
+        $crate::retry::run(&$logic.store, || $op).await
+    };
 }
 pub(crate) use retry;
 

@@ -128,6 +128,7 @@ impl From<LogicError> for ApiError {
             LogicError::Store(StoreError::Conflict) => ApiError::Conflict("already exists".into()),
             LogicError::Store(e) => ApiError::Internal(e.to_string()),
             LogicError::Internal(m) => ApiError::Internal(m),
+            LogicError::Logged(m) => ApiError::Internal(m.into()),
             LogicError::Unavailable(m) => ApiError::Unavailable(m),
         }
     }

@@ -20,19 +20,37 @@ const MAX_M_COST_KIB: u32 = 64 * 1024;
 /// Jobs waiting for a worker before callers wait to enqueue.
 const QUEUE: usize = 1024;
 
+/// Hashing or verifying a password failed. argon2's errors are kept as
+/// they are, but not as a `source`: without the crate's `std` feature they
+/// do not implement `std::error::Error`.
 #[derive(Debug, thiserror::Error)]
-#[error("password hashing: {0}")]
-pub(crate) struct HashError(String);
+pub(crate) enum HashError {
+    /// argon2 refused the parameters or failed to hash.
+    #[error("password hashing: {0}")]
+    Argon2(argon2::Error),
+    /// A PHC string (stored, or being made) is malformed.
+    #[error("password hashing: {0}")]
+    Phc(argon2::password_hash::Error),
+    /// A stored hash asks for more memory than any hash made here.
+    #[error("password hashing: stored hash asks for {0} KiB")]
+    TooCostly(u32),
+    /// A stored hash lacks a part it needs.
+    #[error("password hashing: stored hash has no {0}")]
+    Incomplete(&'static str),
+    /// The hashing threads are gone (start-up failed, or shutting down).
+    #[error("password hashing: hashing threads stopped")]
+    Stopped,
+}
 
 impl From<argon2::Error> for HashError {
     fn from(e: argon2::Error) -> Self {
-        HashError(e.to_string())
+        HashError::Argon2(e)
     }
 }
 
 impl From<argon2::password_hash::Error> for HashError {
     fn from(e: argon2::password_hash::Error) -> Self {
-        HashError(e.to_string())
+        HashError::Phc(e)
     }
 }
 
@@ -107,7 +125,7 @@ impl Hasher {
 }
 
 fn stopped() -> HashError {
-    HashError("hashing threads stopped".into())
+    HashError::Stopped
 }
 
 fn worker(rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
@@ -169,17 +187,10 @@ fn verify(memory: &mut Vec<Block>, password: &[u8], phc: &str) -> Result<bool, H
         .unwrap_or_default();
     let params = Params::try_from(&parsed)?;
     if params.m_cost() > MAX_M_COST_KIB {
-        return Err(HashError(format!(
-            "stored hash asks for {} KiB",
-            params.m_cost()
-        )));
+        return Err(HashError::TooCostly(params.m_cost()));
     }
-    let expected = parsed
-        .hash
-        .ok_or_else(|| HashError("stored hash has no output".into()))?;
-    let salt = parsed
-        .salt
-        .ok_or_else(|| HashError("stored hash has no salt".into()))?;
+    let expected = parsed.hash.ok_or(HashError::Incomplete("output"))?;
+    let salt = parsed.salt.ok_or(HashError::Incomplete("salt"))?;
     let mut salt_buf = [0u8; 64];
     let salt_bytes = salt.decode_b64(&mut salt_buf)?;
     let argon = Argon2::new(algorithm, version, params.clone());

@@ -19,10 +19,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-/// A cache operation failed (e.g. Redis unreachable).
+/// A cache operation failed.
 #[derive(Debug, thiserror::Error)]
-#[error("cache: {0}")]
-pub struct CacheError(pub String);
+pub enum CacheError {
+    /// Redis did not answer, or refused the command.
+    #[error("cache: {0}")]
+    Redis(#[from] ::redis::RedisError),
+}
 
 /// What a member-cache lookup found.
 #[derive(Debug, Clone, PartialEq, Eq)]

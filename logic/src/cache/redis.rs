@@ -28,10 +28,6 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 ";
 
-fn err(e: redis::RedisError) -> CacheError {
-    CacheError(e.to_string())
-}
-
 /// Group member lists in Redis.
 pub struct RedisMembers {
     redis: RedisConn,
@@ -68,7 +64,7 @@ impl MemberCache for RedisMembers {
             .get(epoch)
             .query_async(&mut c)
             .await
-            .map_err(err)?;
+            .map_err(CacheError::from)?;
         // A group always has its owner, so an empty set means "not cached".
         if ids.is_empty() {
             return Ok(Lookup::Miss(epoch.unwrap_or(0)));
@@ -95,7 +91,9 @@ impl MemberCache for RedisMembers {
             call.arg(id);
         }
         let mut c = self.redis.conn.clone();
-        call.invoke_async::<i64>(&mut c).await.map_err(err)?;
+        call.invoke_async::<i64>(&mut c)
+            .await
+            .map_err(CacheError::from)?;
         Ok(())
     }
 
@@ -112,7 +110,7 @@ impl MemberCache for RedisMembers {
             .ignore()
             .query_async::<()>(&mut c)
             .await
-            .map_err(err)
+            .map_err(CacheError::from)
     }
 }
 

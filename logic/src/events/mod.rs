@@ -1,9 +1,11 @@
-//! Events from connect nodes: devices going offline and node lifecycle.
+//! Events from connect nodes: devices going offline, node lifecycle and
+//! liveness, room counts.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use prost::Message as _;
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use tern_public::proto::bus::{
@@ -46,7 +48,7 @@ pub(crate) async fn handle(logic: &Logic, payload: Bytes) {
                 .map(|c| (c.room_id, c.online))
                 .collect();
             let ttl = Duration::from_millis(u64::from(r.ttl_ms).clamp(100, 3_600_000));
-            if let Err(e) = logic.presence.room_counts(&r.node_id, &counts, ttl).await {
+            if let Err(e) = logic.room_counts.record(&r.node_id, &counts, ttl).await {
                 warn!(node = %r.node_id, error = %e, "recording room counts failed");
             }
         }
@@ -88,10 +90,10 @@ async fn node_event(logic: &Logic, n: NodeEvent) {
     };
     let watched = match state {
         NodeState::Up | NodeState::Alive | NodeState::Draining => {
-            logic.presence.node_alive(&n.node_id, ttl).await
+            logic.liveness.node_alive(&n.node_id, ttl).await
         }
         // Still watched when clearing failed: the sweeper clears it later.
-        NodeState::Down if cleared => logic.presence.forget_node(&n.node_id).await.map(|()| false),
+        NodeState::Down if cleared => logic.liveness.forget_node(&n.node_id).await.map(|()| false),
         NodeState::Down => Ok(false),
         NodeState::Unspecified => Ok(false),
     };
@@ -144,18 +146,17 @@ async fn node_gone(logic: &Logic, node_id: &str, why: impl std::fmt::Debug) -> b
 }
 
 /// Clears the presence of nodes whose liveness expired (killed, or cut
-/// off), every `node_sweep_interval`, until `stop` resolves. Every logic
-/// node sweeps; clearing is idempotent.
-pub(crate) async fn sweep_dead_nodes(logic: &Logic, stop: impl std::future::Future<Output = ()>) {
-    tokio::pin!(stop);
+/// off), every `node_sweep_interval`, until `stop` is cancelled. Every
+/// logic node sweeps; clearing is idempotent.
+pub(crate) async fn sweep_dead_nodes(logic: &Logic, stop: CancellationToken) {
     let mut tick = tokio::time::interval(logic.cfg.node_sweep_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            () = &mut stop => return,
+            () = stop.cancelled() => return,
         }
-        let dead = match logic.presence.expired_nodes().await {
+        let dead = match logic.liveness.expired_nodes().await {
             Ok(d) => d,
             Err(e) => {
                 warn!(error = %e, "listing node liveness failed");
@@ -167,7 +168,7 @@ pub(crate) async fn sweep_dead_nodes(logic: &Logic, stop: impl std::future::Futu
             if !node_gone(logic, &node, "liveness expired").await {
                 continue;
             }
-            if let Err(e) = logic.presence.forget_node(&node).await {
+            if let Err(e) = logic.liveness.forget_node(&node).await {
                 warn!(node = %node, error = %e, "forgetting a dead node failed");
             }
         }

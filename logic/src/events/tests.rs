@@ -18,9 +18,9 @@ async fn logic() -> (Arc<Logic>, Arc<MemoryPresence>, tempfile::TempDir) {
     let logic = Logic::start(
         LogicConfig::default(),
         store,
-        crate::Shared {
+        crate::LiveState {
             presence: presence.clone(),
-            ..crate::Shared::memory()
+            ..crate::LiveState::memory()
         },
         Arc::new(MemoryBus::new()),
     );
@@ -109,15 +109,11 @@ async fn a_node_that_stops_announcing_loses_its_devices_after_three_intervals() 
     presence.online(2, 20, at("healthy", 1)).await.unwrap();
     super::handle(&logic, alive("killed")).await;
     super::handle(&logic, alive("healthy")).await;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let stop = tokio_util::sync::CancellationToken::new();
     let sweeper = tokio::spawn({
         let logic = logic.clone();
-        async move {
-            super::sweep_dead_nodes(&logic, async {
-                let _ = stopped.await;
-            })
-            .await
-        }
+        let stop = stop.clone();
+        async move { super::sweep_dead_nodes(&logic, stop).await }
     });
     // "healthy" keeps announcing; "killed" went silent at t=0.
     for _ in 0..2 {
@@ -136,7 +132,7 @@ async fn a_node_that_stops_announcing_loses_its_devices_after_three_intervals() 
     let left = presence.locate(&[1, 2]).await.unwrap();
     assert_eq!(left.len(), 1, "the silent node's device is gone: {left:?}");
     assert_eq!(left[0].user_id, 2);
-    let _ = stop.send(());
+    stop.cancel();
     sweeper.await.unwrap();
 }
 

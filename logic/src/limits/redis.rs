@@ -51,10 +51,6 @@ impl RedisCounter {
     }
 }
 
-fn cache_error(e: redis::RedisError) -> CacheError {
-    CacheError(e.to_string())
-}
-
 fn ms(d: Duration) -> u64 {
     d.as_millis().min(u128::from(u64::MAX)) as u64
 }
@@ -71,7 +67,7 @@ impl WindowCounter for RedisCounter {
             .arg(ttl_ms)
             .invoke_async::<u64>(&mut c)
             .await
-            .map_err(cache_error)
+            .map_err(CacheError::from)
     }
 
     async fn locked_for(&self, key: &str) -> Result<Option<Duration>, CacheError> {
@@ -81,7 +77,7 @@ impl WindowCounter for RedisCounter {
             .arg(lockout)
             .query_async(&mut c)
             .await
-            .map_err(cache_error)?;
+            .map_err(CacheError::from)?;
         // -2: no lockout; -1 cannot happen (always set with an expiry).
         Ok((left > 0).then(|| Duration::from_millis(left as u64)))
     }
@@ -99,7 +95,7 @@ impl WindowCounter for RedisCounter {
             .arg(ms(rule.memory))
             .invoke_async(&mut c)
             .await
-            .map_err(cache_error)?;
+            .map_err(CacheError::from)?;
         Ok(Duration::from_millis(wait))
     }
 }

@@ -2,6 +2,11 @@
 //! per transaction. A batch starts as soon as a send arrives, takes whatever
 //! else is queued, waits at most `batch_linger` for more, and commits.
 //! Jobs keep their arrival order, so a connection's sends keep theirs.
+//!
+//! On shutdown the batcher takes no new sends and commits, and answers,
+//! every one it already holds. A batch that fails is logged once, here, with
+//! the number of sends it fails; each of them gets an error that is not
+//! logged again.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -9,15 +14,14 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
-use tracing::{debug, error, warn};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error};
 
 use crate::error::{LogicError, Result};
 use crate::fanout::{Committed, FanoutTx};
 use crate::store::{Existing, MissingUsers, NewMessage, Store, StoreError};
-use crate::LogicConfig;
-
-/// Attempts of a batch after deadlocks or a busy database.
-const MAX_ATTEMPTS: u32 = 5;
+use crate::tasks::Stage;
+use crate::{retry, LogicConfig};
 
 /// What became of a submitted message.
 #[derive(Debug)]
@@ -48,7 +52,13 @@ pub(crate) struct Stats {
 }
 
 impl Batcher {
-    pub(crate) fn start(store: Store, fanout: FanoutTx, cfg: &LogicConfig) -> Batcher {
+    /// Starts the group-commit task on `stage`.
+    pub(crate) fn start(
+        store: Store,
+        fanout: FanoutTx,
+        cfg: &LogicConfig,
+        stage: &Stage,
+    ) -> Batcher {
         let (tx, rx) = mpsc::channel(cfg.batch_max * 4);
         let stats = Arc::new(Stats::default());
         let committer = Committer {
@@ -61,7 +71,7 @@ impl Batcher {
             rows: cfg.batch_max_rows,
             linger: cfg.batch_linger,
         };
-        tokio::spawn(run(committer, rx, limits));
+        stage.spawn(|stop| run(committer, rx, limits, stop));
         Batcher { tx, stats }
     }
 
@@ -98,15 +108,24 @@ struct Limits {
     linger: Duration,
 }
 
-async fn run(c: Committer, mut rx: mpsc::Receiver<Job>, limits: Limits) {
+async fn run(c: Committer, mut rx: mpsc::Receiver<Job>, limits: Limits, stop: CancellationToken) {
     // A job that would push a batch past the row limit starts the next one.
     let mut carry: Option<Job> = None;
+    let mut stopping = false;
     loop {
         let first = match carry.take() {
             Some(job) => job,
-            None => match rx.recv().await {
-                Some(job) => job,
-                None => break,
+            None => tokio::select! {
+                job = rx.recv() => match job {
+                    Some(job) => job,
+                    None => break,
+                },
+                // Closed, the queue still yields what it holds, then None.
+                () = stop.cancelled(), if !stopping => {
+                    stopping = true;
+                    rx.close();
+                    continue;
+                }
             },
         };
         let mut rows = first.msg.recipients.len();
@@ -130,12 +149,12 @@ async fn run(c: Committer, mut rx: mpsc::Receiver<Job>, limits: Limits) {
         debug!(size = jobs.len(), rows, "committing batch");
         commit(&c, jobs).await;
     }
-    debug!("batcher stopped: every sender is gone");
+    debug!("batcher stopped");
 }
 
 async fn commit(c: &Committer, mut jobs: Vec<Job>) {
     let (store, fanout) = (&c.store, &c.fanout);
-    let mut attempt = 0;
+    let mut attempt = 1;
     loop {
         let msgs: Vec<&NewMessage> = jobs.iter().map(|j| &*j.msg).collect();
         match store.append(&msgs).await {
@@ -201,19 +220,16 @@ async fn commit(c: &Committer, mut jobs: Vec<Job>) {
                 let _ = job.done.send(result);
                 return;
             }
-            Err(StoreError::Database(e))
-                if attempt + 1 < MAX_ATTEMPTS && store.dialect().is_retryable(&e) =>
-            {
+            Err(e) if retry::should_retry(store, &e, attempt) => {
+                debug!(error = %e, attempt, "batch commit conflicted; retrying");
+                tokio::time::sleep(retry::backoff(attempt)).await;
                 attempt += 1;
-                warn!(error = %e, attempt, "batch commit conflicted; retrying");
-                tokio::time::sleep(Duration::from_millis(5 << attempt)).await;
             }
             Err(e) => {
-                error!(error = %e, size = jobs.len(), "batch commit failed");
+                // Logged here, once for the batch: the sends' errors are not logged again.
+                error!(error = %e, sends = jobs.len(), attempts = attempt, "batch commit failed");
                 for job in jobs {
-                    let _ = job
-                        .done
-                        .send(Err(LogicError::Internal("store unavailable".into())));
+                    let _ = job.done.send(Err(LogicError::Logged("store unavailable")));
                 }
                 return;
             }

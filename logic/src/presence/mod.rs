@@ -1,14 +1,13 @@
 //! Presence: which connection (node, conn) serves each online device
 //! (DESIGN.md "Presence and caches"). In memory for standalone; Redis in
-//! cluster mode.
+//! cluster mode. Whether a node is alive is `liveness`'s; how many
+//! members a room has is `room_counts`'s.
 
 mod memory;
 mod redis;
 
 pub use self::redis::RedisPresence;
 pub use memory::MemoryPresence;
-
-use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -35,10 +34,13 @@ pub struct OnlineStats {
     pub users: u64,
 }
 
-/// Presence failed (e.g. Redis unreachable).
+/// Presence failed.
 #[derive(Debug, thiserror::Error)]
-#[error("presence: {0}")]
-pub struct PresenceError(pub String);
+pub enum PresenceError {
+    /// Redis did not answer, or refused the command.
+    #[error("presence: {0}")]
+    Redis(#[from] ::redis::RedisError),
+}
 
 /// The presence registry.
 #[async_trait]
@@ -76,28 +78,6 @@ pub trait Presence: Send + Sync + 'static {
         at: Location,
     ) -> Result<bool, PresenceError>;
 
-    /// Records that a connect node is alive for the next `ttl`; returns
-    /// true when the node was not watched (new, or swept as dead).
-    async fn node_alive(&self, node_id: &str, ttl: Duration) -> Result<bool, PresenceError>;
-
-    /// Connect nodes that announced themselves and whose liveness has expired.
-    async fn expired_nodes(&self) -> Result<Vec<String>, PresenceError>;
-
-    /// Records a node's local member counts per room, valid for `ttl`;
-    /// a count of 0 removes the node's share of that room.
-    async fn room_counts(
-        &self,
-        node_id: &str,
-        counts: &[(String, u32)],
-        ttl: Duration,
-    ) -> Result<(), PresenceError>;
-
-    /// Members of a room across all nodes (counts not expired).
-    async fn room_online(&self, room_id: &str) -> Result<u64, PresenceError>;
-
-    /// The `limit` rooms with the most members, most first.
-    async fn top_rooms(&self, limit: usize) -> Result<Vec<(String, u64)>, PresenceError>;
-
     /// Signed-in connections per connect node, and distinct users online.
     /// Reads every entry: for admin views, not for hot paths.
     async fn online_stats(&self) -> Result<OnlineStats, PresenceError>;
@@ -106,9 +86,6 @@ pub trait Presence: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), PresenceError> {
         Ok(())
     }
-
-    /// Stops tracking a node's liveness (it stopped, or its devices were cleared).
-    async fn forget_node(&self, node_id: &str) -> Result<(), PresenceError>;
 }
 
 #[cfg(test)]

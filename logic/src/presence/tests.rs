@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::*;
+use crate::liveness::NodeLiveness;
 use crate::redis_conn::RedisConn;
 
 fn at(node: &str, conn: u64) -> Location {
@@ -65,48 +66,6 @@ async fn restore_fills_only_missing_entries(p1: &dyn Presence, p2: &dyn Presence
     assert_eq!(p2.locate(&[1]).await.unwrap()[0].at, at("b", 2));
 }
 
-async fn room_counts_add_up_across_nodes_and_expire(p1: &dyn Presence, p2: &dyn Presence) {
-    let long = std::time::Duration::from_secs(60);
-    let counts = |v: &[(&str, u32)]| -> Vec<(String, u32)> {
-        v.iter().map(|(r, n)| (r.to_string(), *n)).collect()
-    };
-    p1.room_counts("a", &counts(&[("lobby", 2), ("kitchen", 1)]), long)
-        .await
-        .unwrap();
-    p2.room_counts("b", &counts(&[("lobby", 3)]), long)
-        .await
-        .unwrap();
-    assert_eq!(p1.room_online("lobby").await.unwrap(), 5);
-    assert_eq!(p2.room_online("nowhere").await.unwrap(), 0);
-    assert_eq!(
-        p1.top_rooms(10).await.unwrap(),
-        [("lobby".to_owned(), 5), ("kitchen".to_owned(), 1)]
-    );
-    // A room that emptied on a node is reported with 0.
-    p1.room_counts("a", &counts(&[("lobby", 0)]), long)
-        .await
-        .unwrap();
-    assert_eq!(p2.room_online("lobby").await.unwrap(), 3);
-    // A node that stops reporting (it died) drops out after its TTL.
-    p2.room_counts(
-        "c",
-        &counts(&[("kitchen", 4)]),
-        std::time::Duration::from_millis(150),
-    )
-    .await
-    .unwrap();
-    assert_eq!(p1.room_online("kitchen").await.unwrap(), 5);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while p1.room_online("kitchen").await.unwrap() != 1 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "expired counts still counted"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert_eq!(p2.top_rooms(1).await.unwrap(), [("lobby".to_owned(), 3)]);
-}
-
 /// Runs each case as `<case>::memory` and `<case>::redis`.
 macro_rules! on_both_registries {
     ($($case:ident),* $(,)?) => {$(
@@ -131,13 +90,16 @@ macro_rules! on_both_registries {
     )*};
 }
 
+/// Redis counts connections of the nodes whose liveness is watched, as
+/// every announcing node's is.
 async fn online_stats_count_connections_per_node_and_distinct_users(
     p1: &dyn Presence,
     p2: &dyn Presence,
+    nodes: &dyn NodeLiveness,
 ) {
     let ttl = std::time::Duration::from_secs(30);
-    p1.node_alive("a", ttl).await.unwrap();
-    p2.node_alive("b", ttl).await.unwrap();
+    nodes.node_alive("a", ttl).await.unwrap();
+    nodes.node_alive("b", ttl).await.unwrap();
     p1.online(1, 10, at("a", 1)).await.unwrap();
     p1.online(1, 11, at("b", 2)).await.unwrap();
     p2.online(2, 20, at("b", 3)).await.unwrap();
@@ -149,10 +111,30 @@ async fn online_stats_count_connections_per_node_and_distinct_users(
     assert_eq!((stats.nodes, stats.users), (vec![("b".into(), 2)], 2));
 }
 
+mod online_stats_count_connections_per_node_and_distinct_users {
+    use super::*;
+    use crate::liveness::{MemoryLiveness, RedisLiveness};
+
+    #[tokio::test]
+    async fn memory() {
+        let p = MemoryPresence::new();
+        let nodes = MemoryLiveness::new();
+        super::online_stats_count_connections_per_node_and_distinct_users(&p, &p, &nodes).await;
+    }
+
+    #[tokio::test]
+    async fn redis() {
+        let server = tern_testkit::redis_server();
+        let conn = || async { RedisConn::connect(&server.url(), "t").await.unwrap() };
+        let p1 = Arc::new(RedisPresence::new(conn().await));
+        let p2 = Arc::new(RedisPresence::new(conn().await));
+        let nodes = RedisLiveness::new(conn().await);
+        super::online_stats_count_connections_per_node_and_distinct_users(&*p1, &*p2, &nodes).await;
+    }
+}
+
 on_both_registries!(
-    online_stats_count_connections_per_node_and_distinct_users,
     compare_and_delete_and_moves_between_nodes,
     node_down_clears_every_device_of_that_node_only,
     restore_fills_only_missing_entries,
-    room_counts_add_up_across_nodes_and_expire,
 );

@@ -14,7 +14,7 @@ use tern_public::proto::client::RegisterRequest;
 use tern_public::{Code, FrameType};
 
 use crate::store::Store;
-use crate::{Logic, LogicConfig, LogicServer, Shared};
+use crate::{LiveState, Logic, LogicConfig, LogicServer};
 
 #[tokio::test]
 async fn a_stopping_node_answers_the_requests_it_was_handed() {
@@ -26,7 +26,7 @@ async fn a_stopping_node_answers_the_requests_it_was_handed() {
         max_concurrent_requests: 1,
         ..Default::default()
     };
-    let logic = Logic::start(cfg, store, Shared::memory(), bus.clone());
+    let logic = Logic::start(cfg, store, LiveState::memory(), bus.clone());
     let server = LogicServer::subscribe(logic).await.unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     let run = tokio::spawn(server.run(async {

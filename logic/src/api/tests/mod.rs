@@ -21,7 +21,7 @@ use tern_public::{FrameCodec, FrameType};
 
 use super::{router, ApiState};
 use crate::store::Store;
-use crate::{Logic, LogicConfig, Shared};
+use crate::{LiveState, Logic, LogicConfig};
 
 const TOKEN: &str = "test-admin-token";
 
@@ -35,7 +35,12 @@ pub(super) async fn api() -> Api {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_sqlite_dir(dir.path()).await.unwrap();
     let bus = Arc::new(MemoryBus::new());
-    let logic = Logic::start(LogicConfig::default(), store, Shared::memory(), bus.clone());
+    let logic = Logic::start(
+        LogicConfig::default(),
+        store,
+        LiveState::memory(),
+        bus.clone(),
+    );
     Api {
         state: ApiState::new(logic, Some(TOKEN.into()), |_| {}),
         bus,
@@ -256,10 +261,10 @@ fn room_message(frame: bytes::Bytes) -> RoomMessage {
 #[tokio::test]
 async fn online_counts_and_top_rooms() {
     let api = api().await;
-    let presence = api.state.logic.presence.clone();
+    let presence = api.state.logic.room_counts.clone();
     let long = Duration::from_secs(60);
     presence
-        .room_counts("n1", &[("lobby".into(), 3), ("kitchen".into(), 1)], long)
+        .record("n1", &[("lobby".into(), 3), ("kitchen".into(), 1)], long)
         .await
         .unwrap();
     let (status, v) = call(&api, "GET", "/api/v1/rooms/lobby", Some(TOKEN), None).await;

@@ -8,6 +8,7 @@ use super::{Batcher, Outcome};
 use crate::fanout;
 use crate::presence::MemoryPresence;
 use crate::store::{NewUser, Store};
+use crate::tasks::Stage;
 use crate::LogicConfig;
 use tern_public::bus::{MemoryBus, Subjects};
 
@@ -17,6 +18,12 @@ crate::store::tests::on_both_engines!(
 );
 
 async fn setup(store: &Store, linger: Duration, users: usize) -> (Batcher, Vec<u64>) {
+    let (batcher, ids, _never_stopped) = setup_on(store, linger, users).await;
+    (batcher, ids)
+}
+
+/// A batcher and fan-out on their own stage, and `users` users.
+async fn setup_on(store: &Store, linger: Duration, users: usize) -> (Batcher, Vec<u64>, Stage) {
     let mut ids = Vec::new();
     for i in 0..users {
         let name = format!("user{i}");
@@ -32,17 +39,23 @@ async fn setup(store: &Store, linger: Duration, users: usize) -> (Batcher, Vec<u
                 .unwrap(),
         );
     }
+    let stage = Stage::default();
     let fanout = fanout::start(
         Arc::new(MemoryPresence::new()),
         Arc::new(MemoryBus::new()),
         Subjects::default(),
         Default::default(),
+        &stage,
     );
     let cfg = LogicConfig {
         batch_linger: linger,
         ..Default::default()
     };
-    (Batcher::start(store.clone(), fanout, &cfg), ids)
+    (
+        Batcher::start(store.clone(), fanout, &cfg, &stage),
+        ids,
+        stage,
+    )
 }
 
 async fn concurrent_sends_share_transactions(store: Store) {
@@ -92,4 +105,29 @@ async fn a_duplicate_client_msg_id_inside_one_batch_is_stored_once(store: Store)
     );
     assert_eq!(store.max_seq(b).await.unwrap(), 1, "stored once");
     assert_eq!(store.max_seq(a).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_stopping_batcher_answers_every_send_it_holds_and_refuses_later_ones() {
+    let (store, _guard) = crate::store::tests::sqlite().await;
+    let (batcher, ids, stage) = setup_on(&store, Duration::from_millis(100), 6).await;
+    let receiver = ids[0];
+    let sends: Vec<_> = ids[1..]
+        .iter()
+        .map(|&sender| {
+            let b = batcher.clone();
+            let msg = crate::store::messages::test_message(sender, receiver, None);
+            tokio::spawn(async move { b.submit(Arc::new(msg)).await })
+        })
+        .collect();
+    // Queued, and the first batch lingering for more.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    stage.stop().await;
+    for send in sends {
+        let outcome = send.await.unwrap();
+        assert!(matches!(outcome, Ok(Outcome::Stored { .. })), "{outcome:?}");
+    }
+    assert_eq!(store.max_seq(receiver).await.unwrap(), 5);
+    let late = crate::store::messages::test_message(ids[1], receiver, None);
+    assert!(batcher.submit(Arc::new(late)).await.is_err());
 }
