@@ -1,10 +1,8 @@
 //! Group rules end to end: who may do what (each refusal changes nothing),
 //! retries after a mute, the size limit and dismissal.
 
-mod common;
-
-use common::groups::*;
-use common::*;
+use crate::common::groups::*;
+use crate::common::*;
 use tern_client::proto::{
     Empty, GroupCreateRequest, GroupInfo, GroupList, GroupListRequest, GroupMemberList,
     GroupMembersChange, GroupMembersRequest, GroupMuteAllRequest, GroupMuteRequest, GroupRole,
