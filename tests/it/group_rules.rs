@@ -1,31 +1,223 @@
 //! Group rules end to end: who may do what (each refusal changes nothing),
 //! retries after a mute, the size limit and dismissal.
 
-use crate::common::groups::*;
-use crate::common::*;
 use tern_client::proto::{
     Empty, GroupCreateRequest, GroupInfo, GroupList, GroupListRequest, GroupMemberList,
     GroupMembersChange, GroupMembersRequest, GroupMuteAllRequest, GroupMuteRequest, GroupRole,
     GroupSetRoleRequest, GroupTarget, GroupTransferRequest, GroupUpdateRequest,
     SystemContentType as Sys,
 };
-use tern_client::Code;
+use tern_client::{ClientError, Code};
 use tern_logic::LogicConfig;
 use tern_public::FrameType;
 
+use crate::common::groups::*;
+use crate::common::*;
+
+/// The people of the permission table: the group's owner, an admin, two
+/// plain members, and two users outside it; `Unknown` is no user at all.
+#[derive(Debug, Clone, Copy)]
+enum Who {
+    Owner,
+    Admin,
+    Member,
+    Other,
+    Outsider,
+    Newbie,
+    Unknown,
+}
+
+/// One group command of the table, with whom it targets.
+#[derive(Debug, Clone, Copy)]
+enum Command {
+    Info,
+    Members,
+    Send,
+    Add(Who),
+    Remove(Who),
+    Quit,
+    Rename,
+    Dismiss,
+    SetRole(Who, GroupRole),
+    Mute(Who),
+    MuteAll,
+    Transfer(Who),
+}
+
+use Command::*;
+use Who::*;
+
+/// Every command refused for who sends it, and the code it is refused with.
+const REFUSALS: &[(Who, Command, Code)] = &[
+    // Someone outside the group sees no group at all.
+    (Outsider, Info, Code::NotFound),
+    (Outsider, Members, Code::NotFound),
+    (Outsider, Send, Code::NotFound),
+    (Outsider, Add(Newbie), Code::NotFound),
+    (Outsider, Quit, Code::NotFound),
+    // A plain member.
+    (Member, Rename, Code::Forbidden),
+    (Member, Add(Outsider), Code::Forbidden),
+    (Member, Remove(Other), Code::Forbidden),
+    (Member, Dismiss, Code::Forbidden),
+    (Member, SetRole(Other, GroupRole::Admin), Code::Forbidden),
+    (Member, Mute(Other), Code::Forbidden),
+    (Member, MuteAll, Code::Forbidden),
+    (Member, Transfer(Other), Code::Forbidden),
+    // An admin cannot touch the owner, change roles or dismiss.
+    (Admin, Remove(Owner), Code::Forbidden),
+    (Admin, Mute(Owner), Code::Forbidden),
+    (Admin, SetRole(Member, GroupRole::Admin), Code::Forbidden),
+    (Admin, Dismiss, Code::Forbidden),
+    (Admin, Transfer(Other), Code::Forbidden),
+    // The owner must transfer before quitting, and roles stop at ADMIN.
+    (Owner, Quit, Code::Forbidden),
+    (Owner, SetRole(Member, GroupRole::Owner), Code::BadRequest),
+    (Owner, Remove(Outsider), Code::NotFound),
+    (Owner, Add(Member), Code::Conflict),
+    (Owner, Add(Unknown), Code::NotFound),
+];
+
+/// The signed-in users of the permission table.
+struct Cast {
+    owner: Device,
+    admin: Device,
+    member: Device,
+    other: Device,
+    outsider: Device,
+    newbie: Device,
+}
+
+impl Cast {
+    fn device(&self, who: Who) -> &Device {
+        match who {
+            Owner => &self.owner,
+            Admin => &self.admin,
+            Member => &self.member,
+            Other => &self.other,
+            Outsider => &self.outsider,
+            Newbie => &self.newbie,
+            Unknown => panic!("no device acts as an unknown user"),
+        }
+    }
+
+    fn id(&self, who: Who) -> u64 {
+        match who {
+            Unknown => 987_654,
+            _ => self.device(who).user_id,
+        }
+    }
+}
+
+/// Sends one command of the table to group `g` as `who`; the reply itself
+/// does not matter, only whether and how it was refused.
+async fn attempt(cast: &Cast, g: u64, who: Who, command: Command) -> Result<(), ClientError> {
+    let d = cast.device(who);
+    let target = GroupTarget { group_id: g };
+    let change = |whom: Who| GroupMembersChange {
+        group_id: g,
+        user_ids: vec![cast.id(whom)],
+    };
+    match command {
+        Info => call::<GroupInfo>(d, FrameType::GroupInfo, &target)
+            .await
+            .map(drop),
+        Members => {
+            let req = GroupMembersRequest {
+                group_id: g,
+                ..Default::default()
+            };
+            call::<GroupMemberList>(d, FrameType::GroupMembers, &req)
+                .await
+                .map(drop)
+        }
+        Send => d.client.send(&group_text(g, "x", "o1")).await.map(drop),
+        Add(whom) => call::<Empty>(d, FrameType::GroupAddMembers, &change(whom))
+            .await
+            .map(drop),
+        Remove(whom) => call::<Empty>(d, FrameType::GroupRemoveMembers, &change(whom))
+            .await
+            .map(drop),
+        Quit => call::<Empty>(d, FrameType::GroupQuit, &target)
+            .await
+            .map(drop),
+        Rename => {
+            let update = GroupUpdateRequest {
+                group_id: g,
+                name: Some("mine".into()),
+                ..Default::default()
+            };
+            call::<GroupInfo>(d, FrameType::GroupUpdate, &update)
+                .await
+                .map(drop)
+        }
+        Dismiss => call::<Empty>(d, FrameType::GroupDismiss, &target)
+            .await
+            .map(drop),
+        SetRole(whom, role) => {
+            let req = GroupSetRoleRequest {
+                group_id: g,
+                user_id: cast.id(whom),
+                role: role as i32,
+            };
+            call::<Empty>(d, FrameType::GroupSetRole, &req)
+                .await
+                .map(drop)
+        }
+        Mute(whom) => {
+            let req = GroupMuteRequest {
+                group_id: g,
+                user_id: cast.id(whom),
+                until_ms: i64::MAX,
+            };
+            call::<Empty>(d, FrameType::GroupMuteMember, &req)
+                .await
+                .map(drop)
+        }
+        MuteAll => {
+            let req = GroupMuteAllRequest {
+                group_id: g,
+                muted: true,
+            };
+            call::<GroupInfo>(d, FrameType::GroupMuteAll, &req)
+                .await
+                .map(drop)
+        }
+        Transfer(whom) => {
+            let req = GroupTransferRequest {
+                group_id: g,
+                new_owner_id: cast.id(whom),
+            };
+            call::<Empty>(d, FrameType::GroupTransferOwner, &req)
+                .await
+                .map(drop)
+        }
+    }
+}
+
 async fn every_permission_rule_refuses_the_wrong_role_and_changes_nothing(shape: Shape) {
     let server = shape.start().await;
-    let owner = register(server.addr(), "owner").await;
-    let admin = register(server.addr(), "admin").await;
-    let member = register(server.addr(), "member").await;
-    let other = register(server.addr(), "other").await;
-    let outsider = register(server.addr(), "outsider").await;
-    let newbie = register(server.addr(), "newbie").await;
-    let g = create(&owner, &[admin.user_id, member.user_id, other.user_id])
+    let cast = Cast {
+        owner: register(server.addr(), "owner").await,
+        admin: register(server.addr(), "admin").await,
+        member: register(server.addr(), "member").await,
+        other: register(server.addr(), "other").await,
+        outsider: register(server.addr(), "outsider").await,
+        newbie: register(server.addr(), "newbie").await,
+    };
+    let Cast {
+        owner,
+        admin,
+        member,
+        other,
+        outsider,
+        ..
+    } = &cast;
+    let g = create(owner, &[admin.user_id, member.user_id, other.user_id])
         .await
         .group_id;
     let _: Empty = call(
-        &owner,
+        owner,
         FrameType::GroupSetRole,
         &GroupSetRoleRequest {
             group_id: g,
@@ -35,260 +227,31 @@ async fn every_permission_rule_refuses_the_wrong_role_and_changes_nothing(shape:
     )
     .await
     .unwrap();
-    let before = snapshot(&owner, g).await;
+    let before = snapshot(owner, g).await;
+
+    for &(who, command, want) in REFUSALS {
+        let case = format!("{who:?} sends {command:?}");
+        let got = match attempt(&cast, g, who, command).await {
+            Ok(()) => panic!("{case}: accepted, expected {want:?}"),
+            Err(e) => e.code(),
+        };
+        assert_eq!(got, Some(want), "{case}");
+    }
+    assert_eq!(
+        snapshot(owner, g).await,
+        before,
+        "refused commands changed nothing"
+    );
 
     let target = GroupTarget { group_id: g };
     let change = |ids: Vec<u64>| GroupMembersChange {
         group_id: g,
         user_ids: ids,
     };
-    // Someone outside the group sees no group at all.
-    assert_eq!(
-        code(call::<GroupInfo>(&outsider, FrameType::GroupInfo, &target).await),
-        Some(Code::NotFound)
-    );
-    assert_eq!(
-        code(
-            call::<GroupMemberList>(
-                &outsider,
-                FrameType::GroupMembers,
-                &GroupMembersRequest {
-                    group_id: g,
-                    ..Default::default()
-                }
-            )
-            .await
-        ),
-        Some(Code::NotFound)
-    );
-    assert_eq!(
-        code(outsider.client.send(&group_text(g, "x", "o1")).await),
-        Some(Code::NotFound)
-    );
-    assert_eq!(
-        code(
-            call::<Empty>(
-                &outsider,
-                FrameType::GroupAddMembers,
-                &change(vec![newbie.user_id])
-            )
-            .await
-        ),
-        Some(Code::NotFound)
-    );
-    assert_eq!(
-        code(call::<Empty>(&outsider, FrameType::GroupQuit, &target).await),
-        Some(Code::NotFound)
-    );
-    // A plain member.
-    let update = GroupUpdateRequest {
-        group_id: g,
-        name: Some("mine".into()),
-        ..Default::default()
-    };
-    assert_eq!(
-        code(call::<GroupInfo>(&member, FrameType::GroupUpdate, &update).await),
-        Some(Code::Forbidden)
-    );
-    assert_eq!(
-        code(
-            call::<Empty>(
-                &member,
-                FrameType::GroupAddMembers,
-                &change(vec![outsider.user_id])
-            )
-            .await
-        ),
-        Some(Code::Forbidden)
-    );
-    assert_eq!(
-        code(
-            call::<Empty>(
-                &member,
-                FrameType::GroupRemoveMembers,
-                &change(vec![other.user_id])
-            )
-            .await
-        ),
-        Some(Code::Forbidden)
-    );
-    assert_eq!(
-        code(call::<Empty>(&member, FrameType::GroupDismiss, &target).await),
-        Some(Code::Forbidden)
-    );
-    assert_eq!(
-        code(
-            call::<Empty>(
-                &member,
-                FrameType::GroupSetRole,
-                &GroupSetRoleRequest {
-                    group_id: g,
-                    user_id: other.user_id,
-                    role: GroupRole::Admin as i32
-                }
-            )
-            .await
-        ),
-        Some(Code::Forbidden)
-    );
-    assert_eq!(
-        code(
-            call::<Empty>(
-                &member,
-                FrameType::GroupMuteMember,
-                &GroupMuteRequest {
-                    group_id: g,
-                    user_id: other.user_id,
-                    until_ms: i64::MAX
-                }
-            )
-            .await
-        ),
-        Some(Code::Forbidden)
-    );
-    assert_eq!(
-        code(
-            call::<GroupInfo>(
-                &member,
-                FrameType::GroupMuteAll,
-                &GroupMuteAllRequest {
-                    group_id: g,
-                    muted: true
-                }
-            )
-            .await
-        ),
-        Some(Code::Forbidden)
-    );
-    assert_eq!(
-        code(
-            call::<Empty>(
-                &member,
-                FrameType::GroupTransferOwner,
-                &GroupTransferRequest {
-                    group_id: g,
-                    new_owner_id: other.user_id
-                }
-            )
-            .await
-        ),
-        Some(Code::Forbidden)
-    );
-    // An admin cannot touch the owner, change roles or dismiss.
-    assert_eq!(
-        code(
-            call::<Empty>(
-                &admin,
-                FrameType::GroupRemoveMembers,
-                &change(vec![owner.user_id])
-            )
-            .await
-        ),
-        Some(Code::Forbidden)
-    );
-    assert_eq!(
-        code(
-            call::<Empty>(
-                &admin,
-                FrameType::GroupMuteMember,
-                &GroupMuteRequest {
-                    group_id: g,
-                    user_id: owner.user_id,
-                    until_ms: i64::MAX
-                }
-            )
-            .await
-        ),
-        Some(Code::Forbidden)
-    );
-    assert_eq!(
-        code(
-            call::<Empty>(
-                &admin,
-                FrameType::GroupSetRole,
-                &GroupSetRoleRequest {
-                    group_id: g,
-                    user_id: member.user_id,
-                    role: GroupRole::Admin as i32
-                }
-            )
-            .await
-        ),
-        Some(Code::Forbidden)
-    );
-    assert_eq!(
-        code(call::<Empty>(&admin, FrameType::GroupDismiss, &target).await),
-        Some(Code::Forbidden)
-    );
-    assert_eq!(
-        code(
-            call::<Empty>(
-                &admin,
-                FrameType::GroupTransferOwner,
-                &GroupTransferRequest {
-                    group_id: g,
-                    new_owner_id: other.user_id
-                }
-            )
-            .await
-        ),
-        Some(Code::Forbidden)
-    );
-    // The owner must transfer before quitting, and roles stop at ADMIN.
-    assert_eq!(
-        code(call::<Empty>(&owner, FrameType::GroupQuit, &target).await),
-        Some(Code::Forbidden)
-    );
-    assert_eq!(
-        code(
-            call::<Empty>(
-                &owner,
-                FrameType::GroupSetRole,
-                &GroupSetRoleRequest {
-                    group_id: g,
-                    user_id: member.user_id,
-                    role: GroupRole::Owner as i32
-                }
-            )
-            .await
-        ),
-        Some(Code::BadRequest)
-    );
-    assert_eq!(
-        code(
-            call::<Empty>(
-                &owner,
-                FrameType::GroupRemoveMembers,
-                &change(vec![outsider.user_id])
-            )
-            .await
-        ),
-        Some(Code::NotFound)
-    );
-    assert_eq!(
-        code(
-            call::<Empty>(
-                &owner,
-                FrameType::GroupAddMembers,
-                &change(vec![member.user_id])
-            )
-            .await
-        ),
-        Some(Code::Conflict)
-    );
-    assert_eq!(
-        code(call::<Empty>(&owner, FrameType::GroupAddMembers, &change(vec![987_654])).await),
-        Some(Code::NotFound)
-    );
-    assert_eq!(
-        snapshot(&owner, g).await,
-        before,
-        "refused commands changed nothing"
-    );
 
     // Muting: a muted member and, with the whole group muted, plain members get MUTED.
     let _: Empty = call(
-        &admin,
+        admin,
         FrameType::GroupMuteMember,
         &GroupMuteRequest {
             group_id: g,
@@ -308,7 +271,7 @@ async fn every_permission_rule_refuses_the_wrong_role_and_changes_nothing(shape:
         .await
         .unwrap();
     let _: GroupInfo = call(
-        &admin,
+        admin,
         FrameType::GroupMuteAll,
         &GroupMuteAllRequest {
             group_id: g,
@@ -337,17 +300,15 @@ async fn every_permission_rule_refuses_the_wrong_role_and_changes_nothing(shape:
         member_invite: Some(true),
         ..Default::default()
     };
-    let _: GroupInfo = call(&owner, FrameType::GroupUpdate, &invite).await.unwrap();
+    let _: GroupInfo = call(owner, FrameType::GroupUpdate, &invite).await.unwrap();
     let _: Empty = call(
-        &other,
+        other,
         FrameType::GroupAddMembers,
         &change(vec![outsider.user_id]),
     )
     .await
     .unwrap();
-    let _: GroupInfo = call(&outsider, FrameType::GroupInfo, &target)
-        .await
-        .unwrap();
+    let _: GroupInfo = call(outsider, FrameType::GroupInfo, &target).await.unwrap();
     server.stop().await;
 }
 
