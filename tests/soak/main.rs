@@ -8,7 +8,13 @@
 //! `TERN_SOAK_SECS` sets how long the traffic runs (30 s by default);
 //! `scripts/test.sh` runs 600, and `scripts/soak.sh --secs N` any length.
 
-#[path = "../common/mod.rs"]
+// The integration tests' helpers, compiled here a second time rather than
+// moved into tern-testkit: they drive tern-client, tern-connect and
+// tern-logic, which tern-logic's own tests would then build twice through
+// testkit. The soak uses a few of them; the `it` binary, which uses all of
+// them, is where an unused helper is reported.
+#[allow(dead_code, unused_imports)]
+#[path = "../it/common/mod.rs"]
 mod common;
 
 mod check;

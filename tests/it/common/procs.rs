@@ -31,7 +31,7 @@ impl Proc {
             ALIVE_INTERVAL_MS.to_string(),
             "--request-timeout-secs".into(),
             "2".into(),
-            // Delivery tests: no per-connection budget (tests/abuse.rs has its own).
+            // Delivery tests: no per-connection budget (tests/it/abuse.rs has its own).
             "--frames-per-second".into(),
             "0".into(),
             "--bytes-per-second".into(),
@@ -58,7 +58,7 @@ impl Proc {
             "open".into(),
             "--node-sweep-interval-ms".into(),
             "100".into(),
-            // Delivery tests: no send or sign-in budgets (tests/abuse.rs has its own).
+            // Delivery tests: no send or sign-in budgets (tests/it/abuse.rs has its own).
             "--user-sends-per-second".into(),
             "0".into(),
             "--login-attempts-per-user-per-minute".into(),

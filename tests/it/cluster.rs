@@ -2,15 +2,13 @@
 //! against node liveness, logic nodes that must not run side by side, and
 //! readiness over HTTP. Real MariaDB, Redis and NATS.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use common::*;
+use crate::common::*;
 use tern_client::proto::{ConvType, GroupCreateRequest, GroupInfo, SendRequest};
 use tern_connect::ConnectConfig;
 use tern_logic::LogicConfig;

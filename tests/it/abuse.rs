@@ -2,16 +2,14 @@
 //! RATE_LIMITED and, when it keeps on, closed as a flood, while a
 //! well-behaved pair on the same node keeps chatting.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
 use prost::Message as _;
 
-use common::http::call;
-use common::*;
+use crate::common::http::call;
+use crate::common::*;
 use tern_client::proto::{Empty, Reply, Request};
 use tern_connect::ConnectConfig;
 use tern_public::{Code, Frame, FrameType};

@@ -1,8 +1,6 @@
 //! USER_GET, USER_UPDATE and USER_SEARCH end to end.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use tern_client::proto::{
     UserGetRequest, UserList, UserProfile, UserSearchRequest, UserUpdateRequest,
 };

@@ -3,16 +3,14 @@
 //! NATS restarted under connected clients. Every message sent must end up in every recipient's list
 //! exactly once, with contiguous seqs. Real MariaDB, Redis and NATS.
 
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-use common::procs::{Proc, ALIVE_INTERVAL_MS};
-use common::*;
+use crate::common::procs::{Proc, ALIVE_INTERVAL_MS};
+use crate::common::*;
 
 /// Messages each user sends to its partner.
 const PER_USER: usize = 40;

@@ -2,14 +2,12 @@
 //! events, ordering under concurrency and recall. Permissions and limits
 //! are in group_rules.rs.
 
-mod common;
-
 use bytes::Bytes;
 use futures::{stream, StreamExt};
 use prost::Message as _;
 
-use common::groups::*;
-use common::*;
+use crate::common::groups::*;
+use crate::common::*;
 use tern_client::proto::{
     ConvType, Empty, GroupEvent, GroupInfo, GroupMembersChange, GroupRole, GroupSetRoleRequest,
     GroupTarget, GroupTransferRequest, SystemContentType as Sys,

@@ -1,6 +1,5 @@
 //! Shared helpers for the end-to-end tests: servers in either shape
 //! ([`server`]), signed-in test users, raw connections.
-#![allow(dead_code)]
 
 pub mod bench;
 pub mod groups;
@@ -8,12 +7,12 @@ pub mod http;
 pub mod procs;
 pub mod proxy;
 mod resilient;
+// Carries `in_both_shapes!` up to the suites (see tests/it/main.rs).
+#[macro_use]
 mod server;
 pub mod tls;
 
-#[allow(unused_imports)]
 pub use resilient::{check_list, Resilient};
-#[allow(unused_imports)]
 pub use server::{Server, Services, Shape, ADMIN_TOKEN};
 
 use std::net::SocketAddr;

@@ -1,11 +1,9 @@
 //! Live rooms end to end: members on any connect node get every room
 //! message but their own, nobody else does, and bad requests change nothing.
 
-mod common;
-
 use bytes::Bytes;
 
-use common::*;
+use crate::common::*;
 use tern_client::proto::{Empty, RoomMessage, RoomSendRequest, RoomTarget};
 use tern_client::{ClientError, Code, Event};
 use tern_public::FrameType;

@@ -2,15 +2,13 @@
 //! itself, resyncs, and the app sees every list entry exactly once, in
 //! order; its sends survive the cut too.
 
-mod common;
-
 use std::time::Duration;
 
 use tern_client::proto::{ConvType, Message, SendRequest};
 use tern_client::{Credentials, Session, SessionEvent, SessionOptions};
 
-use common::proxy::Proxy;
-use common::*;
+use crate::common::proxy::Proxy;
+use crate::common::*;
 
 fn options() -> SessionOptions {
     SessionOptions {
@@ -141,7 +139,7 @@ async fn a_cut_session_reconnects_resyncs_and_loses_nothing(shape: Shape) {
 /// node, resyncs, and the stream stays complete and in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_session_survives_its_connect_node_being_killed() {
-    use common::procs::Proc;
+    use crate::common::procs::Proc;
     let services = Services::start().await;
     let _logic = Proc::logic(&services).await;
     let mut victim = Proc::connect(&services).await;

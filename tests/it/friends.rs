@@ -2,11 +2,9 @@
 //! as a system event, live by PUSH and later by SYNC; blocks and the
 //! friends-only policy hold.
 
-mod common;
-
 use prost::Message as _;
 
-use common::*;
+use crate::common::*;
 use tern_client::proto::{
     Empty, FriendEvent, FriendList, FriendListRequest, FriendRemark, FriendRequest, FriendState,
     FriendTarget, Message, SystemContentType as Sys,

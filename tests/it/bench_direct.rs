@@ -2,17 +2,17 @@
 //! dropped pushes lose nothing and unstored sends fail the run; its worker
 //! processes, target rate and friendships do what they say.
 
-mod common;
+use crate::common;
 
-use common::bench::*;
-use common::*;
+use crate::common::bench::*;
+use crate::common::*;
 
 /// The loss check trusts the lists, not the pushes: with every push dropped
 /// nothing is lost (devices catch up by SYNC); with SENDs answered but never
 /// stored, the bench reports the loss and fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_direct_bench_counts_what_the_lists_hold() {
-    use common::proxy::{Fault, Proxy};
+    use crate::common::proxy::{Fault, Proxy};
     let server = Shape::Standalone.start().await;
 
     let lossy_pushes = Proxy::with_fault(server.addr(), Fault::DropPushes).await;

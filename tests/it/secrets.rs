@@ -4,14 +4,12 @@
 //! password, device token or admin token appears anywhere in what the
 //! process printed.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 
-use common::http::call;
-use common::*;
+use crate::common::http::call;
+use crate::common::*;
 
 const NEW_PASSWORD: &str = "admin-set-secret-pass";
 const WRONG_PASSWORD: &str = "wrong-secret-pass-42";

@@ -1,15 +1,13 @@
 //! Bad input from clients: each case gets the answer DESIGN.md names, changes
 //! nothing, and the server keeps serving other clients.
 
-mod common;
-
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use prost::Message as _;
 use tokio::io::AsyncWriteExt;
 
-use common::*;
+use crate::common::*;
 use tern_client::proto::{
     ConvType, LoginRequest, RegisterRequest, SendRequest, SignInRequest, SyncRequest,
 };

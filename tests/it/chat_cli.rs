@@ -1,15 +1,13 @@
 //! `tern chat` driven like a person would: two instances talk one-to-one,
 //! in a group and in a room, and each shows what the other said.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Instant;
 
-use common::*;
+use crate::common::*;
 
 struct Chat {
     child: Child,

@@ -1,12 +1,12 @@
 //! The `tern` binary as a user runs it: starts with defaults, prints where it
 //! listens, drains on SIGTERM, and keeps every message across a restart.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::process::{Child, Command};
 
-use common::*;
+use crate::common::*;
 use tern_client::proto::KickReason;
 use tern_client::Event;
 

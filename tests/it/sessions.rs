@@ -1,8 +1,6 @@
 //! Session lifecycle: replacing a device's connection, and drain on shutdown.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use tern_client::proto::KickReason;
 use tern_client::{ClientError, Event};
 

@@ -1,14 +1,12 @@
 //! Time limits over real TCP: the handshake timeout and the heartbeat
 //! deadline, without disturbing the clients that behave. (The connection
-//! limits are in tests/abuse.rs.)
-
-mod common;
+//! limits are in abuse.rs.)
 
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use common::*;
+use crate::common::*;
 use tern_connect::ConnectConfig;
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 //! Session), refusal of plain and untrusting clients, and a certificate
 //! reload that new connections see while open ones carry on.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::sync::Arc;
@@ -11,8 +11,8 @@ use std::time::Duration;
 use tern_client::{Client, ClientError, Credentials, Session, SessionEvent, SessionOptions};
 use tern_connect::{ConnectConfig, Tls};
 
-use common::tls::TestCa;
-use common::*;
+use crate::common::tls::TestCa;
+use crate::common::*;
 
 async fn tls_server(files: &common::tls::ServerFiles) -> (Server, Arc<Tls>) {
     let tls = Arc::new(Tls::load(&files.cert, &files.key).expect("load certificate"));

@@ -3,14 +3,12 @@
 //! another command (or another user), so a method wired to the wrong frame
 //! type or decoding the wrong reply fails here.
 
-mod common;
-
 use tern_client::proto::{
     FriendState, GroupCreateRequest, GroupRole, GroupUpdateRequest, MessageStatus,
 };
 use tern_client::{Client, ClientError, Code};
 
-use common::*;
+use crate::common::*;
 
 fn code<T: std::fmt::Debug>(r: Result<T, ClientError>) -> Option<Code> {
     r.expect_err("refused").code()

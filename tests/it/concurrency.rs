@@ -1,12 +1,10 @@
 //! Contiguity under concurrency: many senders, one receiver, a syncing
 //! reader racing the writes.
 
-mod common;
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use common::*;
+use crate::common::*;
 
 const SENDERS: usize = 20;
 const PER_SENDER: usize = 50;

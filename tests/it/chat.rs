@@ -1,8 +1,6 @@
 //! One-to-one chat end to end over TCP against the standalone server.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use tern_client::Code;
 
 async fn two_users_exchange_messages_with_contiguous_seqs(shape: Shape) {

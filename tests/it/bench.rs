@@ -2,10 +2,8 @@
 //! standalone server finishes, reports non-zero rates, and finds every
 //! message where it should be.
 
-mod common;
-
-use common::bench::*;
-use common::*;
+use crate::common::bench::*;
+use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_scenario_runs_short_and_finds_nothing_lost() {

@@ -2,14 +2,12 @@
 //! made and disabled by an admin, kicked devices, admin sends, room pushes
 //! and broadcasts across connect nodes, and the metrics.
 
-mod common;
-
 use std::time::Duration;
 
 use serde_json::json;
 
-use common::http::call;
-use common::*;
+use crate::common::http::call;
+use crate::common::*;
 use tern_client::proto::{KickReason, RoomTarget};
 use tern_client::{Client, Code, Event};
 use tern_public::FrameType;

@@ -1,0 +1,40 @@
+//! tern's integration tests, as one test binary: each former `tests/X.rs`
+//! suite is the module `X`, so a test is named `X::...` (`cargo test --test
+//! it abuse::` runs one suite). One binary links the shared helpers
+//! ([`common`]) once instead of once per suite, and a helper no suite uses
+//! is reported as dead code.
+//!
+//! Every test starts its own servers on free loopback ports (MariaDB is one
+//! server per process with a database per test), so the suites share the
+//! process safely: nothing here sets environment variables, installs signal
+//! handlers or binds a fixed port. The soak (`tests/soak/`) stays its own
+//! binary: it runs for minutes, alone, from `scripts/soak.sh`.
+
+// First, so that `in_both_shapes!` is in scope in every suite below.
+#[macro_use]
+mod common;
+
+mod abuse;
+mod admin;
+mod bad_input;
+mod bench;
+mod bench_direct;
+mod binary;
+mod chat;
+mod chat_cli;
+mod cluster;
+mod cluster_failures;
+mod compose;
+mod concurrency;
+mod friends;
+mod group_rules;
+mod groups;
+mod limits;
+mod nats_bus;
+mod rooms;
+mod sdk;
+mod secrets;
+mod session;
+mod sessions;
+mod tls;
+mod users;
