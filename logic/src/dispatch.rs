@@ -16,6 +16,7 @@ use crate::actor::{Actor, Connection};
 use crate::domain::Role;
 use crate::error::{LogicError, Result};
 use crate::groups::{self, Member, NewGroupSpec};
+use crate::messages::Draft;
 use crate::metrics::{CommandLabels, CommandOnly};
 use crate::store::groups::GroupChanges;
 use crate::wire::{self, profile};
@@ -107,7 +108,23 @@ async fn sign_in(logic: &Logic, conn: &Connection, ty: FrameType, p: Bytes) -> R
 async fn command(logic: &Logic, actor: &Actor, ty: FrameType, p: Bytes) -> Result<Answer> {
     use FrameType::*;
     Ok(match ty {
-        Send => reply(messages::send(logic, actor, decode(p)?).await?),
+        Send => {
+            let r: pb::SendRequest = decode(p)?;
+            let draft = Draft {
+                conv_type: r.conv_type,
+                to: r.conv_id,
+                content_type: r.content_type,
+                content: r.content,
+                mentions: r.mentions,
+                client_msg_id: r.client_msg_id,
+            };
+            let sent = messages::send(logic, actor, draft).await?;
+            reply(pb::SendReply {
+                message_id: sent.message_id,
+                seq: sent.seq,
+                created_at_ms: sent.created_at,
+            })
+        }
         Sync => reply(messages::sync(logic, actor, decode(p)?).await?),
         Ack => empty(messages::ack(logic, actor, decode(p)?).await?),
         Recall => empty(messages::recall(logic, actor, decode(p)?).await?),

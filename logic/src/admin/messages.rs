@@ -4,11 +4,11 @@
 
 use bytes::Bytes;
 
-use tern_public::proto::client::{ConvType, Message, SendRequest};
+use tern_public::proto::client::{ConvType, Message};
 
 use crate::actor::{Actor, SYSTEM_USER};
 use crate::error::{LogicError, Result};
-use crate::messages::{self, chat_message, check_content, duplicate_reply, Outcome};
+use crate::messages::{self, chat_message, check_content, duplicate, Draft, Outcome, Sent};
 use crate::store::Recipient;
 use crate::wire::entry_message;
 use crate::{groups, paging, Logic};
@@ -20,58 +20,27 @@ pub(crate) struct AdminSend {
     /// one-to-one targets. [`Actor::AdminAs`]: exactly as if one of the
     /// user's devices had sent it.
     pub from: Actor,
-    /// USER or GROUP.
-    pub conv_type: ConvType,
-    pub to: u64,
-    pub content_type: u32,
-    pub content: Bytes,
-    pub mentions: Vec<u64>,
-    pub client_msg_id: String,
-}
-
-/// Where a send landed.
-#[derive(Debug, Clone)]
-pub(crate) struct Sent {
-    pub message_id: Vec<u8>,
-    /// The seq in the sender's own list; 0 for system messages.
-    pub seq: u64,
-    pub created_at: i64,
+    /// Its conv type is USER or GROUP.
+    pub draft: Draft,
 }
 
 impl Logic {
     /// Sends a message; a repeated client_msg_id (per sender) answers the
     /// first send again and stores nothing.
     pub(crate) async fn admin_send(&self, m: AdminSend) -> Result<Sent> {
-        let req = SendRequest {
-            conv_type: m.conv_type as i32,
-            conv_id: m.to,
-            content_type: m.content_type,
-            content: m.content,
-            mentions: m.mentions,
-            client_msg_id: m.client_msg_id,
-        };
-        let reply = match m.from {
-            Actor::System => self.system_send(m.conv_type, req).await?,
+        match m.from {
+            Actor::System => self.system_send(m.draft).await,
             from => {
                 let user = self.admin_user(from.user_id()).await?;
                 if !user.is_active() {
                     return Err(LogicError::Forbidden("the sender is disabled"));
                 }
-                messages::send(self, &from, req).await?
+                messages::send(self, &from, m.draft).await
             }
-        };
-        Ok(Sent {
-            message_id: reply.message_id.to_vec(),
-            seq: reply.seq,
-            created_at: reply.created_at_ms,
-        })
+        }
     }
 
-    async fn system_send(
-        &self,
-        conv_type: ConvType,
-        req: SendRequest,
-    ) -> Result<tern_public::proto::client::SendReply> {
+    async fn system_send(&self, req: Draft) -> Result<Sent> {
         check_content(&self.cfg, &req)?;
         if !req.client_msg_id.is_empty() {
             if let Some(existing) = self
@@ -79,23 +48,23 @@ impl Logic {
                 .find_by_client_msg_id(SYSTEM_USER, &req.client_msg_id)
                 .await?
             {
-                return Ok(duplicate_reply(existing));
+                return Ok(duplicate(existing));
             }
         }
-        let (conv_type, recipients) = match conv_type {
-            ConvType::Group => {
-                self.group_owner(req.conv_id).await?;
-                let members = groups::member_ids(self, req.conv_id).await?;
+        let (conv_type, recipients) = match ConvType::try_from(req.conv_type) {
+            Ok(ConvType::Group) => {
+                self.group_owner(req.to).await?;
+                let members = groups::member_ids(self, req.to).await?;
                 let to = members.iter().map(|&user_id| Recipient {
                     user_id,
-                    conv_id: req.conv_id,
+                    conv_id: req.to,
                 });
                 (ConvType::Group, to.collect())
             }
             _ => {
-                self.admin_user(req.conv_id).await?;
+                self.admin_user(req.to).await?;
                 let to = Recipient {
-                    user_id: req.conv_id,
+                    user_id: req.to,
                     conv_id: SYSTEM_USER,
                 };
                 (ConvType::System, vec![to])
@@ -103,12 +72,12 @@ impl Logic {
         };
         let msg = chat_message((SYSTEM_USER, 0), conv_type, req, recipients);
         match self.batcher.submit(msg.clone()).await? {
-            Outcome::Stored { .. } => Ok(tern_public::proto::client::SendReply {
+            Outcome::Stored { .. } => Ok(Sent {
                 message_id: Bytes::copy_from_slice(&msg.id),
                 seq: 0,
-                created_at_ms: msg.created_at,
+                created_at: msg.created_at,
             }),
-            Outcome::Duplicate(existing) => Ok(duplicate_reply(existing)),
+            Outcome::Duplicate(existing) => Ok(duplicate(existing)),
         }
     }
 

@@ -16,6 +16,7 @@ use super::extract::{page_limit, Admin, ApiJson, ApiPath, ApiQuery};
 use super::ApiState;
 use crate::actor::Actor;
 use crate::admin::AdminSend;
+use crate::messages::Draft;
 
 pub fn router() -> Router<ApiState> {
     Router::new()
@@ -163,15 +164,17 @@ pub async fn send(
         .logic
         .admin_send(AdminSend {
             from: m.from.map_or(Actor::System, Actor::AdminAs),
-            conv_type: match m.conv_type {
-                Target::User => ConvType::User,
-                Target::Group => ConvType::Group,
+            draft: Draft {
+                conv_type: match m.conv_type {
+                    Target::User => ConvType::User,
+                    Target::Group => ConvType::Group,
+                } as i32,
+                to: m.to,
+                content_type: m.content_type,
+                content: m.content.into(),
+                mentions: m.mentions,
+                client_msg_id: m.client_msg_id,
             },
-            to: m.to,
-            content_type: m.content_type,
-            content: m.content.into(),
-            mentions: m.mentions,
-            client_msg_id: m.client_msg_id,
         })
         .await?;
     Ok(Json(Sent {

@@ -11,9 +11,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use prost::Message as _;
 
-use tern_public::proto::client::{
-    AckRequest, ConvType, SendReply, SendRequest, SyncReply, SyncRequest,
-};
+use tern_public::proto::client::{AckRequest, ConvType, SyncReply, SyncRequest};
 use tern_public::time::now_ms;
 
 use crate::actor::Actor;
@@ -29,34 +27,57 @@ pub(crate) const FIRST_SYSTEM_CONTENT_TYPE: u32 = 1000;
 /// Room for the Reply and SyncReply envelopes around the messages of a page.
 const PAGE_ENVELOPE: usize = 1024;
 
+/// A message as its sender wrote it, before it has an id or recipients.
+#[derive(Debug, Clone)]
+pub(crate) struct Draft {
+    /// USER or GROUP (the client's number, checked by [`send`]).
+    pub conv_type: i32,
+    /// The receiving user or group.
+    pub to: u64,
+    pub content_type: u32,
+    pub content: Bytes,
+    pub mentions: Vec<u64>,
+    /// Empty: no idempotency key.
+    pub client_msg_id: String,
+}
+
+/// Where a send landed: the answer to its sender, and to a retry of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Sent {
+    pub message_id: Bytes,
+    /// In the sender's own list; 0 when the system sent it.
+    pub seq: u64,
+    pub created_at: i64,
+}
+
 /// SEND: validates, stores through the group-commit batcher, answers with the
 /// sender's seq. A repeated client_msg_id answers the first send again.
-pub(crate) async fn send(logic: &Logic, actor: &Actor, req: SendRequest) -> Result<SendReply> {
-    let conv_type = match ConvType::try_from(req.conv_type) {
+pub(crate) async fn send(logic: &Logic, actor: &Actor, draft: Draft) -> Result<Sent> {
+    let conv_type = match ConvType::try_from(draft.conv_type) {
         Ok(t @ (ConvType::User | ConvType::Group)) => t,
         _ => return Err(LogicError::bad_request("conv_type must be USER or GROUP")),
     };
-    check_content(&logic.cfg, &req)?;
+    check_content(&logic.cfg, &draft)?;
     // A retry answers with the first send, even if the sender may no longer
     // send (muted, removed, unfriended) since.
-    if !req.client_msg_id.is_empty() {
+    if !draft.client_msg_id.is_empty() {
         if let Some(existing) = logic
             .store
-            .find_by_client_msg_id(actor.user_id(), &req.client_msg_id)
+            .find_by_client_msg_id(actor.user_id(), &draft.client_msg_id)
             .await?
         {
-            return Ok(duplicate_reply(existing));
+            return Ok(duplicate(existing));
         }
     }
     crate::limits::check_send(logic, actor).await?;
     let recipients = match conv_type {
-        ConvType::Group => group_recipients(logic, actor, req.conv_id).await?,
-        _ => user_recipients(logic, actor, req.conv_id).await?,
+        ConvType::Group => group_recipients(logic, actor, draft.to).await?,
+        _ => user_recipients(logic, actor, draft.to).await?,
     };
     let msg = chat_message(
         (actor.user_id(), actor.device_id()),
         conv_type,
-        req,
+        draft,
         recipients,
     );
     let started = std::time::Instant::now();
@@ -67,20 +88,20 @@ pub(crate) async fn send(logic: &Logic, actor: &Actor, req: SendRequest) -> Resu
         .observe(started.elapsed().as_secs_f64());
     match outcome {
         // The sender is always the first recipient.
-        Outcome::Stored { seqs } => Ok(SendReply {
+        Outcome::Stored { seqs } => Ok(Sent {
             message_id: Bytes::copy_from_slice(&msg.id),
             seq: seqs[0],
-            created_at_ms: msg.created_at,
+            created_at: msg.created_at,
         }),
-        Outcome::Duplicate(existing) => Ok(duplicate_reply(existing)),
+        Outcome::Duplicate(existing) => Ok(duplicate(existing)),
     }
 }
 
-/// A chat message from `(sender, device)` as `req` describes it, for `recipients`.
+/// A chat message from `(sender, device)` as `draft` describes it, for `recipients`.
 pub(crate) fn chat_message(
     (sender_id, sender_device_id): (u64, u64),
     conv_type: ConvType,
-    req: SendRequest,
+    draft: Draft,
     recipients: Vec<Recipient>,
 ) -> Arc<NewMessage> {
     Arc::new(NewMessage {
@@ -88,11 +109,11 @@ pub(crate) fn chat_message(
         sender_id,
         sender_device_id,
         conv_type: conv_type as i32,
-        receiver_id: req.conv_id,
-        content_type: req.content_type,
-        content: req.content,
-        mentions: req.mentions,
-        client_msg_id: Some(req.client_msg_id).filter(|c| !c.is_empty()),
+        receiver_id: draft.to,
+        content_type: draft.content_type,
+        content: draft.content,
+        mentions: draft.mentions,
+        client_msg_id: Some(draft.client_msg_id).filter(|c| !c.is_empty()),
         created_at: now_ms(),
         recipients,
         push_to_sender_device: false,
@@ -100,7 +121,7 @@ pub(crate) fn chat_message(
 }
 
 /// The checks every send passes, whoever sends.
-pub(crate) fn check_content(cfg: &crate::LogicConfig, req: &SendRequest) -> Result<()> {
+pub(crate) fn check_content(cfg: &crate::LogicConfig, req: &Draft) -> Result<()> {
     if req.content_type == 0 || req.content_type >= FIRST_SYSTEM_CONTENT_TYPE {
         return Err(LogicError::bad_request("content_type must be 1-999"));
     }
@@ -169,11 +190,12 @@ async fn group_recipients(logic: &Logic, actor: &Actor, group_id: u64) -> Result
     Ok(recipients)
 }
 
-pub(crate) fn duplicate_reply(existing: crate::store::Existing) -> SendReply {
-    SendReply {
+/// The first send's answer, for a retry of it.
+pub(crate) fn duplicate(existing: crate::store::Existing) -> Sent {
+    Sent {
         message_id: existing.id.into(),
         seq: existing.sender_seq,
-        created_at_ms: existing.created_at,
+        created_at: existing.created_at,
     }
 }
 

@@ -3,11 +3,12 @@
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
-use tern_public::proto::client::{ConvType, SendRequest};
+use tern_public::proto::client::ConvType;
 
 use super::users::create;
 use super::{admin, api, Api};
 use crate::actor::Actor;
+use crate::messages::Draft;
 use crate::presence::Location;
 
 async fn list(api: &Api, user: u64) -> Vec<Value> {
@@ -119,13 +120,13 @@ async fn an_admin_send_to_a_group_lands_like_a_member_send() {
     let g = g["group_id"].as_u64().unwrap();
 
     // The same message twice: once by a client, once by the admin on the owner's behalf.
-    let client = SendRequest {
+    let client = Draft {
         conv_type: ConvType::Group as i32,
-        conv_id: g,
+        to: g,
         content_type: 1,
         content: "hello".into(),
+        mentions: vec![],
         client_msg_id: "c1".into(),
-        ..Default::default()
     };
     crate::messages::send(&api.state.logic, &Actor::AdminAs(own), client)
         .await
