@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -41,21 +40,23 @@ pub async fn run_connect(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let node = Node::new(cfg, bus);
-    let (stop, stopped) = watch::channel(false);
+    // Stops the metrics endpoint once the node has drained.
+    let stop = CancellationToken::new();
     let metrics_task = metrics.map(|l| {
         let mut registry = prometheus_client::registry::Registry::default();
         node.register_metrics(&mut registry);
-        tokio::spawn(api::serve_metrics(l, registry, async move {
-            let mut rx = stopped;
-            let _ = rx.wait_for(|stop| *stop).await;
-        }))
+        tokio::spawn(tern_connect::metrics::serve(
+            l,
+            registry,
+            stop.clone().cancelled_owned(),
+        ))
     });
-    node.run(listener, shutdown).await?;
-    let _ = stop.send(true);
+    let served = node.run(listener, shutdown).await;
+    stop.cancel();
     if let Some(t) = metrics_task {
         t.await?.context("metrics server")?;
     }
-    Ok(())
+    Ok(served?)
 }
 
 /// Where a logic node keeps shared state, decided from its URLs.

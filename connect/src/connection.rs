@@ -9,12 +9,11 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use governor::DefaultDirectRateLimiter;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -25,9 +24,9 @@ use tern_public::proto::bus::ConnReply;
 use tern_public::proto::client::{KickReason, Request};
 use tern_public::{Code, FrameCodec, FrameError, FrameType};
 
-use crate::metrics::CloseLabels;
-use crate::registry::{CloseReason, CloseSignal, ConnHandle};
-use crate::server::Shared;
+use crate::close::{linger, Close};
+use crate::node::NodeState;
+use crate::registry::{CloseSignal, ConnHandle};
 
 /// Read buffer of a fresh connection: enough for the small frames of normal traffic.
 const INITIAL_READ_BUF: usize = 512;
@@ -52,29 +51,28 @@ struct Done {
 
 /// Serves one connection until it closes. Generic over the stream so tests
 /// can drive it through an in-memory pipe under paused time.
-pub(crate) async fn serve<S>(shared: Arc<Shared>, stream: S, conn_id: u64, peer: String)
+pub(crate) async fn serve<S>(node: Arc<NodeState>, stream: S, conn_id: u64, peer: String)
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let span = tracing::info_span!(
         "conn",
-        node = %shared.cfg.node_id,
+        node = %node.cfg.node_id,
         conn_id,
         peer = %peer,
         user_id = tracing::field::Empty,
         device_id = tracing::field::Empty,
     );
-    let metrics = shared.metrics.clone();
-    metrics.accepted.inc();
-    metrics.connections.inc();
-    Connection::new(shared, conn_id, peer)
+    node.metrics.accepted.inc();
+    node.metrics.connections.inc();
+    Connection::new(node, conn_id, peer)
         .run(stream)
         .instrument(span)
         .await
 }
 
 struct Connection {
-    shared: Arc<Shared>,
+    node: Arc<NodeState>,
     conn_id: u64,
     peer: String,
     identity: Option<Identity>,
@@ -87,6 +85,9 @@ struct Connection {
     /// A REGISTER/LOGIN/SIGN_IN is with logic: if the connection closes
     /// meanwhile, logic may still mark the device online here.
     auth_inflight: bool,
+    /// A ROOM_JOIN was taken: the close must take the connection out of
+    /// the rooms. Most connections never join one, and never touch them.
+    asked_to_join: bool,
     accepted_at: Instant,
     out: BytesMut,
     /// Made at the first ROOM_SEND: most connections never send to a room.
@@ -97,17 +98,17 @@ struct Connection {
 
 enum Step {
     Continue,
-    Close(&'static str),
+    Close(Close),
 }
 
 impl Connection {
-    fn new(shared: Arc<Shared>, conn_id: u64, peer: String) -> Connection {
-        let (tx, rx) = mpsc::channel(shared.cfg.write_queue_frames);
+    fn new(node: Arc<NodeState>, conn_id: u64, peer: String) -> Connection {
+        let (tx, rx) = mpsc::channel(node.cfg.write_queue_frames);
         let signal = Arc::new(CloseSignal::default());
         let handle = ConnHandle::new(conn_id, tx, signal.clone());
-        let budget = flood::Budget::new(&shared.cfg, &shared.clock);
+        let budget = flood::Budget::new(&node.cfg, &node.clock);
         Connection {
-            shared,
+            node,
             conn_id,
             peer,
             identity: None,
@@ -118,6 +119,7 @@ impl Connection {
             serial: VecDeque::new(),
             serial_busy: false,
             auth_inflight: false,
+            asked_to_join: false,
             accepted_at: Instant::now(),
             out: BytesMut::new(),
             room_sends: None,
@@ -130,10 +132,10 @@ impl Connection {
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
         let (rd, mut wr) = tokio::io::split(stream);
-        let codec = FrameCodec::new(self.shared.cfg.max_frame_len);
+        let codec = FrameCodec::new(self.node.cfg.max_frame_len);
         let mut frames = FramedRead::with_capacity(rd, codec, INITIAL_READ_BUF);
-        self.shared.registry.add(self.handle.clone());
-        if self.shared.is_draining() {
+        self.node.registry.add(self.handle.clone());
+        if self.node.is_draining() {
             // Accepted just as the drain began, after its snapshot.
             self.handle.kick(KickReason::Draining);
         }
@@ -144,13 +146,10 @@ impl Connection {
         let signal = self.signal.clone();
 
         let why = loop {
-            let can_read = self.inflight.len() + self.serial.len() < self.shared.cfg.max_inflight;
+            let can_read = self.inflight.len() + self.serial.len() < self.node.cfg.max_inflight;
             let was_bound = self.identity.is_some();
             let step = tokio::select! {
-                reason = signal.wait() => match reason {
-                    CloseReason::SlowConsumer => Step::Close("slow consumer"),
-                    _ => Step::Close("kicked"),
-                },
+                close = signal.wait() => Step::Close(close),
                 Some(frame) = self.rx.recv() => {
                     self.out.extend_from_slice(&frame);
                     Step::Continue
@@ -158,7 +157,7 @@ impl Connection {
                 Some(done) = self.inflight.join_next() => match done {
                     Ok(done) => self.on_done(done),
                     // A request task can only end early by panicking; answer nothing more.
-                    Err(e) => { warn!(error = %e, "request task failed"); Step::Close("internal error") }
+                    Err(e) => { warn!(error = %e, "request task failed"); Step::Close(Close::InternalError) }
                 },
                 frame = frames.next(), if can_read => match frame {
                     Some(Ok(frame)) => {
@@ -169,12 +168,12 @@ impl Connection {
                     Some(Err(FrameError::TooLarge { len, max })) => {
                         info!(len, max, "frame too large; closing");
                         self.reply(0, Code::TooLarge, &format!("frame of {len} bytes exceeds {max}"), Bytes::new());
-                        Step::Close("frame too large")
+                        Step::Close(Close::FrameTooLarge)
                     }
-                    Some(Err(FrameError::Io(e))) => { debug!(error = %e, "read failed"); Step::Close("read error") }
-                    None => Step::Close("client closed"),
+                    Some(Err(FrameError::Io(e))) => { debug!(error = %e, "read failed"); Step::Close(Close::ReadError) }
+                    None => Step::Close(Close::ClientClosed),
                 },
-                () = &mut deadline => Step::Close(if self.identity.is_some() { "heartbeat timeout" } else { "handshake timeout" }),
+                () = &mut deadline => Step::Close(if self.identity.is_some() { Close::HeartbeatTimeout } else { Close::HandshakeTimeout }),
             };
             if !was_bound && self.identity.is_some() {
                 // Signed in: from now on the heartbeat deadline applies.
@@ -183,21 +182,21 @@ impl Connection {
             if let Err(e) = self.flush(&mut wr).await {
                 break e;
             }
-            if let Step::Close(why) = step {
-                break why;
+            if let Step::Close(close) = step {
+                break close;
             }
         };
 
         // Best effort: what is still queued (e.g. KICKED) goes out before the
         // close, unless the peer is the reason nothing goes out.
-        if !matches!(why, "slow consumer" | "write timeout" | "write error") {
+        if why.flushes_queue() {
             while let Ok(frame) = self.rx.try_recv() {
                 self.out.extend_from_slice(&frame);
             }
             let _ = self.flush(&mut wr).await;
         }
-        let _ = tokio::time::timeout(self.shared.cfg.write_timeout, wr.shutdown()).await;
-        if says_why(why) {
+        let _ = tokio::time::timeout(self.node.cfg.write_timeout, wr.shutdown()).await;
+        if why.client_told_why() {
             linger(frames.get_mut()).await;
         }
         self.closed(why).await;
@@ -208,7 +207,7 @@ impl Connection {
     /// timeout after the last frame, and never later than three handshake
     /// timeouts after accept, so heartbeats alone cannot hold a slot.
     fn next_deadline(&self) -> Instant {
-        let cfg = &self.shared.cfg;
+        let cfg = &self.node.cfg;
         let now = Instant::now();
         if self.identity.is_some() {
             now + cfg.heartbeat_interval * 3
@@ -217,22 +216,29 @@ impl Connection {
         }
     }
 
-    async fn closed(mut self, why: &'static str) {
-        let m = &self.shared.metrics;
+    async fn closed(mut self, why: Close) {
+        let m = &self.node.metrics;
         m.connections.dec();
-        m.closed.get_or_create(&CloseLabels { reason: why }).inc();
-        self.shared.registry.remove(self.conn_id);
-        self.shared.rooms.leave_all(self.conn_id).await;
+        m.closed(why);
+        // No frame is taken from now on: a ROOM_JOIN still on its way sees
+        // the connection closed and does not add it after the leave below.
+        self.rx.close();
+        self.node.registry.remove(self.conn_id);
+        if self.asked_to_join {
+            self.node.rooms.leave_all(self.conn_id);
+        }
+        let reason = why.label();
         match self.identity {
             Some(id) => {
-                info!(reason = why, "connection closed");
-                if self.shared.registry.unbind(id.device_id, self.conn_id) {
-                    self.shared
+                info!(reason, "connection closed");
+                if self.node.registry.unbind(id.device_id, self.conn_id) {
+                    self.node
+                        .logic
                         .device_offline(self.conn_id, id.user_id, id.device_id)
                         .await;
                 }
             }
-            None => debug!(reason = why, "connection closed before sign-in"),
+            None => debug!(reason, "connection closed before sign-in"),
         }
         if self.auth_inflight {
             self.settle_inflight_sign_in().await;
@@ -243,45 +249,17 @@ impl Connection {
     /// (bounded by the request timeout) and, if logic marked the device
     /// online at this connection, tell it the device is offline again.
     async fn settle_inflight_sign_in(&mut self) {
-        let wait = self.shared.cfg.request_timeout;
+        let wait = self.node.cfg.request_timeout;
         while let Ok(Some(done)) = tokio::time::timeout(wait, self.inflight.join_next()).await {
             let Ok(done) = done else { continue };
             if let (Some(bind), true) = (done.reply.bind, done.serial) {
-                self.shared
+                self.node
+                    .logic
                     .device_offline(self.conn_id, bind.user_id, bind.device_id)
                     .await;
             }
         }
     }
-}
-
-/// Whether the client is told why the connection closes (KICKED, or a
-/// REPLY with the reason) and is still there to read it.
-fn says_why(why: &str) -> bool {
-    matches!(
-        why,
-        "kicked" | "frame too large" | "flooding" | "internal error"
-    )
-}
-
-/// Longest wait for a client to close its side after ours is shut.
-const LINGER: Duration = Duration::from_secs(1);
-
-/// Reads and discards what the client still sends, until it closes its
-/// side or [`LINGER`] passes. Closing a socket with unread input makes the
-/// kernel answer with a reset, which throws away what we wrote last and
-/// the client has not read yet (the KICKED it must see to reconnect
-/// elsewhere); after our FIN, a client that got the message closes too.
-pub(crate) async fn linger<R: AsyncRead + Unpin>(rd: &mut R) {
-    let mut sink = [0u8; 512];
-    let until_eof = async {
-        while let Ok(n) = rd.read(&mut sink).await {
-            if n == 0 {
-                return;
-            }
-        }
-    };
-    let _ = tokio::time::timeout(LINGER, until_eof).await;
 }
 
 mod flood;

@@ -1,34 +1,38 @@
-//! Consumes `tern.node.<node_id>`: deliveries of pre-encoded frames to local
-//! devices, and kicks.
+//! The node's two consumers: `tern.node.<node_id>` (deliveries of
+//! pre-encoded frames to local devices, kicks, requests to re-announce the
+//! devices served here) and `tern.broadcast`. Both end when the node's stop
+//! token is cancelled.
 
 use std::sync::Arc;
 
 use prost::Message as _;
 use tracing::{debug, info, warn};
 
-use tern_public::bus::Subscription;
+use tern_public::bus::{BusMessage, Subscription};
 use tern_public::proto::bus::{
     logic_event, node_message, BoundDevice, Broadcast, Deliver, DevicesOnline, Kick, NodeMessage,
 };
 use tern_public::proto::client::KickReason;
 
+use crate::node::NodeState;
 use crate::registry::{ConnHandle, Push};
-use crate::server::Shared;
 
-pub(crate) async fn run(shared: Arc<Shared>, mut sub: Subscription) {
-    while let Some(msg) = sub.next().await {
+/// Consumes `tern.node.<node_id>` until the node stops.
+pub(crate) async fn node_messages(node: Arc<NodeState>, mut sub: Subscription) {
+    while let Some(msg) = next(&node, &mut sub).await {
         match NodeMessage::decode(msg.payload) {
             Ok(NodeMessage {
                 body: Some(node_message::Body::Deliver(d)),
-            }) => deliver(&shared, d),
+            }) => deliver(&node, d),
             Ok(NodeMessage {
                 body: Some(node_message::Body::Kick(k)),
-            }) => kick(&shared, k),
+            }) => kick(&node, k),
             Ok(NodeMessage {
                 body: Some(node_message::Body::Reannounce(_)),
             }) => {
                 // Off this loop: deliveries keep flowing while it publishes.
-                tokio::spawn(reannounce(shared.clone()));
+                // Tracked, so the node's shutdown waits for it.
+                node.tasks.spawn(reannounce(node.clone()));
             }
             Ok(NodeMessage { body: None }) => debug!("empty node message"),
             Err(e) => warn!(error = %e, "undecodable node message"),
@@ -36,11 +40,20 @@ pub(crate) async fn run(shared: Arc<Shared>, mut sub: Subscription) {
     }
 }
 
-fn deliver(shared: &Shared, d: Deliver) {
+/// The next message of `sub`, or `None` once the node stops.
+async fn next(node: &NodeState, sub: &mut Subscription) -> Option<BusMessage> {
+    tokio::select! {
+        biased;
+        () = node.stop.cancelled() => None,
+        msg = sub.next() => msg,
+    }
+}
+
+fn deliver(node: &NodeState, d: Deliver) {
     for item in d.items {
         for device_id in item.device_ids {
             // A device that went offline meanwhile syncs on reconnect.
-            let Some(conn) = shared.registry.device(device_id) else {
+            let Some(conn) = node.registry.device(device_id) else {
                 continue;
             };
             // Bytes clones share one buffer: the frame is encoded once.
@@ -57,8 +70,8 @@ fn deliver(shared: &Shared, d: Deliver) {
 
 /// Consumes `tern.broadcast`: one pre-encoded frame for every signed-in
 /// connection of this node.
-pub(crate) async fn broadcasts(shared: Arc<Shared>, mut sub: Subscription) {
-    while let Some(msg) = sub.next().await {
+pub(crate) async fn broadcasts(node: Arc<NodeState>, mut sub: Subscription) {
+    while let Some(msg) = next(&node, &mut sub).await {
         let b = match Broadcast::decode(msg.payload) {
             Ok(b) => b,
             Err(e) => {
@@ -66,14 +79,18 @@ pub(crate) async fn broadcasts(shared: Arc<Shared>, mut sub: Subscription) {
                 continue;
             }
         };
-        let handles = shared.registry.bound_handles();
+        let handles = node.registry.bound_handles();
         if b.speed == 0 {
             for conn in handles {
                 let _ = conn.push(b.frame.clone());
             }
         } else {
             // Paced broadcasts run one at a time, in order; later ones wait.
-            push_paced(&handles, &b.frame, b.speed).await;
+            tokio::select! {
+                biased;
+                () = node.stop.cancelled() => return,
+                () = push_paced(&handles, &b.frame, b.speed) => {}
+            }
         }
     }
 }
@@ -100,8 +117,8 @@ const REANNOUNCE_CHUNK: usize = 1000;
 
 /// Tells logic every device this node serves, so it can restore presence
 /// it lost (swept during an outage, or a restart of in-memory presence).
-async fn reannounce(shared: Arc<Shared>) {
-    let bound = shared.registry.bound();
+async fn reannounce(node: Arc<NodeState>) {
+    let bound = node.registry.bound();
     info!(
         devices = bound.len(),
         "logic asked for our devices; re-announcing"
@@ -115,17 +132,20 @@ async fn reannounce(shared: Arc<Shared>) {
                 device_id,
             })
             .collect();
-        shared
-            .publish_event(logic_event::Event::DevicesOnline(DevicesOnline {
-                node_id: shared.cfg.node_id.clone(),
+        if node.stop.is_cancelled() {
+            return;
+        }
+        node.logic
+            .publish(logic_event::Event::DevicesOnline(DevicesOnline {
+                node_id: node.logic.node_id().to_owned(),
                 devices,
             }))
             .await;
     }
 }
 
-fn kick(shared: &Shared, k: Kick) {
-    let Some(conn) = shared.registry.device(k.device_id) else {
+fn kick(node: &NodeState, k: Kick) {
+    let Some(conn) = node.registry.device(k.device_id) else {
         return;
     };
     // conn_id 0 kicks whatever connection serves the device.

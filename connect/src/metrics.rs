@@ -1,6 +1,17 @@
 //! What a connect node counts, for `/metrics` (Prometheus text). Made with
 //! the node and registered into a registry the caller passes, so one
-//! process can expose connect and logic together.
+//! process can expose connect and logic together; [`serve`] is the small
+//! HTTP endpoint of a connect node that runs alone (cluster mode).
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use tokio::net::TcpListener;
+use tracing::error;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -11,24 +22,29 @@ use prometheus_client::registry::Registry;
 
 use tern_public::FrameType;
 
+use crate::close::Close;
+
+/// The `frame` label: a frame type's name.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct FrameLabels {
-    pub frame: &'static str,
+pub(crate) struct FrameLabels {
+    frame: &'static str,
 }
 
+/// The `reason` label: see [`Close::label`].
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct CloseLabels {
-    pub reason: &'static str,
+pub(crate) struct CloseLabels {
+    reason: &'static str,
 }
 
+/// The `limit` label: which limit a client went over.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct LimitLabels {
-    pub limit: &'static str,
+pub(crate) struct LimitLabels {
+    limit: &'static str,
 }
 
 /// The metrics of a connect node.
 #[derive(Clone)]
-pub struct ConnectMetrics {
+pub(crate) struct ConnectMetrics {
     /// Open client connections.
     pub connections: Gauge,
     pub accepted: Counter,
@@ -61,7 +77,7 @@ impl Default for ConnectMetrics {
 
 impl ConnectMetrics {
     /// Adds these metrics to `r` under the `tern` prefix.
-    pub fn register(&self, r: &mut Registry) {
+    pub(crate) fn register(&self, r: &mut Registry) {
         let r = r.sub_registry_with_prefix("tern");
         r.register(
             "connections",
@@ -100,6 +116,14 @@ impl ConnectMetrics {
         );
     }
 
+    /// Counts one closed connection under its reason's label.
+    pub(crate) fn closed(&self, close: Close) {
+        let labels = CloseLabels {
+            reason: close.label(),
+        };
+        self.closed.get_or_create(&labels).inc();
+    }
+
     pub(crate) fn limited(&self, limit: &'static str) {
         self.rate_limited
             .get_or_create(&LimitLabels { limit })
@@ -126,6 +150,60 @@ fn label(ty: u16) -> FrameLabels {
     FrameLabels {
         frame: FrameType::from_u16(ty).map_or("unknown", FrameType::name),
     }
+}
+
+// === the endpoint ===
+
+/// Content type of the OpenMetrics text exposition.
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Serves `/metrics` (everything in `registry`) and `/healthz` on
+/// `listener` until `shutdown` resolves; any other path is a JSON 404.
+pub async fn serve(
+    listener: TcpListener,
+    registry: Registry,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let registry = Arc::new(registry);
+    let app = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/metrics",
+            get(move || {
+                let registry = registry.clone();
+                async move { encode(&registry) }
+            }),
+        )
+        .fallback(not_found);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+fn encode(registry: &Registry) -> axum::response::Response {
+    let mut text = String::new();
+    match prometheus_client::encoding::text::encode(&mut text, registry) {
+        Ok(()) => ([(header::CONTENT_TYPE, OPENMETRICS)], text).into_response(),
+        Err(e) => {
+            error!(error = %e, "encoding metrics");
+            json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error",
+            )
+        }
+    }
+}
+
+async fn not_found() -> axum::response::Response {
+    json_error(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+/// The error body of tern's HTTP APIs, `{"error":{"code","message"}}`;
+/// both strings are constants without characters JSON would escape.
+fn json_error(status: StatusCode, code: &str, message: &str) -> axum::response::Response {
+    let body = format!(r#"{{"error":{{"code":"{code}","message":"{message}"}}}}"#);
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 #[cfg(test)]

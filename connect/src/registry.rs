@@ -7,8 +7,7 @@
 //! unbinds the newer connection.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 use tokio::sync::mpsc::error::TrySendError;
@@ -17,28 +16,26 @@ use tokio::sync::{mpsc, Notify};
 use tern_public::proto::client::{KickReason, Kicked};
 use tern_public::{Frame, FrameType};
 
-/// Why a connection is being closed from outside its own task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub(crate) enum CloseReason {
-    None = 0,
-    Kicked = 1,
-    SlowConsumer = 2,
-}
+use crate::close::Close;
 
+/// How a connection is closed from outside its own task: the first
+/// [`Close`] claimed wins, and the connection's task wakes to it.
 #[derive(Default)]
 pub(crate) struct CloseSignal {
     notify: Notify,
-    reason: AtomicU8,
+    close: OnceLock<Close>,
 }
 
 impl CloseSignal {
-    pub(crate) async fn wait(&self) -> CloseReason {
-        self.notify.notified().await;
-        match self.reason.load(Ordering::Acquire) {
-            1 => CloseReason::Kicked,
-            2 => CloseReason::SlowConsumer,
-            _ => CloseReason::None,
+    /// Waits until the connection is told to close, and says why.
+    pub(crate) async fn wait(&self) -> Close {
+        loop {
+            self.notify.notified().await;
+            // A permit is only stored after a claim, but a stray wake-up
+            // must not invent a reason.
+            if let Some(&close) = self.close.get() {
+                return close;
+            }
         }
     }
 
@@ -47,21 +44,13 @@ impl CloseSignal {
         self.notify.notify_one();
     }
 
-    /// Claims the close for `reason`; false if the connection is already closing.
-    fn claim(&self, reason: CloseReason) -> bool {
-        self.reason
-            .compare_exchange(
-                CloseReason::None as u8,
-                reason as u8,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .is_ok()
+    /// Claims the close for `close`; false if the connection is already closing.
+    fn claim(&self, close: Close) -> bool {
+        self.close.set(close).is_ok()
     }
 
-    fn close(&self, reason: CloseReason) {
-        // The first reason wins; notify_one keeps a permit if the task is busy.
-        self.claim(reason);
+    fn raise(&self) {
+        // notify_one keeps a permit if the task is busy.
         self.notify.notify_one();
     }
 }
@@ -92,12 +81,20 @@ impl ConnHandle {
         }
     }
 
+    /// Whether the connection's task has stopped taking frames: it is
+    /// closing, and must not be added anywhere any more.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+
     /// Queues an encoded frame without waiting; a full queue closes the connection.
     pub(crate) fn push(&self, frame: Bytes) -> Push {
         match self.tx.try_send(frame) {
             Ok(()) => Push::Queued,
             Err(TrySendError::Full(_)) => {
-                self.signal.close(CloseReason::SlowConsumer);
+                // The first reason wins: a kicked connection stays kicked.
+                self.signal.claim(Close::SlowConsumer);
+                self.signal.raise();
                 Push::SlowConsumer
             }
             Err(TrySendError::Closed(_)) => Push::Closed,
@@ -107,18 +104,21 @@ impl ConnHandle {
     /// Sends KICKED(reason) and closes the connection after flushing its
     /// queue. Only the first close of a connection sends a KICKED.
     pub(crate) fn kick(&self, reason: KickReason) {
-        if !self.signal.claim(CloseReason::Kicked) {
+        let close = Close::Kicked(reason);
+        if !self.signal.claim(close) {
             return;
         }
-        let frame = Frame::from_message(
-            FrameType::Kicked.as_u16(),
-            &Kicked {
-                reason: reason as i32,
-            },
-        );
-        // If the queue is full the client misses the reason, not the close.
-        let _ = self.tx.try_send(frame.to_bytes());
-        self.signal.notify.notify_one();
+        if let Some(reason) = close.kick_reason() {
+            let frame = Frame::from_message(
+                FrameType::Kicked.as_u16(),
+                &Kicked {
+                    reason: reason as i32,
+                },
+            );
+            // If the queue is full the client misses the reason, not the close.
+            let _ = self.tx.try_send(frame.to_bytes());
+        }
+        self.signal.raise();
     }
 }
 
@@ -212,10 +212,6 @@ impl Registry {
     pub(crate) fn connection_count(&self) -> usize {
         self.conns.lock().expect("registry lock poisoned").len()
     }
-
-    pub(crate) fn device_count(&self) -> usize {
-        self.devices.lock().expect("registry lock poisoned").len()
-    }
 }
 
 #[cfg(test)]
@@ -250,7 +246,7 @@ mod tests {
         assert_eq!(h.push(Bytes::from_static(b"1")), Push::Queued);
         assert_eq!(h.push(Bytes::from_static(b"2")), Push::Queued);
         assert_eq!(h.push(Bytes::from_static(b"3")), Push::SlowConsumer);
-        assert_eq!(signal.wait().await, CloseReason::SlowConsumer);
+        assert_eq!(signal.wait().await, Close::SlowConsumer);
         assert_eq!(&rx.recv().await.unwrap()[..], b"1");
     }
 
@@ -259,7 +255,10 @@ mod tests {
         let (h, mut rx, signal) = handle(1, 8);
         h.kick(KickReason::SignedInElsewhere);
         h.kick(KickReason::Draining);
-        assert_eq!(signal.wait().await, CloseReason::Kicked);
+        assert_eq!(
+            signal.wait().await,
+            Close::Kicked(KickReason::SignedInElsewhere)
+        );
         assert!(rx.recv().await.is_some());
         assert!(rx.try_recv().is_err(), "a second KICKED was queued");
     }
@@ -268,7 +267,10 @@ mod tests {
     async fn kick_queues_kicked_frame_then_signals() {
         let (h, mut rx, signal) = handle(1, 2);
         h.kick(KickReason::SignedInElsewhere);
-        assert_eq!(signal.wait().await, CloseReason::Kicked);
+        assert_eq!(
+            signal.wait().await,
+            Close::Kicked(KickReason::SignedInElsewhere)
+        );
         let frame = rx.recv().await.unwrap();
         assert_eq!(u16::from_be_bytes([frame[0], frame[1]]), 103);
     }

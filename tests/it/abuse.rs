@@ -277,7 +277,7 @@ async fn connections_past_the_per_address_limit_are_refused() {
         max_connections_per_ip: 3,
         ..open_connect()
     };
-    connections_past_a_limit_are_refused(connect, "too many from address").await;
+    connections_past_a_limit_are_refused(connect, "too_many_from_address").await;
 }
 
 /// A node holds at most `max_connections`: the next client is told at once
@@ -288,7 +288,7 @@ async fn connections_past_the_node_limit_are_refused() {
         max_connections: 3,
         ..open_connect()
     };
-    connections_past_a_limit_are_refused(connect, "node full").await;
+    connections_past_a_limit_are_refused(connect, "node_full").await;
 }
 
 /// Holds three connections, the limit `connect` sets; the fourth is

@@ -11,7 +11,7 @@ use tern_public::proto::client::Reply;
 use tern_public::{Code, Frame, FrameType};
 
 use super::{Connection, INITIAL_READ_BUF, MAX_FRAMES_PER_WRITE, SHRINK_ABOVE};
-use crate::registry::CloseReason;
+use crate::close::Close;
 
 impl Connection {
     /// Appends a REPLY frame to the output buffer.
@@ -38,7 +38,7 @@ impl Connection {
 
     pub(super) fn write_reply(&mut self, reply: Reply) {
         let frame = Frame::from_message(FrameType::Reply.as_u16(), &reply);
-        if frame.value.len() > self.shared.cfg.max_frame_len {
+        if frame.value.len() > self.node.cfg.max_frame_len {
             // Logic keeps replies under the limit; if one is not, the client
             // still gets exactly one answer.
             warn!(len = frame.value.len(), "reply over the frame limit");
@@ -50,10 +50,7 @@ impl Connection {
 
     /// Writes everything pending (the output buffer and whatever is queued)
     /// in as few syscalls as possible.
-    pub(super) async fn flush<W: AsyncWrite + Unpin>(
-        &mut self,
-        wr: &mut W,
-    ) -> Result<(), &'static str> {
+    pub(super) async fn flush<W: AsyncWrite + Unpin>(&mut self, wr: &mut W) -> Result<(), Close> {
         if self.out.is_empty() {
             return Ok(());
         }
@@ -65,12 +62,12 @@ impl Connection {
             }
             n += 1;
         }
-        self.shared.metrics.frames_out_encoded(&self.out);
+        self.node.metrics.frames_out_encoded(&self.out);
         let write = async {
             wr.write_all(&self.out).await?;
             wr.flush().await
         };
-        let write = tokio::time::timeout(self.shared.cfg.write_timeout, write);
+        let write = tokio::time::timeout(self.node.cfg.write_timeout, write);
         tokio::pin!(write);
         let mut kicked = false;
         let result = loop {
@@ -78,8 +75,8 @@ impl Connection {
                 r = &mut write => break r,
                 // A slow consumer is cut off at once, even mid-write; a kick lets
                 // the write finish so the client never sees a torn frame.
-                reason = self.signal.wait(), if !kicked => match reason {
-                    CloseReason::SlowConsumer => return Err("slow consumer"),
+                close = self.signal.wait(), if !kicked => match close {
+                    Close::SlowConsumer => return Err(Close::SlowConsumer),
                     _ => kicked = true,
                 },
             }
@@ -91,9 +88,9 @@ impl Connection {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 debug!(error = %e, "write failed");
-                return Err("write error");
+                return Err(Close::WriteError);
             }
-            Err(_) => return Err("write timeout"),
+            Err(_) => return Err(Close::WriteTimeout),
         }
         self.out.clear();
         if self.out.capacity() > SHRINK_ABOVE {

@@ -19,22 +19,23 @@ use tern_public::{time::now_ms, Code, Frame, FrameType};
 
 use super::flood::Verdict;
 use super::{Connection, Done, Identity, Step};
+use crate::close::Close;
 
 impl Connection {
     pub(super) fn on_frame(&mut self, frame: Frame) -> Step {
-        self.shared.metrics.frame_in(frame.ty);
+        self.node.metrics.frame_in(frame.ty);
         let request = Request::decode(frame.value.clone());
         match self.budget.admit(frame.value.len()) {
             Verdict::Serve => {}
             Verdict::Refuse(limit, wait) => {
-                self.shared.metrics.limited(limit);
+                self.node.metrics.limited(limit);
                 let id = request.map(|r| r.request_id).unwrap_or(0);
                 self.refuse(id, "too many frames; slow down", wait);
                 return Step::Continue;
             }
             Verdict::Close => {
-                self.shared.metrics.limited("frames_closed");
-                return Step::Close("flooding");
+                self.node.metrics.limited("frames_closed");
+                return Step::Close(Close::Flooding);
             }
         }
         let Some(ty) = FrameType::from_u16(frame.ty).filter(|t| t.is_request()) else {
@@ -88,7 +89,7 @@ impl Connection {
             (FrameType::RoomSend, Some(_)) => {
                 // Only members speak in a room; logic does not know who joined.
                 let member = RoomSendRequest::decode(request.payload.clone())
-                    .is_ok_and(|r| self.shared.rooms.is_member(&r.room_id, self.conn_id));
+                    .is_ok_and(|r| self.node.rooms.is_member(&r.room_id, self.conn_id));
                 if !member {
                     self.reply(
                         request.request_id,
@@ -97,7 +98,7 @@ impl Connection {
                         Bytes::new(),
                     );
                 } else if let Err(wait) = self.may_send_to_room() {
-                    self.shared.metrics.limited("room_sends");
+                    self.node.metrics.limited("room_sends");
                     self.refuse(
                         request.request_id,
                         "too many room messages; slow down",
@@ -119,10 +120,10 @@ impl Connection {
     /// Takes one ROOM_SEND from this connection's budget, or tells how
     /// long until one is left.
     fn may_send_to_room(&mut self) -> Result<(), std::time::Duration> {
-        let per_sec = self.shared.cfg.room_sends_per_sec.max(1);
+        let per_sec = self.node.cfg.room_sends_per_sec.max(1);
         let limiter = self.room_sends.get_or_insert_with(|| {
             let rate = NonZeroU32::new(per_sec).expect("at least 1");
-            let clock = self.shared.clock.clone();
+            let clock = self.node.clock.clone();
             Box::new(RateLimiter::direct_with_clock(
                 Quota::per_second(rate),
                 clock,
@@ -148,15 +149,17 @@ impl Connection {
                 return;
             }
         };
-        let shared = self.shared.clone();
+        let node = self.node.clone();
         let handle = self.handle.clone();
         let request_id = request.request_id;
+        let join = ty == FrameType::RoomJoin;
+        self.asked_to_join |= join;
         self.inflight.spawn(
             async move {
-                let result = if ty == FrameType::RoomJoin {
-                    shared.rooms.join(&shared, &room_id, handle).await
+                let result = if join {
+                    node.rooms.join(&room_id, handle).await
                 } else {
-                    shared.rooms.leave(&room_id, handle.conn_id).await;
+                    node.rooms.leave(&room_id, handle.conn_id);
                     Ok(())
                 };
                 let (code, message) = match result {
@@ -203,7 +206,7 @@ impl Connection {
     pub(super) fn forward(&mut self, ty: FrameType, request: Request, serial: bool) {
         let identity = self.identity;
         let msg = ConnRequest {
-            node_id: self.shared.cfg.node_id.clone(),
+            node_id: self.node.cfg.node_id.clone(),
             conn_id: self.conn_id,
             user_id: identity.map_or(0, |i| i.user_id),
             device_id: identity.map_or(0, |i| i.device_id),
@@ -211,16 +214,16 @@ impl Connection {
             payload: request.payload,
             remote_addr: self.peer.clone(),
             heartbeat_interval_secs: if ty.is_auth() {
-                self.shared.cfg.heartbeat_interval.as_secs() as u32
+                self.node.cfg.heartbeat_interval.as_secs() as u32
             } else {
                 0
             },
         };
-        let shared = self.shared.clone();
+        let node = self.node.clone();
         let request_id = request.request_id;
         self.inflight.spawn(
             async move {
-                let reply = shared.call_logic(msg).await;
+                let reply = node.logic.call(msg).await;
                 Done {
                     request_id,
                     serial,
@@ -257,7 +260,7 @@ impl Connection {
         span.record("user_id", user_id);
         span.record("device_id", device_id);
         if let Some(old) = self
-            .shared
+            .node
             .registry
             .bind(user_id, device_id, self.handle.clone())
         {

@@ -176,7 +176,7 @@ async fn heartbeat_deadline_is_three_intervals_of_silence() {
         Duration::from_secs(90),
         "closed after exactly 3 intervals"
     );
-    assert_eq!(h.node.connection_count(), 0);
+    assert_eq!(h.node.state().registry.connection_count(), 0);
 }
 
 #[tokio::test(start_paused = true)]
@@ -285,7 +285,7 @@ async fn second_sign_in_of_a_device_kicks_the_first_connection() {
 
 impl Harness {
     fn node_registry_device(&self, device_id: u64) -> Option<crate::registry::ConnHandle> {
-        self.node.registry().device(device_id)
+        self.node.state().registry.device(device_id)
     }
 }
 

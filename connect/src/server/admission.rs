@@ -18,10 +18,10 @@ use tern_public::addr::budget_key;
 use tern_public::proto::client::Reply;
 use tern_public::{Code, Frame, FrameType};
 
-use super::{per_ip, Node, Shared};
+use super::{per_ip, Node};
+use crate::close::{linger, Close};
 use crate::config::ConnectConfig;
-use crate::connection;
-use crate::metrics::CloseLabels;
+use crate::node::NodeState;
 
 /// Refused connections being answered at once, at most: a refusal holds a
 /// socket for a moment (handshake, one reply); past this many, a refused
@@ -51,11 +51,11 @@ impl Refusal {
         }
     }
 
-    /// The `reason` label of `tern_connections_closed_total`.
-    pub(super) fn close_reason(self) -> &'static str {
+    /// How the refused connection is closed.
+    pub(super) fn close(self) -> Close {
         match self {
-            Refusal::NodeFull => "node full",
-            Refusal::PerAddress => "too many from address",
+            Refusal::NodeFull => Close::NodeFull,
+            Refusal::PerAddress => Close::TooManyFromAddress,
         }
     }
 
@@ -70,6 +70,8 @@ impl Refusal {
 /// The accept loop's side of the limits.
 pub(super) struct Gate {
     open: Arc<Semaphore>,
+    /// Open connections per client address.
+    per_ip: Arc<per_ip::PerIp>,
     refusing: Arc<Semaphore>,
     full_logged_at: Option<Instant>,
 }
@@ -78,13 +80,14 @@ impl Gate {
     pub(super) fn new(cfg: &ConnectConfig) -> Gate {
         Gate {
             open: Arc::new(Semaphore::new(cfg.max_connections)),
+            per_ip: Arc::default(),
             refusing: Arc::new(Semaphore::new(MAX_REFUSING)),
             full_logged_at: None,
         }
     }
 
     /// Admits a client from `ip`, or says which limit refuses it (counted).
-    pub(super) fn admit(&mut self, shared: &Shared, ip: IpAddr) -> Admission {
+    pub(super) fn admit(&mut self, node: &NodeState, ip: IpAddr) -> Admission {
         let admission = match self.open.clone().try_acquire_owned() {
             Err(_) => {
                 let now = Instant::now();
@@ -94,20 +97,20 @@ impl Gate {
                 {
                     self.full_logged_at = Some(now);
                     warn!(
-                        limit = shared.cfg.max_connections,
+                        limit = node.cfg.max_connections,
                         "node at its connection limit; refusing new clients"
                     );
                 }
                 Err(Refusal::NodeFull)
             }
-            Ok(permit) => shared
+            Ok(permit) => self
                 .per_ip
-                .take(budget_key(ip), shared.cfg.max_connections_per_ip)
+                .take(budget_key(ip), node.cfg.max_connections_per_ip)
                 .map(|slot| (permit, slot))
                 .ok_or(Refusal::PerAddress),
         };
         if let Err(refusal) = admission {
-            shared.metrics.limited(refusal.label());
+            node.metrics.limited(refusal.label());
         }
         admission
     }
@@ -124,11 +127,11 @@ impl Node {
     /// connection with what it holds of the node's limits, or tells it
     /// which limit refused it.
     pub(super) async fn serve_socket(&self, socket: TcpStream, peer: String, admission: Admission) {
-        let Some(tls) = self.shared.cfg.tls.clone() else {
+        let Some(tls) = self.state.cfg.tls.clone() else {
             return self.settle(socket, peer, admission).await;
         };
         let handshake = tls.acceptor().accept(socket);
-        match tokio::time::timeout(self.shared.cfg.handshake_timeout, handshake).await {
+        match tokio::time::timeout(self.state.cfg.handshake_timeout, handshake).await {
             Ok(Ok(stream)) => self.settle(stream, peer, admission).await,
             Ok(Err(e)) => self.tls_failed(&peer, &e.to_string()),
             Err(_) => self.tls_failed(&peer, "timed out"),
@@ -150,7 +153,8 @@ impl Node {
 
     /// Tells a client over a connection limit why, then closes.
     async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(&self, mut stream: S, refusal: Refusal) {
-        self.count_close(refusal.close_reason());
+        let close = refusal.close();
+        self.count_close(close);
         let reply = Reply {
             request_id: 0,
             code: Code::RateLimited.as_i32(),
@@ -163,19 +167,19 @@ impl Node {
             stream.write_all(&frame).await?;
             stream.shutdown().await
         };
-        if let Ok(Ok(())) = tokio::time::timeout(self.shared.cfg.write_timeout, write).await {
-            connection::linger(&mut stream).await;
+        let written = tokio::time::timeout(self.state.cfg.write_timeout, write).await;
+        if matches!(written, Ok(Ok(()))) && close.client_told_why() {
+            linger(&mut stream).await;
         }
     }
 
     fn tls_failed(&self, peer: &str, why: &str) {
         debug!(peer, error = why, "TLS handshake failed");
-        self.count_close("tls_handshake");
+        self.count_close(Close::TlsHandshake);
     }
 
     /// Counts a connection closed before it was served.
-    pub(super) fn count_close(&self, reason: &'static str) {
-        let labels = CloseLabels { reason };
-        self.shared.metrics.closed.get_or_create(&labels).inc();
+    pub(super) fn count_close(&self, close: Close) {
+        self.state.metrics.closed(close);
     }
 }

@@ -4,20 +4,26 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use tern_public::proto::bus::{logic_event, NodeState, RoomCount, RoomCounts};
+use tern_public::proto::bus::{logic_event, NodeState as Lifecycle, RoomCount, RoomCounts};
 
-use super::Shared;
+use crate::node::NodeState;
 
-/// Announces the node alive every interval, with its room counts.
-pub(super) async fn announce_alive(shared: Arc<Shared>) {
-    let mut tick = tokio::time::interval(shared.cfg.alive_interval);
-    tick.tick().await;
-    let mut reported = HashSet::new();
-    loop {
+/// Announces the node alive every interval, with its room counts, until
+/// the node stops.
+pub(super) async fn announce_alive(node: Arc<NodeState>) {
+    let stop = node.stop.clone();
+    stop.run_until_cancelled(async move {
+        let mut tick = tokio::time::interval(node.cfg.alive_interval);
         tick.tick().await;
-        shared.announce(NodeState::Alive).await;
-        reported = report_rooms(&shared, reported).await;
-    }
+        let mut reported = HashSet::new();
+        loop {
+            tick.tick().await;
+            let connections = node.registry.connection_count();
+            node.logic.announce(Lifecycle::Alive, connections).await;
+            reported = report_rooms(&node, reported).await;
+        }
+    })
+    .await;
 }
 
 /// Rooms per RoomCounts event: well under the bus message limit.
@@ -25,8 +31,8 @@ const ROOM_COUNTS_CHUNK: usize = 2000;
 
 /// Reports the local member count of every room, and 0 for rooms that
 /// emptied since the last report; returns the rooms reported non-zero.
-async fn report_rooms(shared: &Shared, before: HashSet<String>) -> HashSet<String> {
-    let counts = shared.rooms.counts();
+async fn report_rooms(node: &NodeState, before: HashSet<String>) -> HashSet<String> {
+    let counts = node.rooms.counts();
     let now: HashSet<String> = counts.iter().map(|(r, _)| r.clone()).collect();
     let mut rooms: Vec<RoomCount> = counts
         .into_iter()
@@ -39,13 +45,13 @@ async fn report_rooms(shared: &Shared, before: HashSet<String>) -> HashSet<Strin
         room_id: r.clone(),
         online: 0,
     }));
-    let ttl_ms = (shared.cfg.alive_interval * 3)
+    let ttl_ms = (node.cfg.alive_interval * 3)
         .as_millis()
         .min(u32::MAX as u128) as u32;
     for chunk in rooms.chunks(ROOM_COUNTS_CHUNK) {
-        shared
-            .publish_event(logic_event::Event::RoomCounts(RoomCounts {
-                node_id: shared.cfg.node_id.clone(),
+        node.logic
+            .publish(logic_event::Event::RoomCounts(RoomCounts {
+                node_id: node.cfg.node_id.clone(),
                 rooms: chunk.to_vec(),
                 ttl_ms,
             }))
