@@ -8,7 +8,7 @@ mod actor;
 mod admin;
 pub mod api;
 mod auth;
-pub mod cache;
+pub(crate) mod cache;
 mod config;
 mod dispatch;
 pub mod domain;
@@ -17,13 +17,13 @@ mod events;
 mod fanout;
 mod friends;
 mod groups;
-pub mod limits;
-pub mod liveness;
+pub(crate) mod limits;
+pub(crate) mod liveness;
 mod messages;
-pub mod metrics;
+pub(crate) mod metrics;
 mod paging;
 pub mod peers;
-pub mod presence;
+pub(crate) mod presence;
 mod redis_conn;
 mod retry;
 pub mod room_counts;
@@ -61,15 +61,15 @@ use crate::tasks::Stage;
 #[derive(Clone)]
 pub struct LiveState {
     /// Which connection serves each online device.
-    pub presence: Arc<dyn Presence>,
+    pub(crate) presence: Arc<dyn Presence>,
     /// Which connect nodes announced themselves lately.
-    pub liveness: Arc<dyn NodeLiveness>,
+    pub(crate) liveness: Arc<dyn NodeLiveness>,
     /// Room member counts across connect nodes.
-    pub room_counts: Arc<dyn RoomCounts>,
+    pub(crate) room_counts: Arc<dyn RoomCounts>,
     /// Group member lists in front of the store.
-    pub members: Arc<dyn MemberCache>,
+    pub(crate) members: Arc<dyn MemberCache>,
     /// Rate-limit counters that hold across logic nodes.
-    pub counters: Arc<dyn WindowCounter>,
+    pub(crate) counters: Arc<dyn WindowCounter>,
 }
 
 impl LiveState {
