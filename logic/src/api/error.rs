@@ -36,6 +36,10 @@ pub enum ApiError {
     RateLimited(String, std::time::Duration),
     #[error("internal: {0}")]
     Internal(String),
+    /// An internal failure already logged where it was handled (a failed
+    /// batch commit logs once for all its sends).
+    #[error("internal: {0}")]
+    Logged(&'static str),
     #[error("unavailable: {0}")]
     Unavailable(String),
 }
@@ -67,7 +71,9 @@ impl ApiError {
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable"),
             ApiError::RateLimited(..) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
-            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            ApiError::Internal(_) | ApiError::Logged(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            }
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         }
     }
@@ -81,6 +87,7 @@ impl IntoResponse for ApiError {
                 error!(error = %self, "admin API internal error");
                 "internal error".to_owned()
             }
+            ApiError::Logged(_) => "internal error".to_owned(),
             ApiError::Unavailable(_) => {
                 warn!(error = %self, "admin API dependency unavailable");
                 "service unavailable, retry".to_owned()
@@ -128,7 +135,7 @@ impl From<LogicError> for ApiError {
             LogicError::Store(StoreError::Conflict) => ApiError::Conflict("already exists".into()),
             LogicError::Store(e) => ApiError::Internal(e.to_string()),
             LogicError::Internal(m) => ApiError::Internal(m),
-            LogicError::Logged(m) => ApiError::Internal(m.into()),
+            LogicError::Logged(m) => ApiError::Logged(m),
             LogicError::Unavailable(m) => ApiError::Unavailable(m),
         }
     }
