@@ -4,13 +4,16 @@
 //! a reply subject, and queue groups (each message of a subject goes to every
 //! plain subscriber and to exactly one member of each queue group). The
 //! in-process [`MemoryBus`] serves standalone mode; the NATS implementation
-//! serves cluster mode. Callers never know which one they hold.
+//! (feature `nats`) serves cluster mode. Callers never know which one they
+//! hold.
 
 mod memory;
+#[cfg(feature = "nats")]
 mod nats;
 mod subjects;
 
 pub use memory::MemoryBus;
+#[cfg(feature = "nats")]
 pub use nats::{NatsBus, NatsOptions};
 pub use subjects::{Subjects, LOGIC_QUEUE};
 
