@@ -69,10 +69,6 @@ impl FrameCodec {
     pub fn new(max_len: usize) -> FrameCodec {
         FrameCodec { max_len }
     }
-
-    pub fn max_len(&self) -> usize {
-        self.max_len
-    }
 }
 
 impl Default for FrameCodec {

@@ -110,14 +110,6 @@ impl FrameType {
         )
     }
 
-    /// Commands a connect node answers itself.
-    pub fn is_local(self) -> bool {
-        matches!(
-            self,
-            FrameType::Heartbeat | FrameType::RoomJoin | FrameType::RoomLeave
-        )
-    }
-
     /// Lower-case name for logs and metrics labels.
     pub fn name(self) -> &'static str {
         use FrameType::*;
