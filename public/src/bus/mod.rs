@@ -7,11 +7,13 @@
 //! (feature `nats`) serves cluster mode. Callers never know which one they
 //! hold.
 
+mod error;
 mod memory;
 #[cfg(feature = "nats")]
 mod nats;
 mod subjects;
 
+pub use error::{BusError, TransportError};
 pub use memory::MemoryBus;
 #[cfg(feature = "nats")]
 pub use nats::{NatsBus, NatsOptions};
@@ -33,19 +35,6 @@ pub struct BusMessage {
     pub payload: Bytes,
     /// Where to publish the answer, when the sender used [`Bus::request`].
     pub reply: Option<String>,
-}
-
-/// Why a bus operation failed.
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-pub enum BusError {
-    #[error("bus request timed out")]
-    Timeout,
-    #[error("no subscriber for subject {0}")]
-    NoResponders(String),
-    #[error("bus closed")]
-    Closed,
-    #[error("bus transport: {0}")]
-    Transport(String),
 }
 
 /// A message bus: NATS in cluster mode, in-process in standalone mode.
