@@ -93,6 +93,7 @@ impl FrameType {
         })
     }
 
+    /// The type number on the wire.
     pub fn as_u16(self) -> u16 {
         self as u16
     }

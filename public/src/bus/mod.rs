@@ -31,7 +31,9 @@ use futures::Stream;
 /// One message received from a subscription.
 #[derive(Debug, Clone)]
 pub struct BusMessage {
+    /// The subject it was published on.
     pub subject: String,
+    /// The message itself (a protobuf of proto/bus.proto).
     pub payload: Bytes,
     /// Where to publish the answer, when the sender used [`Bus::request`].
     pub reply: Option<String>,
@@ -85,6 +87,7 @@ pub trait Source: Stream<Item = BusMessage> + Send + Unpin {
 }
 
 impl Subscription {
+    /// Wraps what a [`Bus`] implementation hands out for one subscription.
     pub fn new(source: impl Source + 'static) -> Subscription {
         Subscription {
             inner: Box::new(source),
