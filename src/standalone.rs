@@ -91,7 +91,7 @@ pub fn admin_token_in(data_dir: &Path) -> anyhow::Result<(String, bool)> {
     }
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
-    let token = hex(&rand::random::<[u8; 32]>());
+    let token = hex::encode(rand::random::<[u8; 32]>());
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -102,10 +102,6 @@ pub fn admin_token_in(data_dir: &Path) -> anyhow::Result<(String, bool)> {
     f.write_all(token.as_bytes())?;
     f.write_all(b"\n")?;
     Ok((token, true))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

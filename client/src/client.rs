@@ -31,6 +31,7 @@ const EVENT_QUEUE: usize = 1024;
 pub enum Event {
     /// A new entry of the user's list.
     Push(Message),
+    /// A live room message or broadcast; not stored, not in the list.
     RoomPush(RoomMessage),
     /// The server is about to close the connection.
     Kicked(Kicked),

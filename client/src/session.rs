@@ -36,8 +36,11 @@ use crate::{Client, ClientError, Event, TlsConfig};
 /// What a device keeps to sign in again.
 #[derive(Debug, Clone)]
 pub struct Credentials {
+    /// The user, as REGISTER or LOGIN answered.
     pub user_id: u64,
+    /// This device of the user.
     pub device_id: u64,
+    /// The device's token: it signs the device in without a password.
     pub token: String,
 }
 
@@ -46,6 +49,7 @@ pub struct Credentials {
 pub struct SessionOptions {
     /// First wait after a failed connect; doubles up to `backoff_max`.
     pub backoff_min: Duration,
+    /// Longest wait between two rounds of connection attempts.
     pub backoff_max: Duration,
     /// How long one request (and [`Session::send`] with its retries) may take.
     pub request_timeout: Duration,

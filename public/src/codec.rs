@@ -23,11 +23,16 @@ pub const DEFAULT_MAX_FRAME_LEN: usize = 256 * 1024;
 /// One frame: its type number and its (protobuf) value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame {
+    /// The frame type number, known ([`FrameType`]) or not.
+    ///
+    /// [`FrameType`]: crate::FrameType
     pub ty: u16,
+    /// The value, usually one protobuf message.
     pub value: Bytes,
 }
 
 impl Frame {
+    /// A frame of type `ty` carrying `value` as it is.
     pub fn new(ty: u16, value: impl Into<Bytes>) -> Frame {
         Frame {
             ty,
@@ -53,8 +58,10 @@ impl Frame {
 /// Why a stream of frames cannot go on.
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
+    /// A value longer than the codec's maximum: `len` against `max` bytes.
     #[error("frame of {len} bytes exceeds the maximum of {max}")]
     TooLarge { len: usize, max: usize },
+    /// Reading or writing the stream failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
@@ -66,12 +73,9 @@ pub struct FrameCodec {
 }
 
 impl FrameCodec {
+    /// A codec refusing values longer than `max_len` bytes, both ways.
     pub fn new(max_len: usize) -> FrameCodec {
         FrameCodec { max_len }
-    }
-
-    pub fn max_len(&self) -> usize {
-        self.max_len
     }
 }
 

@@ -93,6 +93,7 @@ impl FrameType {
         })
     }
 
+    /// The type number on the wire.
     pub fn as_u16(self) -> u16 {
         self as u16
     }
@@ -107,14 +108,6 @@ impl FrameType {
         matches!(
             self,
             FrameType::Register | FrameType::Login | FrameType::SignIn
-        )
-    }
-
-    /// Commands a connect node answers itself.
-    pub fn is_local(self) -> bool {
-        matches!(
-            self,
-            FrameType::Heartbeat | FrameType::RoomJoin | FrameType::RoomLeave
         )
     }
 

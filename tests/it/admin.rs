@@ -138,7 +138,10 @@ async fn an_admin_send_to_a_group_lands_like_a_client_send(shape: Shape) {
         let chat: Vec<_> = list.iter().filter(|m| m.content_type == 1).collect();
         assert_eq!(chat.len(), 2, "user {}", d.user_id);
         assert_eq!(shape_of(chat[0]), shape_of(chat[1]));
-        assert_eq!(hex(&chat[1].id), sent["message_id"].as_str().unwrap());
+        assert_eq!(
+            hex::encode(&chat[1].id),
+            sent["message_id"].as_str().unwrap()
+        );
     }
     // Online members got both as pushes too.
     for m in &mut members {
@@ -152,10 +155,6 @@ async fn an_admin_send_to_a_group_lands_like_a_client_send(shape: Shape) {
         assert_eq!(texts, ["hello", "hello"]);
     }
     server.stop().await;
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 async fn join(d: &Device, room: &str) {

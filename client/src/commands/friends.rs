@@ -44,6 +44,7 @@ impl Client {
             .await
     }
 
+    /// Lifts a block set by [`Client::friend_block`].
     pub async fn friend_unblock(&self, user_id: u64) -> Result<(), ClientError> {
         self.command(FrameType::FriendUnblock, &FriendTarget { user_id })
             .await

@@ -41,6 +41,7 @@ struct Sub {
 }
 
 impl MemoryBus {
+    /// A bus with no subscription yet.
     pub fn new() -> MemoryBus {
         MemoryBus::default()
     }

@@ -4,13 +4,18 @@
 //! a reply subject, and queue groups (each message of a subject goes to every
 //! plain subscriber and to exactly one member of each queue group). The
 //! in-process [`MemoryBus`] serves standalone mode; the NATS implementation
-//! serves cluster mode. Callers never know which one they hold.
+//! (feature `nats`) serves cluster mode. Callers never know which one they
+//! hold.
 
+mod error;
 mod memory;
+#[cfg(feature = "nats")]
 mod nats;
 mod subjects;
 
+pub use error::{BusError, TransportError};
 pub use memory::MemoryBus;
+#[cfg(feature = "nats")]
 pub use nats::{NatsBus, NatsOptions};
 pub use subjects::{Subjects, LOGIC_QUEUE};
 
@@ -26,23 +31,12 @@ use futures::Stream;
 /// One message received from a subscription.
 #[derive(Debug, Clone)]
 pub struct BusMessage {
+    /// The subject it was published on.
     pub subject: String,
+    /// The message itself (a protobuf of proto/bus.proto).
     pub payload: Bytes,
     /// Where to publish the answer, when the sender used [`Bus::request`].
     pub reply: Option<String>,
-}
-
-/// Why a bus operation failed.
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-pub enum BusError {
-    #[error("bus request timed out")]
-    Timeout,
-    #[error("no subscriber for subject {0}")]
-    NoResponders(String),
-    #[error("bus closed")]
-    Closed,
-    #[error("bus transport: {0}")]
-    Transport(String),
 }
 
 /// A message bus: NATS in cluster mode, in-process in standalone mode.
@@ -93,6 +87,7 @@ pub trait Source: Stream<Item = BusMessage> + Send + Unpin {
 }
 
 impl Subscription {
+    /// Wraps what a [`Bus`] implementation hands out for one subscription.
     pub fn new(source: impl Source + 'static) -> Subscription {
         Subscription {
             inner: Box::new(source),

@@ -18,7 +18,7 @@ use futures::future::BoxFuture;
 use futures::{Stream, StreamExt};
 use tracing::{info, warn};
 
-use super::{Bus, BusError, BusMessage, Source, Subscription};
+use super::{Bus, BusError, BusMessage, Source, Subscription, TransportError};
 
 /// Messages buffered per subscription before NATS counts this node as a slow consumer.
 const SUBSCRIPTION_CAPACITY: usize = 16 * 1024;
@@ -50,7 +50,7 @@ impl NatsBus {
             .split(',')
             .map(|u| u.trim().parse())
             .collect::<Result<_, _>>()
-            .map_err(|e| BusError::Transport(format!("bad NATS url {:?}: {e}", opts.url)))?;
+            .map_err(|e| TransportError::new(format!("bad NATS url {:?}", opts.url), e))?;
         let client = ConnectOptions::new()
             .name(&opts.name)
             .max_reconnects(None)
@@ -72,7 +72,7 @@ impl NatsBus {
             })
             .connect(urls)
             .await
-            .map_err(|e| BusError::Transport(format!("connecting to NATS at {}: {e}", opts.url)))?;
+            .map_err(|e| TransportError::new(format!("connecting to NATS at {}", opts.url), e))?;
         Ok(NatsBus {
             client,
             op_timeout: opts.op_timeout,
@@ -97,14 +97,14 @@ impl NatsBus {
         }
     }
 
-    async fn bounded<T, E: std::fmt::Display>(
+    async fn bounded<T, E: std::error::Error + Send + Sync + 'static>(
         &self,
         what: &str,
         fut: impl std::future::Future<Output = Result<T, E>>,
     ) -> Result<T, BusError> {
         match tokio::time::timeout(self.op_timeout, fut).await {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(BusError::Transport(format!("{what}: {e}"))),
+            Ok(Err(e)) => Err(TransportError::new(what, e).into()),
             Err(_) => Err(BusError::Timeout),
         }
     }
@@ -137,7 +137,7 @@ impl Bus for NatsBus {
                 RequestErrorKind::NoResponders => BusError::NoResponders(subject.to_owned()),
                 RequestErrorKind::InvalidSubject
                 | RequestErrorKind::MaxPayloadExceeded
-                | RequestErrorKind::Other => BusError::Transport(format!("NATS request: {e}")),
+                | RequestErrorKind::Other => TransportError::new("NATS request", e).into(),
             }),
             Err(_) => Err(BusError::Timeout),
         }
@@ -200,7 +200,7 @@ impl Source for NatsSubscription {
             self.0
                 .drain()
                 .await
-                .map_err(|e| BusError::Transport(format!("NATS drain: {e}")))
+                .map_err(|e| TransportError::new("NATS drain", e).into())
         })
     }
 }

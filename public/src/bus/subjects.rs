@@ -10,6 +10,7 @@ pub struct Subjects {
 pub const LOGIC_QUEUE: &str = "logic";
 
 impl Subjects {
+    /// Subjects under `prefix`; clusters sharing one NATS use distinct prefixes.
     pub fn new(prefix: impl Into<String>) -> Subjects {
         Subjects {
             prefix: prefix.into(),

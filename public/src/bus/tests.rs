@@ -131,3 +131,16 @@ fn subjects_follow_the_design() {
     assert_eq!(s.broadcast(), "tern.broadcast");
     assert_eq!(Subjects::new("x").logic_rpc(), "x.logic.rpc");
 }
+
+#[test]
+fn a_transport_error_keeps_its_cause() {
+    let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+    let err = BusError::from(TransportError::new("NATS publish", refused));
+    assert_eq!(err.to_string(), "bus transport: NATS publish: refused");
+    let cause = std::error::Error::source(&err).expect("a cause");
+    let io = cause
+        .downcast_ref::<std::io::Error>()
+        .expect("the io error");
+    assert_eq!(io.kind(), std::io::ErrorKind::ConnectionRefused);
+    assert_eq!(err.clone(), err, "a clone is the same failure");
+}
