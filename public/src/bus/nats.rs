@@ -163,7 +163,10 @@ impl Bus for NatsBus {
         // Once subscribe returns, the server must know: a request sent right
         // after it (from any connection) has to find this subscriber.
         self.round_trip().await?;
-        Ok(Subscription::new(NatsSubscription(subscriber)))
+        Ok(Subscription::new(NatsSubscription {
+            subscriber,
+            bus: self.clone(),
+        }))
     }
 
     fn max_payload(&self) -> usize {
@@ -176,13 +179,17 @@ impl Bus for NatsBus {
 }
 
 /// A NATS subscriber as a bus [`Source`].
-struct NatsSubscription(async_nats::Subscriber);
+struct NatsSubscription {
+    subscriber: async_nats::Subscriber,
+    /// Its connection, to wait for the server at a drain.
+    bus: NatsBus,
+}
 
 impl Stream for NatsSubscription {
     type Item = BusMessage;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<BusMessage>> {
-        self.0.poll_next_unpin(cx).map(|m| {
+        self.subscriber.poll_next_unpin(cx).map(|m| {
             m.map(|m| BusMessage {
                 subject: m.subject.to_string(),
                 payload: m.payload,
@@ -194,13 +201,17 @@ impl Stream for NatsSubscription {
 
 impl Source for NatsSubscription {
     /// UNSUB at the server, then a PING: what the server sent before the
-    /// PONG is still yielded, then the subscriber's stream ends.
+    /// PONG is still yielded, then the subscriber's stream ends. Returns
+    /// once the server has applied the UNSUB (async-nats only queues it),
+    /// so whatever is published from then on goes to the other members of
+    /// a queue group.
     fn drain(&mut self) -> BoxFuture<'_, Result<(), BusError>> {
         Box::pin(async move {
-            self.0
+            self.subscriber
                 .drain()
                 .await
-                .map_err(|e| TransportError::new("NATS drain", e).into())
+                .map_err(|e| BusError::from(TransportError::new("NATS drain", e)))?;
+            self.bus.round_trip().await
         })
     }
 }
