@@ -50,6 +50,7 @@ fn start() -> Result<Server, String> {
     };
     // mariadbd refuses to run as root unless told to (CI runs as root).
     // SAFETY: geteuid has no preconditions.
+    #[allow(unsafe_code)]
     let as_root = unsafe { libc::geteuid() } == 0;
     let mut args: Vec<String> = vec![
         "--no-defaults".into(),

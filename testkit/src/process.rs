@@ -77,6 +77,7 @@ pub(crate) fn spawn_tied(mut cmd: Command) -> Result<u32, String> {
         .spawn(move || {
             use std::os::unix::process::CommandExt;
             // SAFETY: prctl is async-signal-safe and touches no memory of ours.
+            #[allow(unsafe_code)]
             unsafe {
                 cmd.pre_exec(|| {
                     if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
@@ -104,6 +105,7 @@ pub(crate) fn spawn_tied(mut cmd: Command) -> Result<u32, String> {
 pub(crate) fn kill(pid: u32) {
     // SAFETY: kill has no memory preconditions; a stale pid is at worst ESRCH
     // because our waiting thread reaps the child only after it died.
+    #[allow(unsafe_code)]
     unsafe {
         libc::kill(pid as libc::pid_t, libc::SIGKILL);
     }
