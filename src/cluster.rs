@@ -130,9 +130,16 @@ impl LogicNode {
         )
         .await?;
         let logic = Logic::start(cfg, backends.store, backends.live, bus);
-        let server = LogicServer::subscribe(logic.clone())
-            .await
-            .context("subscribing on the bus")?;
+        let server = match LogicServer::subscribe(logic.clone()).await {
+            Ok(s) => s,
+            Err(e) => {
+                stop.cancel();
+                logic.shutdown().await;
+                tasks.close();
+                tasks.wait().await;
+                return Err(anyhow::Error::new(e).context("subscribing on the bus"));
+            }
+        };
         Ok(LogicNode {
             logic,
             server,

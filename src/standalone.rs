@@ -36,7 +36,13 @@ impl Standalone {
     ) -> anyhow::Result<Standalone> {
         let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
         let logic = Logic::start(logic, store, LiveState::memory(), bus.clone());
-        let server = LogicServer::subscribe(logic.clone()).await?;
+        let server = match LogicServer::subscribe(logic.clone()).await {
+            Ok(s) => s,
+            Err(e) => {
+                logic.shutdown().await;
+                return Err(e.into());
+            }
+        };
         Ok(Standalone {
             node: Node::new(connect, bus),
             logic,
@@ -66,15 +72,17 @@ impl Standalone {
         });
         let served = self.node.run(listener, shutdown).await;
         stop.cancel();
-        logic_task.await?;
+        // Wait for both even if one panicked, then let group commit and
+        // fan-out finish what they hold before reporting any failure.
+        let logic_done = logic_task.await;
         let http = match http_task {
-            Some(t) => t.await?,
-            None => Ok(()),
+            Some(t) => t.await,
+            None => Ok(Ok(())),
         };
-        // Nothing takes requests any more: let group commit and fan-out finish.
         self.logic.shutdown().await;
+        logic_done?;
         served?;
-        http?;
+        http??;
         Ok(())
     }
 }

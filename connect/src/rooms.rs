@@ -230,8 +230,8 @@ impl Inner {
         }
     }
 
-    /// The subscribe of this generation failed: its members are members
-    /// no more, and the next join starts over.
+    /// The subscription of this generation failed or ended: its members
+    /// are members no more, and the next join starts over.
     fn subscribe_failed(&self, room_id: &str, generation: u64) {
         let mut table = self.lock();
         let Some(room) = table.rooms.get(room_id) else {
@@ -321,7 +321,15 @@ async fn fan_out(
             () = stop.cancelled() => break,
             msg = sub.next() => match msg {
                 Some(msg) => msg,
-                None => break,
+                None => {
+                    // The bus ended the subscription: the members would
+                    // hear nothing more. They are members no more (a
+                    // ROOM_SEND tells them to join again, which subscribes
+                    // anew) rather than of a room gone silent.
+                    warn!(room_id, "room subscription ended by the bus; its members must join again");
+                    rooms.subscribe_failed(room_id, generation);
+                    break;
+                }
             },
         };
         rooms.received.fetch_add(1, Ordering::Relaxed);

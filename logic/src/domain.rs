@@ -55,11 +55,15 @@ pub struct UnknownState {
 }
 
 /// Conversions of a domain state to and from its stored string.
-pub trait Stored: Sized + Copy + 'static {
+pub trait Stored: Sized + Copy + std::fmt::Debug + 'static {
     /// What the state is called in errors.
     const WHAT: &'static str;
     /// Every state, for parsing and tests.
     const ALL: &'static [Self];
+    /// How the store reads a value it does not know (written by hand or by
+    /// a newer version): the state that grants the least, so one odd row
+    /// neither breaks every read that touches it nor gives anything away.
+    const FALLBACK: Self;
     /// The string stored in the database (and used in the admin API's JSON).
     fn as_str(self) -> &'static str;
 
@@ -81,6 +85,7 @@ pub trait Stored: Sized + Copy + 'static {
 impl Stored for Role {
     const WHAT: &'static str = "group role";
     const ALL: &'static [Role] = &[Role::Member, Role::Admin, Role::Owner];
+    const FALLBACK: Role = Role::Member;
 
     fn as_str(self) -> &'static str {
         match self {
@@ -128,6 +133,8 @@ impl Stored for FriendState {
         FriendState::Accepted,
         FriendState::Blocked,
     ];
+    /// Neither friends nor blocked, and nothing for this side to accept.
+    const FALLBACK: FriendState = FriendState::Requested;
 
     fn as_str(self) -> &'static str {
         match self {
@@ -160,6 +167,8 @@ impl Stored for UserStatus {
         UserStatus::Disabled,
         UserStatus::Deleted,
     ];
+    /// Not active: no sign-in, no messages to it, out of new groups.
+    const FALLBACK: UserStatus = UserStatus::Disabled;
 
     fn as_str(self) -> &'static str {
         match self {

@@ -215,3 +215,65 @@ async fn closes_and_the_drain_do_not_wait_on_a_stalled_room_subscribe() {
     let kicked = first.next().await.expect("a frame").expect("decodes");
     assert_eq!(kicked.ty, FrameType::Kicked.as_u16());
 }
+
+/// The in-process bus, except that every subscription has already ended,
+/// as one the bus gave up on.
+struct EndingBus(MemoryBus);
+
+#[async_trait]
+impl Bus for EndingBus {
+    async fn publish(&self, subject: &str, payload: Bytes) -> Result<(), BusError> {
+        self.0.publish(subject, payload).await
+    }
+
+    async fn request(
+        &self,
+        subject: &str,
+        payload: Bytes,
+        timeout: Duration,
+    ) -> Result<Bytes, BusError> {
+        self.0.request(subject, payload, timeout).await
+    }
+
+    async fn subscribe(
+        &self,
+        subject: &str,
+        queue_group: Option<&str>,
+    ) -> Result<Subscription, BusError> {
+        let mut sub = self.0.subscribe(subject, queue_group).await?;
+        sub.drain().await?;
+        Ok(sub)
+    }
+}
+
+#[tokio::test]
+async fn members_of_a_room_whose_subscription_ended_are_members_no_more() {
+    use crate::registry::{CloseSignal, ConnHandle};
+    use crate::rooms::Rooms;
+    use tokio_util::sync::CancellationToken;
+    use tokio_util::task::TaskTracker;
+
+    let tasks = TaskTracker::new();
+    let bus: Arc<dyn Bus> = Arc::new(EndingBus(MemoryBus::new()));
+    let cfg = ConnectConfig::default();
+    let rooms = Rooms::new(
+        bus,
+        cfg.subjects.clone(),
+        "n1".into(),
+        8,
+        tasks.clone(),
+        CancellationToken::new(),
+    );
+    let (tx, _rx) = tokio::sync::mpsc::channel(8);
+    let conn = ConnHandle::new(7, tx, Arc::new(CloseSignal::default()));
+    rooms.join("r", conn).await.expect("joined");
+    // The room's task sees the subscription end and ends itself.
+    tasks.close();
+    tokio::time::timeout(WAIT, tasks.wait())
+        .await
+        .expect("the room's task ended");
+    assert!(
+        !rooms.is_member("r", 7),
+        "a member of a room that hears nothing is told to join again"
+    );
+}

@@ -3,7 +3,7 @@
 
 use sqlx::Row;
 
-use super::{id, state, Result, Store, Tx};
+use super::{id, parse_state, state, Result, Store, Tx};
 use crate::domain::{FriendState, Stored};
 
 /// One direction of a relation.
@@ -148,7 +148,7 @@ impl Store {
                 .bind(other as i64)
                 .fetch_optional(self.pool())
                 .await?;
-        Ok(stored.as_deref().map(FriendState::parse).transpose()?)
+        Ok(stored.as_deref().map(parse_state))
     }
 }
 

@@ -39,8 +39,6 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("unsupported database url {0:?}: use sqlite:… or mysql://…")]
     UnsupportedUrl(String),
-    #[error(transparent)]
-    UnknownState(#[from] crate::domain::UnknownState),
 }
 
 impl StoreError {
@@ -128,10 +126,21 @@ pub(crate) fn id(row: &AnyRow, col: &str) -> Result<u64> {
     Ok(row.try_get::<i64, _>(col)? as u64)
 }
 
-/// Reads a state column (role, friend state, status) as its domain type.
+/// Reads a state column (role, friend state, status) as its domain type;
+/// a value no state has reads as [`Stored::FALLBACK`], and is logged.
+///
+/// [`Stored::FALLBACK`]: crate::domain::Stored::FALLBACK
 pub(crate) fn state<T: crate::domain::Stored>(row: &AnyRow, col: &str) -> Result<T> {
     use sqlx::Row;
-    Ok(T::parse(row.try_get::<&str, _>(col)?)?)
+    Ok(parse_state(row.try_get::<&str, _>(col)?))
+}
+
+/// A stored state string as its domain type, or the fallback (logged).
+pub(crate) fn parse_state<T: crate::domain::Stored>(value: &str) -> T {
+    T::parse(value).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, fallback = ?T::FALLBACK, "reading an unknown state as the least it grants");
+        T::FALLBACK
+    })
 }
 
 #[cfg(test)]

@@ -10,7 +10,8 @@ on_both_engines!(
     friend_rows_per_direction,
     group_membership_and_settings,
     recall_marks_and_finds_holders,
-    search_and_profiles
+    search_and_profiles,
+    unknown_stored_states_read_as_the_least_they_could_grant
 );
 
 async fn users(s: &Store, names: &[&str]) -> Vec<u64> {
@@ -206,4 +207,49 @@ async fn lock_pair_excludes_a_second_transaction_on_mysql() {
     let mut third = s.begin_write().await.unwrap();
     s.lock_pair(&mut third, ids[0], ids[1]).await.unwrap();
     third.commit().await.unwrap();
+}
+
+/// A value written by hand or by a newer version must not break every read
+/// of its row, nor grant anything: it reads as the state that grants least.
+async fn unknown_stored_states_read_as_the_least_they_could_grant(s: Store) {
+    let ids = users(&s, &["own", "odd"]).await;
+    let (own, odd) = (ids[0], ids[1]);
+    let mut tx = s.begin_write().await.unwrap();
+    let g = s
+        .create_group(
+            &mut tx,
+            NewGroup {
+                name: "g",
+                avatar_url: "",
+                introduction: "",
+                owner_id: own,
+                max_members: 10,
+                member_invite: false,
+                now: 1,
+            },
+        )
+        .await
+        .unwrap();
+    s.add_members(&mut tx, g, &[(own, Role::Owner), (odd, Role::Admin)], 1)
+        .await
+        .unwrap();
+    s.put_friend(&mut tx, own, odd, Accepted, 1).await.unwrap();
+    tx.commit().await.unwrap();
+    for sql in [
+        "UPDATE group_members SET role = 'moderator' WHERE user_id = ?",
+        "UPDATE friends SET state = 'muted' WHERE friend_id = ?",
+        "UPDATE users SET status = 'suspended' WHERE id = ?",
+    ] {
+        sqlx::query(sql)
+            .bind(odd as i64)
+            .execute(s.pool())
+            .await
+            .unwrap();
+    }
+    let member = s.member(g, odd).await.unwrap().unwrap();
+    assert_eq!(member.role, Role::Member);
+    assert_eq!(s.friend_state(own, odd).await.unwrap(), Some(Requested));
+    let user = s.user_by_id(odd).await.unwrap().unwrap();
+    assert!(!user.is_active());
+    assert_eq!(user.status, crate::domain::UserStatus::Disabled);
 }
