@@ -9,14 +9,17 @@
 # Environment:
 #   DENY_FETCH_TIMEOUT   seconds allowed for reaching the advisory database
 #                        (default 15)
-#   DENY_ADVISORIES      auto (default): check advisories when the database
-#                        is reachable, otherwise say so and skip them;
-#                        require: fail instead of skipping (for a CI that
-#                        does reach GitHub); off: never check them
+#   DENY_ADVISORIES      auto (default): check advisories against GitHub's
+#                        database when it is reachable, otherwise against
+#                        the snapshot bundle, otherwise say so and skip them;
+#                        require: fail instead of skipping; off: never check
+#   DENY_ADVISORY_BUNDLE a git bundle of the advisory database, used when
+#                        GitHub cannot be reached (default
+#                        ../shared/advisory-db.bundle beside the checkout)
 #
 # The advisory database is a git repository on GitHub and no package
-# registry mirrors it, so on a machine that reaches only the registries the
-# advisories check cannot run; see the [advisories] comment in deny.toml.
+# registry mirrors it. Where only the registries are reachable, a snapshot
+# of it (a git bundle) stands in; see the [advisories] comment in deny.toml.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,21 +53,40 @@ fi
 
 # cargo-deny's own clone has no timeout, and a firewall that drops packets
 # would hang it; an unresolvable host fails in milliseconds either way.
-probe_err=$(GIT_TERMINAL_PROMPT=0 timeout "$fetch_timeout" \
-    git ls-remote --heads "$db_url" main 2>&1 >/dev/null) || {
-    rc=$?
-    reason=$(printf '%s\n' "$probe_err" | grep -m1 -E 'fatal|error' || true)
-    [ "$rc" -eq 124 ] && reason="no answer within ${fetch_timeout} s"
-    why="the RustSec database ($db_url) is unreachable from here (${reason:-git exit $rc})"
-    if [ "$advisories" = require ]; then
-        echo "== cargo deny: advisories FAILED: $why, and DENY_ADVISORIES=require" >&2
-        exit 1
-    fi
-    echo "== cargo deny: advisories SKIPPED: $why; licenses, bans and sources passed"
+if probe_err=$(GIT_TERMINAL_PROMPT=0 timeout "$fetch_timeout" \
+    git ls-remote --heads "$db_url" main 2>&1 >/dev/null); then
+    echo "== cargo deny: advisories"
+    # Reachable a moment ago, so a clone that stalls now is a failure, not
+    # a skip; the shallow clone takes seconds when the network is fine.
+    timeout 300 cargo deny --locked --workspace check advisories
     exit 0
-}
+fi
+rc=$?
+reason=$(printf '%s\n' "$probe_err" | grep -m1 -E 'fatal|error' || true)
+[ "$rc" -eq 124 ] && reason="no answer within ${fetch_timeout} s"
+why="the RustSec database ($db_url) is unreachable from here (${reason:-git exit $rc})"
 
-echo "== cargo deny: advisories"
-# Reachable a moment ago, so a clone that stalls now is a failure, not a
-# skip; the shallow clone takes seconds when the network is fine.
-timeout 300 cargo deny --locked --workspace check advisories
+bundle="${DENY_ADVISORY_BUNDLE:-../shared/advisory-db.bundle}"
+if [ -f "$bundle" ]; then
+    # Where cargo-deny 0.20 keeps the default database: advisory-db-<hash of
+    # its URL>. It takes the database's age from the later of the HEAD
+    # commit's date and .git/HEAD's mtime, and refuses one older than
+    # maximum-db-staleness in deny.toml: date the fresh clone's HEAD file
+    # back to the snapshot, so the snapshot's own age is what counts.
+    db="${CARGO_HOME:-$HOME/.cargo}/advisory-dbs/advisory-db-3157b0e258782691"
+    rm -rf "$db"
+    mkdir -p "$(dirname "$db")"
+    git clone --quiet "$bundle" "$db" 2>/dev/null
+    taken=$(git -C "$db" show -s --format=%cI HEAD)
+    touch -d "$taken" "$db/.git/HEAD"
+    age_days=$(( ($(date +%s) - $(date -d "$taken" +%s)) / 86400 ))
+    echo "== cargo deny: advisories, offline, against the snapshot in $bundle (taken $taken, $age_days days ago): $why"
+    cargo deny --locked --workspace --offline check advisories
+    exit 0
+fi
+
+if [ "$advisories" = require ]; then
+    echo "== cargo deny: advisories FAILED: $why, no snapshot at $bundle, and DENY_ADVISORIES=require" >&2
+    exit 1
+fi
+echo "== cargo deny: advisories SKIPPED: $why and no snapshot at $bundle; licenses, bans and sources passed"
