@@ -40,7 +40,7 @@ cargo fmt --all -- --check
 cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-echo "== cargo deny (licenses, bans, sources; advisories when reachable)"
+echo "== cargo deny (licenses, bans, sources; advisories from GitHub or the snapshot bundle)"
 scripts/deny.sh
 echo "== cargo test"
 # The soak runs once, at full length, below.

@@ -5,6 +5,7 @@ use tern_public::proto::client::{UserGetRequest, UserList, UserSearchRequest};
 use tern_public::time::now_ms;
 
 use crate::actor::Actor;
+use crate::domain::UserStatus;
 use crate::error::{LogicError, Result};
 use crate::store::User;
 use crate::wire::profile;
@@ -16,6 +17,7 @@ const MAX_AVATAR_URL: usize = 1024;
 const DEFAULT_SEARCH: u32 = 20;
 const MAX_SEARCH: u32 = 50;
 
+/// USER_GET: profiles of live users; unknown and deleted ids are left out.
 pub(crate) async fn get(logic: &Logic, req: UserGetRequest) -> Result<UserList> {
     if req.user_ids.len() > MAX_GET {
         return Err(LogicError::bad_request(format!(
@@ -23,8 +25,11 @@ pub(crate) async fn get(logic: &Logic, req: UserGetRequest) -> Result<UserList> 
         )));
     }
     let users = logic.store.users_by_ids(&req.user_ids).await?;
+    // A deleted account keeps its row (ids are never reused) but is gone:
+    // like an unknown id, it is left out.
+    let live = users.iter().filter(|u| u.status != UserStatus::Deleted);
     Ok(UserList {
-        users: users.iter().map(profile).collect(),
+        users: live.map(profile).collect(),
         has_more: false,
     })
 }

@@ -54,6 +54,7 @@ const REFUSALS: &[(Who, Command, Code)] = &[
     (Outsider, Members, Code::NotFound),
     (Outsider, Send, Code::NotFound),
     (Outsider, Add(Newbie), Code::NotFound),
+    (Outsider, Add(Outsider), Code::NotFound),
     (Outsider, Quit, Code::NotFound),
     // A plain member.
     (Member, Rename, Code::Forbidden),

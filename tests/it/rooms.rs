@@ -126,6 +126,22 @@ async fn bad_room_requests_are_refused_with_clear_codes(shape: Shape) {
         .unwrap_err();
     assert_eq!(err.code(), Some(Code::TooLarge));
 
+    // A ROOM_SEND whose payload does not decode is a bad request, whatever
+    // rooms the connection is in (a truncated length-delimited field).
+    let garbage = alice
+        .client
+        .raw_request(
+            FrameType::RoomSend.as_u16(),
+            bytes::Bytes::from_static(&[0x0a, 0x05, b'r']),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (garbage.code, garbage.message.contains("decode")),
+        (Code::BadRequest.as_i32(), true),
+        "{garbage:?}"
+    );
+
     // Before sign-in, rooms are closed.
     let (anon, _events) = tern_client::Client::connect(server.addr()).await.unwrap();
     let err = anon

@@ -88,9 +88,18 @@ impl Connection {
             (FrameType::RoomJoin | FrameType::RoomLeave, Some(_)) => self.room(ty, request),
             (FrameType::RoomSend, Some(_)) => {
                 // Only members speak in a room; logic does not know who joined.
-                let member = RoomSendRequest::decode(request.payload.clone())
+                let decoded = RoomSendRequest::decode(request.payload.clone());
+                let member = decoded
+                    .as_ref()
                     .is_ok_and(|r| self.node.rooms.is_member(&r.room_id, self.conn_id));
-                if !member {
+                if let Err(e) = decoded {
+                    self.reply(
+                        request.request_id,
+                        Code::BadRequest,
+                        &format!("payload does not decode: {e}"),
+                        Bytes::new(),
+                    );
+                } else if !member {
                     self.reply(
                         request.request_id,
                         Code::Forbidden,

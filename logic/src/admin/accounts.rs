@@ -35,9 +35,10 @@ impl Logic {
     ) -> Result<User> {
         let username = valid_username(username)?;
         valid_password(&password)?;
+        // Absent: the username. Present: 1-64 characters, as documented.
         let nickname = match nickname.map(str::trim) {
-            None | Some("") => username.clone(),
-            Some(n) if n.chars().count() > MAX_NICKNAME => {
+            None => username.clone(),
+            Some(n) if n.is_empty() || n.chars().count() > MAX_NICKNAME => {
                 return Err(LogicError::bad_request(format!(
                     "nickname must be 1-{MAX_NICKNAME} characters"
                 )))

@@ -70,7 +70,8 @@ pub struct NewGroup {
     pub avatar_url: String,
     #[serde(default)]
     pub introduction: String,
-    /// Members besides the owner; unknown ids are skipped.
+    /// Members besides the owner: active users; one unknown id refuses
+    /// the whole request (404), as over the client protocol.
     #[serde(default)]
     pub member_ids: Vec<u64>,
     #[serde(default)]
@@ -113,7 +114,7 @@ pub struct GroupPage {
         (status = 201, body = Group),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, description = "More members than a group holds", body = ErrorBody),
-        (status = 404, description = "No such owner", body = ErrorBody),
+        (status = 404, description = "No such owner, or no such member", body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
     ),
     security(("bearer" = [])), tag = "groups"

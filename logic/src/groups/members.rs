@@ -54,6 +54,9 @@ pub(crate) async fn add_members(
 ) -> Result<()> {
     let users = existing_users(logic, user_ids, actor.user_id()).await?;
     if users.is_empty() {
+        // Someone outside the group learns nothing of it, even from a
+        // request that names no one else.
+        visible(logic, actor, group_id).await?;
         return Err(LogicError::bad_request("no users to add"));
     }
     retry!(logic, add_tx(logic, actor, group_id, &users))

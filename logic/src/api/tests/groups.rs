@@ -47,6 +47,11 @@ async fn create_get_list_update_and_dismiss_groups() {
 
     let refused = [
         (json!({"owner_id": 999, "name": "x"}), StatusCode::NOT_FOUND),
+        // One unknown member refuses it all, as documented.
+        (
+            json!({"owner_id": own, "name": "x", "member_ids": [mem, 999]}),
+            StatusCode::NOT_FOUND,
+        ),
         (
             json!({"owner_id": own, "name": "  "}),
             StatusCode::UNPROCESSABLE_ENTITY,
