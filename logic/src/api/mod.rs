@@ -205,29 +205,6 @@ fn encode_metrics(registry: &Registry) -> Result<impl IntoResponse, ApiError> {
     ))
 }
 
-/// `/healthz` and `/metrics` alone, for a process without the admin API
-/// (a connect node in cluster mode), until `shutdown` resolves.
-pub async fn serve_metrics(
-    listener: TcpListener,
-    registry: Registry,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let registry = Arc::new(registry);
-    let app = Router::new()
-        .route("/healthz", get(healthz))
-        .route(
-            "/metrics",
-            get(move || {
-                let registry = registry.clone();
-                async move { encode_metrics(&registry) }
-            }),
-        )
-        .fallback(not_found);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-}
-
 /// The process is up.
 async fn healthz() -> &'static str {
     "ok"
