@@ -66,6 +66,8 @@ impl LogicLink {
                 ConnReply {
                     code: Code::Unavailable.as_i32(),
                     message: "service unavailable, retry".into(),
+                    // As logic's own UNAVAILABLE answers say.
+                    retry_after_ms: 1000,
                     ..Default::default()
                 }
             }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use tern_public::Code;
 use tracing::{error, warn};
 
-use crate::store::StoreError;
+use crate::store::{Outage, StoreError};
 
 /// What a command handler can fail with. The text of the client-facing
 /// variants is shown to the client; internal causes are logged, not sent.
@@ -47,7 +47,17 @@ pub enum LogicError {
     /// A shared service (presence in Redis) failed; the client may retry.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// The database cannot take writes now (a full disk, read-only, a lost
+    /// connection), already logged where it was seen: answered UNAVAILABLE,
+    /// not logged again for each request.
+    #[error("database unavailable: {0}")]
+    StoreDown(Outage),
 }
+
+/// How long a client should wait before retrying after UNAVAILABLE: long
+/// enough not to hammer a database that is out of space, short enough that
+/// service resumes within seconds of the cause going away.
+pub const UNAVAILABLE_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 impl LogicError {
     pub fn bad_request(msg: impl Into<String>) -> LogicError {
@@ -65,6 +75,7 @@ impl LogicError {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             LogicError::RateLimited { retry_after, .. } => Some(*retry_after),
+            _ if self.code() == Code::Unavailable => Some(UNAVAILABLE_RETRY_AFTER),
             _ => None,
         }
     }
@@ -81,10 +92,11 @@ impl LogicError {
             LogicError::Blocked(_) => Code::Blocked,
             LogicError::Muted(_) => Code::Muted,
             LogicError::RateLimited { .. } => Code::RateLimited,
+            LogicError::Store(e) if e.outage().is_some() => Code::Unavailable,
             LogicError::Store(_) | LogicError::Internal(_) | LogicError::Logged(_) => {
                 Code::Internal
             }
-            LogicError::Unavailable(_) => Code::Unavailable,
+            LogicError::Unavailable(_) | LogicError::StoreDown(_) => Code::Unavailable,
         }
     }
 
@@ -95,6 +107,9 @@ impl LogicError {
             Code::Internal => {
                 error!(error = %self, "internal error");
                 "internal error".to_owned()
+            }
+            Code::Unavailable if matches!(self, LogicError::StoreDown(_)) => {
+                "service unavailable, retry".to_owned()
             }
             Code::Unavailable => {
                 warn!(error = %self, "dependency unavailable");

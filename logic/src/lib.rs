@@ -169,6 +169,9 @@ impl Logic {
     /// Adds this node's metrics to `registry`.
     pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
         self.metrics.register(registry);
+        self.store
+            .health()
+            .register(registry.sub_registry_with_prefix("tern"));
     }
 
     /// Refreshes the metrics that are read, not counted (the DB pool).

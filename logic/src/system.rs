@@ -66,7 +66,7 @@ pub(crate) async fn commit_only(
         Ok(a) => a,
         Err(_missing) => return Err(LogicError::NotFound("no such user")),
     };
-    tx.commit().await.map_err(crate::store::StoreError::from)?;
+    logic.store.commit(tx).await?;
     Ok(events
         .into_iter()
         .zip(appended)

@@ -10,6 +10,6 @@ mod mariadb;
 mod process;
 mod services;
 
-pub use mariadb::mysql_database;
+pub use mariadb::{mariadb_server, mysql_database, MariaDb};
 pub use process::restartable_port;
 pub use services::{nats_server, redis_server, Service};

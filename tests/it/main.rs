@@ -36,5 +36,6 @@ mod sdk;
 mod secrets;
 mod session;
 mod sessions;
+mod store_outages;
 mod tls;
 mod users;

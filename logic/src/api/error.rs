@@ -101,7 +101,12 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (status, Json(body)).into_response();
-        if let ApiError::RateLimited(_, wait) = &self {
+        let wait = match &self {
+            ApiError::RateLimited(_, wait) => Some(*wait),
+            ApiError::Unavailable(_) => Some(crate::error::UNAVAILABLE_RETRY_AFTER),
+            _ => None,
+        };
+        if let Some(wait) = wait {
             // Retry-After is in whole seconds; round up so a client that
             // obeys it is not refused again.
             let secs = wait.as_millis().div_ceil(1000).max(1);
@@ -133,7 +138,11 @@ impl From<LogicError> for ApiError {
             LogicError::TooLarge(m) => ApiError::TooLarge(m),
             LogicError::Store(StoreError::NotFound) => ApiError::NotFound("not found".into()),
             LogicError::Store(StoreError::Conflict) => ApiError::Conflict("already exists".into()),
-            LogicError::Store(e) => ApiError::Internal(e.to_string()),
+            LogicError::Store(e) => match e.outage() {
+                Some(o) => ApiError::Unavailable(format!("database unavailable: {o}")),
+                None => ApiError::Internal(e.to_string()),
+            },
+            LogicError::StoreDown(o) => ApiError::Unavailable(format!("database unavailable: {o}")),
             LogicError::Internal(m) => ApiError::Internal(m),
             LogicError::Logged(m) => ApiError::Logged(m),
             LogicError::Unavailable(m) => ApiError::Unavailable(m),

@@ -212,11 +212,24 @@ async fn healthz() -> &'static str {
 
 /// Every dependency answers: the database, presence (Redis in cluster)
 /// and the bus (NATS in cluster). 503 names what does not.
+/// 200 when this node can serve: its database takes writes (after an
+/// outage, checked with a write), its presence store and its bus answer;
+/// else 503, with each failing part's cause under `causes`.
 async fn readyz(State(logic): State<Arc<Logic>>) -> (StatusCode, Json<serde_json::Value>) {
-    let database = logic.store.ping().await.is_ok();
-    let presence = logic.presence.ping().await.is_ok();
-    let bus = logic.bus.is_connected();
-    let ready = database && presence && bus;
+    let mut causes = serde_json::Map::new();
+    if let Err(cause) = logic.store.readiness().await {
+        causes.insert(
+            "database".into(),
+            format!("{}: {cause}", logic.store.target()).into(),
+        );
+    }
+    if let Err(e) = logic.presence.ping().await {
+        causes.insert("presence".into(), e.to_string().into());
+    }
+    if !logic.bus.is_connected() {
+        causes.insert("bus".into(), "not connected".into());
+    }
+    let ready = causes.is_empty();
     let status = if ready {
         StatusCode::OK
     } else {
@@ -226,9 +239,10 @@ async fn readyz(State(logic): State<Arc<Logic>>) -> (StatusCode, Json<serde_json
         status,
         Json(serde_json::json!({
             "ready": ready,
-            "database": database,
-            "presence": presence,
-            "bus": bus,
+            "database": !causes.contains_key("database"),
+            "presence": !causes.contains_key("presence"),
+            "bus": !causes.contains_key("bus"),
+            "causes": causes,
         })),
     )
 }

@@ -226,10 +226,17 @@ async fn commit(c: &Committer, mut jobs: Vec<Job>) {
                 attempt += 1;
             }
             Err(e) => {
-                // Logged here, once for the batch: the sends' errors are not logged again.
-                error!(error = %e, sends = jobs.len(), attempts = attempt, "batch commit failed");
+                // Logged here (or by the store's health, for an outage), once
+                // for the batch: the sends' errors are not logged again.
+                let outage = e.outage();
+                if outage.is_none() {
+                    error!(error = %e, sends = jobs.len(), attempts = attempt, "batch commit failed");
+                }
                 for job in jobs {
-                    let _ = job.done.send(Err(LogicError::Logged("store unavailable")));
+                    let _ = job.done.send(Err(match outage {
+                        Some(o) => LogicError::StoreDown(o),
+                        None => LogicError::Logged("store unavailable"),
+                    }));
                 }
                 return;
             }

@@ -71,7 +71,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         self.revoke_in(&mut tx, user, None).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(())
     }
 
@@ -90,7 +90,7 @@ impl Store {
         if status != UserStatus::Active {
             self.revoke_in(&mut tx, user, None).await?;
         }
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(())
     }
 
@@ -146,7 +146,7 @@ impl Store {
             .bind(user as i64)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(groups)
     }
 
@@ -191,7 +191,7 @@ impl Store {
         if exists {
             self.revoke_in(&mut tx, user, Some(device)).await?;
         }
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(exists)
     }
 }

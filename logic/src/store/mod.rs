@@ -7,6 +7,7 @@ mod devices;
 mod dialect;
 pub mod friends;
 pub mod groups;
+mod health;
 pub(crate) mod messages;
 pub mod recall;
 mod users;
@@ -14,16 +15,18 @@ mod users;
 pub use accounts::DeviceRow;
 pub use devices::{Device, NewDevice};
 pub use dialect::Dialect;
+pub use health::{Down, Health, Outage};
 pub use messages::{
     Appended, Existing, ListEntry, MissingUsers, NewMessage, Recipient, StoredMessage,
 };
 pub use users::{NewUser, User};
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, Connection, Executor, TransactionManager};
 use tracing::info;
 
 /// Why a store operation failed. Classified into reply codes at the edge.
@@ -39,6 +42,14 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("unsupported database url {0:?}: use sqlite:… or mysql://…")]
     UnsupportedUrl(String),
+    /// The database could not be opened at start; `what` names it ("the
+    /// database <path or URL>").
+    #[error("cannot open {what}: {cause}")]
+    Open { what: String, cause: String },
+    /// The database, its directory or one of its files refuses writes
+    /// (checked at start); `what` names it.
+    #[error("{what} cannot be written: {cause}")]
+    NotWritable { what: String, cause: String },
 }
 
 impl StoreError {
@@ -49,9 +60,23 @@ impl StoreError {
             _ => StoreError::Database(e),
         }
     }
+
+    /// The outage this error means (disk full, read-only, connection lost,
+    /// ...), if it is one: the client may retry once it is over.
+    pub fn outage(&self) -> Option<Outage> {
+        match self {
+            StoreError::Database(e) => Outage::of(e),
+            _ => None,
+        }
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// How long a request waits for a database connection before it is
+/// answered UNAVAILABLE: below the bus's request timeout (5 s), so that a
+/// client hears why rather than a timeout.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// An open write transaction.
 pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
@@ -61,17 +86,27 @@ pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
 pub struct Store {
     pool: AnyPool,
     dialect: Dialect,
+    health: Arc<Health>,
+    /// What to call the database in messages: a path, or a URL without
+    /// its password.
+    target: Arc<str>,
 }
 
 impl Store {
-    /// Connects to `url` (`sqlite:path?mode=rwc` or `mysql://…`) and applies
-    /// the dialect's migrations.
+    /// Connects to `url` (`sqlite:path?mode=rwc` or `mysql://…`), applies
+    /// the dialect's migrations and checks that the database takes a write:
+    /// a node that cannot write refuses to start rather than report ready.
     pub async fn connect(url: &str) -> Result<Store> {
         sqlx::any::install_default_drivers();
         let dialect = Dialect::from_url(url)?;
+        let target: Arc<str> = describe(url).into();
+        let open_error = |e: StoreError| StoreError::Open {
+            what: format!("the database {target}"),
+            cause: explain_open(&e),
+        };
         let pool = AnyPoolOptions::new()
             .max_connections(dialect.pool_size())
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     for pragma in dialect.session_setup() {
@@ -80,18 +115,50 @@ impl Store {
                     Ok(())
                 })
             })
+            .after_release(|conn, _meta| Box::pin(settle(conn)))
             .connect(url)
-            .await?;
-        dialect.migrate(&pool).await?;
+            .await
+            .map_err(|e| open_error(e.into()))?;
+        dialect.migrate(&pool).await.map_err(open_error)?;
+        let store = Store {
+            pool,
+            dialect,
+            health: Arc::default(),
+            target,
+        };
+        store
+            .probe_write()
+            .await
+            .map_err(|e| StoreError::NotWritable {
+                what: format!("the database {}", store.target),
+                cause: explain_open(&e),
+            })?;
         info!(?dialect, "store ready");
-        Ok(Store { pool, dialect })
+        Ok(store)
     }
 
-    /// Opens (creating if needed) the SQLite database `tern.db` in `dir`.
+    /// Opens (creating if needed) the SQLite database `tern.db` in `dir`,
+    /// first checking that the directory and the database's files can be
+    /// written, so that a read-only disk is named as such at start.
     pub async fn open_sqlite_dir(dir: &Path) -> Result<Store> {
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
-        let url = format!("sqlite://{}?mode=rwc", dir.join("tern.db").display());
-        Store::connect(&url).await
+        let not_writable = |what: &str, path: &Path, e: std::io::Error| StoreError::NotWritable {
+            what: format!("the {what} {}", path.display()),
+            cause: e.to_string(),
+        };
+        let data_dir = |e| not_writable("data directory", dir, e);
+        std::fs::create_dir_all(dir).map_err(data_dir)?;
+        let probe = dir.join(".tern-write-check");
+        std::fs::write(&probe, b"").map_err(data_dir)?;
+        let _ = std::fs::remove_file(&probe);
+        let db = dir.join("tern.db");
+        for file in [db.clone(), dir.join("tern.db-wal"), dir.join("tern.db-shm")] {
+            match std::fs::OpenOptions::new().write(true).open(&file) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(not_writable("database file", &file, e)),
+            }
+        }
+        Store::connect(&format!("sqlite://{}?mode=rwc", db.display())).await
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -102,10 +169,38 @@ impl Store {
         &self.pool
     }
 
+    /// Whether the database takes writes, and the count of refused ones.
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+
+    /// The database as messages name it: a path, or a URL without password.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
     /// A transaction for changes that must commit together (a state change
-    /// and its system events).
+    /// and its system events). End it with [`Store::commit`].
     pub async fn begin_write(&self) -> Result<Tx> {
-        Ok(self.pool.begin_with(self.dialect.begin_write_sql()).await?)
+        let begun = self.pool.begin_with(self.dialect.begin_write_sql()).await;
+        begun.map_err(|e| self.failed(e.into()))
+    }
+
+    /// Commits `tx`, recording in [`Store::health`] whether the database
+    /// took the write.
+    pub async fn commit(&self, tx: Tx) -> Result<()> {
+        match tx.commit().await {
+            Ok(()) => {
+                self.health.succeeded();
+                Ok(())
+            }
+            Err(e) => Err(self.failed(StoreError::classify(e))),
+        }
+    }
+
+    fn failed(&self, e: StoreError) -> StoreError {
+        self.health.failed(&e);
+        e
     }
 
     /// Whether a failed transaction may simply be run again.
@@ -117,6 +212,73 @@ impl Store {
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    /// Writes one row in a transaction of its own: whether the database
+    /// takes a write now. Ends a recorded outage when it does.
+    pub async fn probe_write(&self) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE store_probe SET written = written + 1 WHERE id = 1")
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.failed(e.into()))?;
+        self.commit(tx).await
+    }
+
+    /// Whether the store can serve: `Ok` when a write succeeds now, else
+    /// why not. A read would pass on a full disk or a read-only server, so
+    /// this writes; it also ends a recorded outage when the cause is gone,
+    /// with no client writing.
+    pub async fn readiness(&self) -> Result<(), String> {
+        self.probe_write().await.map_err(|e| match e.outage() {
+            Some(o) => format!("{o}: {e}"),
+            None => e.to_string(),
+        })
+    }
+}
+
+/// Decides, as a connection goes back to the pool, whether it may be used
+/// again. A transaction dropped without commit queued a rollback; when that
+/// rollback failed (SQLite rolls a transaction back by itself when a commit
+/// fails for a full disk, so the queued ROLLBACK finds none) sqlx still
+/// counts the connection as inside a transaction, and every later BEGIN on
+/// it would fail. Such a connection is rolled back here or closed.
+async fn settle(conn: &mut sqlx::AnyConnection) -> Result<bool, sqlx::Error> {
+    if !conn.is_in_transaction() {
+        return Ok(true);
+    }
+    // Runs after any queued rollback: the worker takes commands in order.
+    let _ = sqlx::any::AnyTransactionManager::rollback(conn).await;
+    Ok(!conn.is_in_transaction())
+}
+
+/// The database as messages name it: the SQLite file's path, or the URL
+/// with any password left out.
+fn describe(url: &str) -> String {
+    if let Some(rest) = url.strip_prefix("sqlite:") {
+        let path = rest.trim_start_matches("//");
+        return path.split('?').next().unwrap_or(path).to_owned();
+    }
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}{}", &url[..scheme + 3], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// An error at start in an operator's words: the outage it means first.
+fn explain_open(e: &StoreError) -> String {
+    match e {
+        StoreError::Database(sqlx::Error::PoolTimedOut) => format!(
+            "no connection within {} s: is the server running and reachable, or the \
+             file locked by another process?",
+            ACQUIRE_TIMEOUT.as_secs()
+        ),
+        e => match e.outage() {
+            Some(o) => format!("{o} ({e})"),
+            None => e.to_string(),
+        },
     }
 }
 

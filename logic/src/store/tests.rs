@@ -249,3 +249,66 @@ async fn concurrent_starts_apply_the_schema_once() {
     .unwrap();
     assert_eq!(tables, 1);
 }
+
+#[test]
+fn messages_name_the_database_without_its_password() {
+    assert_eq!(describe("sqlite:///data/tern.db?mode=rwc"), "/data/tern.db");
+    assert_eq!(
+        describe("mysql://tern:s3cret@db.internal:3306/tern"),
+        "mysql://db.internal:3306/tern"
+    );
+    assert_eq!(describe("mysql://db:3306/tern"), "mysql://db:3306/tern");
+}
+
+#[tokio::test]
+async fn a_database_that_cannot_be_reached_at_start_is_named_with_the_cause() {
+    // A port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let e = Store::connect(&format!("mysql://tern:s3cret@127.0.0.1:{port}/tern"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(&format!("mysql://127.0.0.1:{port}/tern")), "{e}");
+    assert!(e.contains("is the server running"), "{e}");
+    assert!(!e.contains("s3cret"), "{e}");
+
+    // A data directory that is a file.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"").unwrap();
+    let e = Store::open_sqlite_dir(&file).await.unwrap_err().to_string();
+    assert!(e.contains(&file.display().to_string()), "{e}");
+    assert!(e.starts_with("the data directory"), "{e}");
+}
+
+#[test]
+fn outages_are_told_from_bugs() {
+    let io = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+    assert_eq!(Outage::of(&io), Some(Outage::ConnectionLost));
+    assert_eq!(
+        Outage::of(&sqlx::Error::PoolTimedOut),
+        Some(Outage::PoolTimeout)
+    );
+    assert_eq!(Outage::of(&sqlx::Error::RowNotFound), None);
+    assert_eq!(StoreError::Conflict.outage(), None);
+}
+
+async fn a_failed_write_is_recorded_and_a_probe_ends_it(store: Store) {
+    // A write that fails for an outage: here, one on a closed pool.
+    store.probe_write().await.unwrap();
+    assert!(store.health().down().is_none());
+    let lost = StoreError::Database(sqlx::Error::PoolClosed);
+    store.health().failed(&lost);
+    assert_eq!(
+        store.health().down().map(|d| d.outage),
+        Some(Outage::ConnectionLost)
+    );
+    store.readiness().await.unwrap();
+    assert!(store.health().down().is_none(), "the probe's write ends it");
+}
+
+on_both_engines!(a_failed_write_is_recorded_and_a_probe_ends_it);

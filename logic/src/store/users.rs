@@ -51,7 +51,7 @@ impl Store {
     /// Creates a user and its empty list (seq 0) in one transaction.
     /// A taken username is [`StoreError::Conflict`].
     pub async fn create_user(&self, u: NewUser<'_>) -> Result<u64> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let sql = format!(
             "INSERT INTO users (username, password_hash, nickname, avatar_url, extra, status, created_at, updated_at) \
              VALUES (?, ?, ?, '', '{{}}', ?, ?, ?){}",
@@ -69,7 +69,7 @@ impl Store {
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(user_id as u64)
     }
 

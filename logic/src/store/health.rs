@@ -1,0 +1,201 @@
+//! Whether the database can take writes now, and if not, why: a full disk,
+//! a read-only file or server, an I/O error, a lost connection. Such a
+//! failure is an outage, not a bug: clients are told UNAVAILABLE and retry,
+//! `/readyz` names it, and a metric counts it. The store records every
+//! failed and every successful write transaction here; the outage ends with
+//! the first write that succeeds, a client's or the readiness probe's.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use tracing::{error, info};
+
+use super::StoreError;
+
+/// Why the database cannot be written, in an operator's words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Outage {
+    /// The disk or the table is full (SQLITE_FULL; MySQL 1021, 1114).
+    DiskFull,
+    /// The file, the filesystem or the server is read-only (SQLITE_READONLY;
+    /// MySQL 1290, 1792, 1836).
+    ReadOnly,
+    /// The storage failed a read or a write (SQLITE_IOERR; MySQL 3, 1030).
+    Io,
+    /// The database file cannot be opened (SQLITE_CANTOPEN).
+    CannotOpen,
+    /// The connection to the server was lost or refused, or the server is
+    /// shutting down.
+    ConnectionLost,
+    /// No connection became free in time: the server is slow or gone.
+    PoolTimeout,
+}
+
+impl Outage {
+    /// The label in metrics and `/readyz`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Outage::DiskFull => "disk_full",
+            Outage::ReadOnly => "read_only",
+            Outage::Io => "io_error",
+            Outage::CannotOpen => "cannot_open",
+            Outage::ConnectionLost => "connection_lost",
+            Outage::PoolTimeout => "pool_timeout",
+        }
+    }
+
+    /// The outage an error means, if it is one (and not, say, a conflict or
+    /// a bug in a statement).
+    pub fn of(e: &sqlx::Error) -> Option<Outage> {
+        match e {
+            sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolClosed => {
+                Some(Outage::ConnectionLost)
+            }
+            sqlx::Error::PoolTimedOut => Some(Outage::PoolTimeout),
+            sqlx::Error::WorkerCrashed => Some(Outage::Io),
+            sqlx::Error::Database(d) => {
+                if d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                    // SQLite's (extended) result code, as a number.
+                    let code: i32 = d.code().and_then(|c| c.parse().ok())?;
+                    // The primary result code is the low byte of an extended one.
+                    match code & 0xff {
+                        13 => Some(Outage::DiskFull),
+                        8 => Some(Outage::ReadOnly),
+                        10 => Some(Outage::Io),
+                        14 => Some(Outage::CannotOpen),
+                        _ => None,
+                    }
+                } else if let Some(m) = d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+                    match m.number() {
+                        1021 | 1114 => Some(Outage::DiskFull),
+                        1290 | 1792 | 1836 => Some(Outage::ReadOnly),
+                        3 | 1030 => Some(Outage::Io),
+                        // Server shutdown, connection killed, idle disconnect.
+                        1053 | 1927 | 4031 => Some(Outage::ConnectionLost),
+                        _ => None,
+                    }
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Outage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Outage::DiskFull => "the disk is full",
+            Outage::ReadOnly => "the database is read-only",
+            Outage::Io => "the storage failed an I/O operation",
+            Outage::CannotOpen => "the database file cannot be opened",
+            Outage::ConnectionLost => "the connection to the database was lost",
+            Outage::PoolTimeout => "no database connection became free in time",
+        })
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CauseLabels {
+    cause: &'static str,
+}
+
+/// The store's writability: the current outage, if any, and a count of
+/// failed writes by cause.
+#[derive(Debug, Default)]
+pub struct Health {
+    /// Set while `down` holds an outage, so that the common case (a commit
+    /// while all is well) costs one atomic load, not a lock.
+    is_down: AtomicBool,
+    down: Mutex<Option<Down>>,
+    failures: Family<CauseLabels, Counter>,
+}
+
+/// An outage as last seen: its cause and the database's own words.
+#[derive(Clone, Debug)]
+pub struct Down {
+    pub outage: Outage,
+    pub detail: String,
+}
+
+impl Health {
+    /// Records a failed write; returns the outage it means, if it is one.
+    pub(crate) fn failed(&self, e: &StoreError) -> Option<Outage> {
+        let outage = e.outage()?;
+        self.failures
+            .get_or_create(&CauseLabels {
+                cause: outage.label(),
+            })
+            .inc();
+        let mut down = self.down.lock().unwrap_or_else(|p| p.into_inner());
+        if down.is_none() {
+            error!(cause = outage.label(), error = %e, "database cannot take writes");
+        }
+        *down = Some(Down {
+            outage,
+            detail: e.to_string(),
+        });
+        self.is_down.store(true, Ordering::Release);
+        Some(outage)
+    }
+
+    /// Records a successful write: any outage is over.
+    pub(crate) fn succeeded(&self) {
+        if !self.is_down.load(Ordering::Acquire) {
+            return;
+        }
+        let mut down = self.down.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(d) = down.take() {
+            info!(cause = d.outage.label(), "database takes writes again");
+        }
+        self.is_down.store(false, Ordering::Release);
+    }
+
+    /// The current outage, if the last write failed with one.
+    pub fn down(&self) -> Option<Down> {
+        if !self.is_down.load(Ordering::Acquire) {
+            return None;
+        }
+        self.down.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Adds the failure counter to `r` (`tern_store_write_failures_total`).
+    pub fn register(&self, r: &mut prometheus_client::registry::Registry) {
+        r.register(
+            "store_write_failures",
+            "Writes the database refused for an outage (disk full, read-only, lost connection, ...), by cause",
+            self.failures.clone(),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_outage_is_recorded_counted_and_ended_by_a_success() {
+        let h = Health::default();
+        assert!(h.down().is_none());
+        let full = StoreError::Database(sqlx::Error::PoolTimedOut);
+        assert_eq!(h.failed(&full), Some(Outage::PoolTimeout));
+        assert_eq!(h.down().map(|d| d.outage), Some(Outage::PoolTimeout));
+        // Not an outage: a conflict leaves the state alone.
+        assert_eq!(h.failed(&StoreError::Conflict), None);
+        assert!(h.down().is_some());
+        h.succeeded();
+        assert!(h.down().is_none());
+        let mut text = String::new();
+        let mut r = prometheus_client::registry::Registry::default();
+        h.register(&mut r);
+        prometheus_client::encoding::text::encode(&mut text, &r).unwrap();
+        assert!(
+            text.contains("store_write_failures_total{cause=\"pool_timeout\"} 1"),
+            "{text}"
+        );
+    }
+}
