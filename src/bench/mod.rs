@@ -170,6 +170,34 @@ pub(crate) fn rss_bytes(pid: u32) -> anyhow::Result<u64> {
     Ok(kb * 1024)
 }
 
+/// CPU time (user + system) the processes `pids` have used so far, from
+/// /proc/PID/stat; summed, so a cluster's processes (connect, logic,
+/// MariaDB, Redis, NATS) count as one server.
+pub(crate) fn cpu_time(pids: &[u32]) -> anyhow::Result<Duration> {
+    // /proc reports in USER_HZ, 100 on every Linux architecture tern runs on.
+    const TICKS_PER_SEC: u64 = 100;
+    let mut ticks = 0;
+    for pid in pids {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .with_context(|| format!("reading /proc/{pid}/stat (is --server-pid right?)"))?;
+        // Fields after the command name, which is in parentheses and may
+        // itself hold spaces: state is field 3, utime 14, stime 15.
+        let rest = stat
+            .rsplit_once(')')
+            .map(|(_, r)| r)
+            .context("malformed /proc/PID/stat")?;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let field = |n: usize| -> anyhow::Result<u64> {
+            fields
+                .get(n - 3)
+                .and_then(|f| f.parse().ok())
+                .context("malformed /proc/PID/stat")
+        };
+        ticks += field(14)? + field(15)?;
+    }
+    Ok(Duration::from_millis(ticks * 1000 / TICKS_PER_SEC))
+}
+
 pub(crate) fn new_histogram() -> Histogram<u64> {
     // Microseconds, 1 µs to 60 s, 3 significant digits.
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")

@@ -17,6 +17,8 @@ async fn the_direct_bench_counts_what_the_lists_hold() {
 
     let lossy_pushes = Proxy::with_fault(server.addr(), Fault::DropPushes).await;
     let addr = lossy_pushes.addr.to_string();
+    // The server runs in this process: its CPU is this process's.
+    let pid = std::process::id().to_string();
     let out = bench(&strings(&[
         "direct",
         "--addr",
@@ -25,9 +27,12 @@ async fn the_direct_bench_counts_what_the_lists_hold() {
         "3",
         "--duration-secs",
         "1",
+        "--server-pid",
+        &pid,
     ]))
     .await;
     assert!(number(&out, "stored:") > 0.0, "{out}");
+    assert!(number(&out, "server CPU:") > 0.0, "{out}");
     assert_eq!(
         number(&out, "pushes missed:"),
         number(&out, "stored:"),

@@ -57,6 +57,11 @@ pub struct DirectArgs {
     /// need at 19,000 connections per process.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
     pub workers: u32,
+    /// Pids of the server's processes, comma separated (standalone: one;
+    /// a cluster: every node, MariaDB, Redis and NATS): the run then
+    /// reports their CPU time per stored message over the sending window.
+    #[arg(long, value_delimiter = ',')]
+    pub server_pid: Vec<u32>,
     /// Print the results as one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -106,6 +111,8 @@ pub async fn run(a: DirectArgs) -> anyhow::Result<()> {
         }
     }
     eprintln!("sending for {} s…", a.duration_secs);
+    let pids = a.server_pid.clone();
+    let cpu_before = super::cpu_time(&pids)?;
     let start = Instant::now();
     for w in &mut procs {
         w.stdin.write_all(b"go\n").await?;
@@ -124,11 +131,16 @@ pub async fn run(a: DirectArgs) -> anyhow::Result<()> {
         .buffer_unordered(workers as usize)
         .try_collect()
         .await?;
+    // The window ends when every worker has its last push: the CPU it took
+    // to store and deliver what was sent, and nothing of the check below.
+    let cpu = super::cpu_time(&pids)?.saturating_sub(cpu_before);
     stop(bar).await;
     // Rates are over the sending window, not the wait for the last pushes.
     let elapsed = Duration::from_secs(a.duration_secs).min(start.elapsed());
 
     let sent: u64 = results.iter().map(|r| r.sent).sum();
+    let cpu_us_per_msg =
+        (!pids.is_empty() && sent > 0).then(|| cpu.as_secs_f64() * 1e6 / sent as f64);
     let pushes: u64 = results.iter().map(|r| r.pushes).sum();
     let mut reply = new_histogram();
     let mut push = new_histogram();
@@ -162,6 +174,8 @@ pub async fn run(a: DirectArgs) -> anyhow::Result<()> {
             "send_to_reply": percentiles_json(&reply),
             "send_to_push": percentiles_json(&push),
             "errors": errors.json(),
+            "server_cpu_secs": (!pids.is_empty()).then(|| cpu.as_secs_f64()),
+            "server_cpu_us_per_msg": cpu_us_per_msg,
         });
         println!("{report}");
     } else {
@@ -187,6 +201,12 @@ pub async fn run(a: DirectArgs) -> anyhow::Result<()> {
         println!("send -> reply:     {}", percentiles(&reply));
         println!("send -> push:      {}", percentiles(&push));
         println!("errors:            {errors}");
+        if let Some(us) = cpu_us_per_msg {
+            println!(
+                "server CPU:        {:.2} s, {us:.0} µs per stored message",
+                cpu.as_secs_f64()
+            );
+        }
         println!(
             "lists exactly once, in order: {}",
             if broken_lists == 0 { "yes" } else { "NO" }
