@@ -174,7 +174,7 @@ pub async fn run(a: DirectArgs) -> anyhow::Result<()> {
             "send_to_reply": percentiles_json(&reply),
             "send_to_push": percentiles_json(&push),
             "errors": errors.json(),
-            "server_cpu_secs": (!pids.is_empty()).then(|| cpu.as_secs_f64()),
+            "server_cpu_secs": (!pids.is_empty()).then_some(cpu.as_secs_f64()),
             "server_cpu_us_per_msg": cpu_us_per_msg,
         });
         println!("{report}");
