@@ -6,6 +6,8 @@
 //! nothing that names the block; UNBLOCK leaves two strangers.
 
 mod rules;
+#[cfg(test)]
+mod tests;
 
 pub(crate) use rules::{check_group_adds, check_send};
 
