@@ -5,12 +5,13 @@ use std::time::Duration;
 use tern_public::bus::Subjects;
 use tern_public::codec::DEFAULT_MAX_FRAME_LEN;
 
-/// Who may send one-to-one messages to whom. A block always wins.
+/// Who may send one-to-one messages to whom, and put whom into a group
+/// (the admin API aside). A block, either way, always wins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendPolicy {
     /// Only accepted friends (the default); others get NOT_FRIENDS.
     FriendsOnly,
-    /// Anyone may message anyone who has not blocked them.
+    /// Anyone may message, or group, anyone not blocked either way.
     Open,
 }
 
@@ -38,7 +39,7 @@ pub struct LogicConfig {
     pub batch_linger: Duration,
     /// Requests handled at once by this node.
     pub max_concurrent_requests: usize,
-    /// Who may message whom one-to-one.
+    /// Who may message whom one-to-one, and put whom into a group.
     pub send_policy: SendPolicy,
     /// Largest group, owner included.
     pub max_group_members: u32,

@@ -2,6 +2,7 @@
 //! member online: send→reply (the store writes one list row per member),
 //! send→push at the members, and deliveries per second.
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,7 +14,7 @@ use hdrhistogram::Histogram;
 use tokio::sync::Mutex;
 
 use tern_client::proto::{ConvType, GroupCreateRequest, SendRequest};
-use tern_client::Event;
+use tern_client::{Client, Code, Event};
 
 use super::report::{register_devices, Errors};
 use super::{
@@ -66,6 +67,9 @@ pub async fn run(a: GroupArgs) -> anyhow::Result<()> {
     if !a.json {
         println!("size  rows/msg  send->reply p50  send->push p50 / p99  deliveries/s  missing");
     }
+    // users[1..friends] are the sender's friends (members always take a
+    // prefix of the users).
+    let mut friends = 1;
     for &size in &a.sizes {
         let size = size.clamp(2, largest) as usize;
         let members = &users[1..size];
@@ -74,7 +78,22 @@ pub async fn run(a: GroupArgs) -> anyhow::Result<()> {
             member_ids: members.iter().map(|c| c.user_id).collect(),
             ..Default::default()
         };
-        let group = client.group_create(&req).await?;
+        let group = match client.group_create(&req).await {
+            // A friends-only server lets a user group only friends.
+            Err(e) if e.code() == Some(Code::NotFriends) => {
+                eprintln!("  the server groups only friends: befriending the members…");
+                befriend(
+                    &client,
+                    sender.user_id,
+                    &users[friends.min(size)..size],
+                    &addrs,
+                )
+                .await?;
+                friends = friends.max(size);
+                client.group_create(&req).await?
+            }
+            made => made?,
+        };
         let seen = Arc::new(Seen {
             deliveries: AtomicU64::new(0),
             last_us: AtomicU64::new(0),
@@ -188,6 +207,31 @@ pub async fn run(a: GroupArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Makes `users` friends of the sender, signed in on `client`: its
+/// requests first, then each user accepts on its own connection.
+async fn befriend(
+    client: &Client,
+    sender: u64,
+    users: &[Creds],
+    addrs: &[SocketAddr],
+) -> anyhow::Result<()> {
+    stream::iter(users)
+        .map(|c| client.friend_request(c.user_id, "bench"))
+        .buffer_unordered(32)
+        .try_collect::<()>()
+        .await?;
+    stream::iter(users.iter().enumerate())
+        .map(|(i, c)| async move {
+            let (member, _events) = crate::bench::connect(addrs[(i + 1) % addrs.len()]).await?;
+            member.sign_in(c.user_id, c.device_id, &c.token).await?;
+            member.friend_accept(sender).await?;
+            anyhow::Ok(())
+        })
+        .buffer_unordered(64)
+        .try_collect::<()>()
+        .await
 }
 
 async fn listen(

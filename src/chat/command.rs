@@ -52,7 +52,7 @@ commands:
   /friends   /groups                list them
   /add <username>                   ask to be friends
   /accept <username>                accept a friend request
-  /group <name> <username>...       make a group with these members
+  /group <name> <username>...       make a group with these friends
   /leave <room>                     leave a live room
   /help   /quit";
 

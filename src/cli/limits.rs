@@ -98,7 +98,8 @@ pub struct LogicLimits {
     /// Largest SYNC page (messages).
     #[arg(long, env = "TERN_SYNC_MAX_LIMIT", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub sync_max_limit: u32,
-    /// Who may message whom one-to-one: friends_only or open. A block always wins.
+    /// Who may message whom one-to-one and put whom into a group:
+    /// friends-only or open. A block always wins.
     #[arg(long, env = "TERN_SEND_POLICY", value_enum, default_value_t = Policy::FriendsOnly)]
     pub send_policy: Policy,
     /// Largest group, owner included.

@@ -188,3 +188,37 @@ async fn every_scenario_runs_short_and_finds_nothing_lost() {
     assert_eq!(json["errors"], serde_json::json!({"401": 10}), "{json}");
     server.stop().await;
 }
+
+/// A friends-only server lets a user group only friends: `tern bench
+/// group` befriends the members when the server says so, then measures as
+/// on an open one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_befriends_its_members_on_a_friends_only_server() {
+    let logic = tern_logic::LogicConfig {
+        send_policy: tern_logic::SendPolicy::FriendsOnly,
+        ..open_logic()
+    };
+    let server = Shape::Standalone.start_with(open_connect(), logic).await;
+    let addr = server.addr().to_string();
+    let json = bench_json(&strings(&[
+        "group",
+        "--addr",
+        &addr,
+        "--sizes",
+        "3,5",
+        "--messages",
+        "2",
+    ]))
+    .await;
+    assert_eq!(json["errors"], serde_json::json!({}), "{json}");
+    for (g, size) in json["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .zip([3u64, 5])
+    {
+        assert_eq!(g["deliveries"].as_u64(), Some(2 * (size - 1)), "{g}");
+        assert_eq!(g["missing"].as_u64(), Some(0), "{g}");
+    }
+    server.stop().await;
+}

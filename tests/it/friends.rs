@@ -214,18 +214,19 @@ async fn the_friend_flow_reaches_every_device_live_and_by_sync(shape: Shape) {
     server.stop().await;
 }
 
-async fn a_block_stops_requests_and_messages_and_tells_the_blocked_nothing(shape: Shape) {
+async fn a_block_stops_requests_and_messages_and_tells_the_blocked_no_more_than_an_unfriend(
+    shape: Shape,
+) {
     let server = shape.start_with(Default::default(), open_logic()).await; // even with the open policy
     let mut alice = register(server.addr(), "alice").await;
     let mut bob = register(server.addr(), "bob").await;
     befriend(&mut alice, &mut bob).await;
 
     ok(&bob, FrameType::FriendBlock, alice.user_id).await;
-    // The blocked user's own view does not change: only BLOCKED answers tell.
-    assert_eq!(
-        list(&alice).await,
-        [(bob.user_id, FriendState::Accepted, String::new())]
-    );
+    // The friendship ends for the blocked user too, exactly as an unfriend
+    // ends it: only BLOCKED answers tell them of the block.
+    assert!(list(&alice).await.is_empty());
+    assert_eq!(event(&alice.next_push().await).0, Sys::FriendDeleted as u32);
     assert_eq!(event(&bob.next_push().await).0, Sys::FriendBlocked as u32);
 
     let err = alice
@@ -255,11 +256,16 @@ async fn a_block_stops_requests_and_messages_and_tells_the_blocked_nothing(shape
         Some(Code::Blocked)
     );
 
-    // Alice's list holds no event of the block, and nothing from the failed attempts.
+    // Alice's list holds no event of the block (the end of the friendship
+    // reads as an unfriend), and nothing from the failed attempts.
     let kinds = list_kinds(&alice).await;
     assert_eq!(
         kinds,
-        [Sys::FriendRequested as u32, Sys::FriendAccepted as u32]
+        [
+            Sys::FriendRequested as u32,
+            Sys::FriendAccepted as u32,
+            Sys::FriendDeleted as u32
+        ]
     );
     assert_eq!(
         list(&bob).await,
@@ -268,12 +274,10 @@ async fn a_block_stops_requests_and_messages_and_tells_the_blocked_nothing(shape
 
     ok(&bob, FrameType::FriendUnblock, alice.user_id).await;
     assert_eq!(event(&bob.next_push().await).0, Sys::FriendUnblocked as u32);
-    // The friendship resumes as it was.
-    assert_eq!(
-        list(&bob).await,
-        [(alice.user_id, FriendState::Accepted, String::new())]
-    );
-    // Unblocked under the open policy: messages flow again.
+    // Strangers now: the friendship does not come back by itself.
+    assert!(list(&bob).await.is_empty());
+    assert!(list(&alice).await.is_empty());
+    // Unblocked under the open policy: strangers may message each other.
     alice
         .client
         .send_text(bob.user_id, "back", "3")
@@ -449,6 +453,6 @@ async fn crossing_requests_end_as_friends_on_both_sides(shape: Shape) {
 in_both_shapes! {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)] crossing_requests_end_as_friends_on_both_sides,
     #[tokio::test] the_friend_flow_reaches_every_device_live_and_by_sync,
-    #[tokio::test] a_block_stops_requests_and_messages_and_tells_the_blocked_nothing,
+    #[tokio::test] a_block_stops_requests_and_messages_and_tells_the_blocked_no_more_than_an_unfriend,
     #[tokio::test] bad_friend_commands_change_nothing,
 }

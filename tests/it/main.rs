@@ -20,6 +20,7 @@ mod bad_input;
 mod bench;
 mod bench_direct;
 mod binary;
+mod blocks;
 mod chat;
 mod chat_cli;
 mod cluster;

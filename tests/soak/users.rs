@@ -61,7 +61,7 @@ fn options() -> SessionOptions {
 /// Registers `n` users with two devices each: even users connect to the
 /// nodes directly, odd ones through `proxied` (which the soak cuts), each
 /// starting on a different node. Friends in a ring (two on each side);
-/// groups of six.
+/// groups of six, whose creator befriends each member first.
 pub async fn setup(
     direct: &[SocketAddr],
     proxied: &[SocketAddr],
@@ -120,6 +120,28 @@ pub async fn setup(
     let ledger = SharedLedger::default();
     for g in 0..(n / 4).max(1) {
         let members: Vec<usize> = (0..6).map(|k| (g * 4 + k) % n).collect();
+        // The default friends-only policy lets a user put only friends into
+        // a group: the creator befriends the members the ring did not.
+        let owner = members[0];
+        let owner_id = users[owner].id;
+        for &m in &members[1..] {
+            let other = users[m].id;
+            if m == owner || users[owner].friends.contains(&other) {
+                continue;
+            }
+            client(&users[owner])
+                .await
+                .friend_request(other, "hi")
+                .await
+                .expect("friend request");
+            client(&users[m])
+                .await
+                .friend_accept(owner_id)
+                .await
+                .expect("friend accept");
+            users[owner].friends.push(other);
+            users[m].friends.push(owner_id);
+        }
         let req = GroupCreateRequest {
             name: format!("{tag} group {g}"),
             member_ids: members[1..].iter().map(|&m| users[m].id).collect(),

@@ -71,7 +71,8 @@ pub struct NewGroup {
     #[serde(default)]
     pub introduction: String,
     /// Members besides the owner: active users; one unknown id refuses
-    /// the whole request (404), as over the client protocol.
+    /// the whole request (404), as over the client protocol. Unlike there,
+    /// they need not be the owner's friends, and blocks do not refuse them.
     #[serde(default)]
     pub member_ids: Vec<u64>,
     #[serde(default)]

@@ -114,7 +114,9 @@ pub async fn list(
     Ok(Json(MemberPage { members, next }))
 }
 
-/// Add members (they and the group get GROUP_MEMBERS_ADDED).
+/// Add members (they and the group get GROUP_MEMBERS_ADDED). Unlike
+/// ADD_MEMBERS over the client protocol, they need not be friends of the
+/// owner, and blocks do not refuse them.
 #[utoipa::path(
     post, path = "/api/v1/groups/{group_id}/members", params(("group_id" = u64, Path)),
     request_body = NewMembers,

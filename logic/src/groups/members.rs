@@ -11,7 +11,7 @@ use crate::error::{LogicError, Result};
 use crate::store::groups::MemberRow;
 use crate::store::User;
 use crate::system::retry;
-use crate::{paging, Logic};
+use crate::{friends, paging, Logic};
 
 /// One member of a group, with the account when it still exists.
 pub(crate) struct Member {
@@ -45,7 +45,8 @@ pub(crate) async fn members_page(
     Ok((page, has_more))
 }
 
-/// ADD_MEMBERS: owner or admin, or any member when the group allows invites.
+/// ADD_MEMBERS: owner or admin, or any member when the group allows
+/// invites; only users the actor may reach (see [`friends::check_group_adds`]).
 pub(crate) async fn add_members(
     logic: &Logic,
     actor: &Actor,
@@ -83,12 +84,13 @@ async fn add_tx(logic: &Logic, actor: &Actor, group_id: u64, users: &[u64]) -> R
     if current.len() + new.len() > group.max_members as usize {
         return Err(LogicError::Forbidden("group is full"));
     }
+    let mut everyone = current;
+    everyone.extend(&new);
+    friends::check_group_adds(logic, &mut tx, actor, &new, &everyone).await?;
     let rows: Vec<(u64, Role)> = new.iter().map(|&u| (u, Role::Member)).collect();
     store
         .add_members(&mut tx, group_id, &rows, now_ms())
         .await?;
-    let mut everyone = current;
-    everyone.extend(&new);
     let body = GroupEvent {
         group_id,
         operator_id: actor.user_id(),

@@ -3,6 +3,9 @@
 //! the lists of every member concerned (including one being removed), in
 //! one transaction; the member cache is dropped after each change.
 //! Someone who is not a member gets NOT_FOUND, as if the group did not exist.
+//! A user puts into a group (at CREATE or ADD_MEMBERS) only users they may
+//! message one-to-one: never one blocked either way, and under friends-only
+//! only accepted friends; the admin API is not limited by this.
 
 mod members;
 mod settings;

@@ -14,7 +14,7 @@ use crate::error::{LogicError, Result};
 use crate::store::groups::{GroupChanges, GroupRow, NewGroup};
 use crate::system::retry;
 use crate::wire::info;
-use crate::{paging, Logic};
+use crate::{friends, paging, Logic};
 
 /// What a new group starts with.
 #[derive(Debug, Clone, Default)]
@@ -28,7 +28,8 @@ pub(crate) struct NewGroupSpec {
     pub member_invite: bool,
 }
 
-/// GROUP_CREATE: the actor creates a group and owns it.
+/// GROUP_CREATE: the actor creates a group and owns it, with members it
+/// may reach (see [`friends::check_group_adds`]).
 pub(crate) async fn create(logic: &Logic, actor: &Actor, req: NewGroupSpec) -> Result<GroupRow> {
     let name = req.name.trim();
     if name.is_empty() {
@@ -56,6 +57,9 @@ async fn create_tx(
     let store = &logic.store;
     let now = now_ms();
     let mut tx = store.begin_write().await?;
+    let mut everyone = vec![actor.user_id()];
+    everyone.extend(members);
+    friends::check_group_adds(logic, &mut tx, actor, members, &everyone).await?;
     let group_id = store
         .create_group(
             &mut tx,
@@ -77,7 +81,6 @@ async fn create_tx(
         .lock_group(&mut tx, group_id, now)
         .await?
         .ok_or(NO_GROUP)?;
-    let everyone: Vec<u64> = rows.iter().map(|(u, _)| *u).collect();
     let body = GroupEvent {
         group_id,
         operator_id: actor.user_id(),

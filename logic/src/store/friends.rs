@@ -1,7 +1,9 @@
 //! Friendships: one row per direction, `state` as seen by `user_id`:
 //! requested (I asked), pending (they asked), accepted, blocked (I blocked).
 
-use sqlx::Row;
+use std::collections::HashMap;
+
+use sqlx::{Any, QueryBuilder, Row};
 
 use super::{id, parse_state, state, Result, Store, Tx};
 use crate::domain::{FriendState, Stored};
@@ -87,6 +89,7 @@ impl Store {
         Ok(())
     }
 
+    /// Removes `user → friend`, if there.
     pub async fn delete_friend(&self, tx: &mut Tx, user: u64, friend: u64) -> Result<()> {
         sqlx::query("DELETE FROM friends WHERE user_id = ? AND friend_id = ?")
             .bind(user as i64)
@@ -165,5 +168,65 @@ impl Store {
             .execute(&mut **tx)
             .await?;
         Ok(())
+    }
+
+    /// Takes the list head rows of `users` (row locks until the end of the
+    /// transaction), in ascending id order as appends take them, so it
+    /// orders a change against every friend change of those users.
+    pub async fn lock_heads(&self, tx: &mut Tx, users: &[u64]) -> Result<()> {
+        let mut users = users.to_vec();
+        users.sort_unstable();
+        users.dedup();
+        for chunk in users.chunks(IN_CHUNK) {
+            let mut q =
+                QueryBuilder::<Any>::new("UPDATE user_seqs SET seq = seq WHERE user_id IN (");
+            push_ids(&mut q, chunk);
+            q.push(")");
+            q.build().execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+
+    /// How `user` stands with each of `others` that it has a relation with:
+    /// other → (user → other, other → user).
+    pub async fn relations_in(
+        &self,
+        tx: &mut Tx,
+        user: u64,
+        others: &[u64],
+    ) -> Result<HashMap<u64, (Option<FriendState>, Option<FriendState>)>> {
+        let mut found: HashMap<u64, (Option<FriendState>, Option<FriendState>)> = HashMap::new();
+        for chunk in others.chunks(IN_CHUNK) {
+            let mut q = QueryBuilder::<Any>::new(
+                "SELECT user_id, friend_id, state FROM friends WHERE (user_id = ",
+            );
+            q.push_bind(user as i64).push(" AND friend_id IN (");
+            push_ids(&mut q, chunk);
+            q.push(")) OR (friend_id = ").push_bind(user as i64);
+            q.push(" AND user_id IN (");
+            push_ids(&mut q, chunk);
+            q.push("))");
+            for r in q.build().fetch_all(&mut **tx).await? {
+                let (from, to) = (id(&r, "user_id")?, id(&r, "friend_id")?);
+                let st = state(&r, "state")?;
+                if from == user {
+                    found.entry(to).or_default().0 = Some(st);
+                } else {
+                    found.entry(from).or_default().1 = Some(st);
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Ids bound in one IN list: well under SQLite's and MySQL's limits on
+/// bound parameters, with two lists in a query.
+const IN_CHUNK: usize = 500;
+
+fn push_ids(q: &mut QueryBuilder<'_, Any>, ids: &[u64]) {
+    let mut sep = q.separated(", ");
+    for id in ids {
+        sep.push_bind(*id as i64);
     }
 }

@@ -8,6 +8,7 @@ use crate::domain::{FriendState::*, Role};
 
 on_both_engines!(
     friend_rows_per_direction,
+    relations_with_many_users_read_both_directions,
     group_membership_and_settings,
     recall_marks_and_finds_holders,
     search_and_profiles,
@@ -207,6 +208,62 @@ async fn lock_pair_excludes_a_second_transaction_on_mysql() {
     let mut third = s.begin_write().await.unwrap();
     s.lock_pair(&mut third, ids[0], ids[1]).await.unwrap();
     third.commit().await.unwrap();
+}
+
+/// What group checks read: each named user's rows in both directions, and
+/// nothing about anyone not named.
+async fn relations_with_many_users_read_both_directions(s: Store) {
+    let ids = users(&s, &["me", "pal", "fan", "foe", "nemo", "else"]).await;
+    let (me, pal, fan, foe, nemo, other) = (ids[0], ids[1], ids[2], ids[3], ids[4], ids[5]);
+    let mut tx = s.begin_write().await.unwrap();
+    s.put_friend(&mut tx, me, pal, Accepted, 1).await.unwrap();
+    s.put_friend(&mut tx, pal, me, Accepted, 1).await.unwrap();
+    s.put_friend(&mut tx, fan, me, Requested, 1).await.unwrap();
+    s.put_friend(&mut tx, me, fan, Pending, 1).await.unwrap();
+    s.put_friend(&mut tx, foe, me, Blocked, 1).await.unwrap();
+    s.put_friend(&mut tx, other, pal, Blocked, 1).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = s.begin_write().await.unwrap();
+    s.lock_heads(&mut tx, &[nemo, me, pal, fan, foe, me])
+        .await
+        .unwrap();
+    let got = s
+        .relations_in(&mut tx, me, &[pal, fan, foe, nemo])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(got.len(), 3, "{got:?}");
+    assert_eq!(got[&pal], (Some(Accepted), Some(Accepted)));
+    assert_eq!(got[&fan], (Some(Pending), Some(Requested)));
+    assert_eq!(got[&foe], (None, Some(Blocked)));
+    assert!(!got.contains_key(&nemo) && !got.contains_key(&other));
+}
+
+/// A group change that takes its members' heads waits for a friend change
+/// of any of them (which takes the pair's), so a BLOCK never lands between
+/// a group's check of who may be added and its commit.
+#[tokio::test]
+async fn lock_heads_waits_for_a_pair_lock_on_mysql() {
+    let (s, _guard) = super::tests::mysql().await;
+    let ids = users(&s, &["ann", "ben", "cid", "dan"]).await;
+    let mut block = s.begin_write().await.unwrap();
+    s.lock_pair(&mut block, ids[2], ids[0]).await.unwrap();
+
+    let mut group = s.begin_write().await.unwrap();
+    sqlx::query("SET SESSION innodb_lock_wait_timeout = 1")
+        .execute(&mut *group)
+        .await
+        .unwrap();
+    let waited = s.lock_heads(&mut group, &[ids[1], ids[2], ids[3]]).await;
+    assert!(waited.is_err(), "took a head another transaction held");
+    group.rollback().await.unwrap();
+    block.commit().await.unwrap();
+    let mut group = s.begin_write().await.unwrap();
+    s.lock_heads(&mut group, &[ids[1], ids[2], ids[3]])
+        .await
+        .unwrap();
+    group.commit().await.unwrap();
 }
 
 /// A value written by hand or by a newer version must not break every read

@@ -1,7 +1,15 @@
 //! Friends (types 20-27). One row per direction; every change the other side
 //! must learn about is a system event in both lists, committed with the
 //! change. A request to someone who blocked you fails with BLOCKED and
-//! tells nothing else.
+//! tells nothing else. BLOCK ends the relation on both sides: the blocked
+//! user's list gets what an unfriend or a declined request would give it,
+//! nothing that names the block; UNBLOCK leaves two strangers.
+
+mod rules;
+#[cfg(test)]
+mod tests;
+
+pub(crate) use rules::{check_group_adds, check_send};
 
 use tern_public::proto::client::{
     ConvType, Friend, FriendEvent, FriendList, FriendListRequest, FriendRemark, FriendRequest,
@@ -28,6 +36,7 @@ const MAX_PAGE: u32 = 500;
 enum Audience {
     Both,
     OnlyMe,
+    OnlyThem,
 }
 
 fn friend_event(
@@ -42,16 +51,19 @@ fn friend_event(
         to_user_id: other,
         message: message.to_owned(),
     };
-    let mut recipients = vec![Recipient {
+    let me = Recipient {
         user_id: actor.user_id(),
         conv_id: other,
-    }];
-    if let Audience::Both = to {
-        recipients.push(Recipient {
-            user_id: other,
-            conv_id: actor.user_id(),
-        });
-    }
+    };
+    let them = Recipient {
+        user_id: other,
+        conv_id: actor.user_id(),
+    };
+    let recipients = match to {
+        Audience::Both => vec![me, them],
+        Audience::OnlyMe => vec![me],
+        Audience::OnlyThem => vec![them],
+    };
     system::event(actor, ConvType::System, other, kind, &body, recipients)
 }
 
@@ -151,8 +163,10 @@ async fn answer_tx(logic: &Logic, actor: &Actor, other: u64, accept: bool) -> Re
     let store = &logic.store;
     let mut tx = store.begin_write().await?;
     store.lock_pair(&mut tx, actor.user_id(), other).await?;
-    let (mine, _) = store.friend_pair(&mut tx, actor.user_id(), other).await?;
-    if state(&mine) != Some(Pending) {
+    let (mine, theirs) = store.friend_pair(&mut tx, actor.user_id(), other).await?;
+    // Both halves of the request, so that accepting never overrides a
+    // block an older version left beside a PENDING row.
+    if state(&mine) != Some(Pending) || state(&theirs) != Some(Requested) {
         return Err(LogicError::NotFound("no friend request from that user"));
     }
     let event = if accept {
@@ -187,11 +201,16 @@ async fn delete_tx(logic: &Logic, actor: &Actor, other: u64) -> Result<()> {
     let store = &logic.store;
     let mut tx = store.begin_write().await?;
     store.lock_pair(&mut tx, actor.user_id(), other).await?;
-    let (mine, _) = store.friend_pair(&mut tx, actor.user_id(), other).await?;
+    let (mine, theirs) = store.friend_pair(&mut tx, actor.user_id(), other).await?;
     if state(&mine) != Some(Accepted) {
         return Err(LogicError::NotFound("not friends"));
     }
-    delete_both(logic, &mut tx, actor.user_id(), other).await?;
+    store.delete_friend(&mut tx, actor.user_id(), other).await?;
+    // An ACCEPTED row beside their block was left by an older version,
+    // whose BLOCK changed only the blocker's side: their block stays.
+    if state(&theirs) != Some(Blocked) {
+        store.delete_friend(&mut tx, other, actor.user_id()).await?;
+    }
     let event = friend_event(
         actor,
         other,
@@ -211,23 +230,52 @@ async fn block_tx(logic: &Logic, actor: &Actor, other: u64) -> Result<()> {
     let store = &logic.store;
     let mut tx = store.begin_write().await?;
     store.lock_pair(&mut tx, actor.user_id(), other).await?;
-    let (mine, _) = store.friend_pair(&mut tx, actor.user_id(), other).await?;
+    let (mine, theirs) = store.friend_pair(&mut tx, actor.user_id(), other).await?;
     if state(&mine) == Some(Blocked) {
         return Err(LogicError::Conflict("already blocked"));
     }
-    // Only my side changes: the blocked user's view stays as it was, so
-    // nothing but BLOCKED answers tells them.
     store
         .put_friend(&mut tx, actor.user_id(), other, Blocked, now_ms())
         .await?;
-    let event = friend_event(
+    let mut events = vec![friend_event(
         actor,
         other,
         SystemContentType::FriendBlocked,
         "",
         Audience::OnlyMe,
-    );
-    system::commit(logic, tx, vec![event]).await
+    )];
+    events.extend(end_their_side(logic, &mut tx, actor, other, state(&theirs)).await?);
+    system::commit(logic, tx, events).await
+}
+
+/// Ends the other user's side of a relation the actor is leaving (by BLOCK,
+/// or UNBLOCK finding a side an older version left behind): a friendship or
+/// a request in either direction is gone for them too, and their list gets
+/// the event an unfriend or a declined request would give, which names no
+/// block. Their own block of the actor stays.
+async fn end_their_side(
+    logic: &Logic,
+    tx: &mut Tx,
+    actor: &Actor,
+    other: u64,
+    theirs: Option<FriendState>,
+) -> Result<Option<crate::store::NewMessage>> {
+    let kind = match theirs {
+        None | Some(Blocked) => return Ok(None),
+        Some(Accepted) => SystemContentType::FriendDeleted,
+        Some(Requested | Pending) => SystemContentType::FriendDeclined,
+    };
+    logic
+        .store
+        .delete_friend(tx, other, actor.user_id())
+        .await?;
+    Ok(Some(friend_event(
+        actor,
+        other,
+        kind,
+        "",
+        Audience::OnlyThem,
+    )))
 }
 
 pub(crate) async fn unblock(logic: &Logic, actor: &Actor, req: FriendTarget) -> Result<()> {
@@ -243,28 +291,18 @@ async fn unblock_tx(logic: &Logic, actor: &Actor, other: u64) -> Result<()> {
     if state(&mine) != Some(Blocked) {
         return Err(LogicError::NotFound("not blocked"));
     }
-    // My side follows theirs again: a friendship or their request resumes.
-    match state(&theirs) {
-        Some(Accepted) => {
-            store
-                .put_friend(&mut tx, actor.user_id(), other, Accepted, now_ms())
-                .await?
-        }
-        Some(Requested) => {
-            store
-                .put_friend(&mut tx, actor.user_id(), other, Pending, now_ms())
-                .await?
-        }
-        _ => store.delete_friend(&mut tx, actor.user_id(), other).await?,
-    }
-    let event = friend_event(
+    // The block ended everything between them: they are strangers now, and
+    // a friendship starts again only by a new request.
+    store.delete_friend(&mut tx, actor.user_id(), other).await?;
+    let mut events = vec![friend_event(
         actor,
         other,
         SystemContentType::FriendUnblocked,
         "",
         Audience::OnlyMe,
-    );
-    system::commit(logic, tx, vec![event]).await
+    )];
+    events.extend(end_their_side(logic, &mut tx, actor, other, state(&theirs)).await?);
+    system::commit(logic, tx, events).await
 }
 
 pub(crate) async fn set_remark(logic: &Logic, actor: &Actor, req: FriendRemark) -> Result<()> {
@@ -350,22 +388,4 @@ pub(crate) async fn relations(
         })
         .collect();
     Ok((page, has_more))
-}
-
-/// Whether `sender` may message `receiver` one-to-one under `policy`.
-pub(crate) async fn check_send(logic: &Logic, sender: u64, receiver: u64) -> Result<()> {
-    if sender == receiver {
-        return Ok(());
-    }
-    let mine = logic.store.friend_state(sender, receiver).await?;
-    let theirs = logic.store.friend_state(receiver, sender).await?;
-    if mine == Some(Blocked) || theirs == Some(Blocked) {
-        return Err(LogicError::Blocked("blocked"));
-    }
-    if logic.cfg.send_policy == crate::SendPolicy::FriendsOnly && mine != Some(Accepted) {
-        return Err(LogicError::NotFriends(
-            "only friends can message each other",
-        ));
-    }
-    Ok(())
 }
