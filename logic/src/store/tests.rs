@@ -312,3 +312,67 @@ async fn a_failed_write_is_recorded_and_a_probe_ends_it(store: Store) {
 }
 
 on_both_engines!(a_failed_write_is_recorded_and_a_probe_ends_it);
+
+async fn the_block_cleanup_migration_removes_only_the_blocked_sides_rows(store: Store) {
+    use crate::domain::FriendState::{self, *};
+    let mut ids = Vec::new();
+    for name in ["ann", "ben", "cat", "dan"] {
+        let user = NewUser {
+            username: name,
+            password_hash: "h",
+            nickname: name,
+            now_ms: 1,
+        };
+        ids.push(store.create_user(user).await.unwrap());
+    }
+    let (ann, ben, cat, dan) = (ids[0], ids[1], ids[2], ids[3]);
+    // As the old BLOCK left them: Ben blocked his friend Ann, Cat blocked
+    // Ann after asking her; Ann and Dan block each other, and Cat and Dan
+    // are friends: those stay.
+    let rows = [
+        (ann, ben, Accepted),
+        (ben, ann, Blocked),
+        (ann, cat, Pending),
+        (cat, ann, Blocked),
+        (ann, dan, Blocked),
+        (dan, ann, Blocked),
+        (cat, dan, Accepted),
+        (dan, cat, Accepted),
+    ];
+    let mut tx = store.begin_write().await.unwrap();
+    for (user, other, state) in rows {
+        store
+            .put_friend(&mut tx, user, other, state, 1)
+            .await
+            .unwrap();
+    }
+    store.commit(tx).await.unwrap();
+
+    let sql = match store.dialect() {
+        Dialect::Sqlite => {
+            include_str!("../../../migrations/sqlite/0003_blocks_end_both_sides.sql")
+        }
+        Dialect::MySql => include_str!("../../../migrations/mysql/0003_blocks_end_both_sides.sql"),
+    };
+    sqlx::raw_sql(sql).execute(store.pool()).await.unwrap();
+
+    let state = |a, b| {
+        let store = store.clone();
+        async move { store.friend_state(a, b).await.unwrap() }
+    };
+    let expect: [(u64, u64, Option<FriendState>); 8] = [
+        (ann, ben, None),
+        (ben, ann, Some(Blocked)),
+        (ann, cat, None),
+        (cat, ann, Some(Blocked)),
+        (ann, dan, Some(Blocked)),
+        (dan, ann, Some(Blocked)),
+        (cat, dan, Some(Accepted)),
+        (dan, cat, Some(Accepted)),
+    ];
+    for (a, b, want) in expect {
+        assert_eq!(state(a, b).await, want, "{a} -> {b}");
+    }
+}
+
+on_both_engines!(the_block_cleanup_migration_removes_only_the_blocked_sides_rows);
