@@ -34,7 +34,9 @@ pub(crate) async fn dispatch(logic: &Logic, req: ConnRequest) -> ConnReply {
     let signed_in = (req.user_id != 0).then_some((req.user_id, req.device_id));
     let ty = u16::try_from(req.r#type).ok().and_then(FrameType::from_u16);
     let started = std::time::Instant::now();
-    let result = run(logic, conn, signed_in, ty, req.payload).await;
+    let result = run(logic, conn, signed_in, ty, req.payload)
+        .await
+        .map_err(|e| e.note_outage(logic.store.health()));
     let command = ty.map_or("unknown", FrameType::name);
     let code = result.as_ref().map_or_else(|e| e.code(), |_| Code::Ok);
     let m = &logic.metrics;

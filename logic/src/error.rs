@@ -80,6 +80,19 @@ impl LogicError {
         }
     }
 
+    /// Records a store failure that is an outage in `health` (logged once
+    /// there, counted) and turns it into [`LogicError::StoreDown`], so that
+    /// it is not logged again for each request; other errors pass.
+    pub(crate) fn note_outage(self, health: &crate::store::Health) -> LogicError {
+        match self {
+            LogicError::Store(e) => match health.failed(&e) {
+                Some(o) => LogicError::StoreDown(o),
+                None => LogicError::Store(e),
+            },
+            other => other,
+        }
+    }
+
     pub fn code(&self) -> Code {
         match self {
             LogicError::BadRequest(_) => Code::BadRequest,

@@ -54,8 +54,13 @@ pub(crate) fn data_dir(kind: &str) -> PathBuf {
     if let Ok(entries) = std::fs::read_dir(&base) {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if let Some(pid) = name.strip_prefix(&prefix) {
-                if !Path::new("/proc").join(pid).exists() {
+            // Only `<prefix><pid>`: another kind's prefix may extend this
+            // one (`mariadb-` and `mariadb-private0-`).
+            let pid = name
+                .strip_prefix(&prefix)
+                .and_then(|p| p.parse::<u32>().ok());
+            if let Some(pid) = pid {
+                if !Path::new("/proc").join(pid.to_string()).exists() {
                     let _ = std::fs::remove_dir_all(e.path());
                 }
             }

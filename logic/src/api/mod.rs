@@ -212,19 +212,18 @@ async fn healthz() -> &'static str {
 
 /// Every dependency answers: the database, presence (Redis in cluster)
 /// and the bus (NATS in cluster). 503 names what does not.
-/// 200 when this node can serve: its database takes writes (after an
-/// outage, checked with a write), its presence store and its bus answer;
-/// else 503, with each failing part's cause under `causes`.
+/// 200 when this node can serve: its database takes a write (see
+/// `Store::readiness`), its presence store answers and its bus is
+/// connected; else 503, with each failing part's cause under `causes`, in
+/// words without internals (those go to the log).
 async fn readyz(State(logic): State<Arc<Logic>>) -> (StatusCode, Json<serde_json::Value>) {
     let mut causes = serde_json::Map::new();
     if let Err(cause) = logic.store.readiness().await {
-        causes.insert(
-            "database".into(),
-            format!("{}: {cause}", logic.store.target()).into(),
-        );
+        causes.insert("database".into(), cause.into());
     }
     if let Err(e) = logic.presence.ping().await {
-        causes.insert("presence".into(), e.to_string().into());
+        tracing::warn!(error = %e, "readiness: presence does not answer");
+        causes.insert("presence".into(), "presence does not answer".into());
     }
     if !logic.bus.is_connected() {
         causes.insert("bus".into(), "not connected".into());

@@ -228,7 +228,7 @@ async fn commit(c: &Committer, mut jobs: Vec<Job>) {
             Err(e) => {
                 // Logged here (or by the store's health, for an outage), once
                 // for the batch: the sends' errors are not logged again.
-                let outage = e.outage();
+                let outage = store.health().failed(&e);
                 if outage.is_none() {
                     error!(error = %e, sends = jobs.len(), attempts = attempt, "batch commit failed");
                 }

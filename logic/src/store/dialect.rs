@@ -24,7 +24,7 @@ impl Dialect {
         } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {
             Ok(Dialect::MySql)
         } else {
-            Err(StoreError::UnsupportedUrl(url.to_owned()))
+            Err(StoreError::UnsupportedUrl(super::describe(url)))
         }
     }
 

@@ -5,8 +5,9 @@
 //! failed and every successful write transaction here; the outage ends with
 //! the first write that succeeds, a client's or the readiness probe's.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -21,15 +22,19 @@ pub enum Outage {
     /// The disk or the table is full (SQLITE_FULL; MySQL 1021, 1114).
     DiskFull,
     /// The file, the filesystem or the server is read-only (SQLITE_READONLY;
-    /// MySQL 1290, 1792, 1836).
+    /// MySQL 1036, 1290, 1792, 1836).
     ReadOnly,
-    /// The storage failed a read or a write (SQLITE_IOERR; MySQL 3, 1030).
+    /// The storage failed a read or a write (SQLITE_IOERR; MySQL 3, 1026,
+    /// 1030, 1180).
     Io,
     /// The database file cannot be opened (SQLITE_CANTOPEN).
     CannotOpen,
     /// The connection to the server was lost or refused, or the server is
-    /// shutting down.
+    /// shutting down or not ready (MySQL 1053, 1129, 1927, 4031; Galera
+    /// 1047; TiDB 9001, 9002, 9005).
     ConnectionLost,
+    /// The server refuses more connections (MySQL 1040, 1203, 1226).
+    TooManyConnections,
     /// No connection became free in time: the server is slow or gone.
     PoolTimeout,
 }
@@ -43,6 +48,7 @@ impl Outage {
             Outage::Io => "io_error",
             Outage::CannotOpen => "cannot_open",
             Outage::ConnectionLost => "connection_lost",
+            Outage::TooManyConnections => "too_many_connections",
             Outage::PoolTimeout => "pool_timeout",
         }
     }
@@ -71,10 +77,14 @@ impl Outage {
                 } else if let Some(m) = d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
                     match m.number() {
                         1021 | 1114 => Some(Outage::DiskFull),
-                        1290 | 1792 | 1836 => Some(Outage::ReadOnly),
-                        3 | 1030 => Some(Outage::Io),
-                        // Server shutdown, connection killed, idle disconnect.
-                        1053 | 1927 | 4031 => Some(Outage::ConnectionLost),
+                        1036 | 1290 | 1792 | 1836 => Some(Outage::ReadOnly),
+                        3 | 1026 | 1030 | 1180 => Some(Outage::Io),
+                        // Shutdown, host blocked, killed, idle disconnect,
+                        // Galera node not ready, TiDB's PD/TiKV/region.
+                        1053 | 1129 | 1927 | 4031 | 1047 | 9001 | 9002 | 9005 => {
+                            Some(Outage::ConnectionLost)
+                        }
+                        1040 | 1203 | 1226 => Some(Outage::TooManyConnections),
                         _ => None,
                     }
                 } else {
@@ -94,6 +104,7 @@ impl std::fmt::Display for Outage {
             Outage::Io => "the storage failed an I/O operation",
             Outage::CannotOpen => "the database file cannot be opened",
             Outage::ConnectionLost => "the connection to the database was lost",
+            Outage::TooManyConnections => "the database refuses more connections",
             Outage::PoolTimeout => "no database connection became free in time",
         })
     }
@@ -104,15 +115,31 @@ struct CauseLabels {
     cause: &'static str,
 }
 
-/// The store's writability: the current outage, if any, and a count of
-/// failed writes by cause.
-#[derive(Debug, Default)]
+/// The store's writability: the current outage, if any, when a commit
+/// last succeeded, and a count of outage failures by cause.
+#[derive(Debug)]
 pub struct Health {
     /// Set while `down` holds an outage, so that the common case (a commit
     /// while all is well) costs one atomic load, not a lock.
     is_down: AtomicBool,
     down: Mutex<Option<Down>>,
+    /// Milliseconds from `born` to the last successful commit, plus one (0:
+    /// none yet).
+    last_commit: AtomicU64,
+    born: Instant,
     failures: Family<CauseLabels, Counter>,
+}
+
+impl Default for Health {
+    fn default() -> Health {
+        Health {
+            is_down: AtomicBool::new(false),
+            down: Mutex::new(None),
+            last_commit: AtomicU64::new(0),
+            born: Instant::now(),
+            failures: Family::default(),
+        }
+    }
 }
 
 /// An outage as last seen: its cause and the database's own words.
@@ -123,7 +150,8 @@ pub struct Down {
 }
 
 impl Health {
-    /// Records a failed write; returns the outage it means, if it is one.
+    /// Records a failed database operation; returns the outage it means, if
+    /// it is one. The first of an outage is logged, with its cause.
     pub(crate) fn failed(&self, e: &StoreError) -> Option<Outage> {
         let outage = e.outage()?;
         self.failures
@@ -143,8 +171,10 @@ impl Health {
         Some(outage)
     }
 
-    /// Records a successful write: any outage is over.
+    /// Records a successful commit: any outage is over.
     pub(crate) fn succeeded(&self) {
+        let since_born = self.born.elapsed().as_millis() as u64 + 1;
+        self.last_commit.fetch_max(since_born, Ordering::Relaxed);
         if !self.is_down.load(Ordering::Acquire) {
             return;
         }
@@ -155,7 +185,19 @@ impl Health {
         self.is_down.store(false, Ordering::Release);
     }
 
-    /// The current outage, if the last write failed with one.
+    /// Whether a commit succeeded within `d`.
+    pub(crate) fn committed_within(&self, d: Duration) -> bool {
+        match self.last_commit.load(Ordering::Relaxed) {
+            0 => false,
+            at => {
+                let now = self.born.elapsed().as_millis() as u64 + 1;
+                now.saturating_sub(at) <= d.as_millis() as u64
+            }
+        }
+    }
+
+    /// The current outage, if the last operation that failed had one and
+    /// no commit succeeded since.
     pub fn down(&self) -> Option<Down> {
         if !self.is_down.load(Ordering::Acquire) {
             return None;
@@ -163,11 +205,11 @@ impl Health {
         self.down.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Adds the failure counter to `r` (`tern_store_write_failures_total`).
+    /// Adds the failure counter to `r` (`tern_store_failures_total`).
     pub fn register(&self, r: &mut prometheus_client::registry::Registry) {
         r.register(
-            "store_write_failures",
-            "Writes the database refused for an outage (disk full, read-only, lost connection, ...), by cause",
+            "store_failures",
+            "Database operations that failed for an outage (disk full, read-only, lost connection, ...), by cause",
             self.failures.clone(),
         );
     }
@@ -187,14 +229,16 @@ mod tests {
         // Not an outage: a conflict leaves the state alone.
         assert_eq!(h.failed(&StoreError::Conflict), None);
         assert!(h.down().is_some());
+        assert!(!h.committed_within(Duration::from_secs(3600)));
         h.succeeded();
         assert!(h.down().is_none());
+        assert!(h.committed_within(Duration::from_secs(3600)));
         let mut text = String::new();
         let mut r = prometheus_client::registry::Registry::default();
         h.register(&mut r);
         prometheus_client::encoding::text::encode(&mut text, &r).unwrap();
         assert!(
-            text.contains("store_write_failures_total{cause=\"pool_timeout\"} 1"),
+            text.contains("store_failures_total{cause=\"pool_timeout\"} 1"),
             "{text}"
         );
     }

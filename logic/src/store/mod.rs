@@ -9,6 +9,7 @@ pub mod friends;
 pub mod groups;
 mod health;
 pub(crate) mod messages;
+mod probe;
 pub mod recall;
 mod users;
 
@@ -87,6 +88,7 @@ pub struct Store {
     pool: AnyPool,
     dialect: Dialect,
     health: Arc<Health>,
+    probe: Arc<probe::Probe>,
     /// What to call the database in messages: a path, or a URL without
     /// its password.
     target: Arc<str>,
@@ -124,10 +126,11 @@ impl Store {
             pool,
             dialect,
             health: Arc::default(),
+            probe: Arc::default(),
             target,
         };
         store
-            .probe_write()
+            .probe_write(true)
             .await
             .map_err(|e| StoreError::NotWritable {
                 what: format!("the database {}", store.target),
@@ -182,25 +185,15 @@ impl Store {
     /// A transaction for changes that must commit together (a state change
     /// and its system events). End it with [`Store::commit`].
     pub async fn begin_write(&self) -> Result<Tx> {
-        let begun = self.pool.begin_with(self.dialect.begin_write_sql()).await;
-        begun.map_err(|e| self.failed(e.into()))
+        Ok(self.pool.begin_with(self.dialect.begin_write_sql()).await?)
     }
 
-    /// Commits `tx`, recording in [`Store::health`] whether the database
-    /// took the write.
+    /// Commits `tx`; a success tells [`Store::health`] the database takes
+    /// writes. (Failures are recorded where they are answered, once.)
     pub async fn commit(&self, tx: Tx) -> Result<()> {
-        match tx.commit().await {
-            Ok(()) => {
-                self.health.succeeded();
-                Ok(())
-            }
-            Err(e) => Err(self.failed(StoreError::classify(e))),
-        }
-    }
-
-    fn failed(&self, e: StoreError) -> StoreError {
-        self.health.failed(&e);
-        e
+        tx.commit().await.map_err(StoreError::classify)?;
+        self.health.succeeded();
+        Ok(())
     }
 
     /// Whether a failed transaction may simply be run again.
@@ -212,28 +205,6 @@ impl Store {
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
-    }
-
-    /// Writes one row in a transaction of its own: whether the database
-    /// takes a write now. Ends a recorded outage when it does.
-    pub async fn probe_write(&self) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query("UPDATE store_probe SET written = written + 1 WHERE id = 1")
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.failed(e.into()))?;
-        self.commit(tx).await
-    }
-
-    /// Whether the store can serve: `Ok` when a write succeeds now, else
-    /// why not. A read would pass on a full disk or a read-only server, so
-    /// this writes; it also ends a recorded outage when the cause is gone,
-    /// with no client writing.
-    pub async fn readiness(&self) -> Result<(), String> {
-        self.probe_write().await.map_err(|e| match e.outage() {
-            Some(o) => format!("{o}: {e}"),
-            None => e.to_string(),
-        })
     }
 }
 
@@ -254,7 +225,7 @@ async fn settle(conn: &mut sqlx::AnyConnection) -> Result<bool, sqlx::Error> {
 
 /// The database as messages name it: the SQLite file's path, or the URL
 /// with any password left out.
-fn describe(url: &str) -> String {
+pub(super) fn describe(url: &str) -> String {
     if let Some(rest) = url.strip_prefix("sqlite:") {
         let path = rest.trim_start_matches("//");
         return path.split('?').next().unwrap_or(path).to_owned();

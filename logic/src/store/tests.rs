@@ -299,7 +299,7 @@ fn outages_are_told_from_bugs() {
 
 async fn a_failed_write_is_recorded_and_a_probe_ends_it(store: Store) {
     // A write that fails for an outage: here, one on a closed pool.
-    store.probe_write().await.unwrap();
+    store.probe_write(false).await.unwrap();
     assert!(store.health().down().is_none());
     let lost = StoreError::Database(sqlx::Error::PoolClosed);
     store.health().failed(&lost);
@@ -376,3 +376,61 @@ async fn the_block_cleanup_migration_removes_only_the_blocked_sides_rows(store: 
 }
 
 on_both_engines!(the_block_cleanup_migration_removes_only_the_blocked_sides_rows);
+
+/// The pool never hands out a connection that sqlx still counts as inside
+/// a transaction SQLite already ended (as after a commit that failed for a
+/// full disk): every BEGIN on it would fail until a restart.
+#[tokio::test]
+async fn a_connection_whose_transaction_could_not_end_is_not_reused() {
+    let (store, _guard) = sqlite().await;
+    let size = store.dialect().pool_size();
+    for _ in 0..size * 2 {
+        let mut tx = store.begin_write().await.unwrap();
+        // SQLite ends the transaction behind sqlx's back, as it does itself
+        // when a commit fails for SQLITE_FULL; the rollback sqlx queues
+        // when `tx` is dropped then finds none.
+        sqlx::query("ROLLBACK").execute(&mut *tx).await.unwrap();
+        drop(tx);
+    }
+    for i in 0..size * 2 {
+        let tx = store.begin_write().await;
+        assert!(tx.is_ok(), "BEGIN {i}: {:?}", tx.err());
+        store.commit(tx.unwrap()).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn sqlite_outages_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let rw = Store::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+        .await
+        .unwrap();
+    // A read-only file: SQLITE_READONLY.
+    let ro = sqlx::any::AnyPoolOptions::new()
+        .connect(&format!("sqlite://{}?mode=ro", path.display()))
+        .await
+        .unwrap();
+    let e = sqlx::query("DELETE FROM store_probe")
+        .execute(&ro)
+        .await
+        .unwrap_err();
+    assert_eq!(Outage::of(&e), Some(Outage::ReadOnly), "{e}");
+    // A database at its size limit: SQLITE_FULL.
+    let mut conn = rw.pool().acquire().await.unwrap();
+    let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::query(&format!("PRAGMA max_page_count = {pages}"))
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let blob = vec![7u8; 1 << 20];
+    let e = sqlx::query("INSERT INTO store_probe (id, written_at) VALUES (-1, ?)")
+        .bind(&blob[..])
+        .execute(&mut *conn)
+        .await
+        .unwrap_err();
+    assert_eq!(Outage::of(&e), Some(Outage::DiskFull), "{e}");
+}
