@@ -57,7 +57,7 @@ impl Connection {
         let mut n = 0;
         while n < MAX_FRAMES_PER_WRITE && self.out.len() < SHRINK_ABOVE {
             match self.rx.try_recv() {
-                Ok(frame) => self.out.extend_from_slice(&frame),
+                Ok(frame) => self.take_queued(frame),
                 Err(_) => break,
             }
             n += 1;
