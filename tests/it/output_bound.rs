@@ -148,7 +148,7 @@ async fn clients_that_pipeline_syncs_and_never_read_hold_the_server_under_its_ou
     }
     // The server answers what it reads until every connection is stopped:
     // its resident set stops growing. Sampled until flat for 1.5 s, within
-    // 10 s (the write timeout closes the stuck connections after 15 s).
+    // 8 s (the write timeout closes the stuck connections after 15 s).
     let start = Instant::now();
     let mut samples: Vec<u64> = Vec::new();
     let stable = loop {
@@ -156,7 +156,7 @@ async fn clients_that_pipeline_syncs_and_never_read_hold_the_server_under_its_ou
         let recent = &samples[samples.len().saturating_sub(8)..];
         let flat = samples.len() >= 8
             && recent.iter().max().unwrap() - recent.iter().min().unwrap() < 2 * 1024 * 1024;
-        if flat || start.elapsed() > Duration::from_secs(10) {
+        if flat || start.elapsed() > Duration::from_secs(8) {
             break flat;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
