@@ -8,6 +8,9 @@ use tern_public::codec::DEFAULT_MAX_FRAME_LEN;
 
 use crate::Tls;
 
+/// Default of [`ConnectConfig::write_queue_bytes`]: 1 MiB.
+const DEFAULT_WRITE_QUEUE_BYTES: usize = 1024 * 1024;
+
 /// Settings of a connect node; `Default` gives the documented defaults.
 #[derive(Debug, Clone)]
 pub struct ConnectConfig {
@@ -25,6 +28,12 @@ pub struct ConnectConfig {
     pub heartbeat_interval: Duration,
     /// Frames queued for one connection before it counts as a slow consumer and is closed.
     pub write_queue_frames: usize,
+    /// Bytes of output one connection may have pending. While its replies,
+    /// queued pushes and the replies its requests in flight may bring reach
+    /// this, its requests are not read; pushes queued past it close the
+    /// connection as a slow consumer. One frame larger than this still goes
+    /// out when nothing else is pending.
+    pub write_queue_bytes: usize,
     /// A write that cannot progress for this long closes the connection.
     pub write_timeout: Duration,
     /// Requests of one connection in flight or queued before reading pauses.
@@ -65,6 +74,7 @@ impl Default for ConnectConfig {
             handshake_timeout: Duration::from_secs(10),
             heartbeat_interval: Duration::from_secs(30),
             write_queue_frames: 512,
+            write_queue_bytes: DEFAULT_WRITE_QUEUE_BYTES,
             write_timeout: Duration::from_secs(15),
             max_inflight: 32,
             request_timeout: tern_public::bus::DEFAULT_REQUEST_TIMEOUT,

@@ -5,7 +5,9 @@
 //! the outbound queue, finished requests, the close signal and one deadline.
 //! Requests run as child tasks in a per-connection `JoinSet`; SEND and the
 //! sign-in commands go through a serial lane so the sends of one connection
-//! are stored in the order they were sent.
+//! are stored in the order they were sent. Reading pauses while too many
+//! requests are in flight, or while the output is over its byte bound
+//! (`backpressure`).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -26,7 +28,7 @@ use tern_public::{Code, FrameCodec, FrameError, FrameType};
 
 use crate::close::{linger, Close};
 use crate::node::NodeState;
-use crate::registry::{CloseSignal, ConnHandle};
+use crate::registry::{CloseSignal, ConnHandle, QueuedBytes};
 
 /// Read buffer of a fresh connection: enough for the small frames of normal traffic.
 const INITIAL_READ_BUF: usize = 512;
@@ -46,6 +48,8 @@ struct Identity {
 struct Done {
     request_id: u64,
     serial: bool,
+    /// Output bytes the request held until its reply (`backpressure`).
+    held: usize,
     reply: ConnReply,
 }
 
@@ -78,6 +82,8 @@ struct Connection {
     identity: Option<Identity>,
     handle: ConnHandle,
     rx: mpsc::Receiver<Bytes>,
+    /// Bytes of the frames in `rx`.
+    queued: Arc<QueuedBytes>,
     signal: Arc<CloseSignal>,
     inflight: JoinSet<Done>,
     serial: VecDeque<(FrameType, Request)>,
@@ -94,6 +100,10 @@ struct Connection {
     room_sends: Option<Box<DefaultDirectRateLimiter>>,
     /// Frames and bytes this connection may still send.
     budget: flood::Budget,
+    /// Output bytes promised to the requests read and not answered yet.
+    reserved: usize,
+    /// Reading is paused because the output is over its byte bound.
+    output_paused: bool,
 }
 
 enum Step {
@@ -105,7 +115,8 @@ impl Connection {
     fn new(node: Arc<NodeState>, conn_id: u64, peer: String) -> Connection {
         let (tx, rx) = mpsc::channel(node.cfg.write_queue_frames);
         let signal = Arc::new(CloseSignal::default());
-        let handle = ConnHandle::new(conn_id, tx, signal.clone());
+        let queued = Arc::new(QueuedBytes::new(node.cfg.write_queue_bytes));
+        let handle = ConnHandle::bounded(conn_id, tx, signal.clone(), queued.clone());
         let budget = flood::Budget::new(&node.cfg, &node.clock);
         Connection {
             node,
@@ -114,6 +125,7 @@ impl Connection {
             identity: None,
             handle,
             rx,
+            queued,
             signal,
             inflight: JoinSet::new(),
             serial: VecDeque::new(),
@@ -124,6 +136,8 @@ impl Connection {
             out: BytesMut::new(),
             room_sends: None,
             budget,
+            reserved: 0,
+            output_paused: false,
         }
     }
 
@@ -146,12 +160,13 @@ impl Connection {
         let signal = self.signal.clone();
 
         let why = loop {
-            let can_read = self.inflight.len() + self.serial.len() < self.node.cfg.max_inflight;
+            let can_read = self.output_has_room()
+                && self.inflight.len() + self.serial.len() < self.node.cfg.max_inflight;
             let was_bound = self.identity.is_some();
             let step = tokio::select! {
                 close = signal.wait() => Step::Close(close),
                 Some(frame) = self.rx.recv() => {
-                    self.out.extend_from_slice(&frame);
+                    self.take_queued(frame);
                     Step::Continue
                 }
                 Some(done) = self.inflight.join_next() => match done {
@@ -191,7 +206,7 @@ impl Connection {
         // close, unless the peer is the reason nothing goes out.
         if why.flushes_queue() {
             while let Ok(frame) = self.rx.try_recv() {
-                self.out.extend_from_slice(&frame);
+                self.take_queued(frame);
             }
             let _ = self.flush(&mut wr).await;
         }
@@ -217,6 +232,7 @@ impl Connection {
     }
 
     async fn closed(mut self, why: Close) {
+        self.end_pause();
         let m = &self.node.metrics;
         m.connections.dec();
         m.closed(why);
@@ -262,6 +278,7 @@ impl Connection {
     }
 }
 
+mod backpressure;
 mod flood;
 mod output;
 mod requests;

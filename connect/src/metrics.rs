@@ -58,6 +58,11 @@ pub(crate) struct ConnectMetrics {
     pub bus_request_seconds: Histogram,
     /// Frames answered RATE_LIMITED, by the limit they went over.
     pub rate_limited: Family<LimitLabels, Counter>,
+    /// Connections whose requests are not read now because their output
+    /// is over `write_queue_bytes`.
+    pub output_paused: Gauge,
+    /// Times a connection stopped reading for its output.
+    pub output_pauses: Counter,
 }
 
 impl Default for ConnectMetrics {
@@ -71,6 +76,8 @@ impl Default for ConnectMetrics {
             // 100 µs to ~26 s, doubling.
             bus_request_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 18)),
             rate_limited: Family::default(),
+            output_paused: Gauge::default(),
+            output_pauses: Counter::default(),
         }
     }
 }
@@ -113,6 +120,16 @@ impl ConnectMetrics {
             "rate_limited",
             "Client frames answered RATE_LIMITED, by the limit they went over",
             self.rate_limited.clone(),
+        );
+        r.register(
+            "connections_output_paused",
+            "Client connections not read now because their pending output is over --write-queue-bytes",
+            self.output_paused.clone(),
+        );
+        r.register(
+            "output_pauses",
+            "Times a client connection stopped reading because its pending output reached --write-queue-bytes",
+            self.output_pauses.clone(),
         );
     }
 

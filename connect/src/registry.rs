@@ -1,7 +1,7 @@
 //! Which local connection serves which device (DESIGN.md "connect").
 //!
-//! Every open connection has a [`ConnHandle`]: a bounded queue of encoded
-//! frames and a close signal. Signed-in connections are also indexed by
+//! Every open connection has a [`ConnHandle`]: a queue of encoded frames,
+//! bounded in frames and in bytes ([`QueuedBytes`]), and a close signal. Signed-in connections are also indexed by
 //! device id; a second sign-in of the same device replaces the first, and
 //! removal is compare-and-delete on the connection id so a stale close never
 //! unbinds the newer connection.
@@ -17,6 +17,9 @@ use tern_public::proto::client::{KickReason, Kicked};
 use tern_public::{Frame, FrameType};
 
 use crate::close::Close;
+
+mod queued;
+pub(crate) use queued::QueuedBytes;
 
 /// How a connection is closed from outside its own task: the first
 /// [`Close`] claimed wins, and the connection's task wakes to it.
@@ -61,24 +64,40 @@ pub(crate) struct ConnHandle {
     pub conn_id: u64,
     tx: mpsc::Sender<Bytes>,
     signal: Arc<CloseSignal>,
+    queued: Arc<QueuedBytes>,
 }
 
 /// What happened to a frame offered to a connection.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Push {
     Queued,
-    /// The queue was full: the connection is being closed; its device resyncs on reconnect.
+    /// The queue was full (in frames or in bytes): the connection is being
+    /// closed; its device resyncs on reconnect.
     SlowConsumer,
     Closed,
 }
 
 impl ConnHandle {
-    pub(crate) fn new(conn_id: u64, tx: mpsc::Sender<Bytes>, signal: Arc<CloseSignal>) -> Self {
+    /// The handle of a connection whose task takes frames from `tx`'s
+    /// receiver and gives their bytes back to `queued`.
+    pub(crate) fn bounded(
+        conn_id: u64,
+        tx: mpsc::Sender<Bytes>,
+        signal: Arc<CloseSignal>,
+        queued: Arc<QueuedBytes>,
+    ) -> Self {
         ConnHandle {
             conn_id,
             tx,
             signal,
+            queued,
         }
+    }
+
+    /// A handle with no byte limit, for tests that count frames only.
+    #[cfg(test)]
+    pub(crate) fn new(conn_id: u64, tx: mpsc::Sender<Bytes>, signal: Arc<CloseSignal>) -> Self {
+        ConnHandle::bounded(conn_id, tx, signal, Arc::new(QueuedBytes::new(usize::MAX)))
     }
 
     /// Whether the connection's task has stopped taking frames: it is
@@ -87,18 +106,34 @@ impl ConnHandle {
         self.tx.is_closed()
     }
 
-    /// Queues an encoded frame without waiting; a full queue closes the connection.
+    /// Queues an encoded frame without waiting; a queue full in frames or
+    /// in bytes closes the connection. A sender never waits for a reader.
     pub(crate) fn push(&self, frame: Bytes) -> Push {
+        let len = frame.len();
+        if !self.queued.take(len) {
+            return self.slow_consumer();
+        }
         match self.tx.try_send(frame) {
             Ok(()) => Push::Queued,
             Err(TrySendError::Full(_)) => {
-                // The first reason wins: a kicked connection stays kicked.
-                self.signal.claim(Close::SlowConsumer);
-                self.signal.raise();
-                Push::SlowConsumer
+                self.queued.release(len);
+                self.slow_consumer()
             }
-            Err(TrySendError::Closed(_)) => Push::Closed,
+            Err(TrySendError::Closed(_)) => {
+                self.queued.release(len);
+                Push::Closed
+            }
         }
+    }
+
+    fn slow_consumer(&self) -> Push {
+        if self.tx.is_closed() {
+            return Push::Closed;
+        }
+        // The first reason wins: a kicked connection stays kicked.
+        self.signal.claim(Close::SlowConsumer);
+        self.signal.raise();
+        Push::SlowConsumer
     }
 
     /// Sends KICKED(reason) and closes the connection after flushing its
@@ -115,8 +150,15 @@ impl ConnHandle {
                     reason: reason as i32,
                 },
             );
-            // If the queue is full the client misses the reason, not the close.
-            let _ = self.tx.try_send(frame.to_bytes());
+            // If the queue is full the client misses the reason, not the
+            // close. The byte limit does not apply: the frame is tiny and
+            // the last one.
+            let frame = frame.to_bytes();
+            let len = frame.len();
+            self.queued.force(len);
+            if self.tx.try_send(frame).is_err() {
+                self.queued.release(len);
+            }
         }
         self.signal.raise();
     }
@@ -248,6 +290,37 @@ mod tests {
         assert_eq!(h.push(Bytes::from_static(b"3")), Push::SlowConsumer);
         assert_eq!(signal.wait().await, Close::SlowConsumer);
         assert_eq!(&rx.recv().await.unwrap()[..], b"1");
+    }
+
+    #[tokio::test]
+    async fn pushes_past_the_byte_limit_mark_slow_consumer_but_one_large_frame_fits() {
+        let (tx, mut rx) = mpsc::channel(64);
+        let signal = Arc::new(CloseSignal::default());
+        let queued = Arc::new(QueuedBytes::new(100));
+        let h = ConnHandle::bounded(1, tx, signal.clone(), queued.clone());
+        // Empty: a frame larger than the whole limit still goes in.
+        assert_eq!(h.push(Bytes::from(vec![0u8; 300])), Push::Queued);
+        assert_eq!(queued.get(), 300);
+        // Taken off by the connection: the room is back.
+        let big = rx.recv().await.unwrap();
+        queued.release(big.len());
+        assert_eq!(h.push(Bytes::from(vec![0u8; 60])), Push::Queued);
+        assert_eq!(h.push(Bytes::from(vec![0u8; 40])), Push::Queued);
+        assert_eq!(h.push(Bytes::from(vec![0u8; 1])), Push::SlowConsumer);
+        assert_eq!(queued.get(), 100, "a refused frame takes no room");
+        assert_eq!(signal.wait().await, Close::SlowConsumer);
+        // The KICKED of a kick is queued whatever the bytes.
+        let (tx, mut rx) = mpsc::channel(64);
+        let queued = Arc::new(QueuedBytes::new(10));
+        let h = ConnHandle::bounded(2, tx, Arc::new(CloseSignal::default()), queued.clone());
+        assert_eq!(h.push(Bytes::from(vec![0u8; 10])), Push::Queued);
+        h.kick(KickReason::Draining);
+        queued.release(rx.try_recv().unwrap().len());
+        assert_eq!(
+            queued.get(),
+            rx.try_recv().expect("the KICKED").len(),
+            "the KICKED's bytes are counted"
+        );
     }
 
     #[tokio::test]

@@ -34,6 +34,12 @@ pub struct ConnectLimits {
     /// Frames queued per connection before it is closed as a slow consumer.
     #[arg(long, env = "TERN_WRITE_QUEUE", default_value_t = 512, value_parser = clap::value_parser!(u32).range(8..=1_000_000))]
     pub write_queue: u32,
+    /// Bytes of output one connection may have pending (replies, pushes,
+    /// and the replies its requests in flight may bring). Past it the
+    /// connection's requests are not read until it drains; pushes past it
+    /// close it as a slow consumer.
+    #[arg(long, env = "TERN_WRITE_QUEUE_BYTES", default_value_t = 1024 * 1024, value_parser = clap::value_parser!(u32).range(4096..=1024 * 1024 * 1024))]
+    pub write_queue_bytes: u32,
     /// Time to wait for logic before answering UNAVAILABLE.
     #[arg(long, env = "TERN_REQUEST_TIMEOUT_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub request_timeout_secs: u64,

@@ -181,6 +181,7 @@ fn connect_config(node_id: String, common: &Common, l: &ConnectLimits) -> Connec
         handshake_timeout: Duration::from_secs(l.handshake_timeout_secs),
         heartbeat_interval: Duration::from_secs(l.heartbeat_interval_secs),
         write_queue_frames: l.write_queue as usize,
+        write_queue_bytes: l.write_queue_bytes as usize,
         request_timeout: Duration::from_secs(l.request_timeout_secs),
         drain_grace: Duration::from_secs(l.drain_grace_secs),
         alive_interval: Duration::from_millis(l.alive_interval_ms),

@@ -12,6 +12,33 @@ fn no_arguments_means_serve_with_defaults() {
     let c = cli.serve.connect_config();
     assert_eq!(c.heartbeat_interval, Duration::from_secs(30));
     assert_eq!(c.max_frame_len, 256 * 1024);
+    assert_eq!(c.write_queue_bytes, 1024 * 1024);
+}
+
+#[test]
+fn the_output_byte_bound_is_a_flag_of_serve_and_connect() {
+    let cli = Cli::try_parse_from(["tern", "--write-queue-bytes", "65536"]).unwrap();
+    assert_eq!(cli.serve.connect_config().write_queue_bytes, 65536);
+    let cli = Cli::try_parse_from([
+        "tern",
+        "connect",
+        "--nats",
+        "nats://127.0.0.1:4222",
+        "--write-queue-bytes",
+        "2097152",
+    ])
+    .unwrap();
+    let Some(Command::Connect(c)) = cli.command else {
+        panic!("connect")
+    };
+    assert_eq!(
+        c.connect_config("n".into()).write_queue_bytes,
+        2 * 1024 * 1024
+    );
+    assert!(
+        Cli::try_parse_from(["tern", "--write-queue-bytes", "100"]).is_err(),
+        "below one small page"
+    );
 }
 
 #[test]

@@ -32,6 +32,7 @@ mod group_rules;
 mod groups;
 mod limits;
 mod nats_bus;
+mod output_bound;
 mod rooms;
 mod sdk;
 mod secrets;

@@ -3,12 +3,14 @@
 
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
+use prost::Message as _;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tracing::{debug, warn};
 
+use tern_public::codec::HEADER_LEN;
 use tern_public::proto::client::Reply;
-use tern_public::{Code, Frame, FrameType};
+use tern_public::{Code, FrameType};
 
 use super::{Connection, INITIAL_READ_BUF, MAX_FRAMES_PER_WRITE, SHRINK_ABOVE};
 use crate::close::Close;
@@ -36,16 +38,26 @@ impl Connection {
         });
     }
 
+    /// Encodes a REPLY frame straight into the output buffer: a page is
+    /// copied once, not through a frame and its wire form first.
     pub(super) fn write_reply(&mut self, reply: Reply) {
-        let frame = Frame::from_message(FrameType::Reply.as_u16(), &reply);
-        if frame.value.len() > self.node.cfg.max_frame_len {
+        let len = reply.encoded_len();
+        let wire_len = u32::try_from(len)
+            .ok()
+            .filter(|_| len <= self.node.cfg.max_frame_len);
+        let Some(wire_len) = wire_len else {
             // Logic keeps replies under the limit; if one is not, the client
             // still gets exactly one answer.
-            warn!(len = frame.value.len(), "reply over the frame limit");
+            warn!(len, "reply over the frame limit");
             let id = reply.request_id;
             return self.reply(id, Code::Internal, "reply too large", Bytes::new());
-        }
-        self.out.extend_from_slice(&frame.to_bytes());
+        };
+        self.out.reserve(HEADER_LEN + len);
+        self.out.put_u16(FrameType::Reply.as_u16());
+        self.out.put_u32(wire_len);
+        reply
+            .encode(&mut self.out)
+            .expect("a BytesMut grows to hold any message");
     }
 
     /// Writes everything pending (the output buffer and whatever is queued)
@@ -57,7 +69,7 @@ impl Connection {
         let mut n = 0;
         while n < MAX_FRAMES_PER_WRITE && self.out.len() < SHRINK_ABOVE {
             match self.rx.try_recv() {
-                Ok(frame) => self.out.extend_from_slice(&frame),
+                Ok(frame) => self.take_queued(frame),
                 Err(_) => break,
             }
             n += 1;

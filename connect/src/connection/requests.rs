@@ -18,7 +18,7 @@ use tern_public::proto::client::{
 use tern_public::{time::now_ms, Code, Frame, FrameType};
 
 use super::flood::Verdict;
-use super::{Connection, Done, Identity, Step};
+use super::{backpressure, Connection, Done, Identity, Step};
 use crate::close::Close;
 
 impl Connection {
@@ -118,6 +118,8 @@ impl Connection {
                 }
             }
             (t, _) if t.is_auth() || t == FrameType::Send => {
+                // Waiting in the lane, it owes its reply as much as in flight.
+                self.hold_reply(t);
                 self.serial.push_back((t, request));
                 self.start_serial();
             }
@@ -161,6 +163,7 @@ impl Connection {
         let node = self.node.clone();
         let handle = self.handle.clone();
         let request_id = request.request_id;
+        let held = self.hold_reply(ty);
         let join = ty == FrameType::RoomJoin;
         self.asked_to_join |= join;
         self.inflight.spawn(
@@ -178,6 +181,7 @@ impl Connection {
                 Done {
                     request_id,
                     serial: false,
+                    held,
                     reply: ConnReply {
                         code: code.as_i32(),
                         message,
@@ -195,6 +199,9 @@ impl Connection {
             return;
         }
         while let Some((ty, request)) = self.serial.pop_front() {
+            // forward() holds it again while in flight.
+            let held = backpressure::reply_reserve(ty, self.node.cfg.max_frame_len);
+            self.release_reply(held);
             if ty.is_auth() && self.identity.is_some() {
                 // Queued behind the sign-in that has since succeeded.
                 self.reply(
@@ -230,12 +237,14 @@ impl Connection {
         };
         let node = self.node.clone();
         let request_id = request.request_id;
+        let held = self.hold_reply(ty);
         self.inflight.spawn(
             async move {
                 let reply = node.logic.call(msg).await;
                 Done {
                     request_id,
                     serial,
+                    held,
                     reply,
                 }
             }
@@ -248,6 +257,7 @@ impl Connection {
             self.serial_busy = false;
             self.auth_inflight = false;
         }
+        self.release_reply(done.held);
         let code = Code::from_i32(done.reply.code).unwrap_or(Code::Internal);
         if let (Code::Ok, Some(bind), None) = (code, done.reply.bind, self.identity) {
             self.bind(bind.user_id, bind.device_id);

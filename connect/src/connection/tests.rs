@@ -26,10 +26,13 @@ struct Harness {
     /// Highest number of SENDs the fake logic saw in flight at once.
     max_concurrent_sends: Arc<AtomicUsize>,
     sends_seen: Arc<std::sync::Mutex<Vec<u64>>>,
+    /// SYNCs the fake logic received.
+    syncs: Arc<AtomicUsize>,
 }
 
 /// Starts a fake logic: SIGN_IN with token "good" binds user 1 to the device
-/// id in the request; SEND answers after a short delay, recording order.
+/// id in the request; SEND answers after a short delay, recording order;
+/// SYNC answers with as many bytes as its payload (a u64) asks for.
 async fn harness(cfg: ConnectConfig) -> Harness {
     let bus = MemoryBus::new();
     let mut sub = bus
@@ -40,20 +43,23 @@ async fn harness(cfg: ConnectConfig) -> Harness {
     let sends_seen = Arc::new(std::sync::Mutex::new(Vec::new()));
     let in_flight = Arc::new(AtomicUsize::new(0));
     let signins = Arc::new(AtomicUsize::new(0));
-    let (b, maxc, seen, count) = (
+    let syncs = Arc::new(AtomicUsize::new(0));
+    let (b, maxc, seen, count, sync_count) = (
         bus.clone(),
         max_concurrent_sends.clone(),
         sends_seen.clone(),
         signins.clone(),
+        syncs.clone(),
     );
     tokio::spawn(async move {
         while let Some(msg) = sub.next().await {
-            let (b, maxc, seen, in_flight, signins) = (
+            let (b, maxc, seen, in_flight, signins, syncs) = (
                 b.clone(),
                 maxc.clone(),
                 seen.clone(),
                 in_flight.clone(),
                 count.clone(),
+                sync_count.clone(),
             );
             tokio::spawn(async move {
                 let req = ConnRequest::decode(msg.payload).unwrap();
@@ -91,6 +97,14 @@ async fn harness(cfg: ConnectConfig) -> Harness {
                             ..Default::default()
                         }
                     }
+                    FrameType::Sync => {
+                        syncs.fetch_add(1, Ordering::SeqCst);
+                        let n = u64::from_be_bytes(req.payload[..8].try_into().unwrap());
+                        ConnReply {
+                            payload: vec![7u8; n as usize].into(),
+                            ..Default::default()
+                        }
+                    }
                     _ => ConnReply::default(),
                 };
                 b.publish(msg.reply.as_deref().unwrap(), reply.encode_to_vec().into())
@@ -106,6 +120,7 @@ async fn harness(cfg: ConnectConfig) -> Harness {
         signins,
         max_concurrent_sends,
         sends_seen,
+        syncs,
     }
 }
 
@@ -282,6 +297,8 @@ async fn second_sign_in_of_a_device_kicks_the_first_connection() {
     send(&mut second, FrameType::Heartbeat.as_u16(), 3, Bytes::new()).await;
     assert_eq!(reply(&mut second).await.code, 0);
 }
+
+mod backpressure;
 
 impl Harness {
     fn node_registry_device(&self, device_id: u64) -> Option<crate::registry::ConnHandle> {
