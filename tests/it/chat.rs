@@ -174,6 +174,24 @@ async fn a_retried_send_returns_the_first_reply_and_stores_nothing(shape: Shape)
             .seq,
         2
     );
+    // Refused now (blocked), a retry of the stored send still answers with
+    // it; a new send is refused.
+    bob.client.friend_block(alice.user_id).await.unwrap();
+    assert_eq!(
+        alice2
+            .client
+            .send_text(bob.user_id, "once", "retry-me")
+            .await
+            .unwrap(),
+        first,
+        "a retry after a block"
+    );
+    let refused = alice2
+        .client
+        .send_text(bob.user_id, "once", "new")
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some(Code::Blocked), "{refused}");
     server.stop().await;
 }
 

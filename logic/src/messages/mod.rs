@@ -58,21 +58,31 @@ pub(crate) async fn send(logic: &Logic, actor: &Actor, draft: Draft) -> Result<S
         _ => return Err(LogicError::bad_request("conv_type must be USER or GROUP")),
     };
     check_content(&logic.cfg, &draft)?;
-    // A retry answers with the first send, even if the sender may no longer
-    // send (muted, removed, unfriended) since.
-    if !draft.client_msg_id.is_empty() {
-        if let Some(existing) = logic
-            .store
-            .find_by_client_msg_id(actor.user_id(), &draft.client_msg_id)
-            .await?
-        {
-            return Ok(duplicate(existing));
+    // A retry of a stored send is caught by the unique (sender,
+    // client_msg_id) index when its batch commits, so the common case reads
+    // nothing first. Only a send refused here looks for a first send: a
+    // retry answers with it, even if the sender may no longer send (muted,
+    // removed, unfriended, over the rate) since.
+    let checked = async {
+        crate::limits::check_send(logic, actor).await?;
+        match conv_type {
+            ConvType::Group => group_recipients(logic, actor, draft.to).await,
+            _ => user_recipients(logic, actor, draft.to).await,
         }
-    }
-    crate::limits::check_send(logic, actor).await?;
-    let recipients = match conv_type {
-        ConvType::Group => group_recipients(logic, actor, draft.to).await?,
-        _ => user_recipients(logic, actor, draft.to).await?,
+    };
+    let recipients = match checked.await {
+        Ok(r) => r,
+        Err(refused) if !draft.client_msg_id.is_empty() => {
+            return match logic
+                .store
+                .find_by_client_msg_id(actor.user_id(), &draft.client_msg_id)
+                .await?
+            {
+                Some(existing) => Ok(duplicate(existing)),
+                None => Err(refused),
+            };
+        }
+        Err(refused) => return Err(refused),
     };
     let msg = chat_message(
         (actor.user_id(), actor.device_id()),

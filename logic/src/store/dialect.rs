@@ -131,6 +131,15 @@ impl Dialect {
         }
     }
 
+    /// Whether the pool pings a connection before handing it out. A SQLite
+    /// connection is a file handle in this process: it cannot have been
+    /// lost, and the ping would cost a hand-off to its worker thread and
+    /// back on every acquire. A MySQL connection may have been cut or the
+    /// server restarted while it sat idle.
+    pub(crate) fn ping_before_use(self) -> bool {
+        self == Dialect::MySql
+    }
+
     /// Errors after which the whole transaction may simply be run again:
     /// deadlocks and lock-wait timeouts (MySQL), a busy database (SQLite).
     pub(crate) fn is_retryable(self, e: &sqlx::Error) -> bool {

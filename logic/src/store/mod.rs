@@ -109,6 +109,7 @@ impl Store {
         let pool = AnyPoolOptions::new()
             .max_connections(dialect.pool_size())
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            .test_before_acquire(dialect.ping_before_use())
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     for pragma in dialect.session_setup() {
