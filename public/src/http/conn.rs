@@ -1,0 +1,222 @@
+//! What one HTTP connection needs for its timeouts: a [`Clock`] that knows
+//! which phase the connection is in and since when, the socket wrapped to
+//! tell it about bytes moved ([`Watched`]), and response bodies wrapped to
+//! tell it when a response is over ([`Tracked`]).
+
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use hyper::body::{Body, Frame, SizeHint};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Reading a request's headers: bounded as a whole by the header timeout.
+    Head,
+    /// The request is answered: the handler runs, the body moves.
+    InFlight,
+    /// Kept alive between a response and the next request's first byte.
+    Idle,
+}
+
+/// The phase of one connection and since when; its deadline follows.
+pub(super) struct Clock {
+    state: Mutex<(Phase, Instant)>,
+    /// Wakes [`Clock::expired`] when a deadline moves earlier (only when a
+    /// new request starts after an idle wait).
+    head_started: Notify,
+    header_timeout: Duration,
+    idle_timeout: Duration,
+}
+
+impl Clock {
+    /// A fresh connection: its first request's headers are due now.
+    pub(super) fn new(header_timeout: Duration, idle_timeout: Duration) -> Clock {
+        Clock {
+            state: Mutex::new((Phase::Head, Instant::now())),
+            head_started: Notify::new(),
+            header_timeout,
+            idle_timeout,
+        }
+    }
+
+    fn update(&self, f: impl FnOnce(&mut (Phase, Instant))) {
+        // Nothing panics while holding the lock; a poisoned one still holds
+        // a valid state.
+        f(&mut self.state.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+
+    /// Bytes arrived from the client.
+    fn read(&self) {
+        let mut started = false;
+        self.update(|s| match s.0 {
+            Phase::Idle => {
+                *s = (Phase::Head, Instant::now());
+                started = true;
+            }
+            Phase::InFlight => s.1 = Instant::now(),
+            Phase::Head => {}
+        });
+        if started {
+            self.head_started.notify_one();
+        }
+    }
+
+    /// Bytes went out to the client.
+    fn wrote(&self) {
+        self.update(|s| {
+            if s.0 != Phase::Head {
+                s.1 = Instant::now();
+            }
+        });
+    }
+
+    /// A request's headers have arrived and it is being answered; the
+    /// connection is idle again when what this returns is dropped.
+    pub(super) fn request_started(self: &Arc<Self>) -> ResponseDone {
+        self.update(|s| *s = (Phase::InFlight, Instant::now()));
+        ResponseDone(self.clone())
+    }
+
+    fn deadline(&self) -> (Instant, &'static str) {
+        let (phase, since) = *self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        match phase {
+            Phase::Head => (since + self.header_timeout, "header timeout"),
+            Phase::InFlight => (
+                since + self.idle_timeout,
+                "no bytes moved for the idle timeout",
+            ),
+            Phase::Idle => (since + self.idle_timeout, "idle timeout"),
+        }
+    }
+
+    /// Resolves once the connection is past its deadline, with the reason.
+    pub(super) async fn expired(&self) -> &'static str {
+        loop {
+            let (deadline, why) = self.deadline();
+            if Instant::now() >= deadline {
+                return why;
+            }
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline) => {}
+                () = self.head_started.notified() => {}
+            }
+        }
+    }
+}
+
+/// Held by a response's body: dropped when hyper has sent or abandoned it.
+pub(super) struct ResponseDone(Arc<Clock>);
+
+impl Drop for ResponseDone {
+    fn drop(&mut self) {
+        self.0.update(|s| *s = (Phase::Idle, Instant::now()));
+    }
+}
+
+/// A response body that marks the connection idle once hyper drops it
+/// (after its last frame, or when the connection ends).
+pub(super) struct Tracked<B> {
+    body: B,
+    _done: ResponseDone,
+}
+
+impl<B> Tracked<B> {
+    pub(super) fn new(body: B, done: ResponseDone) -> Tracked<B> {
+        Tracked { body, _done: done }
+    }
+}
+
+impl<B: Body + Unpin> Body for Tracked<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// The socket, telling the clock when bytes move.
+pub(super) struct Watched {
+    stream: TcpStream,
+    clock: Arc<Clock>,
+}
+
+impl Watched {
+    pub(super) fn new(stream: TcpStream, clock: Arc<Clock>) -> Watched {
+        Watched { stream, clock }
+    }
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let r = Pin::new(&mut this.stream).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            this.clock.read();
+        }
+        r
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.stream).poll_write(cx, buf);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            this.clock.wrote();
+        }
+        r
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            this.clock.wrote();
+        }
+        r
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
