@@ -1,0 +1,133 @@
+//! The bounds of the HTTP port on the `tern` binary: a half-sent request
+//! cannot hold the process past the drain grace on SIGTERM, and the header
+//! and idle timeouts come from their flags. The serving loop's own tests
+//! (every bound, the connection limit) are in `public/src/http/tests.rs`.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Starts `tern serve` with `flags`; returns it and its HTTP address.
+fn serve(data_dir: &std::path::Path, flags: &[&str]) -> (Child, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tern"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(flags)
+        .env("TERN_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the tern binary");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    // `http: <addr> (admin API …)`, printed once it serves.
+    let addr = loop {
+        let line = match lines.next() {
+            Some(Ok(l)) => l,
+            _ => panic!("tern exited before printing its HTTP address"),
+        };
+        if let Some(rest) = line.trim().strip_prefix("http:") {
+            let addr = rest.split_whitespace().next().expect("an address");
+            break addr.parse().expect("a socket address");
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr)
+}
+
+/// SIGTERM, then the exit status if the process ends within `deadline`;
+/// past it the process is killed and the test fails.
+async fn terminate_within(child: Child, deadline: Duration) -> ExitStatus {
+    let pid = child.id().to_string();
+    let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(status.success());
+    let mut child = child;
+    let waited = tokio::task::spawn_blocking(move || child.wait().expect("wait for tern"));
+    tokio::pin!(waited);
+    match tokio::time::timeout(deadline, &mut waited).await {
+        Ok(status) => status.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+            let _ = waited.await;
+            panic!("tern did not exit within {deadline:?} of SIGTERM");
+        }
+    }
+}
+
+/// One whole request, answered, on a connection kept alive.
+async fn get_healthz(s: &mut TcpStream) {
+    s.write_all(b"GET /healthz HTTP/1.1\r\nhost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !got.ends_with(b"\r\n\r\nok") {
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed before the answer");
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(got.starts_with(b"HTTP/1.1 200"), "{got:?}");
+}
+
+/// Waits (at most 5 s) for the server to close `s`; returns how long it took.
+async fn closed_within_5s(s: &mut TcpStream) -> Duration {
+    let t = Instant::now();
+    let mut buf = [0u8; 1024];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await {
+            Err(_) => panic!("the connection is still open after 5 s"),
+            Ok(Ok(0) | Err(_)) => return t.elapsed(),
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn sigterm_with_a_half_sent_http_request_exits_within_the_drain_grace() {
+    let dir = tempfile::tempdir().unwrap();
+    // The header timeout (10 s by default) is longer than the deadline
+    // below: only the grace can end the half-sent request in time.
+    let (child, http) = serve(dir.path(), &["--drain-grace-secs", "1"]);
+    let mut s = TcpStream::connect(http).await.unwrap();
+    // A first request shows the connection is accepted and served.
+    get_healthz(&mut s).await;
+    s.write_all(b"GET /healthz HTTP/1.1\r\nhost: t\r\nx-wait: ")
+        .await
+        .unwrap();
+    let t = Instant::now();
+    let status = terminate_within(child, Duration::from_secs(1 + 5)).await;
+    assert!(status.success(), "tern exits cleanly: {status:?}");
+    closed_within_5s(&mut s).await;
+    eprintln!("exited {:?} after SIGTERM", t.elapsed());
+}
+
+#[tokio::test]
+async fn the_admin_port_takes_its_header_and_idle_timeouts_from_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, http) = serve(
+        dir.path(),
+        &[
+            "--http-header-timeout-secs",
+            "1",
+            "--http-idle-timeout-secs",
+            "4",
+        ],
+    );
+    let mut half = TcpStream::connect(http).await.unwrap();
+    half.write_all(b"GET /healthz HTTP/1.1\r\nhost: t\r\n")
+        .await
+        .unwrap();
+    let mut kept = TcpStream::connect(http).await.unwrap();
+    get_healthz(&mut kept).await;
+
+    // Closed by the header timeout (1 s), not the idle one (4 s).
+    let took = closed_within_5s(&mut half).await;
+    assert!(took < Duration::from_secs(3), "header timeout: {took:?}");
+    closed_within_5s(&mut kept).await;
+    terminate_within(child, Duration::from_secs(15)).await;
+}
