@@ -49,6 +49,7 @@ pub async fn run_connect(
     let metrics_task = metrics.map(|l| {
         let mut registry = prometheus_client::registry::Registry::default();
         node.register_metrics(&mut registry);
+        http.metrics.register(&mut registry);
         let stopped = stop.clone().cancelled_owned();
         tokio::spawn(tern_connect::metrics::serve(l, registry, http, stopped))
     });
@@ -181,7 +182,8 @@ impl LogicNode {
             tasks,
             stop,
         } = self;
-        let state = api::ApiState::new(logic.clone(), admin_token, |_| {});
+        let state =
+            api::ApiState::new(logic.clone(), admin_token, |r| http_cfg.metrics.register(r));
         // HTTP stops at the signal: its grace runs alongside the bus drain.
         let http_stop = CancellationToken::new();
         let stopped = http_stop.clone().cancelled_owned();

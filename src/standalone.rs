@@ -85,7 +85,8 @@ impl Standalone {
         let http_task = http.map(|l| {
             let node = self.node.clone();
             let state = api::ApiState::new(self.logic.clone(), self.admin_token.clone(), |r| {
-                node.register_metrics(r)
+                node.register_metrics(r);
+                self.http.metrics.register(r);
             });
             let stopped = http_stop.clone().cancelled_owned();
             tokio::spawn(api::serve(l, state, self.http.clone(), stopped))

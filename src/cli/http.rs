@@ -32,6 +32,7 @@ impl HttpLimits {
             idle_timeout: Duration::from_secs(self.http_idle_timeout_secs),
             max_connections: self.http_max_connections as usize,
             shutdown_grace: grace,
+            ..HttpConfig::default()
         }
     }
 }

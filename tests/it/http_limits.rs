@@ -146,5 +146,11 @@ async fn the_admin_port_takes_its_header_and_idle_timeouts_from_flags() {
     let took = closed_within_5s(&mut half).await;
     assert!(took < Duration::from_secs(3), "header timeout: {took:?}");
     closed_within_5s(&mut kept).await;
+    let (status, _, text) = crate::common::http::call(http, "GET", "/metrics", None).await;
+    assert_eq!(status, 200);
+    for reason in ["header_timeout", "idle_timeout"] {
+        let line = format!("tern_http_connections_closed_by_bound_total{{reason=\"{reason}\"}} 1");
+        assert!(text.contains(&line), "no {line:?} in {text}");
+    }
     terminate_within(tern, Duration::from_secs(15)).await;
 }

@@ -15,14 +15,27 @@ use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+/// Which part of a request's life a connection is in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Phase {
+pub(super) enum Phase {
     /// Reading a request's headers: bounded as a whole by the header timeout.
     Head,
     /// The request is answered: the handler runs, the body moves.
     InFlight,
     /// Kept alive between a response and the next request's first byte.
     Idle,
+}
+
+impl Phase {
+    /// The bound a connection past its deadline in this phase went over,
+    /// as logged and counted.
+    pub(super) fn label(self) -> &'static str {
+        match self {
+            Phase::Head => "header_timeout",
+            Phase::InFlight => "stalled",
+            Phase::Idle => "idle_timeout",
+        }
+    }
 }
 
 /// The phase of one connection and since when; its deadline follows.
@@ -84,24 +97,22 @@ impl Clock {
         ResponseDone(self.clone())
     }
 
-    fn deadline(&self) -> (Instant, &'static str) {
+    fn deadline(&self) -> (Instant, Phase) {
         let (phase, since) = *self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        match phase {
-            Phase::Head => (since + self.header_timeout, "header timeout"),
-            Phase::InFlight => (
-                since + self.idle_timeout,
-                "no bytes moved for the idle timeout",
-            ),
-            Phase::Idle => (since + self.idle_timeout, "idle timeout"),
-        }
+        let bound = match phase {
+            Phase::Head => self.header_timeout,
+            Phase::InFlight | Phase::Idle => self.idle_timeout,
+        };
+        (since + bound, phase)
     }
 
-    /// Resolves once the connection is past its deadline, with the reason.
-    pub(super) async fn expired(&self) -> &'static str {
+    /// Resolves once the connection is past its deadline, with the phase
+    /// it was in.
+    pub(super) async fn expired(&self) -> Phase {
         loop {
-            let (deadline, why) = self.deadline();
+            let (deadline, phase) = self.deadline();
             if Instant::now() >= deadline {
-                return why;
+                return phase;
             }
             tokio::select! {
                 () = tokio::time::sleep_until(deadline) => {}

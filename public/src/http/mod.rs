@@ -22,8 +22,11 @@
 //! connection (longer bound). [`conn::Clock`] keeps both.
 
 mod conn;
+mod metrics;
 #[cfg(test)]
 mod tests;
+
+pub use metrics::HttpMetrics;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -55,6 +58,8 @@ pub struct HttpConfig {
     pub max_connections: usize,
     /// Time requests in flight get to finish after `shutdown`.
     pub shutdown_grace: Duration,
+    /// Where the port counts its connections and the bounds they hit.
+    pub metrics: HttpMetrics,
 }
 
 impl Default for HttpConfig {
@@ -64,6 +69,7 @@ impl Default for HttpConfig {
             idle_timeout: Duration::from_secs(60),
             max_connections: 1000,
             shutdown_grace: Duration::from_secs(10),
+            metrics: HttpMetrics::default(),
         }
     }
 }
@@ -105,6 +111,7 @@ pub async fn serve<S, B>(
         let permit = match limit.clone().try_acquire_owned() {
             Ok(p) => p,
             Err(_) => {
+                cfg.metrics.limit_reached();
                 if warned_at.is_none_or(|t| t.elapsed() >= LIMIT_WARN_EVERY) {
                     warn!(
                         max = cfg.max_connections,
@@ -154,6 +161,8 @@ pub async fn serve<S, B>(
     })
     .await;
     if drained.is_err() {
+        cfg.metrics
+            .closed_by_n("shutdown_grace", conns.len() as u64);
         warn!(
             open = conns.len(),
             grace = ?cfg.shutdown_grace,
@@ -181,6 +190,7 @@ async fn serve_conn<S, B>(
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    let _open = cfg.metrics.opened();
     // Small responses go out at once rather than behind Nagle's delay.
     let _ = stream.set_nodelay(true);
     let clock = Arc::new(Clock::new(cfg.header_timeout, cfg.idle_timeout));
@@ -209,7 +219,8 @@ async fn serve_conn<S, B>(
                 return;
             }
             why = clock.expired() => {
-                debug!(why, "HTTP connection closed");
+                debug!(why = why.label(), "HTTP connection closed");
+                cfg.metrics.closed_by(why.label());
                 return;
             }
             () = stop.cancelled(), if !stopping => {

@@ -52,6 +52,7 @@ struct Server {
     app: App,
     stop: CancellationToken,
     task: JoinHandle<()>,
+    metrics: HttpMetrics,
 }
 
 async fn start(cfg: HttpConfig) -> Server {
@@ -59,6 +60,7 @@ async fn start(cfg: HttpConfig) -> Server {
     let addr = listener.local_addr().unwrap();
     let app = App::default();
     let stop = CancellationToken::new();
+    let metrics = cfg.metrics.clone();
     let task = tokio::spawn(serve(
         listener,
         app.clone(),
@@ -70,6 +72,7 @@ async fn start(cfg: HttpConfig) -> Server {
         app,
         stop,
         task,
+        metrics,
     }
 }
 
@@ -117,6 +120,7 @@ async fn half_sent_headers_are_closed_after_the_header_timeout() {
     s.write_all(b"GET / HTTP/1.1\r\nhost: t\r\n").await.unwrap();
     let took = closed(&mut s).await;
     assert!(took >= Duration::from_millis(250), "closed after {took:?}");
+    assert_eq!(server.metrics.closed_count("header_timeout"), 1);
 }
 
 #[tokio::test]
@@ -150,6 +154,8 @@ async fn a_kept_alive_connection_is_closed_after_the_idle_timeout() {
     response(&mut s).await;
     let took = closed(&mut s).await;
     assert!(took >= Duration::from_millis(550), "closed after {took:?}");
+    assert_eq!(server.metrics.closed_count("idle_timeout"), 1);
+    assert_eq!(server.metrics.closed_count("header_timeout"), 0);
 
     // Used before the idle timeout, it serves the next request.
     let mut s = TcpStream::connect(server.addr).await.unwrap();
@@ -238,4 +244,5 @@ async fn shutdown_drops_what_is_still_open_after_the_grace() {
     );
     closed(&mut half).await;
     closed(&mut busy).await;
+    assert!(server.metrics.closed_count("shutdown_grace") >= 1);
 }
