@@ -166,6 +166,19 @@ async fn a_kept_alive_connection_is_closed_after_the_idle_timeout() {
 }
 
 #[tokio::test]
+async fn a_request_that_moves_no_byte_for_the_idle_timeout_is_closed() {
+    let server = start(cfg(60_000, 300)).await;
+    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    s.write_all(b"GET /slow HTTP/1.1\r\nhost: t\r\n\r\n")
+        .await
+        .unwrap();
+    server.app.started.notified().await;
+    let took = closed(&mut s).await;
+    assert!(took >= Duration::from_millis(250), "closed after {took:?}");
+    assert_eq!(server.metrics.closed_count("stalled"), 1);
+}
+
+#[tokio::test]
 async fn past_the_connection_limit_a_connection_waits_until_one_closes() {
     let server = start(HttpConfig {
         max_connections: 2,
