@@ -41,9 +41,9 @@ impl Phase {
 /// The phase of one connection and since when; its deadline follows.
 pub(super) struct Clock {
     state: Mutex<(Phase, Instant)>,
-    /// Wakes [`Clock::expired`] when a deadline moves earlier (only when a
-    /// new request starts after an idle wait).
-    head_started: Notify,
+    /// Wakes [`Clock::expired`] at each change of phase: the new phase's
+    /// deadline may come before the one it sleeps until.
+    phase_changed: Notify,
     header_timeout: Duration,
     idle_timeout: Duration,
 }
@@ -53,7 +53,7 @@ impl Clock {
     pub(super) fn new(header_timeout: Duration, idle_timeout: Duration) -> Clock {
         Clock {
             state: Mutex::new((Phase::Head, Instant::now())),
-            head_started: Notify::new(),
+            phase_changed: Notify::new(),
             header_timeout,
             idle_timeout,
         }
@@ -63,6 +63,11 @@ impl Clock {
         // Nothing panics while holding the lock; a poisoned one still holds
         // a valid state.
         f(&mut self.state.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+
+    fn enter(&self, phase: Phase) {
+        self.update(|s| *s = (phase, Instant::now()));
+        self.phase_changed.notify_one();
     }
 
     /// Bytes arrived from the client.
@@ -77,7 +82,7 @@ impl Clock {
             Phase::Head => {}
         });
         if started {
-            self.head_started.notify_one();
+            self.phase_changed.notify_one();
         }
     }
 
@@ -93,7 +98,7 @@ impl Clock {
     /// A request's headers have arrived and it is being answered; the
     /// connection is idle again when what this returns is dropped.
     pub(super) fn request_started(self: &Arc<Self>) -> ResponseDone {
-        self.update(|s| *s = (Phase::InFlight, Instant::now()));
+        self.enter(Phase::InFlight);
         ResponseDone(self.clone())
     }
 
@@ -116,7 +121,7 @@ impl Clock {
             }
             tokio::select! {
                 () = tokio::time::sleep_until(deadline) => {}
-                () = self.head_started.notified() => {}
+                () = self.phase_changed.notified() => {}
             }
         }
     }
@@ -127,7 +132,7 @@ pub(super) struct ResponseDone(Arc<Clock>);
 
 impl Drop for ResponseDone {
     fn drop(&mut self) {
-        self.0.update(|s| *s = (Phase::Idle, Instant::now()));
+        self.0.enter(Phase::Idle);
     }
 }
 
