@@ -1,6 +1,6 @@
-//! The bounds of the HTTP port on the `tern` binary: a half-sent request
-//! cannot hold the process past the drain grace on SIGTERM, and the header
-//! and idle timeouts come from their flags. The serving loop's own tests
+//! The bounds of the HTTP ports on the `tern` binary: a half-sent request
+//! cannot hold `serve`, `logic` or `connect` past the drain grace on
+//! SIGTERM, and the header and idle timeouts come from their flags. The serving loop's own tests
 //! (every bound, the connection limit) are in `public/src/http/tests.rs`.
 
 use std::io::{BufRead, BufReader};
@@ -25,31 +25,38 @@ impl Drop for Tern {
 
 /// Starts `tern serve` with `flags`; returns it and its HTTP address.
 fn serve(data_dir: &std::path::Path, flags: &[&str]) -> (Tern, SocketAddr) {
+    let dir = data_dir.to_str().expect("a UTF-8 path");
+    let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"];
+    args.extend(["--data-dir", dir]);
+    args.extend(flags);
+    spawn(&args, "http:")
+}
+
+/// Starts `tern` with `args`; returns it and the address on the line it
+/// prints starting with `marker` (the first word after it), once it serves.
+fn spawn(args: &[&str], marker: &str) -> (Tern, SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tern"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"])
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(flags)
+        .args(args)
         .env("TERN_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start the tern binary");
     let stdout = child.stdout.take().expect("stdout");
+    let tern = Tern(Some(child));
     let mut lines = BufReader::new(stdout).lines();
-    // `http: <addr> (admin API …)`, printed once it serves.
     let addr = loop {
         let line = match lines.next() {
             Some(Ok(l)) => l,
-            _ => panic!("tern exited before printing its HTTP address"),
+            _ => panic!("tern exited before printing {marker:?}"),
         };
-        if let Some(rest) = line.trim().strip_prefix("http:") {
+        if let Some(rest) = line.trim().strip_prefix(marker) {
             let addr = rest.split_whitespace().next().expect("an address");
             break addr.parse().expect("a socket address");
         }
     };
     std::thread::spawn(move || for _ in lines {});
-    (Tern(Some(child)), addr)
+    (tern, addr)
 }
 
 /// SIGTERM, then the exit status if the process ends within `deadline`;
@@ -107,6 +114,16 @@ async fn sigterm_with_a_half_sent_http_request_exits_within_the_drain_grace() {
     let (tern, http) = serve(dir.path(), &["--drain-grace-secs", "1"]);
     // The first request of a connection, half sent: in flight as far as a
     // graceful shutdown can tell.
+    let mut half = half_sent_request(http).await;
+
+    let status = terminate_within(tern, Duration::from_secs(1 + 5)).await;
+    assert!(status.success(), "tern exits cleanly: {status:?}");
+    closed_within_5s(&mut half).await;
+}
+
+/// Half-sends the first request of a connection to `http`, and returns
+/// once the server has accepted it.
+async fn half_sent_request(http: SocketAddr) -> TcpStream {
     let mut half = TcpStream::connect(http).await.unwrap();
     half.write_all(b"GET /healthz HTTP/1.1\r\nhost: t\r\nx-wait: ")
         .await
@@ -116,11 +133,56 @@ async fn sigterm_with_a_half_sent_http_request_exits_within_the_drain_grace() {
     // closing the listener would reset).
     let mut later = TcpStream::connect(http).await.unwrap();
     get_healthz(&mut later).await;
-    drop(later);
+    half
+}
 
-    let status = terminate_within(tern, Duration::from_secs(1 + 5)).await;
-    assert!(status.success(), "tern exits cleanly: {status:?}");
-    closed_within_5s(&mut half).await;
+#[tokio::test]
+async fn cluster_nodes_with_a_half_sent_http_request_exit_within_the_drain_grace() {
+    let nats = tern_testkit::nats_server();
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}?mode=rwc", dir.path().join("t.db").display());
+    let (logic, logic_http) = spawn(
+        &[
+            "logic",
+            "--nats",
+            &nats.url(),
+            "--database-url",
+            &db,
+            "--http",
+            "127.0.0.1:0",
+            "--drain-grace-secs",
+            "1",
+        ],
+        "http:",
+    );
+    let (connect, metrics) = spawn(
+        &[
+            "connect",
+            "--nats",
+            &nats.url(),
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--drain-grace-secs",
+            "1",
+        ],
+        "metrics (HTTP):",
+    );
+    let mut to_logic = half_sent_request(logic_http).await;
+    let mut to_connect = half_sent_request(metrics).await;
+
+    let (connect_exit, logic_exit) = tokio::join!(
+        terminate_within(connect, Duration::from_secs(1 + 5)),
+        terminate_within(logic, Duration::from_secs(1 + 5)),
+    );
+    assert!(
+        connect_exit.success(),
+        "connect exits cleanly: {connect_exit:?}"
+    );
+    assert!(logic_exit.success(), "logic exits cleanly: {logic_exit:?}");
+    closed_within_5s(&mut to_logic).await;
+    closed_within_5s(&mut to_connect).await;
 }
 
 #[tokio::test]
