@@ -16,6 +16,7 @@ use tern_logic::peers::{self, Mode};
 use tern_logic::store::{Dialect, Store};
 use tern_logic::{api, LiveState, Logic, LogicConfig, LogicServer, RedisConn};
 use tern_public::bus::Bus;
+use tern_public::http::HttpConfig;
 
 /// Refuses a frame limit the bus cannot carry: a client request and a
 /// pushed frame each travel in one bus message with a small envelope.
@@ -31,30 +32,35 @@ pub fn check_bus_limits(bus: &dyn Bus, max_frame_len: usize) -> anyhow::Result<(
     Ok(())
 }
 
-/// Runs a connect node on `listener` until `shutdown` resolves, then drains.
+/// Runs a connect node on `listener`, and its metrics endpoint within the
+/// bounds of `http` on `metrics` when given, until `shutdown` resolves;
+/// then the node drains while the endpoint shuts down.
 pub async fn run_connect(
     listener: TcpListener,
     metrics: Option<TcpListener>,
+    http: HttpConfig,
     cfg: ConnectConfig,
     bus: Arc<dyn Bus>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let node = Node::new(cfg, bus);
-    // Stops the metrics endpoint once the node has drained.
+    // The endpoint stops at the signal: its grace runs alongside the drain.
     let stop = CancellationToken::new();
     let metrics_task = metrics.map(|l| {
         let mut registry = prometheus_client::registry::Registry::default();
         node.register_metrics(&mut registry);
-        tokio::spawn(tern_connect::metrics::serve(
-            l,
-            registry,
-            stop.clone().cancelled_owned(),
-        ))
+        http.metrics.register(&mut registry);
+        let stopped = stop.clone().cancelled_owned();
+        tokio::spawn(tern_connect::metrics::serve(l, registry, http, stopped))
     });
-    let served = node.run(listener, shutdown).await;
+    let signalled = async {
+        shutdown.await;
+        stop.cancel();
+    };
+    let served = node.run(listener, signalled).await;
     stop.cancel();
     if let Some(t) = metrics_task {
-        t.await?.context("metrics server")?;
+        t.await.context("metrics server")?;
     }
     Ok(served?)
 }
@@ -104,6 +110,7 @@ pub struct LogicNode {
     logic: Arc<Logic>,
     server: LogicServer,
     http: TcpListener,
+    http_cfg: HttpConfig,
     admin_token: Option<Arc<str>>,
     /// The node's own tasks (answering other nodes, HTTP), stopped by `stop`.
     tasks: TaskTracker,
@@ -144,10 +151,17 @@ impl LogicNode {
             logic,
             server,
             http,
+            http_cfg: HttpConfig::default(),
             admin_token: admin_token.map(Arc::from),
             tasks,
             stop,
         })
+    }
+
+    /// Bounds the HTTP port with `http` instead of the defaults.
+    pub fn with_http(mut self, http: HttpConfig) -> LogicNode {
+        self.http_cfg = http;
+        self
     }
 
     /// The node's logic state (for the admin API and tests).
@@ -156,26 +170,38 @@ impl LogicNode {
     }
 
     /// Serves commands from the bus and HTTP until `shutdown` resolves,
-    /// then finishes the requests in flight and stops every task it started.
+    /// then finishes the requests in flight (HTTP ones within its shutdown
+    /// grace) and stops every task it started.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let LogicNode {
             logic,
             server,
             http,
+            http_cfg,
             admin_token,
             tasks,
             stop,
         } = self;
-        let state = api::ApiState::new(logic.clone(), admin_token, |_| {});
-        let http_task = tasks.spawn(api::serve(http, state, stop.clone().cancelled_owned()));
-        server.run(shutdown).await;
+        let state =
+            api::ApiState::new(logic.clone(), admin_token, |r| http_cfg.metrics.register(r));
+        // HTTP stops at the signal: its grace runs alongside the bus drain.
+        let http_stop = CancellationToken::new();
+        let stopped = http_stop.clone().cancelled_owned();
+        let http_task = tasks.spawn(api::serve(http, state, http_cfg, stopped));
+        server
+            .run(async {
+                shutdown.await;
+                http_stop.cancel();
+            })
+            .await;
+        http_stop.cancel();
         stop.cancel();
         tasks.close();
         let http = http_task.await;
         tasks.wait().await;
         // Nothing takes requests any more: let group commit and fan-out finish.
         logic.shutdown().await;
-        http?.context("HTTP server")?;
+        http.context("HTTP server")?;
         Ok(())
     }
 }

@@ -66,7 +66,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut connect_cfg = args.connect_config();
     connect_cfg.tls = args.tls.load()?;
     let scheme = reload_on_sighup(&connect_cfg);
-    let server = Standalone::start(store, connect_cfg, args.logic_config(), Some(token)).await?;
+    let server = Standalone::start(store, connect_cfg, args.logic_config(), Some(token))
+        .await?
+        .with_http(args.http_config());
     println!("tern standalone");
     println!("  clients ({scheme}):  {addr}");
     println!("  http:           {http_addr} (admin API under /api/v1, /healthz, /readyz)");
@@ -105,7 +107,16 @@ async fn connect(args: ConnectArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
-    cluster::run_connect(listener, metrics, cfg, Arc::new(bus), shutdown_signal()).await
+    let http = args.http_config();
+    cluster::run_connect(
+        listener,
+        metrics,
+        http,
+        cfg,
+        Arc::new(bus),
+        shutdown_signal(),
+    )
+    .await
 }
 
 async fn logic(args: LogicArgs) -> anyhow::Result<()> {
@@ -138,8 +149,9 @@ async fn logic(args: LogicArgs) -> anyhow::Result<()> {
     if args.admin_token.is_none() {
         tracing::warn!("no --admin-token: the admin API answers 401 to every request");
     }
-    let node =
-        LogicNode::start(cfg, backends, Arc::new(bus), http, args.admin_token.clone()).await?;
+    let node = LogicNode::start(cfg, backends, Arc::new(bus), http, args.admin_token.clone())
+        .await?
+        .with_http(args.http_config());
     // Printed once the node serves: scripts and tests wait for these lines.
     println!("tern logic {name}");
     println!("  http:           {http_addr}");

@@ -16,6 +16,7 @@ use tern_connect::{ConnectConfig, Node};
 use tern_logic::store::Store;
 use tern_logic::{api, LiveState, Logic, LogicConfig, LogicServer};
 use tern_public::bus::{Bus, MemoryBus};
+use tern_public::http::HttpConfig;
 
 /// A standalone server, started and ready to serve a listener. Its parts
 /// are reachable for the admin API and tests.
@@ -24,6 +25,7 @@ pub struct Standalone {
     pub logic: Arc<Logic>,
     server: LogicServer,
     admin_token: Option<Arc<str>>,
+    http: HttpConfig,
 }
 
 impl Standalone {
@@ -43,18 +45,32 @@ impl Standalone {
                 return Err(e.into());
             }
         };
+        let http = HttpConfig {
+            shutdown_grace: connect.drain_grace,
+            ..HttpConfig::default()
+        };
         Ok(Standalone {
             node: Node::new(connect, bus),
             logic,
             server,
             admin_token: admin_token.map(Arc::from),
+            http,
         })
+    }
+
+    /// Bounds the HTTP port with `http` instead of the defaults (whose
+    /// shutdown grace is the connect node's drain grace).
+    pub fn with_http(mut self, http: HttpConfig) -> Standalone {
+        self.http = http;
+        self
     }
 
     /// Serves clients on `listener` and, when given, HTTP (health and the
     /// admin API) on `http`, until `shutdown` resolves; then the connect
-    /// node drains (KICKED(draining) to every client, flush, close), logic
-    /// finishes the requests in flight, and its background tasks stop.
+    /// node drains (KICKED(draining) to every client, flush, close) while
+    /// HTTP stops accepting and gives its requests in flight the shutdown
+    /// grace, logic finishes the requests in flight, and its background
+    /// tasks stop.
     pub async fn run(
         self,
         listener: TcpListener,
@@ -63,26 +79,36 @@ impl Standalone {
     ) -> anyhow::Result<()> {
         let stop = CancellationToken::new();
         let logic_task = tokio::spawn(self.server.run(stop.clone().cancelled_owned()));
+        // HTTP stops at the signal, not after the drain: its grace runs
+        // alongside the drain's, so the process exits within one grace.
+        let http_stop = CancellationToken::new();
         let http_task = http.map(|l| {
             let node = self.node.clone();
             let state = api::ApiState::new(self.logic.clone(), self.admin_token.clone(), |r| {
-                node.register_metrics(r)
+                node.register_metrics(r);
+                self.http.metrics.register(r);
             });
-            tokio::spawn(api::serve(l, state, stop.clone().cancelled_owned()))
+            let stopped = http_stop.clone().cancelled_owned();
+            tokio::spawn(api::serve(l, state, self.http.clone(), stopped))
         });
-        let served = self.node.run(listener, shutdown).await;
+        let signalled = async {
+            shutdown.await;
+            http_stop.cancel();
+        };
+        let served = self.node.run(listener, signalled).await;
+        http_stop.cancel();
         stop.cancel();
-        // Wait for both even if one panicked, then let group commit and
-        // fan-out finish what they hold before reporting any failure.
+        // Wait for all three even if one panicked, then let group commit
+        // and fan-out finish what they hold before reporting any failure.
         let logic_done = logic_task.await;
         let http = match http_task {
             Some(t) => t.await,
-            None => Ok(Ok(())),
+            None => Ok(()),
         };
         self.logic.shutdown().await;
         logic_done?;
         served?;
-        http??;
+        http?;
         Ok(())
     }
 }

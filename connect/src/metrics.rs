@@ -20,6 +20,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+use tern_public::http::HttpConfig;
 use tern_public::FrameType;
 
 use crate::close::Close;
@@ -175,12 +176,15 @@ fn label(ty: u16) -> FrameLabels {
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Serves `/metrics` (everything in `registry`) and `/healthz` on
-/// `listener` until `shutdown` resolves; any other path is a JSON 404.
+/// `listener` within the bounds of `http` until `shutdown` resolves, then
+/// gives requests in flight `http.shutdown_grace`; any other path is a
+/// JSON 404.
 pub async fn serve(
     listener: TcpListener,
     registry: Registry,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+    http: HttpConfig,
+    shutdown: impl Future<Output = ()>,
+) {
     let registry = Arc::new(registry);
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -192,9 +196,7 @@ pub async fn serve(
             }),
         )
         .fallback(not_found);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    tern_public::http::serve(listener, app, http, shutdown).await
 }
 
 fn encode(registry: &Registry) -> axum::response::Response {
@@ -246,5 +248,47 @@ mod tests {
             .get_or_create(&label(FrameType::Kicked.as_u16()))
             .get();
         assert_eq!((push, kicked), (2, 1));
+    }
+
+    /// The metrics port has the bounds of every HTTP port
+    /// (`tern_public::http` tests them all): a request's headers must
+    /// arrive within the header timeout.
+    #[tokio::test]
+    async fn the_metrics_port_closes_a_half_sent_request_after_the_header_timeout() {
+        use std::time::Duration;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let http = HttpConfig {
+            header_timeout: Duration::from_millis(300),
+            ..HttpConfig::default()
+        };
+        let stop = tokio_util::sync::CancellationToken::new();
+        let server = tokio::spawn(serve(
+            listener,
+            Registry::default(),
+            http,
+            stop.clone().cancelled_owned(),
+        ));
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nhost: t\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 1024];
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &buf[..n]);
+
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nhost: t\r\n")
+            .await
+            .unwrap();
+        let read = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await;
+        assert!(
+            matches!(read, Ok(Ok(0) | Err(_))),
+            "a half-sent request is still open: {read:?}"
+        );
+        stop.cancel();
+        server.await.unwrap();
     }
 }

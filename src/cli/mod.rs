@@ -1,9 +1,11 @@
 //! Command-line configuration. Every setting is a flag with a `TERN_…`
 //! environment variable and a default that makes `tern serve` work as is.
 
+mod http;
 mod limits;
 mod tls;
 
+pub use http::HttpLimits;
 pub use limits::{Common, ConnectLimits, LogicLimits, Policy};
 pub use tls::TlsArgs;
 
@@ -15,6 +17,7 @@ use clap::{Args, Parser, Subcommand};
 use tern_connect::ConnectConfig;
 use tern_logic::{LogicConfig, SendPolicy};
 use tern_public::bus::Subjects;
+use tern_public::http::HttpConfig;
 
 /// tern: a chat server for mobile apps.
 #[derive(Debug, Parser)]
@@ -74,6 +77,8 @@ pub struct ServeArgs {
     pub connect: ConnectLimits,
     #[command(flatten)]
     pub logic: LogicLimits,
+    #[command(flatten)]
+    pub http: HttpLimits,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -96,6 +101,9 @@ pub struct ConnectArgs {
     pub common: Common,
     #[command(flatten)]
     pub connect: ConnectLimits,
+    /// Bounds of the metrics port.
+    #[command(flatten)]
+    pub http: HttpLimits,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -132,10 +140,16 @@ pub struct LogicArgs {
     /// Name of this node in logs and NATS monitoring; made up when not given.
     #[arg(long, env = "TERN_NODE_ID")]
     pub node_id: Option<String>,
+    /// Time HTTP requests in flight get to finish on shutdown; then their
+    /// connections are dropped.
+    #[arg(long, env = "TERN_DRAIN_GRACE_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=600))]
+    pub drain_grace_secs: u64,
     #[command(flatten)]
     pub common: Common,
     #[command(flatten)]
     pub logic: LogicLimits,
+    #[command(flatten)]
+    pub http: HttpLimits,
 }
 
 /// A node id unique to this process start: `<kind>-<hostname>-<random>`.
@@ -234,6 +248,12 @@ impl ServeArgs {
     pub fn logic_config(&self) -> LogicConfig {
         logic_config(&self.common, &self.logic)
     }
+
+    /// The HTTP port's bounds; it shuts down within the drain grace.
+    pub fn http_config(&self) -> HttpConfig {
+        self.http
+            .config(Duration::from_secs(self.connect.drain_grace_secs))
+    }
 }
 
 impl ConnectArgs {
@@ -248,6 +268,12 @@ impl ConnectArgs {
     pub fn connect_config(&self, node_id: String) -> ConnectConfig {
         connect_config(node_id, &self.common, &self.connect)
     }
+
+    /// The metrics port's bounds; it shuts down within the drain grace.
+    pub fn http_config(&self) -> HttpConfig {
+        self.http
+            .config(Duration::from_secs(self.connect.drain_grace_secs))
+    }
 }
 
 impl LogicArgs {
@@ -260,6 +286,11 @@ impl LogicArgs {
 
     pub fn logic_config(&self) -> LogicConfig {
         logic_config(&self.common, &self.logic)
+    }
+
+    /// The HTTP port's bounds; it shuts down within the drain grace.
+    pub fn http_config(&self) -> HttpConfig {
+        self.http.config(Duration::from_secs(self.drain_grace_secs))
     }
 }
 

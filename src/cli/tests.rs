@@ -123,3 +123,57 @@ fn cluster_subcommands_take_their_urls_and_make_unique_node_ids() {
     };
     assert!(c.node_id().is_err(), "a dot would split the NATS subject");
 }
+
+#[test]
+fn every_http_port_is_bounded_and_shuts_down_within_the_drain_grace() {
+    let cli = Cli::try_parse_from(["tern", "--drain-grace-secs", "3"]).unwrap();
+    let h = cli.serve.http_config();
+    assert_eq!(h.header_timeout, Duration::from_secs(10));
+    assert_eq!(h.idle_timeout, Duration::from_secs(60));
+    assert_eq!(h.max_connections, 1000);
+    assert_eq!(h.shutdown_grace, Duration::from_secs(3));
+
+    let cli = Cli::try_parse_from([
+        "tern",
+        "connect",
+        "--nats",
+        "n",
+        "--http-header-timeout-secs",
+        "2",
+        "--http-max-connections",
+        "5",
+    ])
+    .unwrap();
+    let Some(Command::Connect(c)) = cli.command else {
+        panic!("connect")
+    };
+    let h = c.http_config();
+    assert_eq!(h.header_timeout, Duration::from_secs(2));
+    assert_eq!(
+        (h.max_connections, h.shutdown_grace),
+        (5, Duration::from_secs(10))
+    );
+
+    let cli = Cli::try_parse_from([
+        "tern",
+        "logic",
+        "--nats",
+        "n",
+        "--database-url",
+        "sqlite::memory:",
+        "--drain-grace-secs",
+        "1",
+        "--http-idle-timeout-secs",
+        "5",
+    ])
+    .unwrap();
+    let Some(Command::Logic(l)) = cli.command else {
+        panic!("logic")
+    };
+    let h = l.http_config();
+    assert_eq!(h.idle_timeout, Duration::from_secs(5));
+    assert_eq!(h.shutdown_grace, Duration::from_secs(1));
+
+    assert!(Cli::try_parse_from(["tern", "--http-header-timeout-secs", "0"]).is_err());
+    assert!(Cli::try_parse_from(["tern", "--http-max-connections", "0"]).is_err());
+}

@@ -30,6 +30,7 @@ mod concurrency;
 mod friends;
 mod group_rules;
 mod groups;
+mod http_limits;
 mod limits;
 mod nats_bus;
 mod output_bound;

@@ -36,6 +36,8 @@ use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use tern_public::http::HttpConfig;
+
 use crate::Logic;
 use extract::Admin;
 
@@ -163,15 +165,16 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-/// Serves [`router`] on `listener` until `shutdown` resolves.
+/// Serves [`router`] on `listener` within the bounds of `http` (header and
+/// idle timeouts, a connection limit) until `shutdown` resolves, then gives
+/// requests in flight `http.shutdown_grace` to finish.
 pub async fn serve(
     listener: TcpListener,
     state: ApiState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    http: HttpConfig,
+    shutdown: impl Future<Output = ()>,
+) {
+    tern_public::http::serve(listener, router(state), http, shutdown).await
 }
 
 async fn openapi_json(_: Admin) -> Json<utoipa::openapi::OpenApi> {
