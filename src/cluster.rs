@@ -87,7 +87,7 @@ impl LogicBackends {
             Some((url, prefix)) => {
                 let conn = RedisConn::connect(url, prefix)
                     .await
-                    .with_context(|| format!("connecting to Redis at {url}"))?;
+                    .with_context(|| format!("connecting to Redis at {}", without_password(url)))?;
                 (LiveState::redis(conn, member_ttl), None)
             }
             None => (
@@ -203,5 +203,30 @@ impl LogicNode {
         logic.shutdown().await;
         http.context("HTTP server")?;
         Ok(())
+    }
+}
+
+/// `url` with any user and password left out, for messages and logs.
+fn without_password(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}{}", &url[..scheme + 3], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn urls_in_messages_carry_no_password() {
+        assert_eq!(
+            super::without_password("redis://:s3cret@cache:6379/0"),
+            "redis://cache:6379/0"
+        );
+        assert_eq!(
+            super::without_password("redis://cache:6379"),
+            "redis://cache:6379"
+        );
     }
 }
