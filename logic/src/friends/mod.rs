@@ -9,7 +9,7 @@ mod rules;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use rules::{check_group_adds, check_send};
+pub(crate) use rules::{check_group_adds, check_relation};
 
 use tern_public::proto::client::{
     ConvType, Friend, FriendEvent, FriendList, FriendListRequest, FriendRemark, FriendRequest,

@@ -49,17 +49,17 @@ fn refusal(
     }
 }
 
-/// Whether `sender` may message `receiver` one-to-one.
-pub(crate) async fn check_send(logic: &Logic, sender: u64, receiver: u64) -> Result<()> {
-    if sender == receiver {
-        return Ok(());
-    }
-    let mine = logic.store.friend_state(sender, receiver).await?;
-    let theirs = logic.store.friend_state(receiver, sender).await?;
-    let standing = Standing::of(mine, theirs);
+/// Whether a one-to-one send may go where the sender's relation is `mine`
+/// and the receiver's is `theirs` (read together with the receiver by
+/// `Store::send_standing`).
+pub(crate) fn check_relation(
+    logic: &Logic,
+    mine: Option<FriendState>,
+    theirs: Option<FriendState>,
+) -> Result<()> {
     match refusal(
         logic.cfg.send_policy,
-        standing,
+        Standing::of(mine, theirs),
         "only friends can message each other",
     ) {
         Some(e) => Err(e),

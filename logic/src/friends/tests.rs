@@ -16,6 +16,13 @@ use crate::{LiveState, Logic, LogicConfig};
 
 on_both_engines!(rows_an_older_block_left_behind_grant_nothing);
 
+/// The one-to-one send check, as SEND reads and applies it.
+async fn check_send(logic: &Logic, sender: u64, receiver: u64) -> crate::error::Result<()> {
+    let standing = logic.store.send_standing(sender, receiver).await?;
+    let standing = standing.expect("the receiver exists");
+    super::check_relation(logic, standing.mine, standing.theirs)
+}
+
 async fn relation(logic: &Logic, a: u64, b: u64) -> (Option<FriendState>, Option<FriendState>) {
     (
         logic.store.friend_state(a, b).await.unwrap(),
@@ -58,7 +65,7 @@ async fn rows_an_older_block_left_behind_grant_nothing(store: Store) {
     let code = |r: crate::error::Result<()>| r.err().map(|e| e.code());
 
     assert_eq!(
-        code(super::check_send(&logic, ann, ben).await),
+        code(check_send(&logic, ann, ben).await),
         Some(Code::Blocked)
     );
     let as_ann = Actor::AdminAs(ann);
@@ -80,7 +87,7 @@ async fn rows_an_older_block_left_behind_grant_nothing(store: Store) {
         .unwrap();
         assert_eq!(relation(&logic, ann, blocker).await, (None, None));
         assert_eq!(
-            code(super::check_send(&logic, ann, blocker).await),
+            code(check_send(&logic, ann, blocker).await),
             Some(Code::NotFriends),
             "strangers after UNBLOCK"
         );

@@ -15,6 +15,7 @@ use tern_public::proto::client::{AckRequest, ConvType, SyncReply, SyncRequest};
 use tern_public::time::now_ms;
 
 use crate::actor::Actor;
+use crate::domain::UserStatus;
 use crate::error::{LogicError, Result};
 use crate::store::{NewMessage, Recipient};
 use crate::wire::entry_message;
@@ -156,23 +157,24 @@ pub(crate) fn check_content(cfg: &crate::LogicConfig, req: &Draft) -> Result<()>
     Ok(())
 }
 
-/// One-to-one: the sender's list and the receiver's, if policy allows.
+/// One-to-one: the sender's list and the receiver's, if policy allows. The
+/// receiver and the relation both ways are read in one query.
 async fn user_recipients(logic: &Logic, actor: &Actor, to: u64) -> Result<Vec<Recipient>> {
-    let receiver = match to {
+    let standing = match to {
         0 => None,
-        id => logic.store.user_by_id(id).await?,
+        id => logic.store.send_standing(actor.user_id(), id).await?,
     };
-    let receiver = receiver
-        .filter(|u| u.is_active())
+    let standing = standing
+        .filter(|s| s.receiver_status == UserStatus::Active)
         .ok_or(LogicError::NotFound("no such user"))?;
-    crate::friends::check_send(logic, actor.user_id(), receiver.id).await?;
     let mut recipients = vec![Recipient {
         user_id: actor.user_id(),
-        conv_id: receiver.id,
+        conv_id: to,
     }];
-    if receiver.id != actor.user_id() {
+    if to != actor.user_id() {
+        crate::friends::check_relation(logic, standing.mine, standing.theirs)?;
         recipients.push(Recipient {
-            user_id: receiver.id,
+            user_id: to,
             conv_id: actor.user_id(),
         });
     }

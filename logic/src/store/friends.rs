@@ -143,6 +143,39 @@ impl Store {
             .collect()
     }
 
+    /// What a one-to-one SEND from `sender` to `receiver` needs to know, in
+    /// one query (one round trip, on SQLite one hand-off to its worker
+    /// thread, instead of three): whether the receiver exists and is active,
+    /// and the relation in both directions. `None` when there is no such
+    /// user.
+    pub async fn send_standing(&self, sender: u64, receiver: u64) -> Result<Option<SendStanding>> {
+        let row = sqlx::query(
+            "SELECT u.status AS status, \
+             (SELECT state FROM friends WHERE user_id = ? AND friend_id = ?) AS mine, \
+             (SELECT state FROM friends WHERE user_id = ? AND friend_id = ?) AS theirs \
+             FROM users u WHERE u.id = ?",
+        )
+        .bind(sender as i64)
+        .bind(receiver as i64)
+        .bind(receiver as i64)
+        .bind(sender as i64)
+        .bind(receiver as i64)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let relation = |col: &str| -> Result<Option<FriendState>> {
+            let stored: Option<String> = row.try_get(col)?;
+            Ok(stored.as_deref().map(parse_state))
+        };
+        Ok(Some(SendStanding {
+            receiver_status: super::state(&row, "status")?,
+            mine: relation("mine")?,
+            theirs: relation("theirs")?,
+        }))
+    }
+
     /// The state of `user → other`, outside any transaction (send checks).
     pub async fn friend_state(&self, user: u64, other: u64) -> Result<Option<FriendState>> {
         let stored: Option<String> =
@@ -229,4 +262,14 @@ fn push_ids(q: &mut QueryBuilder<'_, Any>, ids: &[u64]) {
     for id in ids {
         sep.push_bind(*id as i64);
     }
+}
+
+/// The receiver's status and the relation both ways, for a one-to-one SEND.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendStanding {
+    pub receiver_status: crate::domain::UserStatus,
+    /// The sender's relation to the receiver.
+    pub mine: Option<FriendState>,
+    /// The receiver's relation to the sender.
+    pub theirs: Option<FriendState>,
 }

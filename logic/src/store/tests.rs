@@ -434,3 +434,52 @@ async fn sqlite_outages_are_named() {
         .unwrap_err();
     assert_eq!(Outage::of(&e), Some(Outage::DiskFull), "{e}");
 }
+
+async fn a_send_reads_the_receiver_and_both_relations_at_once(store: Store) {
+    use crate::domain::{FriendState::*, UserStatus};
+    let mut ids = Vec::new();
+    for name in ["ann", "ben"] {
+        let user = NewUser {
+            username: name,
+            password_hash: "h",
+            nickname: name,
+            now_ms: 1,
+        };
+        ids.push(store.create_user(user).await.unwrap());
+    }
+    let (ann, ben) = (ids[0], ids[1]);
+    let standing = |a, b| {
+        let store = store.clone();
+        async move { store.send_standing(a, b).await.unwrap() }
+    };
+    let s = standing(ann, ben).await.expect("ben exists");
+    assert_eq!(
+        (s.receiver_status, s.mine, s.theirs),
+        (UserStatus::Active, None, None)
+    );
+    assert_eq!(standing(ann, ben + 100).await, None, "no such user");
+
+    let mut tx = store.begin_write().await.unwrap();
+    store
+        .put_friend(&mut tx, ann, ben, Requested, 1)
+        .await
+        .unwrap();
+    store
+        .put_friend(&mut tx, ben, ann, Blocked, 1)
+        .await
+        .unwrap();
+    store.commit(tx).await.unwrap();
+    let s = standing(ann, ben).await.unwrap();
+    assert_eq!((s.mine, s.theirs), (Some(Requested), Some(Blocked)));
+    let s = standing(ben, ann).await.unwrap();
+    assert_eq!((s.mine, s.theirs), (Some(Blocked), Some(Requested)));
+
+    store
+        .set_status(ben, UserStatus::Disabled, 2)
+        .await
+        .unwrap();
+    let s = standing(ann, ben).await.unwrap();
+    assert_eq!(s.receiver_status, UserStatus::Disabled);
+}
+
+on_both_engines!(a_send_reads_the_receiver_and_both_relations_at_once);
