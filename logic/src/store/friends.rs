@@ -145,10 +145,21 @@ impl Store {
 
     /// What a one-to-one SEND from `sender` to `receiver` needs to know, in
     /// one query (one round trip, on SQLite one hand-off to its worker
-    /// thread, instead of three): whether the receiver exists and is active,
-    /// and the relation in both directions. `None` when there is no such
-    /// user.
+    /// thread, instead of three) or from the SQLite store's exact cache:
+    /// whether the receiver exists and is active, and the relation in both
+    /// directions. `None` when there is no such user.
     pub async fn send_standing(&self, sender: u64, receiver: u64) -> Result<Option<SendStanding>> {
+        match self.standing.get((sender, receiver)) {
+            Ok(cached) => Ok(cached),
+            Err(generation) => {
+                let read = self.read_send_standing(sender, receiver).await?;
+                self.standing.put((sender, receiver), generation, read);
+                Ok(read)
+            }
+        }
+    }
+
+    async fn read_send_standing(&self, sender: u64, receiver: u64) -> Result<Option<SendStanding>> {
         let row = sqlx::query(
             "SELECT u.status AS status, \
              (SELECT state FROM friends WHERE user_id = ? AND friend_id = ?) AS mine, \

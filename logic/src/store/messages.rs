@@ -130,7 +130,7 @@ impl Store {
         let appended = self.append_in(&mut tx, msgs).await?;
         match appended {
             Ok(a) => {
-                self.commit(tx).await?;
+                self.commit_messages(tx).await?;
                 Ok(Ok(a))
             }
             Err(missing) => {

@@ -11,6 +11,7 @@ mod health;
 pub(crate) mod messages;
 mod probe;
 pub mod recall;
+mod standing;
 mod users;
 
 pub use accounts::DeviceRow;
@@ -89,6 +90,7 @@ pub struct Store {
     dialect: Dialect,
     health: Arc<Health>,
     probe: Arc<probe::Probe>,
+    standing: Arc<standing::StandingCache>,
     /// What to call the database in messages: a path, or a URL without
     /// its password.
     target: Arc<str>,
@@ -128,6 +130,8 @@ impl Store {
             dialect,
             health: Arc::default(),
             probe: Arc::default(),
+            // Only SQLite's writers are all in this process.
+            standing: Arc::new(standing::StandingCache::new(dialect == Dialect::Sqlite)),
             target,
         };
         store
@@ -190,8 +194,21 @@ impl Store {
     }
 
     /// Commits `tx`; a success tells [`Store::health`] the database takes
-    /// writes. (Failures are recorded where they are answered, once.)
+    /// writes. (Failures are recorded where they are answered, once.) Any
+    /// commit may change a status or a relation, so cached send standings
+    /// are dropped, before the change is answered.
     pub async fn commit(&self, tx: Tx) -> Result<()> {
+        let committed = tx.commit().await.map_err(StoreError::classify);
+        // Also after a failed commit: it may have been applied.
+        self.standing.changed();
+        committed?;
+        self.health.succeeded();
+        Ok(())
+    }
+
+    /// Commits a batch of chat messages, which changes no status and no
+    /// relation: the send standing cache stays.
+    pub(crate) async fn commit_messages(&self, tx: Tx) -> Result<()> {
         tx.commit().await.map_err(StoreError::classify)?;
         self.health.succeeded();
         Ok(())
