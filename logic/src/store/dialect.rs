@@ -72,13 +72,16 @@ impl Dialect {
     /// SQLite: WAL so readers never block the writer; `synchronous = FULL`
     /// so a committed message survives power loss, not only a crash (the
     /// group commit amortises the fsync over a whole batch); a busy timeout
-    /// so concurrent writers wait instead of failing.
+    /// so concurrent writers wait instead of failing; statement journals
+    /// (taken by every multi-row statement of a batch, to undo it alone)
+    /// in memory rather than in a temporary file written and read back.
     pub(crate) fn session_setup(self) -> &'static [&'static str] {
         match self {
             Dialect::Sqlite => &[
                 "PRAGMA journal_mode = WAL",
                 "PRAGMA synchronous = FULL",
                 "PRAGMA busy_timeout = 10000",
+                "PRAGMA temp_store = MEMORY",
             ],
             Dialect::MySql => &["SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"],
         }
