@@ -11,7 +11,7 @@ use tern_public::Code;
 use crate::actor::Actor;
 use crate::domain::FriendState::{self, *};
 use crate::store::tests::on_both_engines;
-use crate::store::{NewUser, Store};
+use crate::store::Store;
 use crate::{LiveState, Logic, LogicConfig};
 
 on_both_engines!(rows_an_older_block_left_behind_grant_nothing);
@@ -31,16 +31,7 @@ async fn relation(logic: &Logic, a: u64, b: u64) -> (Option<FriendState>, Option
 }
 
 async fn rows_an_older_block_left_behind_grant_nothing(store: Store) {
-    let mut ids = Vec::new();
-    for name in ["ann", "ben", "cat"] {
-        let user = NewUser {
-            username: name,
-            password_hash: "h",
-            nickname: name,
-            now_ms: 1,
-        };
-        ids.push(store.create_user(user).await.unwrap());
-    }
+    let ids = crate::store::tests::users(&store, &["ann", "ben", "cat"]).await;
     let (ann, ben, cat) = (ids[0], ids[1], ids[2]);
     // Ben blocked his friend Ann; Cat blocked Ann after asking her.
     let mut tx = store.begin_write().await.unwrap();

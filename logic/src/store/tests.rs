@@ -23,6 +23,21 @@ pub(crate) async fn mysql() -> (Store, Guard) {
     (store, Guard::MySql)
 }
 
+/// Creates users named `names` (password hash "h"); returns their ids.
+pub(crate) async fn users(store: &Store, names: &[&str]) -> Vec<u64> {
+    let mut ids = Vec::new();
+    for name in names {
+        let user = NewUser {
+            username: name,
+            password_hash: "h",
+            nickname: name,
+            now_ms: 1,
+        };
+        ids.push(store.create_user(user).await.unwrap());
+    }
+    ids
+}
+
 /// Runs each async fn `$case(Store)` of the calling module as two tests:
 /// `$case::sqlite` and `$case::mysql`.
 macro_rules! on_both_engines {
@@ -315,16 +330,7 @@ on_both_engines!(a_failed_write_is_recorded_and_a_probe_ends_it);
 
 async fn the_block_cleanup_migration_removes_only_the_blocked_sides_rows(store: Store) {
     use crate::domain::FriendState::{self, *};
-    let mut ids = Vec::new();
-    for name in ["ann", "ben", "cat", "dan"] {
-        let user = NewUser {
-            username: name,
-            password_hash: "h",
-            nickname: name,
-            now_ms: 1,
-        };
-        ids.push(store.create_user(user).await.unwrap());
-    }
+    let ids = users(&store, &["ann", "ben", "cat", "dan"]).await;
     let (ann, ben, cat, dan) = (ids[0], ids[1], ids[2], ids[3]);
     // As the old BLOCK left them: Ben blocked his friend Ann, Cat blocked
     // Ann after asking her; Ann and Dan block each other, and Cat and Dan
@@ -437,16 +443,7 @@ async fn sqlite_outages_are_named() {
 
 async fn a_send_reads_the_receiver_and_both_relations_at_once(store: Store) {
     use crate::domain::{FriendState::*, UserStatus};
-    let mut ids = Vec::new();
-    for name in ["ann", "ben"] {
-        let user = NewUser {
-            username: name,
-            password_hash: "h",
-            nickname: name,
-            now_ms: 1,
-        };
-        ids.push(store.create_user(user).await.unwrap());
-    }
+    let ids = users(&store, &["ann", "ben"]).await;
     let (ann, ben) = (ids[0], ids[1]);
     let standing = |a, b| {
         let store = store.clone();
