@@ -2,9 +2,11 @@
 //! requested (I asked), pending (they asked), accepted, blocked (I blocked).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use sqlx::{Any, QueryBuilder, Row};
 
+use super::standing::{Facts, MAX_ROWS_PER_USER};
 use super::{id, parse_state, state, Result, Store, Tx};
 use crate::domain::{FriendState, Stored};
 
@@ -145,18 +147,58 @@ impl Store {
 
     /// What a one-to-one SEND from `sender` to `receiver` needs to know, in
     /// one query (one round trip, on SQLite one hand-off to its worker
-    /// thread, instead of three) or from the SQLite store's exact cache:
-    /// whether the receiver exists and is active, and the relation in both
-    /// directions. `None` when there is no such user.
+    /// thread, instead of three) or from the SQLite store's exact cache of
+    /// each user's status and relation rows: whether the receiver exists
+    /// and is active, and the relation in both directions. `None` when
+    /// there is no such user.
     pub async fn send_standing(&self, sender: u64, receiver: u64) -> Result<Option<SendStanding>> {
-        match self.standing.get((sender, receiver)) {
-            Ok(cached) => Ok(cached),
-            Err(generation) => {
-                let read = self.read_send_standing(sender, receiver).await?;
-                self.standing.put((sender, receiver), generation, read);
-                Ok(read)
-            }
+        if !self.standing.enabled() {
+            return self.read_send_standing(sender, receiver).await;
         }
+        let theirs = self.facts(receiver).await?;
+        let mine = self.facts(sender).await?;
+        if !theirs.complete || !mine.complete {
+            return self.read_send_standing(sender, receiver).await;
+        }
+        Ok(theirs.status.map(|receiver_status| SendStanding {
+            receiver_status,
+            mine: mine.relation(receiver),
+            theirs: theirs.relation(sender),
+        }))
+    }
+
+    /// A user's status and relation rows, from the cache or read into it.
+    async fn facts(&self, user: u64) -> Result<Arc<Facts>> {
+        let generation = match self.standing.get(user) {
+            Ok(facts) => return Ok(facts),
+            Err(generation) => generation,
+        };
+        let rows = sqlx::query(
+            "SELECT u.status AS status, f.friend_id AS friend_id, f.state AS state \
+             FROM users u LEFT JOIN friends f ON f.user_id = u.id WHERE u.id = ? LIMIT ?",
+        )
+        .bind(user as i64)
+        .bind(MAX_ROWS_PER_USER as i64 + 1)
+        .fetch_all(self.pool())
+        .await?;
+        let status = rows.first().map(|r| state(r, "status")).transpose()?;
+        let complete = rows.len() <= MAX_ROWS_PER_USER;
+        let mut relations = Vec::new();
+        if complete {
+            for r in &rows {
+                if let Some(other) = r.try_get::<Option<i64>, _>("friend_id")? {
+                    relations.push((other as u64, parse_state(r.try_get::<&str, _>("state")?)));
+                }
+            }
+            relations.sort_unstable_by_key(|(other, _)| *other);
+        }
+        let facts = Arc::new(Facts {
+            status,
+            relations: relations.into(),
+            complete,
+        });
+        self.standing.put(user, generation, facts.clone());
+        Ok(facts)
     }
 
     async fn read_send_standing(&self, sender: u64, receiver: u64) -> Result<Option<SendStanding>> {
