@@ -82,9 +82,6 @@ impl Dialect {
                 "PRAGMA synchronous = FULL",
                 "PRAGMA busy_timeout = 10000",
                 "PRAGMA temp_store = MEMORY",
-                // Checkpoints run beside the commits (`checkpoint`).
-                "PRAGMA wal_autocheckpoint = 50000",
-                "PRAGMA journal_size_limit = 67108864",
             ],
             Dialect::MySql => &["SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"],
         }

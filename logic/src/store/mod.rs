@@ -3,7 +3,6 @@
 //! in [`dialect`]. Every value is bound as a parameter.
 
 mod accounts;
-mod checkpoint;
 mod devices;
 mod dialect;
 pub mod friends;
@@ -95,8 +94,6 @@ pub struct Store {
     /// What to call the database in messages: a path, or a URL without
     /// its password.
     target: Arc<str>,
-    /// SQLite: stops the WAL checkpointer with the last clone of the store.
-    _checkpointer: Option<Arc<tokio_util::sync::DropGuard>>,
 }
 
 impl Store {
@@ -128,8 +125,6 @@ impl Store {
             .await
             .map_err(|e| open_error(e.into()))?;
         dialect.migrate(&pool).await.map_err(open_error)?;
-        let checkpointer =
-            (dialect == Dialect::Sqlite).then(|| Arc::new(checkpoint::start(pool.clone())));
         let store = Store {
             pool,
             dialect,
@@ -138,7 +133,6 @@ impl Store {
             // Only SQLite's writers are all in this process.
             standing: Arc::new(standing::StandingCache::new(dialect == Dialect::Sqlite)),
             target,
-            _checkpointer: checkpointer,
         };
         store
             .probe_write(true)

@@ -503,34 +503,3 @@ async fn a_send_reads_the_receiver_and_both_relations_at_once(store: Store) {
 }
 
 on_both_engines!(a_send_reads_the_receiver_and_both_relations_at_once);
-
-#[tokio::test]
-async fn sqlite_checkpoints_run_beside_the_commits() {
-    let (store, _guard) = sqlite().await;
-    let db = std::path::PathBuf::from(store.target());
-    let size = || std::fs::metadata(&db).unwrap().len();
-    let before = size();
-    // 2 MiB into the WAL: far below the commit-time backstop (200 MB), so
-    // only the checkpointer copies it into the database file.
-    let mut tx = store.begin_write().await.unwrap();
-    for id in 1..=4i64 {
-        sqlx::query("INSERT INTO store_probe (id, written_at) VALUES (?, ?)")
-            .bind(-id)
-            .bind(vec![7u8; 512 << 10])
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-    }
-    store.commit(tx).await.unwrap();
-    // No event tells when a checkpoint ran: watch the file, bounded.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while size() < before + (2 << 20) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the WAL was not checkpointed within 10 s ({} -> {} bytes)",
-            before,
-            size()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-}
