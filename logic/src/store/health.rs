@@ -14,6 +14,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use tracing::{error, info};
 
+use super::sqlite_writer::WriterError;
 use super::StoreError;
 
 /// Why the database cannot be written, in an operator's words.
@@ -65,15 +66,9 @@ impl Outage {
             sqlx::Error::Database(d) => {
                 if d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
                     // SQLite's (extended) result code, as a number.
-                    let code: i32 = d.code().and_then(|c| c.parse().ok())?;
-                    // The primary result code is the low byte of an extended one.
-                    match code & 0xff {
-                        13 => Some(Outage::DiskFull),
-                        8 => Some(Outage::ReadOnly),
-                        10 => Some(Outage::Io),
-                        14 => Some(Outage::CannotOpen),
-                        _ => None,
-                    }
+                    sqlite_outage(d.code().and_then(|c| c.parse().ok())?)
+                } else if let Some(w) = d.try_downcast_ref::<WriterError>() {
+                    sqlite_outage(w.sqlite_code()?)
                 } else if let Some(m) = d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
                     match m.number() {
                         1021 | 1114 => Some(Outage::DiskFull),
@@ -93,6 +88,18 @@ impl Outage {
             }
             _ => None,
         }
+    }
+}
+
+/// The outage a SQLite (extended) result code means, if any: the primary
+/// code is its low byte.
+fn sqlite_outage(code: i32) -> Option<Outage> {
+    match code & 0xff {
+        13 => Some(Outage::DiskFull),
+        8 => Some(Outage::ReadOnly),
+        10 => Some(Outage::Io),
+        14 => Some(Outage::CannotOpen),
+        _ => None,
     }
 }
 

@@ -11,6 +11,7 @@ mod health;
 pub(crate) mod messages;
 mod probe;
 pub mod recall;
+mod sqlite_writer;
 mod standing;
 mod users;
 
@@ -94,6 +95,8 @@ pub struct Store {
     /// What to call the database in messages: a path, or a URL without
     /// its password.
     target: Arc<str>,
+    /// SQLite in a file: the thread that commits batches of chat messages.
+    writer: Option<Arc<sqlite_writer::Writer>>,
 }
 
 impl Store {
@@ -125,6 +128,14 @@ impl Store {
             .await
             .map_err(|e| open_error(e.into()))?;
         dialect.migrate(&pool).await.map_err(open_error)?;
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let writer = match dialect {
+            Dialect::Sqlite if !in_memory => Some(Arc::new(sqlite_writer::Writer::start(
+                &target,
+                dialect.session_setup(),
+            )?)),
+            _ => None,
+        };
         let store = Store {
             pool,
             dialect,
@@ -133,6 +144,7 @@ impl Store {
             // Only SQLite's writers are all in this process.
             standing: Arc::new(standing::StandingCache::new(dialect == Dialect::Sqlite)),
             target,
+            writer,
         };
         store
             .probe_write(true)

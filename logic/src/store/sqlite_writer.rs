@@ -1,0 +1,262 @@
+//! The SQLite group commit on a thread of its own.
+//!
+//! Through sqlx every statement is a hand-off to the connection's worker
+//! thread and back: a batch of chat messages took eight (acquire, BEGIN,
+//! two statements on the list heads, two INSERTs, COMMIT, and the ping sqlx
+//! runs on every release), each a futex wake on both sides. At a few
+//! thousand messages a second, batches are small and those hand-offs cost
+//! more than SQLite's own work. This thread holds one connection with
+//! prepared statements and runs a whole batch per hand-off.
+//!
+//! It does exactly what [`Store::append_in`] does on a pooled connection
+//! (the same rows, locks and seqs), and the store's tests run the batch
+//! path through it; [`Store::append_in`] stays for the transactions that
+//! write a state change and its events together.
+//!
+//! [`Store::append_in`]: super::Store::append_in
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::mpsc;
+
+use rusqlite::{params, Connection, TransactionBehavior};
+use tokio::sync::oneshot;
+use tracing::error;
+
+use super::messages::{Appended, MissingUsers, NewMessage};
+use super::StoreError;
+
+/// What a batch came to: its seqs, or the recipients that no longer exist.
+type Outcome = std::result::Result<Vec<Appended>, MissingUsers>;
+
+struct Job {
+    msgs: Vec<NewMessage>,
+    done: oneshot::Sender<Result<Outcome, WriterError>>,
+}
+
+/// Handle to the writer thread; the thread ends when the last handle drops.
+#[derive(Debug)]
+pub(super) struct Writer {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    /// Opens the database at `path` (already migrated) with the pool's
+    /// session settings and starts the thread.
+    pub(super) fn start(path: &str, pragmas: &[&str]) -> Result<Writer, StoreError> {
+        let conn = Connection::open(path).map_err(|e| StoreError::Open {
+            what: format!("the database {path} (batch writer)"),
+            cause: e.to_string(),
+        })?;
+        for pragma in pragmas.iter().chain(&["PRAGMA foreign_keys = ON"]) {
+            // Some pragmas answer with a row (journal_mode), others not.
+            conn.query_row(pragma, [], |_| Ok(()))
+                .or_else(|e| match e {
+                    rusqlite::Error::QueryReturnedNoRows => Ok(()),
+                    e => Err(e),
+                })
+                .map_err(|e| StoreError::Open {
+                    what: format!("the database {path} (batch writer)"),
+                    cause: format!("{pragma}: {e}"),
+                })?;
+        }
+        let (jobs, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("tern-sqlite-writer".into())
+            .spawn(move || run(conn, rx))
+            .map_err(|e| StoreError::Open {
+                what: "the SQLite batch writer thread".into(),
+                cause: e.to_string(),
+            })?;
+        Ok(Writer { jobs })
+    }
+
+    /// Appends `msgs` in one transaction on the writer thread.
+    pub(super) async fn append(&self, msgs: &[&NewMessage]) -> Result<Outcome, StoreError> {
+        let (done, answer) = oneshot::channel();
+        let job = Job {
+            msgs: msgs.iter().map(|m| (*m).clone()).collect(),
+            done,
+        };
+        let stopped = || StoreError::Database(sqlx::Error::WorkerCrashed);
+        self.jobs.send(job).map_err(|_| stopped())?;
+        answer
+            .await
+            .map_err(|_| stopped())?
+            .map_err(|e| StoreError::classify(sqlx::Error::Database(Box::new(e))))
+    }
+}
+
+fn run(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
+    while let Ok(job) = jobs.recv() {
+        // A bug here fails its batch, not every later one: the transaction
+        // rolls back as it unwinds and the thread takes the next job.
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| append(&mut conn, &job.msgs)))
+            .unwrap_or_else(|_| {
+                error!("the SQLite batch writer panicked; the batch is not stored");
+                Err(WriterError::internal("the batch writer panicked"))
+            });
+        let _ = job.done.send(result);
+    }
+}
+
+fn append(conn: &mut Connection, msgs: &[NewMessage]) -> Result<Outcome, WriterError> {
+    // How many rows each user gets, in ascending user id (the lock order).
+    let mut counts: BTreeMap<u64, u64> = BTreeMap::new();
+    for m in msgs {
+        for r in &m.recipients {
+            *counts.entry(r.user_id).or_default() += 1;
+        }
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // 1. Advance each head; the first of this batch's seqs follows the old one.
+    let mut next: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut missing = Vec::new();
+    {
+        let mut advance = tx.prepare_cached(
+            "UPDATE user_seqs SET seq = seq + ?1 WHERE user_id = ?2 RETURNING seq",
+        )?;
+        for (&user, &n) in &counts {
+            let head: Option<i64> = advance
+                .query_row(params![n as i64, user as i64], |row| row.get(0))
+                .map(Some)
+                .or_else(|e| match e {
+                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                    e => Err(e),
+                })?;
+            match head {
+                Some(head) => {
+                    next.insert(user, head as u64 + 1 - n);
+                }
+                None => missing.push(user),
+            }
+        }
+    }
+    if !missing.is_empty() {
+        // Dropping the transaction rolls it back.
+        return Ok(Err(MissingUsers(missing)));
+    }
+    // 2. Seqs in message order, so a connection's sends keep their order;
+    // the message once, then its list rows.
+    let mut appended = Vec::with_capacity(msgs.len());
+    {
+        let mut message = tx.prepare_cached(
+            "INSERT INTO messages (id, sender_id, sender_device_id, conv_type, receiver_id, \
+             content_type, content, mentions, client_msg_id, status, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?10)",
+        )?;
+        let mut row = tx.prepare_cached(
+            "INSERT INTO user_messages (user_id, seq, message_id, conv_type, conv_id) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        for m in msgs {
+            message.execute(params![
+                &m.id[..],
+                m.sender_id as i64,
+                m.sender_device_id as i64,
+                i64::from(m.conv_type),
+                m.receiver_id as i64,
+                i64::from(m.content_type),
+                &m.content[..],
+                super::messages::encode_mentions(&m.mentions),
+                m.client_msg_id.as_deref(),
+                m.created_at,
+            ])?;
+            let mut seqs = Vec::with_capacity(m.recipients.len());
+            for r in &m.recipients {
+                let slot = next.get_mut(&r.user_id).expect("counted above");
+                row.execute(params![
+                    r.user_id as i64,
+                    *slot as i64,
+                    &m.id[..],
+                    i64::from(m.conv_type),
+                    r.conv_id as i64,
+                ])?;
+                seqs.push(*slot);
+                *slot += 1;
+            }
+            appended.push(Appended { seqs });
+        }
+    }
+    tx.commit()?;
+    Ok(Ok(appended))
+}
+
+/// A SQLite error from the writer, shaped as sqlx's so that the store
+/// classifies it as it does every other: unique violations, outages
+/// ([`super::Outage::of`]) and retryable busy errors by their codes.
+#[derive(Debug)]
+pub(crate) struct WriterError {
+    /// SQLite's extended result code; -1 for none.
+    code: i32,
+    message: String,
+}
+
+impl WriterError {
+    fn internal(message: &str) -> WriterError {
+        WriterError {
+            code: -1,
+            message: message.to_owned(),
+        }
+    }
+
+    /// SQLite's extended result code, if the error came from SQLite.
+    pub(crate) fn sqlite_code(&self) -> Option<i32> {
+        (self.code >= 0).then_some(self.code)
+    }
+}
+
+impl From<rusqlite::Error> for WriterError {
+    fn from(e: rusqlite::Error) -> WriterError {
+        match &e {
+            rusqlite::Error::SqliteFailure(f, _) => WriterError {
+                code: f.extended_code,
+                message: e.to_string(),
+            },
+            _ => WriterError::internal(&e.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for WriterError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for WriterError {}
+
+impl sqlx::error::DatabaseError for WriterError {
+    fn message(&self) -> &str {
+        &self.message
+    }
+
+    fn code(&self) -> Option<Cow<'_, str>> {
+        self.sqlite_code().map(|c| Cow::Owned(c.to_string()))
+    }
+
+    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self
+    }
+
+    fn kind(&self) -> sqlx::error::ErrorKind {
+        use sqlx::error::ErrorKind;
+        // SQLITE_CONSTRAINT_* extended codes (the primary code is 19).
+        match self.code {
+            2067 | 1555 => ErrorKind::UniqueViolation,
+            787 => ErrorKind::ForeignKeyViolation,
+            1299 => ErrorKind::NotNullViolation,
+            275 => ErrorKind::CheckViolation,
+            _ => ErrorKind::Other,
+        }
+    }
+}
