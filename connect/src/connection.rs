@@ -10,30 +10,25 @@
 //! (`backpressure`).
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use futures::StreamExt;
-use governor::DefaultDirectRateLimiter;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
-use tokio::task::JoinSet;
+use tokio::task::{JoinError, JoinSet};
 use tokio::time::Instant;
-use tokio_util::codec::FramedRead;
 use tracing::{debug, info, warn, Instrument};
 
 use tern_public::proto::bus::ConnReply;
 use tern_public::proto::client::{KickReason, Request};
-use tern_public::{Code, FrameCodec, FrameError, FrameType};
+use tern_public::{Code, FrameError, FrameType};
 
 use crate::close::{linger, Close};
 use crate::node::NodeState;
-use crate::registry::{CloseSignal, ConnHandle, QueuedBytes};
+use crate::registry::ConnHandle;
 
-/// Read buffer of a fresh connection: enough for the small frames of normal traffic.
-const INITIAL_READ_BUF: usize = 512;
-/// A read or write buffer grown past this is released once empty.
-const SHRINK_ABOVE: usize = 64 * 1024;
+/// Output gathered before a write goes out: more frames wait for the next one.
+const WRITE_CHUNK: usize = 64 * 1024;
 /// Frames gathered into one write syscall at most.
 const MAX_FRAMES_PER_WRITE: usize = 64;
 
@@ -54,8 +49,15 @@ struct Done {
 }
 
 /// Serves one connection until it closes. Generic over the stream so tests
-/// can drive it through an in-memory pipe under paused time.
-pub(crate) async fn serve<S>(node: Arc<NodeState>, stream: S, conn_id: u64, peer: String)
+/// can drive it through an in-memory pipe under paused time. Not an async
+/// fn: a layer of its own would keep a second copy of its arguments in
+/// every connection's task.
+pub(crate) fn serve<S>(
+    node: Arc<NodeState>,
+    stream: S,
+    conn_id: u64,
+    peer: String,
+) -> impl Future<Output = ()> + Send
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
@@ -72,7 +74,6 @@ where
     Connection::new(node, conn_id, peer)
         .run(stream)
         .instrument(span)
-        .await
 }
 
 struct Connection {
@@ -80,12 +81,10 @@ struct Connection {
     conn_id: u64,
     peer: String,
     identity: Option<Identity>,
+    /// Also where this connection takes the frames others queue for it.
     handle: ConnHandle,
-    rx: mpsc::Receiver<Bytes>,
-    /// Bytes of the frames in `rx`.
-    queued: Arc<QueuedBytes>,
-    signal: Arc<CloseSignal>,
-    inflight: JoinSet<Done>,
+    /// Made at the first request and dropped once none is in flight.
+    inflight: Option<JoinSet<Done>>,
     serial: VecDeque<(FrameType, Request)>,
     serial_busy: bool,
     /// A REGISTER/LOGIN/SIGN_IN is with logic: if the connection closes
@@ -95,9 +94,10 @@ struct Connection {
     /// the rooms. Most connections never join one, and never touch them.
     asked_to_join: bool,
     accepted_at: Instant,
+    /// What goes out with the next write; no allocation while empty.
     out: BytesMut,
     /// Made at the first ROOM_SEND: most connections never send to a room.
-    room_sends: Option<Box<DefaultDirectRateLimiter>>,
+    room_sends: Option<Box<flood::Limiter>>,
     /// Frames and bytes this connection may still send.
     budget: flood::Budget,
     /// Output bytes promised to the requests read and not answered yet.
@@ -113,21 +113,19 @@ enum Step {
 
 impl Connection {
     fn new(node: Arc<NodeState>, conn_id: u64, peer: String) -> Connection {
-        let (tx, rx) = mpsc::channel(node.cfg.write_queue_frames);
-        let signal = Arc::new(CloseSignal::default());
-        let queued = Arc::new(QueuedBytes::new(node.cfg.write_queue_bytes));
-        let handle = ConnHandle::bounded(conn_id, tx, signal.clone(), queued.clone());
-        let budget = flood::Budget::new(&node.cfg, &node.clock);
+        let handle = ConnHandle::bounded(
+            conn_id,
+            node.cfg.write_queue_frames,
+            node.cfg.write_queue_bytes,
+        );
+        let budget = flood::Budget::new(&node.cfg);
         Connection {
             node,
             conn_id,
             peer,
             identity: None,
             handle,
-            rx,
-            queued,
-            signal,
-            inflight: JoinSet::new(),
+            inflight: None,
             serial: VecDeque::new(),
             serial_busy: false,
             auth_inflight: false,
@@ -141,78 +139,101 @@ impl Connection {
         }
     }
 
-    async fn run<S>(mut self, stream: S)
+    /// Not an async fn but an async block: an async fn keeps its
+    /// arguments apart from the locals they move into, and the connection
+    /// would be in every task twice.
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an async fn would hold its arguments twice"
+    )]
+    fn run<S>(mut self, stream: S) -> impl Future<Output = ()> + Send
     where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
-        let (rd, mut wr) = tokio::io::split(stream);
-        let codec = FrameCodec::new(self.node.cfg.max_frame_len);
-        let mut frames = FramedRead::with_capacity(rd, codec, INITIAL_READ_BUF);
-        self.node.registry.add(self.handle.clone());
-        if self.node.is_draining() {
-            // Accepted just as the drain began, after its snapshot.
-            self.handle.kick(KickReason::Draining);
-        }
-        debug!("connection opened");
+        async move {
+            let (rd, mut wr) = tokio::io::split(stream);
+            let mut frames = reader::FrameReader::new(rd, self.node.cfg.max_frame_len);
+            self.node.registry.add(self.handle.clone());
+            if self.node.is_draining() {
+                // Accepted just as the drain began, after its snapshot.
+                self.handle.kick(KickReason::Draining);
+            }
+            debug!("connection opened");
 
-        let deadline = tokio::time::sleep_until(self.next_deadline());
-        tokio::pin!(deadline);
-        let signal = self.signal.clone();
+            let deadline = tokio::time::sleep_until(self.next_deadline());
+            tokio::pin!(deadline);
+            let handle = self.handle.clone();
 
-        let why = loop {
-            let can_read = self.output_has_room()
-                && self.inflight.len() + self.serial.len() < self.node.cfg.max_inflight;
-            let was_bound = self.identity.is_some();
-            let step = tokio::select! {
-                close = signal.wait() => Step::Close(close),
-                Some(frame) = self.rx.recv() => {
-                    self.take_queued(frame);
-                    Step::Continue
+            let why = loop {
+                let can_read = self.output_has_room()
+                    && self.in_flight() + self.serial.len() < self.node.cfg.max_inflight;
+                let was_bound = self.identity.is_some();
+                let step = tokio::select! {
+                    close = handle.signal().wait() => Step::Close(close),
+                    frame = handle.next_frame() => {
+                        self.take_queued(&frame);
+                        Step::Continue
+                    }
+                    Some(done) = next_done(&mut self.inflight) => match done {
+                        Ok(done) => {
+                            if self.in_flight() == 0 {
+                                self.inflight = None;
+                            }
+                            self.on_done(done)
+                        }
+                        // A request task can only end early by panicking; answer nothing more.
+                        Err(e) => { warn!(error = %e, "request task failed"); Step::Close(Close::InternalError) }
+                    },
+                    frame = frames.next(), if can_read => match frame {
+                        Some(Ok(frame)) => {
+                            deadline.as_mut().reset(self.next_deadline());
+                            self.on_frame(frame)
+                        }
+                        Some(Err(FrameError::TooLarge { len, max })) => {
+                            info!(len, max, "frame too large; closing");
+                            self.reply(0, Code::TooLarge, &format!("frame of {len} bytes exceeds {max}"), Bytes::new());
+                            Step::Close(Close::FrameTooLarge)
+                        }
+                        Some(Err(FrameError::Io(e))) => { debug!(error = %e, "read failed"); Step::Close(Close::ReadError) }
+                        None => Step::Close(Close::ClientClosed),
+                    },
+                    () = &mut deadline => Step::Close(if self.identity.is_some() { Close::HeartbeatTimeout } else { Close::HandshakeTimeout }),
+                };
+                if !was_bound && self.identity.is_some() {
+                    // Signed in: from now on the heartbeat deadline applies.
+                    deadline.as_mut().reset(self.next_deadline());
                 }
-                Some(done) = self.inflight.join_next() => match done {
-                    Ok(done) => self.on_done(done),
-                    // A request task can only end early by panicking; answer nothing more.
-                    Err(e) => { warn!(error = %e, "request task failed"); Step::Close(Close::InternalError) }
-                },
-                frame = frames.next(), if can_read => match frame {
-                    Some(Ok(frame)) => {
-                        deadline.as_mut().reset(self.next_deadline());
-                        shrink_if_large(frames.read_buffer_mut());
-                        self.on_frame(frame)
-                    }
-                    Some(Err(FrameError::TooLarge { len, max })) => {
-                        info!(len, max, "frame too large; closing");
-                        self.reply(0, Code::TooLarge, &format!("frame of {len} bytes exceeds {max}"), Bytes::new());
-                        Step::Close(Close::FrameTooLarge)
-                    }
-                    Some(Err(FrameError::Io(e))) => { debug!(error = %e, "read failed"); Step::Close(Close::ReadError) }
-                    None => Step::Close(Close::ClientClosed),
-                },
-                () = &mut deadline => Step::Close(if self.identity.is_some() { Close::HeartbeatTimeout } else { Close::HandshakeTimeout }),
+                if let Err(e) = self.flush(&mut wr).await {
+                    break e;
+                }
+                if let Step::Close(close) = step {
+                    break close;
+                }
             };
-            if !was_bound && self.identity.is_some() {
-                // Signed in: from now on the heartbeat deadline applies.
-                deadline.as_mut().reset(self.next_deadline());
-            }
-            if let Err(e) = self.flush(&mut wr).await {
-                break e;
-            }
-            if let Step::Close(close) = step {
-                break close;
-            }
-        };
 
+            // Boxed: the close runs once, and its futures (the last flush,
+            // the linger's buffer, the calls to logic) would otherwise take
+            // room in every connection's task for all its life.
+            Box::pin(self.close(why, frames.get_mut(), &mut wr)).await;
+        }
+    }
+
+    async fn close<R, W>(mut self, why: Close, rd: &mut R, wr: &mut W)
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
         // Best effort: what is still queued (e.g. KICKED) goes out before the
         // close, unless the peer is the reason nothing goes out.
         if why.flushes_queue() {
-            while let Ok(frame) = self.rx.try_recv() {
-                self.take_queued(frame);
+            while let Some(frame) = self.handle.take() {
+                self.take_queued(&frame);
             }
-            let _ = self.flush(&mut wr).await;
+            let _ = self.flush(wr).await;
         }
         let _ = tokio::time::timeout(self.node.cfg.write_timeout, wr.shutdown()).await;
         if why.client_told_why() {
-            linger(frames.get_mut()).await;
+            linger(rd).await;
         }
         self.closed(why).await;
     }
@@ -238,7 +259,7 @@ impl Connection {
         m.closed(why);
         // No frame is taken from now on: a ROOM_JOIN still on its way sees
         // the connection closed and does not add it after the leave below.
-        self.rx.close();
+        self.handle.close_queue();
         self.node.registry.remove(self.conn_id);
         if self.asked_to_join {
             self.node.rooms.leave_all(self.conn_id);
@@ -266,7 +287,10 @@ impl Connection {
     /// online at this connection, tell it the device is offline again.
     async fn settle_inflight_sign_in(&mut self) {
         let wait = self.node.cfg.request_timeout;
-        while let Ok(Some(done)) = tokio::time::timeout(wait, self.inflight.join_next()).await {
+        let Some(inflight) = self.inflight.as_mut() else {
+            return;
+        };
+        while let Ok(Some(done)) = tokio::time::timeout(wait, inflight.join_next()).await {
             let Ok(done) = done else { continue };
             if let (Some(bind), true) = (done.reply.bind, done.serial) {
                 self.node
@@ -278,11 +302,16 @@ impl Connection {
     }
 }
 
+/// The next request to finish; `None` when none is in flight.
+async fn next_done(inflight: &mut Option<JoinSet<Done>>) -> Option<Result<Done, JoinError>> {
+    inflight.as_mut()?.join_next().await
+}
+
 mod backpressure;
 mod flood;
 mod output;
+mod reader;
 mod requests;
 
-use output::shrink_if_large;
 #[cfg(test)]
 mod tests;

@@ -165,25 +165,16 @@ fn kick(node: &NodeState, k: Kick) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::CloseSignal;
-    use tokio::sync::mpsc;
 
     #[tokio::test(start_paused = true)]
     async fn a_paced_broadcast_reaches_everyone_at_the_given_speed() {
-        let mut rxs = Vec::new();
-        let handles: Vec<ConnHandle> = (0..25)
-            .map(|i| {
-                let (tx, rx) = mpsc::channel(4);
-                rxs.push(rx);
-                ConnHandle::new(i, tx, Arc::new(CloseSignal::default()))
-            })
-            .collect();
+        let handles: Vec<ConnHandle> = (0..25).map(|i| ConnHandle::new(i, 4)).collect();
         let t = tokio::time::Instant::now();
         push_paced(&handles, &bytes::Bytes::from_static(b"f"), 10).await;
         // 25 connections at 10/s: the first right away, the last after 2.4 s.
         assert_eq!(t.elapsed(), std::time::Duration::from_millis(2400));
-        for rx in &mut rxs {
-            assert_eq!(rx.try_recv().unwrap(), bytes::Bytes::from_static(b"f"));
+        for h in &handles {
+            assert_eq!(h.take().unwrap(), bytes::Bytes::from_static(b"f"));
         }
     }
 }

@@ -25,9 +25,6 @@ pub(crate) struct NodeState {
     pub registry: Registry,
     pub rooms: Rooms,
     pub metrics: ConnectMetrics,
-    /// The clock of every connection's rate limiters: one per node, since
-    /// making one runs CPUID (a hypervisor trap in a VM).
-    pub clock: governor::clock::DefaultClock,
     /// Background tasks (room subscriptions, re-announces, the node's
     /// consumers): shutdown waits for every one.
     pub tasks: TaskTracker,
@@ -58,7 +55,6 @@ impl NodeState {
             bus,
             registry: Registry::default(),
             metrics,
-            clock: governor::clock::DefaultClock::default(),
             tasks,
             stop,
             // A random start per process: a node restarted under the same

@@ -10,16 +10,17 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
-use tokio::sync::mpsc::error::TrySendError;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 
 use tern_public::proto::client::{KickReason, Kicked};
 use tern_public::{Frame, FrameType};
 
 use crate::close::Close;
 
+mod frames;
 mod queued;
-pub(crate) use queued::QueuedBytes;
+use frames::{FrameQueue, Refused};
+use queued::QueuedBytes;
 
 /// How a connection is closed from outside its own task: the first
 /// [`Close`] claimed wins, and the connection's task wakes to it.
@@ -58,13 +59,19 @@ impl CloseSignal {
     }
 }
 
-/// The outside view of one connection.
+/// What a connection's task and its handles share, in one allocation.
+struct Shared {
+    frames: FrameQueue,
+    queued: QueuedBytes,
+    signal: CloseSignal,
+}
+
+/// The outside view of one connection; its own task holds one too, and
+/// takes the queued frames through it.
 #[derive(Clone)]
 pub(crate) struct ConnHandle {
     pub conn_id: u64,
-    tx: mpsc::Sender<Bytes>,
-    signal: Arc<CloseSignal>,
-    queued: Arc<QueuedBytes>,
+    shared: Arc<Shared>,
 }
 
 /// What happened to a frame offered to a connection.
@@ -78,61 +85,58 @@ pub(crate) enum Push {
 }
 
 impl ConnHandle {
-    /// The handle of a connection whose task takes frames from `tx`'s
-    /// receiver and gives their bytes back to `queued`.
-    pub(crate) fn bounded(
-        conn_id: u64,
-        tx: mpsc::Sender<Bytes>,
-        signal: Arc<CloseSignal>,
-        queued: Arc<QueuedBytes>,
-    ) -> Self {
+    /// The handle of a new connection whose queue holds at most `frames`
+    /// frames and `bytes` bytes (or one frame of any size when empty).
+    pub(crate) fn bounded(conn_id: u64, frames: usize, bytes: usize) -> Self {
         ConnHandle {
             conn_id,
-            tx,
-            signal,
-            queued,
+            shared: Arc::new(Shared {
+                frames: FrameQueue::new(frames),
+                queued: QueuedBytes::new(bytes),
+                signal: CloseSignal::default(),
+            }),
         }
     }
 
     /// A handle with no byte limit, for tests that count frames only.
     #[cfg(test)]
-    pub(crate) fn new(conn_id: u64, tx: mpsc::Sender<Bytes>, signal: Arc<CloseSignal>) -> Self {
-        ConnHandle::bounded(conn_id, tx, signal, Arc::new(QueuedBytes::new(usize::MAX)))
+    pub(crate) fn new(conn_id: u64, frames: usize) -> Self {
+        ConnHandle::bounded(conn_id, frames, usize::MAX)
     }
 
     /// Whether the connection's task has stopped taking frames: it is
     /// closing, and must not be added anywhere any more.
     pub(crate) fn is_closed(&self) -> bool {
-        self.tx.is_closed()
+        self.shared.frames.is_closed()
     }
 
     /// Queues an encoded frame without waiting; a queue full in frames or
     /// in bytes closes the connection. A sender never waits for a reader.
     pub(crate) fn push(&self, frame: Bytes) -> Push {
         let len = frame.len();
-        if !self.queued.take(len) {
+        if !self.shared.queued.take(len) {
             return self.slow_consumer();
         }
-        match self.tx.try_send(frame) {
+        match self.shared.frames.try_push(frame) {
             Ok(()) => Push::Queued,
-            Err(TrySendError::Full(_)) => {
-                self.queued.release(len);
+            Err(Refused::Full) => {
+                self.shared.queued.release(len);
                 self.slow_consumer()
             }
-            Err(TrySendError::Closed(_)) => {
-                self.queued.release(len);
+            Err(Refused::Closed) => {
+                self.shared.queued.release(len);
                 Push::Closed
             }
         }
     }
 
     fn slow_consumer(&self) -> Push {
-        if self.tx.is_closed() {
+        if self.is_closed() {
             return Push::Closed;
         }
         // The first reason wins: a kicked connection stays kicked.
-        self.signal.claim(Close::SlowConsumer);
-        self.signal.raise();
+        self.shared.signal.claim(Close::SlowConsumer);
+        self.shared.signal.raise();
         Push::SlowConsumer
     }
 
@@ -140,7 +144,8 @@ impl ConnHandle {
     /// queue. Only the first close of a connection sends a KICKED.
     pub(crate) fn kick(&self, reason: KickReason) {
         let close = Close::Kicked(reason);
-        if !self.signal.claim(close) {
+        let shared = &self.shared;
+        if !shared.signal.claim(close) {
             return;
         }
         if let Some(reason) = close.kick_reason() {
@@ -155,12 +160,43 @@ impl ConnHandle {
             // the last one.
             let frame = frame.to_bytes();
             let len = frame.len();
-            self.queued.force(len);
-            if self.tx.try_send(frame).is_err() {
-                self.queued.release(len);
+            shared.queued.force(len);
+            if shared.frames.try_push(frame).is_err() {
+                shared.queued.release(len);
             }
         }
-        self.signal.raise();
+        shared.signal.raise();
+    }
+
+    // === the connection's own side ===
+
+    /// Bytes queued and not taken yet.
+    pub(crate) fn queued_bytes(&self) -> usize {
+        self.shared.queued.get()
+    }
+
+    /// Takes the oldest queued frame, if any, and gives back its room.
+    pub(crate) fn take(&self) -> Option<Bytes> {
+        let frame = self.shared.frames.pop()?;
+        self.shared.queued.release(frame.len());
+        Some(frame)
+    }
+
+    /// Waits for a queued frame and takes it (cancel-safe).
+    pub(crate) async fn next_frame(&self) -> Bytes {
+        let frame = self.shared.frames.next().await;
+        self.shared.queued.release(frame.len());
+        frame
+    }
+
+    /// The connection takes no more frames: pushes from now on are refused.
+    pub(crate) fn close_queue(&self) {
+        self.shared.frames.close();
+    }
+
+    /// How the connection is told to close from outside.
+    pub(crate) fn signal(&self) -> &CloseSignal {
+        &self.shared.signal
     }
 }
 
@@ -260,17 +296,11 @@ impl Registry {
 mod tests {
     use super::*;
 
-    fn handle(conn_id: u64, cap: usize) -> (ConnHandle, mpsc::Receiver<Bytes>, Arc<CloseSignal>) {
-        let (tx, rx) = mpsc::channel(cap);
-        let signal = Arc::new(CloseSignal::default());
-        (ConnHandle::new(conn_id, tx, signal.clone()), rx, signal)
-    }
-
     #[test]
     fn second_bind_replaces_and_stale_unbind_keeps_the_newer() {
         let reg = Registry::default();
-        let (a, _ra, _) = handle(1, 4);
-        let (b, _rb, _) = handle(2, 4);
+        let a = ConnHandle::new(1, 4);
+        let b = ConnHandle::new(2, 4);
         assert!(reg.bind(70, 7, a).is_none());
         let old = reg.bind(70, 7, b).expect("replaced");
         assert_eq!(reg.bound(), vec![(2, 70, 7)]);
@@ -284,67 +314,63 @@ mod tests {
 
     #[tokio::test]
     async fn full_queue_marks_slow_consumer() {
-        let (h, mut rx, signal) = handle(1, 2);
+        let h = ConnHandle::new(1, 2);
         assert_eq!(h.push(Bytes::from_static(b"1")), Push::Queued);
         assert_eq!(h.push(Bytes::from_static(b"2")), Push::Queued);
         assert_eq!(h.push(Bytes::from_static(b"3")), Push::SlowConsumer);
-        assert_eq!(signal.wait().await, Close::SlowConsumer);
-        assert_eq!(&rx.recv().await.unwrap()[..], b"1");
+        assert_eq!(h.signal().wait().await, Close::SlowConsumer);
+        assert_eq!(&h.next_frame().await[..], b"1");
     }
 
     #[tokio::test]
     async fn pushes_past_the_byte_limit_mark_slow_consumer_but_one_large_frame_fits() {
-        let (tx, mut rx) = mpsc::channel(64);
-        let signal = Arc::new(CloseSignal::default());
-        let queued = Arc::new(QueuedBytes::new(100));
-        let h = ConnHandle::bounded(1, tx, signal.clone(), queued.clone());
+        let h = ConnHandle::bounded(1, 64, 100);
         // Empty: a frame larger than the whole limit still goes in.
         assert_eq!(h.push(Bytes::from(vec![0u8; 300])), Push::Queued);
-        assert_eq!(queued.get(), 300);
+        assert_eq!(h.queued_bytes(), 300);
         // Taken off by the connection: the room is back.
-        let big = rx.recv().await.unwrap();
-        queued.release(big.len());
+        h.next_frame().await;
+        assert_eq!(h.queued_bytes(), 0);
         assert_eq!(h.push(Bytes::from(vec![0u8; 60])), Push::Queued);
         assert_eq!(h.push(Bytes::from(vec![0u8; 40])), Push::Queued);
         assert_eq!(h.push(Bytes::from(vec![0u8; 1])), Push::SlowConsumer);
-        assert_eq!(queued.get(), 100, "a refused frame takes no room");
-        assert_eq!(signal.wait().await, Close::SlowConsumer);
+        assert_eq!(h.queued_bytes(), 100, "a refused frame takes no room");
+        assert_eq!(h.signal().wait().await, Close::SlowConsumer);
         // The KICKED of a kick is queued whatever the bytes.
-        let (tx, mut rx) = mpsc::channel(64);
-        let queued = Arc::new(QueuedBytes::new(10));
-        let h = ConnHandle::bounded(2, tx, Arc::new(CloseSignal::default()), queued.clone());
+        let h = ConnHandle::bounded(2, 64, 10);
         assert_eq!(h.push(Bytes::from(vec![0u8; 10])), Push::Queued);
         h.kick(KickReason::Draining);
-        queued.release(rx.try_recv().unwrap().len());
+        h.take().expect("the push");
+        let queued = h.queued_bytes();
         assert_eq!(
-            queued.get(),
-            rx.try_recv().expect("the KICKED").len(),
+            queued,
+            h.take().expect("the KICKED").len(),
             "the KICKED's bytes are counted"
         );
     }
 
     #[tokio::test]
     async fn only_the_first_kick_sends_kicked() {
-        let (h, mut rx, signal) = handle(1, 8);
+        let h = ConnHandle::new(1, 8);
         h.kick(KickReason::SignedInElsewhere);
         h.kick(KickReason::Draining);
         assert_eq!(
-            signal.wait().await,
+            h.signal().wait().await,
             Close::Kicked(KickReason::SignedInElsewhere)
         );
-        assert!(rx.recv().await.is_some());
-        assert!(rx.try_recv().is_err(), "a second KICKED was queued");
+        assert!(h.take().is_some());
+        assert!(h.take().is_none(), "a second KICKED was queued");
     }
 
     #[tokio::test]
     async fn kick_queues_kicked_frame_then_signals() {
-        let (h, mut rx, signal) = handle(1, 2);
+        let h = ConnHandle::new(1, 2);
         h.kick(KickReason::SignedInElsewhere);
         assert_eq!(
-            signal.wait().await,
+            h.signal().wait().await,
             Close::Kicked(KickReason::SignedInElsewhere)
         );
-        let frame = rx.recv().await.unwrap();
+        let frame = h.next_frame().await;
         assert_eq!(u16::from_be_bytes([frame[0], frame[1]]), 103);
     }
 }

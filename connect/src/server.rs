@@ -100,9 +100,7 @@ impl Node {
             let node = self.clone();
             match gate.admit(&state, peer.ip()) {
                 Ok(held) => {
-                    connections.spawn(async move {
-                        node.serve_socket(socket, peer.to_string(), Ok(held)).await;
-                    });
+                    connections.spawn(node.serve_socket(socket, peer.to_string(), Ok(held)));
                 }
                 Err(refusal) => match gate.refusal_turn() {
                     Some(turn) => {
@@ -128,12 +126,16 @@ impl Node {
     }
 
     /// Serves one already-accepted connection (any byte stream) to its end.
-    pub(crate) async fn serve_connection<S>(&self, stream: S, peer: String)
+    pub(crate) fn serve_connection<S>(
+        &self,
+        stream: S,
+        peer: String,
+    ) -> impl Future<Output = ()> + Send + use<S>
     where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
         let conn_id = self.state.next_conn_id();
-        connection::serve(self.state.clone(), stream, conn_id, peer).await;
+        connection::serve(self.state.clone(), stream, conn_id, peer)
     }
 
     /// Tells logic this node's lifecycle state.

@@ -43,7 +43,7 @@ impl Connection {
     /// Bytes the connection owes its client: written soon, queued by
     /// others, or promised to requests in flight.
     fn output_pending(&self) -> usize {
-        self.out.len() + self.queued.get() + self.reserved
+        self.out.len() + self.handle.queued_bytes() + self.reserved
     }
 
     /// Whether the output leaves room to read another request; keeps the
@@ -75,10 +75,9 @@ impl Connection {
         self.reserved = self.reserved.saturating_sub(bytes);
     }
 
-    /// Moves a frame others queued into the output buffer.
-    pub(super) fn take_queued(&mut self, frame: Bytes) {
-        self.queued.release(frame.len());
-        self.out.extend_from_slice(&frame);
+    /// Moves a frame others queued (taken off the queue) into the output buffer.
+    pub(super) fn take_queued(&mut self, frame: &Bytes) {
+        self.out.extend_from_slice(frame);
     }
 
     /// The connection ends: it no longer counts as paused.

@@ -7,10 +7,13 @@
 //! per window.
 
 use std::num::NonZeroU32;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::middleware::NoOpMiddleware;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
 use tracing::info;
 
 use crate::config::ConnectConfig;
@@ -30,10 +33,39 @@ pub(crate) enum Verdict {
     Close,
 }
 
+/// The clock of every connection's limiters: one per process, since making
+/// one runs CPUID (a hypervisor trap in a VM), and a limiter that holds
+/// none of its own is half the size.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct SharedClock;
+
+static CLOCK: OnceLock<DefaultClock> = OnceLock::new();
+
+impl Clock for SharedClock {
+    type Instant = <DefaultClock as Clock>::Instant;
+
+    fn now(&self) -> Self::Instant {
+        CLOCK.get_or_init(DefaultClock::default).now()
+    }
+}
+
+/// A token bucket of one connection.
+pub(crate) type Limiter = RateLimiter<
+    NotKeyed,
+    InMemoryState,
+    SharedClock,
+    NoOpMiddleware<<SharedClock as Clock>::Instant>,
+>;
+
+/// A limiter of `quota` on the shared clock.
+pub(crate) fn limiter(quota: Quota) -> Limiter {
+    RateLimiter::direct_with_clock(quota, SharedClock)
+}
+
 pub(crate) struct Budget {
     /// `None`: that budget is off (0 in the settings).
-    frames: Option<DefaultDirectRateLimiter>,
-    bytes: Option<DefaultDirectRateLimiter>,
+    frames: Option<Limiter>,
+    bytes: Option<Limiter>,
     close_after: u32,
     refused: u32,
     window_start: Instant,
@@ -41,12 +73,10 @@ pub(crate) struct Budget {
 }
 
 impl Budget {
-    /// The budgets of one connection; `clock` is the node's (making a
-    /// clock per connection would run CPUID each time).
-    pub(crate) fn new(cfg: &ConnectConfig, clock: &DefaultClock) -> Budget {
-        let frames = NonZeroU32::new(cfg.frames_per_sec).map(|per_sec| {
-            RateLimiter::direct_with_clock(Quota::per_second(per_sec), clock.clone())
-        });
+    /// The budgets of one connection.
+    pub(crate) fn new(cfg: &ConnectConfig) -> Budget {
+        let frames =
+            NonZeroU32::new(cfg.frames_per_sec).map(|per_sec| limiter(Quota::per_second(per_sec)));
         let bytes = NonZeroU32::new(cfg.bytes_per_sec).map(|per_sec| {
             // The burst must hold the largest frame, or it could never pass.
             let burst = u32::try_from(cfg.max_frame_len + 64)
@@ -54,7 +84,7 @@ impl Budget {
                 .max(per_sec.get());
             let burst = NonZeroU32::new(burst).expect("at least per_sec");
             let quota = Quota::per_second(per_sec).allow_burst(burst);
-            RateLimiter::direct_with_clock(quota, clock.clone())
+            limiter(quota)
         });
         Budget {
             frames,
@@ -129,7 +159,7 @@ mod tests {
 
     #[test]
     fn frames_past_the_budget_are_refused_then_the_connection_closes() {
-        let mut b = Budget::new(&cfg(5, 1_000_000, 3), &DefaultClock::default());
+        let mut b = Budget::new(&cfg(5, 1_000_000, 3));
         for _ in 0..5 {
             assert_eq!(b.admit(10), Verdict::Serve);
         }
@@ -143,7 +173,7 @@ mod tests {
 
     #[test]
     fn zero_turns_a_budget_off() {
-        let mut b = Budget::new(&cfg(0, 0, 1), &DefaultClock::default());
+        let mut b = Budget::new(&cfg(0, 0, 1));
         for _ in 0..10_000 {
             assert_eq!(b.admit(1000), Verdict::Serve);
         }
@@ -152,7 +182,7 @@ mod tests {
     #[test]
     fn bytes_past_the_budget_are_refused_but_one_largest_frame_always_fits() {
         // 100 bytes a second, but the burst holds a 1000-byte frame.
-        let mut b = Budget::new(&cfg(1000, 100, 10), &DefaultClock::default());
+        let mut b = Budget::new(&cfg(1000, 100, 10));
         assert_eq!(b.admit(1000), Verdict::Serve);
         assert!(matches!(b.admit(100), Verdict::Refuse("bytes", _)));
     }

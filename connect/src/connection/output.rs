@@ -12,7 +12,7 @@ use tern_public::codec::HEADER_LEN;
 use tern_public::proto::client::Reply;
 use tern_public::{Code, FrameType};
 
-use super::{Connection, INITIAL_READ_BUF, MAX_FRAMES_PER_WRITE, SHRINK_ABOVE};
+use super::{Connection, MAX_FRAMES_PER_WRITE, WRITE_CHUNK};
 use crate::close::Close;
 
 impl Connection {
@@ -67,10 +67,10 @@ impl Connection {
             return Ok(());
         }
         let mut n = 0;
-        while n < MAX_FRAMES_PER_WRITE && self.out.len() < SHRINK_ABOVE {
-            match self.rx.try_recv() {
-                Ok(frame) => self.take_queued(frame),
-                Err(_) => break,
+        while n < MAX_FRAMES_PER_WRITE && self.out.len() < WRITE_CHUNK {
+            match self.handle.take() {
+                Some(frame) => self.take_queued(&frame),
+                None => break,
             }
             n += 1;
         }
@@ -87,14 +87,14 @@ impl Connection {
                 r = &mut write => break r,
                 // A slow consumer is cut off at once, even mid-write; a kick lets
                 // the write finish so the client never sees a torn frame.
-                close = self.signal.wait(), if !kicked => match close {
+                close = self.handle.signal().wait(), if !kicked => match close {
                     Close::SlowConsumer => return Err(Close::SlowConsumer),
                     _ => kicked = true,
                 },
             }
         };
         if kicked {
-            self.signal.rearm();
+            self.handle.signal().rearm();
         }
         match result {
             Ok(Ok(())) => {}
@@ -104,19 +104,9 @@ impl Connection {
             }
             Err(_) => return Err(Close::WriteTimeout),
         }
-        self.out.clear();
-        if self.out.capacity() > SHRINK_ABOVE {
-            self.out = BytesMut::new();
-        }
+        // Written: the buffer goes until there is something to write
+        // again, so an idle connection holds none.
+        self.out = BytesMut::new();
         Ok(())
-    }
-}
-
-/// Releases a read buffer that grew for a large frame once it is drained.
-pub(super) fn shrink_if_large(buf: &mut BytesMut) {
-    if buf.capacity() > SHRINK_ABOVE && buf.len() < INITIAL_READ_BUF {
-        let mut small = BytesMut::with_capacity(INITIAL_READ_BUF);
-        small.extend_from_slice(buf);
-        *buf = small;
     }
 }

@@ -2,12 +2,14 @@
 //! here, sign-in and SEND
 //! through the serial lane, everything else forwarded to logic at once.
 
+use std::future::Future;
 use std::num::NonZeroU32;
 
 use bytes::Bytes;
 use governor::clock::Clock;
-use governor::{Quota, RateLimiter};
+use governor::Quota;
 use prost::Message as _;
+use tokio::task::JoinSet;
 use tracing::{debug, info, Instrument};
 
 use tern_public::frame::valid_room_id;
@@ -17,7 +19,7 @@ use tern_public::proto::client::{
 };
 use tern_public::{time::now_ms, Code, Frame, FrameType};
 
-use super::flood::Verdict;
+use super::flood::{self, Verdict};
 use super::{backpressure, Connection, Done, Identity, Step};
 use crate::close::Close;
 
@@ -134,11 +136,7 @@ impl Connection {
         let per_sec = self.node.cfg.room_sends_per_sec.max(1);
         let limiter = self.room_sends.get_or_insert_with(|| {
             let rate = NonZeroU32::new(per_sec).expect("at least 1");
-            let clock = self.node.clock.clone();
-            Box::new(RateLimiter::direct_with_clock(
-                Quota::per_second(rate),
-                clock,
-            ))
+            Box::new(flood::limiter(Quota::per_second(rate)))
         });
         limiter
             .check()
@@ -166,31 +164,40 @@ impl Connection {
         let held = self.hold_reply(ty);
         let join = ty == FrameType::RoomJoin;
         self.asked_to_join |= join;
-        self.inflight.spawn(
-            async move {
-                let result = if join {
-                    node.rooms.join(&room_id, handle).await
-                } else {
-                    node.rooms.leave(&room_id, handle.conn_id);
-                    Ok(())
-                };
-                let (code, message) = match result {
-                    Ok(()) => (Code::Ok, String::new()),
-                    Err((code, message)) => (code, message),
-                };
-                Done {
-                    request_id,
-                    serial: false,
-                    held,
-                    reply: ConnReply {
-                        code: code.as_i32(),
-                        message,
-                        ..Default::default()
-                    },
-                }
+        self.spawn_request(async move {
+            let result = if join {
+                node.rooms.join(&room_id, handle).await
+            } else {
+                node.rooms.leave(&room_id, handle.conn_id);
+                Ok(())
+            };
+            let (code, message) = match result {
+                Ok(()) => (Code::Ok, String::new()),
+                Err((code, message)) => (code, message),
+            };
+            Done {
+                request_id,
+                serial: false,
+                held,
+                reply: ConnReply {
+                    code: code.as_i32(),
+                    message,
+                    ..Default::default()
+                },
             }
-            .in_current_span(),
-        );
+        });
+    }
+
+    /// Runs a request off the read loop; its answer comes back as a [`Done`].
+    fn spawn_request(&mut self, request: impl Future<Output = Done> + Send + 'static) {
+        self.inflight
+            .get_or_insert_with(JoinSet::new)
+            .spawn(request.in_current_span());
+    }
+
+    /// Requests in flight.
+    pub(super) fn in_flight(&self) -> usize {
+        self.inflight.as_ref().map_or(0, JoinSet::len)
     }
 
     /// Starts the next SEND/sign-in if none is in flight.
@@ -238,18 +245,15 @@ impl Connection {
         let node = self.node.clone();
         let request_id = request.request_id;
         let held = self.hold_reply(ty);
-        self.inflight.spawn(
-            async move {
-                let reply = node.logic.call(msg).await;
-                Done {
-                    request_id,
-                    serial,
-                    held,
-                    reply,
-                }
+        self.spawn_request(async move {
+            let reply = node.logic.call(msg).await;
+            Done {
+                request_id,
+                serial,
+                held,
+                reply,
             }
-            .in_current_span(),
-        );
+        });
     }
 
     pub(super) fn on_done(&mut self, done: Done) -> Step {

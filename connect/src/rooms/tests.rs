@@ -248,7 +248,7 @@ impl Bus for EndingBus {
 
 #[tokio::test]
 async fn members_of_a_room_whose_subscription_ended_are_members_no_more() {
-    use crate::registry::{CloseSignal, ConnHandle};
+    use crate::registry::ConnHandle;
     use crate::rooms::Rooms;
     use tokio_util::sync::CancellationToken;
     use tokio_util::task::TaskTracker;
@@ -264,8 +264,7 @@ async fn members_of_a_room_whose_subscription_ended_are_members_no_more() {
         tasks.clone(),
         CancellationToken::new(),
     );
-    let (tx, _rx) = tokio::sync::mpsc::channel(8);
-    let conn = ConnHandle::new(7, tx, Arc::new(CloseSignal::default()));
+    let conn = ConnHandle::new(7, 8);
     rooms.join("r", conn).await.expect("joined");
     // The room's task sees the subscription end and ends itself.
     tasks.close();

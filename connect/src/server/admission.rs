@@ -4,6 +4,7 @@
 //! the client can go elsewhere instead of hanging in the listen backlog.
 //! The TLS handshake, when TLS is on, comes first either way.
 
+use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -126,28 +127,68 @@ impl Node {
     /// timeout, like a plain client's first frame), then serves the
     /// connection with what it holds of the node's limits, or tells it
     /// which limit refused it.
-    pub(super) async fn serve_socket(&self, socket: TcpStream, peer: String, admission: Admission) {
-        let Some(tls) = self.state.cfg.tls.clone() else {
-            return self.settle(socket, peer, admission).await;
-        };
-        let handshake = tls.acceptor().accept(socket);
-        match tokio::time::timeout(self.state.cfg.handshake_timeout, handshake).await {
-            Ok(Ok(stream)) => self.settle(stream, peer, admission).await,
-            Ok(Err(e)) => self.tls_failed(&peer, &e.to_string()),
-            Err(_) => self.tls_failed(&peer, "timed out"),
+    ///
+    /// Each stage is boxed: a task is one allocation as large as its
+    /// largest state, and the handshake's state (or a TLS connection's,
+    /// for a plain one) would otherwise stay with every connection for all
+    /// its life.
+    /// It owns its node, and is an async block rather than an async fn
+    /// (which would keep its arguments twice): this is the task of every
+    /// connection, and all of it stays for the connection's life.
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an async fn would hold its arguments twice"
+    )]
+    pub(super) fn serve_socket(
+        self,
+        socket: TcpStream,
+        peer: String,
+        admission: Admission,
+    ) -> impl Future<Output = ()> + Send {
+        async move {
+            let Some(tls) = self.state.cfg.tls.clone() else {
+                return Box::pin(self.settle(socket, peer, admission)).await;
+            };
+            // In a block of its own, so neither the handshake nor the stream
+            // it yields (moved into the box) keeps room in this task.
+            let served = {
+                let handshake = Box::pin(tokio::time::timeout(
+                    self.state.cfg.handshake_timeout,
+                    tls.acceptor().accept(socket),
+                ));
+                match handshake.await {
+                    Ok(Ok(stream)) => Box::pin(self.settle(stream, peer, admission)),
+                    Ok(Err(e)) => return self.tls_failed(&peer, &e.to_string()),
+                    Err(_) => return self.tls_failed(&peer, "timed out"),
+                }
+            };
+            served.await
         }
     }
 
-    async fn settle<S>(&self, stream: S, peer: String, admission: Admission)
+    /// An async block rather than an async fn, which would keep a second
+    /// copy of its arguments for the connection's whole life.
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an async fn would hold its arguments twice"
+    )]
+    pub(super) fn settle<S>(
+        &self,
+        stream: S,
+        peer: String,
+        admission: Admission,
+    ) -> impl Future<Output = ()> + Send + '_
     where
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
-        match admission {
-            Ok(held) => {
-                self.serve_connection(stream, peer).await;
-                drop(held);
+        async move {
+            match admission {
+                Ok(held) => {
+                    self.serve_connection(stream, peer).await;
+                    drop(held);
+                }
+                Err(refusal) => self.refuse(stream, refusal).await,
             }
-            Err(refusal) => self.refuse(stream, refusal).await,
         }
     }
 

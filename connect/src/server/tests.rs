@@ -64,3 +64,32 @@ async fn a_node_announces_up_alive_draining_and_down() {
         .unwrap_err();
     assert!(matches!(err, tern_public::bus::BusError::NoResponders(_)));
 }
+
+/// A connection's task and what it awaits live as long as the connection,
+/// so their size is memory every idle connection holds (issue 16: at most
+/// 4 KiB per idle signed-in connection in all). The bounds are wide: the
+/// task used to be one allocation as large as a TLS connection's largest
+/// state, about 9 KiB, whether the connection was TLS or not.
+#[tokio::test]
+async fn a_connection_holds_little_in_its_task() {
+    use super::admission::Refusal;
+
+    let node = Node::new(ConnectConfig::default(), Arc::new(MemoryBus::new()));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let _client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (socket, _) = listener.accept().await.unwrap();
+    let task = node
+        .clone()
+        .serve_socket(socket, "peer".into(), Err(Refusal::NodeFull));
+    let task_size = std::mem::size_of_val(&task);
+    assert!(task_size <= 1024, "the task holds {task_size} bytes");
+    let (_client, pipe) = tokio::io::duplex(64);
+    let served = node.settle(pipe, "peer".into(), Err(Refusal::NodeFull));
+    let served_size = std::mem::size_of_val(&served);
+    assert!(
+        served_size <= 2048,
+        "a served connection holds {served_size} bytes"
+    );
+}
