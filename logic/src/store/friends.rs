@@ -2,9 +2,11 @@
 //! requested (I asked), pending (they asked), accepted, blocked (I blocked).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use sqlx::{Any, QueryBuilder, Row};
 
+use super::standing::{Loaded, UserStanding, MAX_RELATIONS};
 use super::{id, parse_state, state, Result, Store, Tx};
 use crate::domain::{FriendState, Stored};
 
@@ -143,20 +145,72 @@ impl Store {
             .collect()
     }
 
-    /// What a one-to-one SEND from `sender` to `receiver` needs to know, in
-    /// one query (one round trip, on SQLite one hand-off to its worker
-    /// thread, instead of three) or from the SQLite store's exact cache:
+    /// What a one-to-one SEND from `sender` to `receiver` needs to know:
     /// whether the receiver exists and is active, and the relation in both
-    /// directions. `None` when there is no such user.
+    /// directions; `None` when there is no such user. From the store's
+    /// exact per-user cache (see `standing`), loading each of the two users
+    /// once per change of any relation or status; a user with too many
+    /// relations to cache is read with the pair, in one query.
     pub async fn send_standing(&self, sender: u64, receiver: u64) -> Result<Option<SendStanding>> {
-        match self.standing.get((sender, receiver)) {
-            Ok(cached) => Ok(cached),
-            Err(generation) => {
-                let read = self.read_send_standing(sender, receiver).await?;
-                self.standing.put((sender, receiver), generation, read);
-                Ok(read)
+        let generation = self.standing.generation().await;
+        let mut users = [None, None];
+        for (slot, user) in users.iter_mut().zip([sender, receiver]) {
+            *slot = match self.standing.get(user, generation) {
+                Some(loaded) => Some(loaded),
+                None => {
+                    let loaded = self.reconnecting(|| self.read_user_standing(user)).await?;
+                    if let Some(loaded) = loaded.clone() {
+                        self.standing.put(user, generation, loaded);
+                    }
+                    loaded
+                }
+            };
+        }
+        let [Some(mine), Some(theirs)] = users else {
+            // Too many relations to cache: the pair alone.
+            return self
+                .reconnecting(|| self.read_send_standing(sender, receiver))
+                .await;
+        };
+        let Some(to) = theirs else {
+            return Ok(None);
+        };
+        Ok(Some(SendStanding {
+            receiver_status: to.status,
+            mine: mine
+                .as_ref()
+                .and_then(|m| m.relations.get(&receiver).copied()),
+            theirs: to.relations.get(&sender).copied(),
+        }))
+    }
+
+    /// A user's status and every relation, in one query; `Ok(None)` when it
+    /// has more than [`MAX_RELATIONS`] (not cached), `Ok(Some(None))` when
+    /// there is no such user.
+    async fn read_user_standing(&self, user: u64) -> Result<Option<Loaded>> {
+        let rows = sqlx::query(
+            "SELECT u.status AS status, f.friend_id AS friend_id, f.state AS state \
+             FROM users u LEFT JOIN friends f ON f.user_id = u.id WHERE u.id = ? LIMIT ?",
+        )
+        .bind(user as i64)
+        .bind(MAX_RELATIONS as i64 + 1)
+        .fetch_all(self.pool())
+        .await?;
+        if rows.len() > MAX_RELATIONS {
+            return Ok(None);
+        }
+        let Some(first) = rows.first() else {
+            return Ok(Some(None));
+        };
+        let status = state(first, "status")?;
+        let mut relations = HashMap::with_capacity(rows.len());
+        for r in &rows {
+            if let Some(friend) = r.try_get::<Option<i64>, _>("friend_id")? {
+                let stored: String = r.try_get("state")?;
+                relations.insert(friend as u64, parse_state(&stored));
             }
         }
+        Ok(Some(Some(Arc::new(UserStanding { status, relations }))))
     }
 
     async fn read_send_standing(&self, sender: u64, receiver: u64) -> Result<Option<SendStanding>> {
