@@ -153,41 +153,38 @@ impl Store {
     /// relations to cache is read with the pair, in one query.
     pub async fn send_standing(&self, sender: u64, receiver: u64) -> Result<Option<SendStanding>> {
         let generation = self.standing.generation().await;
-        let mut users = [None, None];
+        let mut users: [Loaded; 2] = [None, None];
         for (slot, user) in users.iter_mut().zip([sender, receiver]) {
             *slot = match self.standing.get(user, generation) {
-                Some(loaded) => Some(loaded),
+                Some(loaded) => loaded,
                 None => {
                     let loaded = self.reconnecting(|| self.read_user_standing(user)).await?;
-                    if let Some(loaded) = loaded.clone() {
-                        self.standing.put(user, generation, loaded);
-                    }
+                    self.standing.put(user, generation, loaded.clone());
                     loaded
                 }
             };
         }
-        let [Some(mine), Some(theirs)] = users else {
-            // Too many relations to cache: the pair alone.
-            return self
-                .reconnecting(|| self.read_send_standing(sender, receiver))
-                .await;
-        };
+        let [mine, theirs] = users;
         let Some(to) = theirs else {
             return Ok(None);
         };
+        if !to.complete || mine.as_ref().is_some_and(|m| !m.complete) {
+            // Too many relations to hold: the pair alone.
+            return self
+                .reconnecting(|| self.read_send_standing(sender, receiver))
+                .await;
+        }
         Ok(Some(SendStanding {
             receiver_status: to.status,
-            mine: mine
-                .as_ref()
-                .and_then(|m| m.relations.get(&receiver).copied()),
+            mine: mine.and_then(|m| m.relations.get(&receiver).copied()),
             theirs: to.relations.get(&sender).copied(),
         }))
     }
 
-    /// A user's status and every relation, in one query; `Ok(None)` when it
-    /// has more than [`MAX_RELATIONS`] (not cached), `Ok(Some(None))` when
-    /// there is no such user.
-    async fn read_user_standing(&self, user: u64) -> Result<Option<Loaded>> {
+    /// A user's status and every relation, in one query; only the status
+    /// (marked incomplete) when it has more than [`MAX_RELATIONS`], and
+    /// `None` when there is no such user.
+    async fn read_user_standing(&self, user: u64) -> Result<Loaded> {
         let rows = sqlx::query(
             "SELECT u.status AS status, f.friend_id AS friend_id, f.state AS state \
              FROM users u LEFT JOIN friends f ON f.user_id = u.id WHERE u.id = ? LIMIT ?",
@@ -196,21 +193,23 @@ impl Store {
         .bind(MAX_RELATIONS as i64 + 1)
         .fetch_all(self.pool())
         .await?;
-        if rows.len() > MAX_RELATIONS {
-            return Ok(None);
-        }
         let Some(first) = rows.first() else {
-            return Ok(Some(None));
+            return Ok(None);
         };
         let status = state(first, "status")?;
-        let mut relations = HashMap::with_capacity(rows.len());
-        for r in &rows {
+        let complete = rows.len() <= MAX_RELATIONS;
+        let mut relations = HashMap::new();
+        for r in rows.iter().filter(|_| complete) {
             if let Some(friend) = r.try_get::<Option<i64>, _>("friend_id")? {
                 let stored: String = r.try_get("state")?;
                 relations.insert(friend as u64, parse_state(&stored));
             }
         }
-        Ok(Some(Some(Arc::new(UserStanding { status, relations }))))
+        Ok(Some(Arc::new(UserStanding {
+            status,
+            relations,
+            complete,
+        })))
     }
 
     async fn read_send_standing(&self, sender: u64, receiver: u64) -> Result<Option<SendStanding>> {

@@ -56,6 +56,9 @@ pub trait SharedGeneration: Send + Sync + std::fmt::Debug + 'static {
 pub(crate) struct UserStanding {
     pub status: UserStatus,
     pub relations: HashMap<u64, FriendState>,
+    /// False when the user has more than [`MAX_RELATIONS`]: `relations`
+    /// is then empty, and a SEND reads the pair from the store.
+    pub complete: bool,
 }
 
 /// A user as loaded: `None` when there is no such user.
@@ -191,6 +194,7 @@ mod tests {
         Some(Arc::new(UserStanding {
             status: UserStatus::Active,
             relations: HashMap::new(),
+            complete: true,
         }))
     }
 
@@ -283,6 +287,7 @@ mod tests {
             relations: (0..MAX_RELATIONS as u64)
                 .map(|f| (f, FriendState::Accepted))
                 .collect(),
+            complete: true,
         }));
         for user in 0..(MAX_HELD / MAX_RELATIONS) as u64 + 10 {
             c.put(user, g, big.clone());
