@@ -3,25 +3,34 @@
 # loopback: MariaDB, Redis and NATS, then 2 `tern logic` and 2 `tern connect`
 # nodes wired by the same TERN_* variables docker-compose.yml sets.
 #
-#   scripts/cluster.sh [--dir DIR] [--port BASE]
+#   scripts/cluster.sh [--dir DIR] [--port BASE] [--http-port HTTP] [--tern BINARY]
 #
 # Clients connect to 127.0.0.1:BASE and BASE+1 (default 7400, 7401); logic
-# HTTP is on BASE+80 and BASE+81. Everything stops on ctrl-c or SIGTERM.
+# HTTP is on HTTP and HTTP+1 (default BASE+80, BASE+81); MariaDB, Redis and
+# NATS on BASE+10..12. --tern runs that binary (e.g. an older build, to
+# compare) instead of building target/release/tern. Everything stops on
+# ctrl-c or SIGTERM; the line "pids:" lists MariaDB, Redis, NATS, both
+# logic and both connect nodes, in that order.
 # Needs the Debian packages mariadb-server, redis-server and nats-server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 dir=""
 base=7400
+http=""
+tern=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --dir) dir="$2"; shift 2 ;;
         --port) base="$2"; shift 2 ;;
-        -h|--help) sed -n 2,11p "$0"; exit 0 ;;
+        --http-port) http="$2"; shift 2 ;;
+        --tern) tern="$2"; shift 2 ;;
+        -h|--help) sed -n 2,15p "$0"; exit 0 ;;
         *) echo "unknown argument $1" >&2; exit 2 ;;
     esac
 done
 [ -n "$dir" ] || dir="$(mktemp -d -t tern-cluster-XXXXXX)"
+[ -n "$http" ] || http=$((base + 80))
 mkdir -p "$dir"
 
 for bin in mariadbd mariadb-install-db redis-server nats-server; do
@@ -38,8 +47,11 @@ nats_port=$((base + 12))
 pids=()
 cleanup() {
     trap - EXIT INT TERM
-    # tern nodes first (they drain), then the services.
-    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[$i]}" 2>/dev/null || true; done
+    # tern nodes first, and waited for: they drain through NATS and commit
+    # through MariaDB, so the services stop only after them.
+    for ((i = ${#pids[@]} - 1; i >= 3; i--)); do kill -TERM "${pids[$i]}" 2>/dev/null || true; done
+    for ((i = ${#pids[@]} - 1; i >= 3; i--)); do wait "${pids[$i]}" 2>/dev/null || true; done
+    for ((i = 2; i >= 0 && i < ${#pids[@]}; i--)); do kill -TERM "${pids[$i]}" 2>/dev/null || true; done
     wait 2>/dev/null || true
 }
 trap cleanup EXIT INT TERM
@@ -73,8 +85,10 @@ wait_port "$redis_port"
 wait_port "$nats_port"
 mariadb --protocol=tcp -h 127.0.0.1 -P "$mysql_port" -u root -e "CREATE DATABASE IF NOT EXISTS tern"
 
-cargo build --release --locked --quiet
-tern=target/release/tern
+if [ -z "$tern" ]; then
+    cargo build --release --locked --quiet
+    tern=target/release/tern
+fi
 export TERN_NATS_URL="nats://127.0.0.1:$nats_port"
 export TERN_DATABASE_URL="mysql://root@127.0.0.1:$mysql_port/tern"
 export TERN_REDIS_URL="redis://127.0.0.1:$redis_port"
@@ -82,12 +96,12 @@ export TERN_LOG="${TERN_LOG:-warn}"
 export TERN_ADMIN_TOKEN="${TERN_ADMIN_TOKEN:-$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')}"
 
 for i in 0 1; do
-    TERN_HTTP_LISTEN="127.0.0.1:$((base + 80 + i))" TERN_NODE_ID="logic$((i + 1))" \
+    TERN_HTTP_LISTEN="127.0.0.1:$((http + i))" TERN_NODE_ID="logic$((i + 1))" \
         "$tern" logic >"$dir/logic$((i + 1)).out" 2>"$dir/logic$((i + 1)).log" &
     pids+=($!)
 done
-wait_port $((base + 80))
-wait_port $((base + 81))
+wait_port "$http"
+wait_port $((http + 1))
 for i in 0 1; do
     TERN_LISTEN="127.0.0.1:$((base + i))" \
         "$tern" connect >"$dir/connect$((i + 1)).out" 2>"$dir/connect$((i + 1)).log" &
@@ -98,7 +112,7 @@ wait_port $((base + 1))
 
 echo "tern cluster (2 logic + 2 connect) in $dir"
 echo "  clients (TCP):  127.0.0.1:$base, 127.0.0.1:$((base + 1))"
-echo "  logic http:     127.0.0.1:$((base + 80)), 127.0.0.1:$((base + 81))"
+echo "  logic http:     127.0.0.1:$http, 127.0.0.1:$((http + 1))"
 echo "  admin token:    $TERN_ADMIN_TOKEN"
 echo "  pids:           ${pids[*]}"
 echo "  stop with ctrl-c"

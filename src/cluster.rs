@@ -14,7 +14,7 @@ use tokio_util::task::TaskTracker;
 use tern_connect::{ConnectConfig, Node};
 use tern_logic::peers::{self, Mode};
 use tern_logic::store::{Dialect, Store};
-use tern_logic::{api, LiveState, Logic, LogicConfig, LogicServer, RedisConn};
+use tern_logic::{api, LiveState, Logic, LogicConfig, LogicServer, RedisConn, RedisGeneration};
 use tern_public::bus::Bus;
 use tern_public::http::HttpConfig;
 
@@ -80,7 +80,7 @@ impl LogicBackends {
         redis: Option<(&str, &str)>,
         member_ttl: std::time::Duration,
     ) -> anyhow::Result<LogicBackends> {
-        let store = Store::connect(database_url)
+        let mut store = Store::connect(database_url)
             .await
             .context("opening the database")?;
         let (live, presence_mode) = match redis {
@@ -88,6 +88,8 @@ impl LogicBackends {
                 let conn = RedisConn::connect(url, prefix)
                     .await
                     .with_context(|| format!("connecting to Redis at {}", without_password(url)))?;
+                // Every node's send standing cache, kept exact through Redis.
+                store.share_standing(Arc::new(RedisGeneration::new(conn.clone())));
                 (LiveState::redis(conn, member_ttl), None)
             }
             None => (

@@ -35,6 +35,7 @@ mod tasks;
 mod users;
 mod wire;
 
+pub use cache::RedisGeneration;
 pub use config::{LogicConfig, SendPolicy};
 pub use error::LogicError;
 pub use redis_conn::RedisConn;

@@ -39,6 +39,7 @@ mod sdk;
 mod secrets;
 mod session;
 mod sessions;
+mod standing_cache;
 mod store_outages;
 mod tls;
 mod users;

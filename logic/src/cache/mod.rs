@@ -1,6 +1,7 @@
 //! The group member cache in front of the store (DESIGN.md "Presence and
 //! caches"). Memory in standalone; Redis in cluster mode, where every logic
-//! node must see the others' invalidations.
+//! node must see the others' invalidations. Also the Redis generation that
+//! keeps each node's send standing cache (`store::standing`) exact.
 //!
 //! There is no token cache: a token is checked once per connection, at
 //! SIGN_IN, which reads the device row anyway (ack_seq, last seen), so a
@@ -11,9 +12,11 @@
 
 mod memory;
 mod redis;
+mod standing;
 
 pub use self::redis::RedisMembers;
 pub use memory::MemoryMembers;
+pub use standing::RedisGeneration;
 
 use std::sync::Arc;
 

@@ -134,13 +134,16 @@ impl Dialect {
         }
     }
 
-    /// Whether the pool pings a connection before handing it out. A SQLite
-    /// connection is a file handle in this process: it cannot have been
-    /// lost, and the ping would cost a hand-off to its worker thread and
-    /// back on every acquire. A MySQL connection may have been cut or the
-    /// server restarted while it sat idle.
-    pub(crate) fn ping_before_use(self) -> bool {
-        self == Dialect::MySql
+    /// Whether an error means the connection was lost (or the server is
+    /// gone), so that a statement that changed nothing, or a read, may run
+    /// again on another connection. The pool does not ping a connection
+    /// before handing it out (a round trip per use, and on SQLite a
+    /// hand-off to its worker thread and back: a SQLite connection cannot
+    /// be lost); a MySQL connection cut or left over from before a server
+    /// restart fails its next statement instead, sqlx closes it as it goes
+    /// back to the pool (its release ping fails), and the caller retries.
+    pub(crate) fn lost_connection(self, e: &sqlx::Error) -> bool {
+        self == Dialect::MySql && super::Outage::of(e) == Some(super::Outage::ConnectionLost)
     }
 
     /// Errors after which the whole transaction may simply be run again:

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use sqlx::{Any, QueryBuilder, Row};
 
-use super::standing::{Facts, MAX_ROWS_PER_USER};
+use super::standing::{Loaded, UserStanding, MAX_RELATIONS};
 use super::{id, parse_state, state, Result, Store, Tx};
 use crate::domain::{FriendState, Stored};
 
@@ -145,60 +145,71 @@ impl Store {
             .collect()
     }
 
-    /// What a one-to-one SEND from `sender` to `receiver` needs to know, in
-    /// one query (one round trip, on SQLite one hand-off to its worker
-    /// thread, instead of three) or from the SQLite store's exact cache of
-    /// each user's status and relation rows: whether the receiver exists
-    /// and is active, and the relation in both directions. `None` when
-    /// there is no such user.
+    /// What a one-to-one SEND from `sender` to `receiver` needs to know:
+    /// whether the receiver exists and is active, and the relation in both
+    /// directions; `None` when there is no such user. From the store's
+    /// exact per-user cache (see `standing`), loading each of the two users
+    /// once per change of any relation or status; a user with too many
+    /// relations to cache is read with the pair, in one query.
     pub async fn send_standing(&self, sender: u64, receiver: u64) -> Result<Option<SendStanding>> {
-        if !self.standing.enabled() {
-            return self.read_send_standing(sender, receiver).await;
+        let generation = self.standing.generation().await;
+        let mut users: [Loaded; 2] = [None, None];
+        for (slot, user) in users.iter_mut().zip([sender, receiver]) {
+            *slot = match self.standing.get(user, generation) {
+                Some(loaded) => loaded,
+                None => {
+                    let loaded = self.reconnecting(|| self.read_user_standing(user)).await?;
+                    self.standing.put(user, generation, loaded.clone());
+                    loaded
+                }
+            };
         }
-        let theirs = self.facts(receiver).await?;
-        let mine = self.facts(sender).await?;
-        if !theirs.complete || !mine.complete {
-            return self.read_send_standing(sender, receiver).await;
+        let [mine, theirs] = users;
+        let Some(to) = theirs else {
+            return Ok(None);
+        };
+        if !to.complete || mine.as_ref().is_some_and(|m| !m.complete) {
+            // Too many relations to hold: the pair alone.
+            return self
+                .reconnecting(|| self.read_send_standing(sender, receiver))
+                .await;
         }
-        Ok(theirs.status.map(|receiver_status| SendStanding {
-            receiver_status,
-            mine: mine.relation(receiver),
-            theirs: theirs.relation(sender),
+        Ok(Some(SendStanding {
+            receiver_status: to.status,
+            mine: mine.and_then(|m| m.relations.get(&receiver).copied()),
+            theirs: to.relations.get(&sender).copied(),
         }))
     }
 
-    /// A user's status and relation rows, from the cache or read into it.
-    async fn facts(&self, user: u64) -> Result<Arc<Facts>> {
-        let generation = match self.standing.get(user) {
-            Ok(facts) => return Ok(facts),
-            Err(generation) => generation,
-        };
+    /// A user's status and every relation, in one query; only the status
+    /// (marked incomplete) when it has more than [`MAX_RELATIONS`], and
+    /// `None` when there is no such user.
+    async fn read_user_standing(&self, user: u64) -> Result<Loaded> {
         let rows = sqlx::query(
             "SELECT u.status AS status, f.friend_id AS friend_id, f.state AS state \
              FROM users u LEFT JOIN friends f ON f.user_id = u.id WHERE u.id = ? LIMIT ?",
         )
         .bind(user as i64)
-        .bind(MAX_ROWS_PER_USER as i64 + 1)
+        .bind(MAX_RELATIONS as i64 + 1)
         .fetch_all(self.pool())
         .await?;
-        let status = rows.first().map(|r| state(r, "status")).transpose()?;
-        let complete = rows.len() <= MAX_ROWS_PER_USER;
-        let mut relations = Vec::new();
-        if complete {
-            for r in &rows {
-                if let Some(other) = r.try_get::<Option<i64>, _>("friend_id")? {
-                    relations.push((other as u64, parse_state(r.try_get::<&str, _>("state")?)));
-                }
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let status = state(first, "status")?;
+        let complete = rows.len() <= MAX_RELATIONS;
+        let mut relations = HashMap::new();
+        for r in rows.iter().filter(|_| complete) {
+            if let Some(friend) = r.try_get::<Option<i64>, _>("friend_id")? {
+                let stored: String = r.try_get("state")?;
+                relations.insert(friend as u64, parse_state(&stored));
             }
-            relations.sort_unstable_by_key(|(other, _)| *other);
         }
-        let facts = Arc::new(Facts {
+        Ok(Some(Arc::new(UserStanding {
             status,
-            relations: relations.into(),
+            relations,
             complete,
-        });
-        self.standing.put(user, generation, facts.clone());
-        Ok(facts)
+        })))
     }
 
     async fn read_send_standing(&self, sender: u64, receiver: u64) -> Result<Option<SendStanding>> {

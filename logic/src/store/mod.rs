@@ -22,6 +22,7 @@ pub use health::{Down, Health, Outage};
 pub use messages::{
     Appended, Existing, ListEntry, MissingUsers, NewMessage, Recipient, StoredMessage,
 };
+pub use standing::SharedGeneration;
 pub use users::{NewUser, User};
 
 use std::path::Path;
@@ -45,6 +46,10 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("unsupported database url {0:?}: use sqlite:… or mysql://…")]
     UnsupportedUrl(String),
+    /// A committed change could not be made known to the other logic
+    /// nodes' caches (Redis unreachable); the client may retry.
+    #[error("committed, but the cache generation in Redis was not advanced: {0}")]
+    Invalidation(String),
     /// The database could not be opened at start; `what` names it ("the
     /// database <path or URL>").
     #[error("cannot open {what}: {cause}")]
@@ -114,7 +119,9 @@ impl Store {
         let pool = AnyPoolOptions::new()
             .max_connections(dialect.pool_size())
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .test_before_acquire(dialect.ping_before_use())
+            // Lost connections are noticed by the statement that uses them
+            // (Dialect::lost_connection), not by a ping per acquire.
+            .test_before_acquire(false)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     for pragma in dialect.session_setup() {
@@ -202,20 +209,52 @@ impl Store {
     /// A transaction for changes that must commit together (a state change
     /// and its system events). End it with [`Store::commit`].
     pub async fn begin_write(&self) -> Result<Tx> {
-        Ok(self.pool.begin_with(self.dialect.begin_write_sql()).await?)
+        // A BEGIN that fails changed nothing: one on a lost connection is
+        // retried on another (the failed one is closed on release).
+        self.reconnecting(|| async {
+            Ok(self.pool.begin_with(self.dialect.begin_write_sql()).await?)
+        })
+        .await
+    }
+
+    /// Runs `op` (a read, or a statement that changes nothing when it
+    /// fails) again while it fails for a lost connection, at most once per
+    /// pooled connection plus one: after a server restart every idle
+    /// connection is dead, and each fails at once.
+    pub(crate) async fn reconnecting<T, F, Fut>(&self, op: F) -> Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let mut tries = self.dialect.pool_size() + 1;
+        loop {
+            match op().await {
+                Err(StoreError::Database(e)) if tries > 1 && self.dialect.lost_connection(&e) => {
+                    tries -= 1;
+                    tracing::debug!(error = %e, "lost database connection; retrying on another");
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Commits `tx`; a success tells [`Store::health`] the database takes
     /// writes. (Failures are recorded where they are answered, once.) Any
     /// commit may change a status or a relation, so cached send standings
     /// are dropped, before the change is answered.
+    ///
+    /// In a cluster the other logic nodes learn of it through a generation
+    /// in Redis, advanced here; when that fails the change is answered as
+    /// failed (UNAVAILABLE), though committed, since another node could
+    /// still send on the old standing for a while (at most 30 s).
     pub async fn commit(&self, tx: Tx) -> Result<()> {
         let committed = tx.commit().await.map_err(StoreError::classify);
         // Also after a failed commit: it may have been applied.
         self.standing.changed();
+        let published = self.standing.publish().await;
         committed?;
         self.health.succeeded();
-        Ok(())
+        published.map_err(StoreError::Invalidation)
     }
 
     /// Commits a batch of chat messages, which changes no status and no
@@ -224,6 +263,15 @@ impl Store {
         tx.commit().await.map_err(StoreError::classify)?;
         self.health.succeeded();
         Ok(())
+    }
+
+    /// Shares the send standing cache with every logic node that uses the
+    /// same `generation` (a counter in Redis): for a MySQL store, whose
+    /// other writers are other logic nodes. Call before cloning the store.
+    pub fn share_standing(&mut self, generation: Arc<dyn standing::SharedGeneration>) {
+        if self.dialect == Dialect::MySql {
+            self.standing = Arc::new(standing::StandingCache::shared(generation));
+        }
     }
 
     /// Whether a failed transaction may simply be run again.

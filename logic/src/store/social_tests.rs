@@ -9,6 +9,7 @@ use crate::domain::{FriendState::*, Role};
 on_both_engines!(
     friend_rows_per_direction,
     relations_with_many_users_read_both_directions,
+    a_send_to_or_from_a_user_with_too_many_relations_to_cache_reads_the_pair,
     group_membership_and_settings,
     recall_marks_and_finds_holders,
     search_and_profiles,
@@ -238,6 +239,38 @@ async fn relations_with_many_users_read_both_directions(s: Store) {
     assert_eq!(got[&fan], (Some(Pending), Some(Requested)));
     assert_eq!(got[&foe], (None, Some(Blocked)));
     assert!(!got.contains_key(&nemo) && !got.contains_key(&other));
+}
+
+async fn a_send_to_or_from_a_user_with_too_many_relations_to_cache_reads_the_pair(s: Store) {
+    let ids = users(&s, &["star", "fan"]).await;
+    let (star, fan) = (ids[0], ids[1]);
+    // More relations than a cache entry holds (the ids need no user row).
+    let strangers: Vec<u64> = (0..super::standing::MAX_RELATIONS as u64 + 1)
+        .map(|i| 1_000_000 + i)
+        .collect();
+    let mut tx = s.begin_write().await.unwrap();
+    for chunk in strangers.chunks(500) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Any>::new(
+            "INSERT INTO friends (user_id, friend_id, state, remark, created_at, updated_at) ",
+        );
+        q.push_values(chunk, |mut b, id| {
+            b.push_bind(star as i64)
+                .push_bind(*id as i64)
+                .push_bind("requested")
+                .push_bind("")
+                .push_bind(1i64)
+                .push_bind(1i64);
+        });
+        q.build().execute(&mut *tx).await.unwrap();
+    }
+    s.put_friend(&mut tx, fan, star, Blocked, 1).await.unwrap();
+    s.commit(tx).await.unwrap();
+    for _ in 0..2 {
+        let to_star = s.send_standing(fan, star).await.unwrap().unwrap();
+        assert_eq!((to_star.mine, to_star.theirs), (Some(Blocked), None));
+        let to_fan = s.send_standing(star, fan).await.unwrap().unwrap();
+        assert_eq!((to_fan.mine, to_fan.theirs), (None, Some(Blocked)));
+    }
 }
 
 /// A group change that takes its members' heads waits for a friend change

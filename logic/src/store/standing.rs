@@ -1,116 +1,188 @@
-//! A cache of what a one-to-one SEND reads ([`Store::send_standing`]), for
-//! a store whose every writer is this process (SQLite: one standalone
-//! server, or one logic node). It is exact: every commit that could change
-//! a user's status or a relation (every transaction but a batch of chat
-//! messages) advances a generation before it returns, and an entry is only
-//! used while the generation it was loaded under is current. A reader
-//! takes the generation before it loads, so a load that raced a commit is
-//! never used. A MySQL store has writers elsewhere and reads every time.
+//! A cache of what a one-to-one SEND reads ([`Store::send_standing`]), per
+//! user: the user's status and every relation it has (so that a SEND
+//! between any two users whose entries are loaded reads nothing, whoever
+//! they send to; a user with more than [`MAX_RELATIONS`] relations is read
+//! per SEND). It is exact: every commit that could change a user's status or a relation
+//! (every transaction but a batch of chat messages) advances a generation
+//! before it is answered, and an entry is only used while the generation it
+//! was loaded under is current. A reader takes the generation before it
+//! loads, so a load that raced a commit is never used.
 //!
-//! Entries are per user, not per pair: a user's status and every relation
-//! row the user holds. A sender reaches many receivers, and each pair is
-//! new at first, while a few hundred users make a few hundred loads.
+//! Where the generation lives depends on who writes:
+//! - SQLite: every writer is this process, so it is a counter in memory;
+//! - MySQL with Redis (a cluster): other logic nodes write too, so it is a
+//!   counter in Redis ([`SharedGeneration`]) that every node advances after
+//!   such a commit and reads once per SEND: one Redis GET instead of a
+//!   MySQL query. When Redis cannot be read, the SEND reads the store.
+//! - MySQL without Redis: no cache, every SEND reads the store.
 //!
 //! [`Store::send_standing`]: super::Store::send_standing
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
 
 use crate::domain::{FriendState, UserStatus};
 
-/// Users kept at most; the cache starts over when full (a memory bound,
-/// not an eviction policy: relation changes clear it far more often).
-const MAX_USERS: usize = 100_000;
-/// Relation rows kept at most, over all users.
-const MAX_ROWS: usize = 1_000_000;
-/// A user holding more relation rows than this is not cached: each send
-/// reads that pair instead.
-pub(crate) const MAX_ROWS_PER_USER: usize = 1_000;
+/// Relations a cached user may have; one with more is read per SEND.
+pub(crate) const MAX_RELATIONS: usize = 2_000;
 
-/// What the store says about one user, as a send needs it.
+/// Relations kept over all entries at most; the cache starts over when
+/// full (a memory bound of a few tens of MB, not an eviction policy:
+/// relation changes clear it far more often).
+const MAX_HELD: usize = 1_000_000;
+
+/// How long a shared-generation entry is used at most: the bound on how
+/// long a change whose advance could not reach Redis (answered with an
+/// error, see [`super::Store::commit`]) can be missed by another node.
+const SHARED_ENTRY_TTL: Duration = Duration::from_secs(30);
+
+/// A generation counter every logic node of a cluster sees.
+#[async_trait]
+pub trait SharedGeneration: Send + Sync + std::fmt::Debug + 'static {
+    /// The current value (0 while never advanced).
+    async fn current(&self) -> Result<u64, String>;
+    /// Advances it; returns once every later [`SharedGeneration::current`]
+    /// sees the new value.
+    async fn advance(&self) -> Result<(), String>;
+}
+
+/// A user's status and its relations (friend id → its state as this user
+/// sees it), as a SEND needs them.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Facts {
-    /// `None`: there is no such user.
-    pub status: Option<UserStatus>,
-    /// The user's relation rows (`user → other`), sorted by the other id;
-    /// empty when the user holds too many to keep ([`Facts::complete`]).
-    pub relations: Box<[(u64, FriendState)]>,
-    /// False when the user holds more than [`MAX_ROWS_PER_USER`] relation
-    /// rows: then they are not kept and a send reads its pair.
+pub(crate) struct UserStanding {
+    pub status: UserStatus,
+    pub relations: HashMap<u64, FriendState>,
+    /// False when the user has more than [`MAX_RELATIONS`]: `relations`
+    /// is then empty, and a SEND reads the pair from the store.
     pub complete: bool,
 }
 
-impl Facts {
-    /// The user's row about `other`, if any.
-    pub(crate) fn relation(&self, other: u64) -> Option<FriendState> {
-        self.relations
-            .binary_search_by_key(&other, |(id, _)| *id)
-            .ok()
-            .map(|i| self.relations[i].1)
-    }
+/// A user as loaded: `None` when there is no such user.
+pub(crate) type Loaded = Option<Arc<UserStanding>>;
+
+/// What an entry was loaded under (shared, local), when, and what was read.
+type Entry = ((u64, u64), Instant, Loaded);
+
+/// User id → its standing, with the generation it was read under.
+#[derive(Debug)]
+pub(crate) struct StandingCache {
+    mode: Mode,
+    local: AtomicU64,
+    entries: Mutex<Entries>,
 }
 
 #[derive(Debug, Default)]
 struct Entries {
-    users: HashMap<u64, (u64, Arc<Facts>)>,
-    rows: usize,
+    users: HashMap<u64, Entry>,
+    /// Relations held by `users`, for the memory bound.
+    held: usize,
 }
 
-/// user → the generation its facts were read under, and the facts.
 #[derive(Debug)]
-pub(crate) struct StandingCache {
-    enabled: bool,
-    generation: AtomicU64,
-    entries: Mutex<Entries>,
+enum Mode {
+    Off,
+    Local,
+    Shared(Arc<dyn SharedGeneration>),
 }
+
+/// The generation a lookup happened under, to hand back to
+/// [`StandingCache::put`] with what was loaded: `None` caches nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Generation(Option<(u64, u64)>);
 
 impl StandingCache {
+    /// In memory, for a store whose writers are all in this process (or,
+    /// with `enabled` false, no cache).
     pub(crate) fn new(enabled: bool) -> StandingCache {
+        StandingCache::with(if enabled { Mode::Local } else { Mode::Off })
+    }
+
+    /// Against a generation shared by every writer of the store.
+    pub(crate) fn shared(generation: Arc<dyn SharedGeneration>) -> StandingCache {
+        StandingCache::with(Mode::Shared(generation))
+    }
+
+    fn with(mode: Mode) -> StandingCache {
         StandingCache {
-            enabled,
-            generation: AtomicU64::new(0),
-            entries: Mutex::default(),
+            mode,
+            local: AtomicU64::new(0),
+            entries: Mutex::new(Entries::default()),
         }
     }
 
-    /// Whether anything is ever cached (all writers in this process).
-    pub(crate) fn enabled(&self) -> bool {
-        self.enabled
+    /// The generation to look up and load under: one read of the shared
+    /// one (a Redis GET) per SEND, whatever it looks up.
+    pub(crate) async fn generation(&self) -> Generation {
+        let shared = match &self.mode {
+            Mode::Off => return Generation(None),
+            Mode::Local => 0,
+            Mode::Shared(shared) => match shared.current().await {
+                Ok(g) => g,
+                Err(e) => {
+                    tracing::debug!(error = %e, "send standing generation unreadable; reading the store");
+                    return Generation(None);
+                }
+            },
+        };
+        // The local counter too: a commit of this node counts even before
+        // its advance reaches the shared one.
+        Generation(Some((shared, self.local.load(Ordering::Acquire))))
     }
 
-    /// The user's facts if current; else the generation to load under.
-    pub(crate) fn get(&self, user: u64) -> Result<Arc<Facts>, u64> {
-        let generation = self.generation.load(Ordering::Acquire);
-        if !self.enabled {
-            return Err(generation);
-        }
+    /// The user's cached standing if loaded under `generation`.
+    pub(crate) fn get(&self, user: u64, generation: Generation) -> Option<Loaded> {
+        let Generation(Some(generation)) = generation else {
+            return None;
+        };
+        let ttl = matches!(self.mode, Mode::Shared(_)).then_some(SHARED_ENTRY_TTL);
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         match entries.users.get(&user) {
-            Some((g, facts)) if *g == generation => Ok(facts.clone()),
-            _ => Err(generation),
+            Some((g, at, loaded))
+                if *g == generation && ttl.is_none_or(|ttl| at.elapsed() < ttl) =>
+            {
+                Some(loaded.clone())
+            }
+            _ => None,
         }
     }
 
-    /// Keeps what was loaded under `generation`, unless a commit came since.
-    pub(crate) fn put(&self, user: u64, generation: u64, facts: Arc<Facts>) {
-        if !self.enabled || self.generation.load(Ordering::Acquire) != generation {
+    /// Keeps what was loaded under `generation`, unless a local commit came
+    /// since (a shared one is caught by the next [`StandingCache::generation`]).
+    pub(crate) fn put(&self, user: u64, generation: Generation, loaded: Loaded) {
+        let Generation(Some(generation)) = generation else {
+            return;
+        };
+        if self.local.load(Ordering::Acquire) != generation.1 {
             return;
         }
+        let size = loaded.as_ref().map_or(0, |l| l.relations.len()) + 1;
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let rows = facts.relations.len();
-        if entries.users.len() >= MAX_USERS || entries.rows + rows > MAX_ROWS {
+        if entries.held + size > MAX_HELD {
             *entries = Entries::default();
         }
-        if let Some((_, old)) = entries.users.insert(user, (generation, facts)) {
-            entries.rows -= old.relations.len();
-        }
-        entries.rows += rows;
+        let replaced = entries
+            .users
+            .insert(user, (generation, Instant::now(), loaded));
+        let freed = replaced.map_or(0, |(_, _, l)| l.map_or(0, |l| l.relations.len()) + 1);
+        entries.held = entries.held + size - freed;
     }
 
-    /// A commit that may have changed a status or a relation.
+    /// A commit that may have changed a status or a relation, on this node.
     pub(crate) fn changed(&self) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.local.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Tells every other node of such a commit, when the generation is
+    /// shared; the commit must not be answered as done before this is.
+    pub(crate) async fn publish(&self) -> Result<(), String> {
+        match &self.mode {
+            Mode::Shared(shared) => shared.advance().await,
+            _ => Ok(()),
+        }
     }
 }
 
@@ -118,61 +190,109 @@ impl StandingCache {
 mod tests {
     use super::*;
 
-    fn facts(relations: &[(u64, FriendState)]) -> Arc<Facts> {
-        Arc::new(Facts {
-            status: Some(UserStatus::Active),
-            relations: relations.into(),
+    fn loaded() -> Loaded {
+        Some(Arc::new(UserStanding {
+            status: UserStatus::Active,
+            relations: HashMap::new(),
             complete: true,
-        })
+        }))
     }
 
-    #[test]
-    fn a_load_that_raced_a_commit_is_not_kept_and_a_commit_drops_all() {
+    #[tokio::test]
+    async fn a_load_that_raced_a_commit_is_not_kept_and_a_commit_drops_all() {
         let c = StandingCache::new(true);
-        let g = c.get(1).unwrap_err();
-        c.put(1, g, facts(&[]));
-        assert_eq!(c.get(1), Ok(facts(&[])));
+        let g = c.generation().await;
+        assert_eq!(c.get(1, g), None);
+        c.put(1, g, loaded());
+        assert_eq!(c.get(1, c.generation().await), Some(loaded()));
         // A load that began before a commit.
-        let g = c.get(3).unwrap_err();
+        let g = c.generation().await;
         c.changed();
-        c.put(3, g, facts(&[]));
-        assert!(c.get(3).is_err(), "a stale load is not kept");
-        assert!(c.get(1).is_err(), "a commit drops what was cached");
+        c.put(3, g, loaded());
+        let now = c.generation().await;
+        assert_eq!(c.get(3, now), None, "a stale load is not kept");
+        assert_eq!(c.get(1, now), None, "a commit drops what was cached");
     }
 
-    #[test]
-    fn disabled_it_keeps_nothing() {
+    #[tokio::test]
+    async fn disabled_it_keeps_nothing() {
         let c = StandingCache::new(false);
-        let g = c.get(1).unwrap_err();
-        c.put(1, g, facts(&[]));
-        assert!(c.get(1).is_err());
+        let g = c.generation().await;
+        c.put(1, g, loaded());
+        assert_eq!(c.get(1, c.generation().await), None);
     }
 
-    #[test]
-    fn relations_are_found_by_the_other_id() {
-        let f = facts(&[(2, FriendState::Accepted), (9, FriendState::Blocked)]);
-        assert_eq!(f.relation(9), Some(FriendState::Blocked));
-        assert_eq!(f.relation(2), Some(FriendState::Accepted));
-        assert_eq!(f.relation(5), None);
+    /// A shared counter, as Redis keeps it, that can be made unreadable.
+    #[derive(Debug, Default)]
+    struct Counter {
+        value: AtomicU64,
+        down: std::sync::atomic::AtomicBool,
     }
 
-    #[test]
-    fn it_starts_over_past_its_row_bound() {
-        let c = StandingCache::new(true);
-        let many: Vec<(u64, FriendState)> = (0..MAX_ROWS_PER_USER as u64)
-            .map(|i| (i, FriendState::Accepted))
-            .collect();
-        let g = c.get(0).unwrap_err();
-        let users = MAX_ROWS / MAX_ROWS_PER_USER;
-        for user in 0..=users as u64 {
-            c.put(user, g, facts(&many));
+    #[async_trait]
+    impl SharedGeneration for Counter {
+        async fn current(&self) -> Result<u64, String> {
+            if self.down.load(Ordering::Relaxed) {
+                return Err("down".into());
+            }
+            Ok(self.value.load(Ordering::Acquire))
         }
-        let kept = c.entries.lock().unwrap();
-        assert_eq!(
-            kept.users.len(),
-            1,
-            "the bound was reached: it started over"
+        async fn advance(&self) -> Result<(), String> {
+            self.value.fetch_add(1, Ordering::AcqRel);
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn another_nodes_commit_drops_this_nodes_entries_and_a_load_under_it() {
+        let shared = Arc::new(Counter::default());
+        let (this, other) = (
+            StandingCache::shared(shared.clone()),
+            StandingCache::shared(shared.clone()),
         );
-        assert_eq!(kept.rows, MAX_ROWS_PER_USER);
+        let g = this.generation().await;
+        this.put(1, g, loaded());
+        assert_eq!(this.get(1, this.generation().await), Some(loaded()));
+        // A load on this node that began before the other node's commit.
+        let stale = this.generation().await;
+        other.changed();
+        other.publish().await.unwrap();
+        this.put(3, stale, loaded());
+        let now = this.generation().await;
+        assert_eq!(
+            this.get(1, now),
+            None,
+            "the other node's commit counts here"
+        );
+        assert_eq!(
+            this.get(3, now),
+            None,
+            "a load under the old generation is not used"
+        );
+        // Unreadable: the store is read, and nothing is kept.
+        shared.down.store(true, Ordering::Relaxed);
+        let g = this.generation().await;
+        assert_eq!(g, Generation(None));
+        this.put(1, g, loaded());
+        shared.down.store(false, Ordering::Relaxed);
+        assert_eq!(this.get(1, this.generation().await), None);
+    }
+
+    #[tokio::test]
+    async fn the_relations_held_stay_bounded() {
+        let c = StandingCache::new(true);
+        let g = c.generation().await;
+        let big = Some(Arc::new(UserStanding {
+            status: UserStatus::Active,
+            relations: (0..MAX_RELATIONS as u64)
+                .map(|f| (f, FriendState::Accepted))
+                .collect(),
+            complete: true,
+        }));
+        for user in 0..(MAX_HELD / MAX_RELATIONS) as u64 + 10 {
+            c.put(user, g, big.clone());
+        }
+        let held = c.entries.lock().unwrap().held;
+        assert!(held <= MAX_HELD, "{held}");
     }
 }
