@@ -106,7 +106,6 @@ impl LogicError {
             LogicError::Muted(_) => Code::Muted,
             LogicError::RateLimited { .. } => Code::RateLimited,
             LogicError::Store(e) if e.outage().is_some() => Code::Unavailable,
-            LogicError::Store(StoreError::Invalidation(_)) => Code::Unavailable,
             LogicError::Store(_) | LogicError::Internal(_) | LogicError::Logged(_) => {
                 Code::Internal
             }

@@ -61,7 +61,8 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-        self.commit(tx).await
+        // Changes no standing: other nodes' send caches stay.
+        self.commit_messages(tx).await
     }
 
     /// Whether the store can serve: `Ok` when the database takes a write,

@@ -480,3 +480,49 @@ async fn a_send_reads_the_receiver_and_both_relations_at_once(store: Store) {
 }
 
 on_both_engines!(a_send_reads_the_receiver_and_both_relations_at_once);
+
+/// A shared generation whose advances all fail (Redis unreachable).
+#[derive(Debug, Default)]
+struct Unreachable {
+    advances: std::sync::atomic::AtomicU64,
+}
+
+#[async_trait::async_trait]
+impl super::standing::SharedGeneration for Unreachable {
+    async fn current(&self) -> Result<u64, String> {
+        Ok(0)
+    }
+    async fn advance(&self) -> Result<(), String> {
+        self.advances
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Err("unreachable".into())
+    }
+}
+
+#[tokio::test]
+async fn a_commit_is_answered_done_when_the_shared_generation_cannot_advance() {
+    use crate::domain::FriendState;
+    use std::sync::atomic::Ordering::Relaxed;
+    let (mut store, _guard) = mysql().await;
+    let generation = Arc::new(Unreachable::default());
+    store.share_standing(generation.clone());
+    let ids = users(&store, &["ann", "ben"]).await;
+    let mut tx = store.begin_write().await.unwrap();
+    store
+        .put_friend(&mut tx, ids[0], ids[1], FriendState::Blocked, 1)
+        .await
+        .unwrap();
+    let tried = generation.advances.load(Relaxed);
+    store
+        .commit(tx)
+        .await
+        .expect("committed, so answered as done");
+    assert_eq!(generation.advances.load(Relaxed), tried + 1, "it tried");
+    assert_eq!(
+        store.friend_state(ids[0], ids[1]).await.unwrap(),
+        Some(FriendState::Blocked)
+    );
+    // The readiness probe changes no standing: no node's cache is dropped.
+    store.probe_write(false).await.unwrap();
+    assert_eq!(generation.advances.load(Relaxed), tried + 1);
+}
