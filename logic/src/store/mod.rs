@@ -131,13 +131,25 @@ impl Store {
             .await
             .map_err(|e| open_error(e.into()))?;
         dialect.migrate(&pool).await.map_err(open_error)?;
-        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let writer = match dialect {
-            Dialect::Sqlite if !in_memory => Some(Arc::new(sqlite_writer::Writer::start(
-                &target,
-                dialect.session_setup(),
-            )?)),
-            _ => None,
+            Dialect::Sqlite => {
+                // The file SQLite itself opened (the URL's path decoded);
+                // empty for an in-memory database, which one connection
+                // cannot share with another.
+                let file: String =
+                    sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
+                        .fetch_one(&pool)
+                        .await
+                        .map_err(|e| open_error(e.into()))?;
+                match file.is_empty() {
+                    true => None,
+                    false => Some(Arc::new(sqlite_writer::Writer::start(
+                        &file,
+                        dialect.session_setup(),
+                    )?)),
+                }
+            }
+            Dialect::MySql => None,
         };
         let store = Store {
             pool,

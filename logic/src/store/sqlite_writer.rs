@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::mpsc;
 
-use rusqlite::{params, Connection, TransactionBehavior};
+use rusqlite::{params, Connection, OpenFlags, TransactionBehavior};
 use tokio::sync::oneshot;
 use tracing::error;
 
@@ -42,10 +42,12 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    /// Opens the database at `path` (already migrated) with the pool's
-    /// session settings and starts the thread.
+    /// Opens the database file at `path` (the pool's, already migrated;
+    /// never created here) with the pool's session settings and starts
+    /// the thread.
     pub(super) fn start(path: &str, pragmas: &[&str]) -> Result<Writer, StoreError> {
-        let conn = Connection::open(path).map_err(|e| StoreError::Open {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| StoreError::Open {
             what: format!("the database {path} (batch writer)"),
             cause: e.to_string(),
         })?;

@@ -526,3 +526,20 @@ async fn a_commit_is_answered_done_when_the_shared_generation_cannot_advance() {
     store.probe_write(false).await.unwrap();
     assert_eq!(generation.advances.load(Relaxed), tried + 1);
 }
+
+#[tokio::test]
+async fn sqlite_batches_go_to_the_file_the_pool_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("a b")).unwrap();
+    // A URL's path is percent-decoded: the writer must open that file.
+    let url = format!("sqlite://{}/a%20b/tern.db?mode=rwc", dir.path().display());
+    let store = Store::connect(&url).await.unwrap();
+    let ids = users(&store, &["ann", "ben"]).await;
+    store
+        .append(&[&test_message(ids[0], ids[1], None)])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(store.list_after(ids[1], 0, 10).await.unwrap().len(), 1);
+    assert!(!dir.path().join("a%20b").exists());
+}
