@@ -69,13 +69,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let server = Standalone::start(store, connect_cfg, args.logic_config(), Some(token))
         .await?
         .with_http(args.http_config());
+    let stop = shutdown_signal();
     println!("tern standalone");
     println!("  clients ({scheme}):  {addr}");
     println!("  http:           {http_addr} (admin API under /api/v1, /healthz, /readyz)");
     println!("  admin token:    {token_source}");
     println!("  storage:        {storage}");
     println!("  stop with ctrl-c (clients are told to reconnect, then the server exits)");
-    server.run(listener, Some(http), shutdown_signal()).await
+    server.run(listener, Some(http), stop).await
 }
 
 async fn connect(args: ConnectArgs) -> anyhow::Result<()> {
@@ -94,6 +95,7 @@ async fn connect(args: ConnectArgs) -> anyhow::Result<()> {
     let listener = TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("binding the client listener on {}", args.listen))?;
+    let stop = shutdown_signal();
     println!("tern connect {node_id}");
     println!("  clients ({scheme}):  {}", listener.local_addr()?);
     println!("  bus:            {}", args.nats_url);
@@ -108,15 +110,7 @@ async fn connect(args: ConnectArgs) -> anyhow::Result<()> {
         None => None,
     };
     let http = args.http_config();
-    cluster::run_connect(
-        listener,
-        metrics,
-        http,
-        cfg,
-        Arc::new(bus),
-        shutdown_signal(),
-    )
-    .await
+    cluster::run_connect(listener, metrics, http, cfg, Arc::new(bus), stop).await
 }
 
 async fn logic(args: LogicArgs) -> anyhow::Result<()> {
@@ -152,6 +146,7 @@ async fn logic(args: LogicArgs) -> anyhow::Result<()> {
     let node = LogicNode::start(cfg, backends, Arc::new(bus), http, args.admin_token.clone())
         .await?
         .with_http(args.http_config());
+    let stop = shutdown_signal();
     // Printed once the node serves: scripts and tests wait for these lines.
     println!("tern logic {name}");
     println!("  http:           {http_addr}");
@@ -162,7 +157,7 @@ async fn logic(args: LogicArgs) -> anyhow::Result<()> {
             .as_deref()
             .unwrap_or("in memory (single logic node)")
     );
-    node.run(shutdown_signal()).await
+    node.run(stop).await
 }
 
 /// With TLS on, reads the certificate files again at every SIGHUP (a bad
@@ -195,24 +190,39 @@ fn reload_on_sighup(cfg: &tern_connect::ConnectConfig) -> &'static str {
 }
 
 /// Resolves on ctrl-c or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves at SIGTERM or ctrl-c. The handlers are installed when this is
+/// called, not when first awaited: each command calls it before printing
+/// the lines scripts and tests wait for, so a SIGTERM sent right after
+/// them drains instead of killing the process.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (term, int) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::terminate()).ok(),
+            signal(SignalKind::interrupt()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
+    async move {
+        #[cfg(unix)]
+        {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = wait(term) => {}
+                () = wait(int) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutdown requested; draining");
     }
-    tracing::info!("shutdown requested; draining");
 }
