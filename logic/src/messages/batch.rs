@@ -156,7 +156,7 @@ async fn commit(c: &Committer, mut jobs: Vec<Job>) {
     let (store, fanout) = (&c.store, &c.fanout);
     let mut attempt = 1;
     loop {
-        let msgs: Vec<&NewMessage> = jobs.iter().map(|j| &*j.msg).collect();
+        let msgs: Vec<Arc<NewMessage>> = jobs.iter().map(|j| j.msg.clone()).collect();
         match store.append(&msgs).await {
             Ok(Ok(appended)) => {
                 c.stats.batches.fetch_add(1, Ordering::Relaxed);

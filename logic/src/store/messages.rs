@@ -7,6 +7,7 @@
 //! user, commit order is seq order and seqs have no gaps.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use sqlx::any::AnyRow;
@@ -113,6 +114,18 @@ impl ListEntry {
     }
 }
 
+/// How many list rows each user gets from `msgs`, in ascending user id:
+/// the order in which a batch takes the list heads' locks.
+pub(super) fn rows_per_user<'m>(msgs: impl Iterator<Item = &'m NewMessage>) -> BTreeMap<u64, u64> {
+    let mut counts = BTreeMap::new();
+    for m in msgs {
+        for r in &m.recipients {
+            *counts.entry(r.user_id).or_default() += 1;
+        }
+    }
+    counts
+}
+
 /// Users a batch needed but that have no list (deleted meanwhile).
 #[derive(Debug, thiserror::Error)]
 #[error("users without a list: {0:?}")]
@@ -124,17 +137,18 @@ impl Store {
     /// longer exist; nothing was stored then.
     pub async fn append(
         &self,
-        msgs: &[&NewMessage],
+        msgs: &[Arc<NewMessage>],
     ) -> Result<std::result::Result<Vec<Appended>, MissingUsers>> {
         if let Some(writer) = &self.writer {
-            let appended = writer.append(msgs).await?;
+            let appended = writer.append(msgs.to_vec()).await?;
             if appended.is_ok() {
                 self.health.succeeded();
             }
             return Ok(appended);
         }
+        let msgs: Vec<&NewMessage> = msgs.iter().map(|m| &**m).collect();
         let mut tx = self.begin_write().await?;
-        let appended = self.append_in(&mut tx, msgs).await?;
+        let appended = self.append_in(&mut tx, &msgs).await?;
         match appended {
             Ok(a) => {
                 self.commit_messages(tx).await?;
@@ -154,14 +168,7 @@ impl Store {
         tx: &mut Tx,
         msgs: &[&NewMessage],
     ) -> Result<std::result::Result<Vec<Appended>, MissingUsers>> {
-        // How many rows each user gets, in ascending user id (the lock order).
-        let mut counts: BTreeMap<u64, u64> = BTreeMap::new();
-        for m in msgs {
-            for r in &m.recipients {
-                *counts.entry(r.user_id).or_default() += 1;
-            }
-        }
-        let users: Vec<(u64, u64)> = counts.into_iter().collect();
+        let users: Vec<(u64, u64)> = rows_per_user(msgs.iter().copied()).into_iter().collect();
 
         // 1. Take the counter rows (row locks) and advance them.
         let mut missing = Vec::new();

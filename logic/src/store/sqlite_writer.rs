@@ -18,22 +18,25 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 
 use rusqlite::{params, Connection, OpenFlags, TransactionBehavior};
 use tokio::sync::oneshot;
 use tracing::error;
 
-use super::messages::{Appended, MissingUsers, NewMessage};
+use super::messages::{rows_per_user, Appended, MissingUsers, NewMessage};
 use super::StoreError;
 
 /// What a batch came to: its seqs, or the recipients that no longer exist.
 type Outcome = std::result::Result<Vec<Appended>, MissingUsers>;
 
 struct Job {
-    msgs: Vec<NewMessage>,
+    msgs: Vec<Arc<NewMessage>>,
     done: oneshot::Sender<Result<Outcome, WriterError>>,
 }
+
+/// Settings of the writer's own connection, after the pool's.
+const WRITER_PRAGMAS: &[&str] = &["PRAGMA foreign_keys = ON"];
 
 /// Handle to the writer thread; the thread ends when the last handle drops.
 #[derive(Debug)]
@@ -46,23 +49,7 @@ impl Writer {
     /// never created here) with the pool's session settings and starts
     /// the thread.
     pub(super) fn start(path: &str, pragmas: &[&str]) -> Result<Writer, StoreError> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags).map_err(|e| StoreError::Open {
-            what: format!("the database {path} (batch writer)"),
-            cause: e.to_string(),
-        })?;
-        for pragma in pragmas.iter().chain(&["PRAGMA foreign_keys = ON"]) {
-            // Some pragmas answer with a row (journal_mode), others not.
-            conn.query_row(pragma, [], |_| Ok(()))
-                .or_else(|e| match e {
-                    rusqlite::Error::QueryReturnedNoRows => Ok(()),
-                    e => Err(e),
-                })
-                .map_err(|e| StoreError::Open {
-                    what: format!("the database {path} (batch writer)"),
-                    cause: format!("{pragma}: {e}"),
-                })?;
-        }
+        let conn = open(path, pragmas)?;
         let (jobs, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("tern-sqlite-writer".into())
@@ -75,12 +62,9 @@ impl Writer {
     }
 
     /// Appends `msgs` in one transaction on the writer thread.
-    pub(super) async fn append(&self, msgs: &[&NewMessage]) -> Result<Outcome, StoreError> {
+    pub(super) async fn append(&self, msgs: Vec<Arc<NewMessage>>) -> Result<Outcome, StoreError> {
         let (done, answer) = oneshot::channel();
-        let job = Job {
-            msgs: msgs.iter().map(|m| (*m).clone()).collect(),
-            done,
-        };
+        let job = Job { msgs, done };
         let stopped = || StoreError::Database(sqlx::Error::WorkerCrashed);
         self.jobs.send(job).map_err(|_| stopped())?;
         answer
@@ -88,6 +72,27 @@ impl Writer {
             .map_err(|_| stopped())?
             .map_err(|e| StoreError::classify(sqlx::Error::Database(Box::new(e))))
     }
+}
+
+/// Opens the writer's connection to the file at `path`, with the pool's
+/// settings and its own.
+fn open(path: &str, pragmas: &[&str]) -> Result<Connection, StoreError> {
+    let failed = |cause: String| StoreError::Open {
+        what: format!("the database {path} (batch writer)"),
+        cause,
+    };
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| failed(e.to_string()))?;
+    for pragma in pragmas.iter().chain(WRITER_PRAGMAS) {
+        // Some pragmas answer with a row (journal_mode), others not.
+        conn.query_row(pragma, [], |_| Ok(()))
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(()),
+                e => Err(e),
+            })
+            .map_err(|e| failed(format!("{pragma}: {e}")))?;
+    }
+    Ok(conn)
 }
 
 fn run(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
@@ -103,14 +108,8 @@ fn run(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
     }
 }
 
-fn append(conn: &mut Connection, msgs: &[NewMessage]) -> Result<Outcome, WriterError> {
-    // How many rows each user gets, in ascending user id (the lock order).
-    let mut counts: BTreeMap<u64, u64> = BTreeMap::new();
-    for m in msgs {
-        for r in &m.recipients {
-            *counts.entry(r.user_id).or_default() += 1;
-        }
-    }
+fn append(conn: &mut Connection, msgs: &[Arc<NewMessage>]) -> Result<Outcome, WriterError> {
+    let counts = rows_per_user(msgs.iter().map(|m| &**m));
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     // 1. Advance each head; the first of this batch's seqs follows the old one.
     let mut next: BTreeMap<u64, u64> = BTreeMap::new();
