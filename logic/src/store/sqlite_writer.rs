@@ -36,7 +36,14 @@ struct Job {
 }
 
 /// Settings of the writer's own connection, after the pool's.
-const WRITER_PRAGMAS: &[&str] = &["PRAGMA foreign_keys = ON"];
+///
+/// The page cache holds what every batch touches: the newest leaf of each
+/// active user's list and of each sender's client_msg_id index, the list
+/// heads and the interior pages above them. At SQLite's default of 2 MiB a
+/// busy server's working set did not fit: pages were read back from the
+/// file (`pread`) on every batch and dirty pages spilled to the WAL before
+/// the commit. 32 MiB is bounded and one connection's.
+const WRITER_PRAGMAS: &[&str] = &["PRAGMA foreign_keys = ON", "PRAGMA cache_size = -32768"];
 
 /// Handle to the writer thread; the thread ends when the last handle drops.
 #[derive(Debug)]
