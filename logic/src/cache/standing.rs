@@ -8,9 +8,14 @@ use async_trait::async_trait;
 use crate::redis_conn::RedisConn;
 use crate::store::SharedGeneration;
 
-/// The shared generation as one Redis counter. It never expires: were it
-/// to vanish and be counted up again, an old value could come back and
-/// match an entry loaded under it.
+/// The shared generation as one Redis counter.
+///
+/// It never expires, but Redis can still lose it: a restart without
+/// persistence, a failover to a replica that had not caught up, a FLUSHALL.
+/// Counted up again from 0, it would come back to values that entries on
+/// other nodes were loaded under, and those entries would match again. So
+/// the counter starts at a random point of a 2^62 range whenever it is
+/// missing: a new start meets no value in use.
 pub struct RedisGeneration {
     redis: RedisConn,
     key: String,
@@ -40,18 +45,47 @@ impl SharedGeneration for RedisGeneration {
             .query_async(&mut c)
             .await
             .map_err(|e| e.to_string())?;
-        Ok(value.unwrap_or(0))
+        if let Some(value) = value {
+            return Ok(value);
+        }
+        // Missing: start it (unless another node just did) and read it.
+        let (value,): (u64,) = redis::pipe()
+            .cmd("SET")
+            .arg(&self.key)
+            .arg(random_start())
+            .arg("NX")
+            .ignore()
+            .cmd("GET")
+            .arg(&self.key)
+            .query_async(&mut c)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(value)
     }
 
     async fn advance(&self) -> Result<(), String> {
         let mut c = self.redis.conn.clone();
-        redis::cmd("INCR")
+        // SET NX first, in the same round trip: INCR alone would start a
+        // missing counter at 1.
+        redis::pipe()
+            .cmd("SET")
             .arg(&self.key)
-            .query_async::<u64>(&mut c)
+            .arg(random_start())
+            .arg("NX")
+            .ignore()
+            .cmd("INCR")
+            .arg(&self.key)
+            .ignore()
+            .query_async::<()>(&mut c)
             .await
-            .map(drop)
             .map_err(|e| e.to_string())
     }
+}
+
+/// Where a missing counter starts: anywhere in [2^61, 2^62), far from 0
+/// and from any other start, with room to count up.
+fn random_start() -> u64 {
+    (1 << 61) + rand::random::<u64>() % (1 << 61)
 }
 
 #[cfg(test)]
@@ -69,5 +103,37 @@ mod tests {
         let before = n2.current().await.unwrap();
         n1.advance().await.unwrap();
         assert_eq!(n2.current().await.unwrap(), before + 1);
+    }
+
+    /// Redis loses the counter (here FLUSHALL; in production a restart
+    /// without persistence or a failover): counted up again, it must not
+    /// come back to a value an entry may have been loaded under.
+    #[tokio::test]
+    async fn a_lost_counter_never_returns_to_a_value_it_had() {
+        let redis = tern_testkit::redis_server();
+        let conn = RedisConn::connect(&redis.url(), "t").await.unwrap();
+        let g = RedisGeneration::new(conn.clone());
+        let mut seen = vec![g.current().await.unwrap()];
+        for _ in 0..5 {
+            g.advance().await.unwrap();
+            seen.push(g.current().await.unwrap());
+        }
+        let mut c = conn.conn.clone();
+        let () = redis::cmd("FLUSHALL").query_async(&mut c).await.unwrap();
+        // Both ways a node meets the lost counter: advancing it, reading it.
+        g.advance().await.unwrap();
+        let mut after = vec![g.current().await.unwrap()];
+        let () = redis::cmd("FLUSHALL").query_async(&mut c).await.unwrap();
+        after.push(g.current().await.unwrap());
+        for _ in 0..5 {
+            g.advance().await.unwrap();
+            after.push(g.current().await.unwrap());
+        }
+        for v in &after {
+            assert!(
+                !seen.contains(v),
+                "{v} came back: before {seen:?}, after {after:?}"
+            );
+        }
     }
 }

@@ -36,14 +36,15 @@ pub(crate) const MAX_RELATIONS: usize = 2_000;
 const MAX_HELD: usize = 1_000_000;
 
 /// How long a shared-generation entry is used at most: the bound on how
-/// long a change whose advance could not reach Redis (answered with an
-/// error, see [`super::Store::commit`]) can be missed by another node.
+/// long a change whose advance could not reach Redis (answered as done and
+/// logged, see [`super::Store::commit`]) can be missed by another node.
 const SHARED_ENTRY_TTL: Duration = Duration::from_secs(30);
 
 /// A generation counter every logic node of a cluster sees.
 #[async_trait]
 pub trait SharedGeneration: Send + Sync + std::fmt::Debug + 'static {
-    /// The current value (0 while never advanced).
+    /// The current value. It never returns to a value it had, even if
+    /// its storage loses it.
     async fn current(&self) -> Result<u64, String>;
     /// Advances it; returns once every later [`SharedGeneration::current`]
     /// sees the new value.
@@ -72,6 +73,10 @@ type Entry = ((u64, u64), Instant, Loaded);
 pub(crate) struct StandingCache {
     mode: Mode,
     local: AtomicU64,
+    /// The highest shared value read: one lower means the shared counter
+    /// went back (a failover to a replica that lagged), and what was
+    /// loaded under the values it will count through again is dropped.
+    highest: AtomicU64,
     entries: Mutex<Entries>,
 }
 
@@ -110,6 +115,7 @@ impl StandingCache {
         StandingCache {
             mode,
             local: AtomicU64::new(0),
+            highest: AtomicU64::new(0),
             entries: Mutex::new(Entries::default()),
         }
     }
@@ -121,7 +127,18 @@ impl StandingCache {
             Mode::Off => return Generation(None),
             Mode::Local => 0,
             Mode::Shared(shared) => match shared.current().await {
-                Ok(g) => g,
+                Ok(g) => {
+                    if self.highest.fetch_max(g, Ordering::AcqRel) > g {
+                        tracing::warn!(
+                            generation = g,
+                            "the shared send standing generation went back; cache dropped"
+                        );
+                        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+                        *entries = Entries::default();
+                        self.highest.store(g, Ordering::Release);
+                    }
+                    g
+                }
                 Err(e) => {
                     tracing::debug!(error = %e, "send standing generation unreadable; reading the store");
                     return Generation(None);
@@ -157,6 +174,11 @@ impl StandingCache {
             return;
         };
         if self.local.load(Ordering::Acquire) != generation.1 {
+            return;
+        }
+        // Loaded before the shared counter went back: under a value it
+        // will count through again.
+        if generation.0 > self.highest.load(Ordering::Acquire) {
             return;
         }
         let size = loaded.as_ref().map_or(0, |l| l.relations.len()) + 1;
@@ -276,6 +298,38 @@ mod tests {
         this.put(1, g, loaded());
         shared.down.store(false, Ordering::Relaxed);
         assert_eq!(this.get(1, this.generation().await), None);
+    }
+
+    /// Redis fails over to a replica that had not seen the last advances:
+    /// the counter goes back and counts up through values already used.
+    #[tokio::test]
+    async fn a_shared_counter_that_goes_back_drops_what_was_loaded_under_it() {
+        let shared = Arc::new(Counter::default());
+        let c = StandingCache::shared(shared.clone());
+        for _ in 0..3 {
+            shared.advance().await.unwrap();
+        }
+        let g = c.generation().await;
+        c.put(1, g, loaded());
+        // A load that began before the failover and ends after it.
+        let racing = c.generation().await;
+        shared.value.store(1, Ordering::Release);
+        assert_eq!(c.get(1, c.generation().await), None);
+        c.put(2, racing, loaded());
+        // Counted up to the old value again, nothing old matches.
+        for _ in 0..2 {
+            shared.advance().await.unwrap();
+        }
+        let again = c.generation().await;
+        assert_eq!(
+            again, g,
+            "the counter is back where the entries were loaded"
+        );
+        assert_eq!(c.get(1, again), None, "an entry from before is gone");
+        assert_eq!(c.get(2, again), None, "a load from before is not kept");
+        // And the cache works on under the new values.
+        c.put(1, again, loaded());
+        assert_eq!(c.get(1, c.generation().await), Some(loaded()));
     }
 
     #[tokio::test]
