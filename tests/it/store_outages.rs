@@ -154,6 +154,22 @@ async fn a_full_disk_answers_unavailable_and_writes_recover_when_space_returns()
     );
     let counted = failures(http, "disk_full").await;
     assert!(counted >= 1, "the refused writes are counted: {counted}");
+    // The admin API is refused the same way, and its failure is counted
+    // (and logged) by the store's health, once, not by each request.
+    let (status, body, _) = http::call(
+        http,
+        "POST",
+        "/api/v1/users",
+        Some(serde_json::json!({"username": "carol", "password": "a long password"})),
+    )
+    .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "unavailable", "{body}");
+    let after = failures(http, "disk_full").await;
+    assert!(
+        after > counted,
+        "the API's refused write is counted: {counted} -> {after}"
+    );
 
     std::fs::remove_file(&filler).expect("free the space");
     // With no client writing, /readyz itself finds that writes work again.

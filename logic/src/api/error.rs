@@ -2,7 +2,10 @@
 //! `{"error": {"code": "...", "message": "..."}}` with its HTTP status.
 //! 5xx bodies never carry internals; those go to the log.
 
+use std::sync::Arc;
+
 use axum::extract::rejection::JsonRejection;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -11,7 +14,8 @@ use tracing::{error, warn};
 use utoipa::ToSchema;
 
 use crate::error::LogicError;
-use crate::store::StoreError;
+use crate::store::{Outage, StoreError};
+use crate::Logic;
 
 /// A failed admin request.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +46,32 @@ pub enum ApiError {
     Logged(&'static str),
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// The database cannot serve: answered 503 like [`ApiError::Unavailable`],
+    /// but logged and counted once by the store's health, not per request.
+    /// `detail` is the store's error when the health has not seen it yet;
+    /// [`record_outages`] hands it over.
+    #[error("unavailable: database unavailable: {outage}")]
+    DatabaseDown {
+        outage: Outage,
+        detail: Option<String>,
+    },
+}
+
+/// An outage an answer carries to [`record_outages`].
+#[derive(Clone, Debug)]
+struct Unrecorded(Outage, String);
+
+/// Hands the outage of a 503 answer to the store's health, which counts it
+/// (`tern_store_failures_total`) and logs it once when it begins, as it
+/// does for client commands.
+pub(super) async fn record_outages(
+    State(logic): State<Arc<Logic>>,
+    mut response: Response,
+) -> Response {
+    if let Some(Unrecorded(outage, detail)) = response.extensions_mut().remove() {
+        logic.store.health().record(outage, detail);
+    }
+    response
 }
 
 /// The JSON body of every error answer.
@@ -74,7 +104,9 @@ impl ApiError {
             ApiError::Internal(_) | ApiError::Logged(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
-            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Unavailable(_) | ApiError::DatabaseDown { .. } => {
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            }
         }
     }
 }
@@ -92,6 +124,7 @@ impl IntoResponse for ApiError {
                 warn!(error = %self, "admin API dependency unavailable");
                 "service unavailable, retry".to_owned()
             }
+            ApiError::DatabaseDown { .. } => "service unavailable, retry".to_owned(),
             other => other.to_string(),
         };
         let body = ErrorBody {
@@ -103,7 +136,9 @@ impl IntoResponse for ApiError {
         let mut response = (status, Json(body)).into_response();
         let wait = match &self {
             ApiError::RateLimited(_, wait) => Some(*wait),
-            ApiError::Unavailable(_) => Some(crate::error::UNAVAILABLE_RETRY_AFTER),
+            ApiError::Unavailable(_) | ApiError::DatabaseDown { .. } => {
+                Some(crate::error::UNAVAILABLE_RETRY_AFTER)
+            }
             _ => None,
         };
         if let Some(wait) = wait {
@@ -115,6 +150,13 @@ impl IntoResponse for ApiError {
                     .headers_mut()
                     .insert(axum::http::header::RETRY_AFTER, v);
             }
+        }
+        if let ApiError::DatabaseDown {
+            outage,
+            detail: Some(detail),
+        } = self
+        {
+            response.extensions_mut().insert(Unrecorded(outage, detail));
         }
         response
     }
@@ -139,10 +181,17 @@ impl From<LogicError> for ApiError {
             LogicError::Store(StoreError::NotFound) => ApiError::NotFound("not found".into()),
             LogicError::Store(StoreError::Conflict) => ApiError::Conflict("already exists".into()),
             LogicError::Store(e) => match e.outage() {
-                Some(o) => ApiError::Unavailable(format!("database unavailable: {o}")),
+                Some(outage) => ApiError::DatabaseDown {
+                    outage,
+                    detail: Some(e.to_string()),
+                },
                 None => ApiError::Internal(e.to_string()),
             },
-            LogicError::StoreDown(o) => ApiError::Unavailable(format!("database unavailable: {o}")),
+            // Already recorded where it was turned into StoreDown.
+            LogicError::StoreDown(outage) => ApiError::DatabaseDown {
+                outage,
+                detail: None,
+            },
             LogicError::Internal(m) => ApiError::Internal(m),
             LogicError::Logged(m) => ApiError::Logged(m),
             LogicError::Unavailable(m) => ApiError::Unavailable(m),

@@ -150,6 +150,10 @@ pub fn router(state: ApiState) -> Router {
         .merge(api)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::map_response_with_state(
+            state.clone(),
+            error::record_outages,
+        ))
         // Read by the JSON extractor, so an oversized body answers 413 in
         // the API's error format.
         .layer(DefaultBodyLimit::max(MAX_BODY))

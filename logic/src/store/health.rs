@@ -161,6 +161,13 @@ impl Health {
     /// it is one. The first of an outage is logged, with its cause.
     pub(crate) fn failed(&self, e: &StoreError) -> Option<Outage> {
         let outage = e.outage()?;
+        self.record(outage, e.to_string());
+        Some(outage)
+    }
+
+    /// Records an outage found elsewhere (`detail` is the error, for the
+    /// log and /readyz): counted, and logged when it begins.
+    pub(crate) fn record(&self, outage: Outage, detail: String) {
         self.failures
             .get_or_create(&CauseLabels {
                 cause: outage.label(),
@@ -168,14 +175,10 @@ impl Health {
             .inc();
         let mut down = self.down.lock().unwrap_or_else(|p| p.into_inner());
         if down.is_none() {
-            error!(cause = outage.label(), error = %e, "database cannot take writes");
+            error!(cause = outage.label(), error = %detail, "database cannot take writes");
         }
-        *down = Some(Down {
-            outage,
-            detail: e.to_string(),
-        });
+        *down = Some(Down { outage, detail });
         self.is_down.store(true, Ordering::Release);
-        Some(outage)
     }
 
     /// Records a successful commit: any outage is over.
