@@ -76,6 +76,9 @@ pub(crate) struct StandingCache {
     /// The highest shared value read: one lower means the shared counter
     /// went back (a failover to a replica that lagged), and what was
     /// loaded under the values it will count through again is dropped.
+    /// Two reads racing an advance can also be seen out of order; dropping
+    /// then costs little, since that advance has made every entry loaded
+    /// before it useless already.
     highest: AtomicU64,
     entries: Mutex<Entries>,
 }
@@ -129,7 +132,7 @@ impl StandingCache {
             Mode::Shared(shared) => match shared.current().await {
                 Ok(g) => {
                     if self.highest.fetch_max(g, Ordering::AcqRel) > g {
-                        tracing::warn!(
+                        tracing::debug!(
                             generation = g,
                             "the shared send standing generation went back; cache dropped"
                         );
