@@ -43,8 +43,8 @@ const SHARED_ENTRY_TTL: Duration = Duration::from_secs(30);
 /// A generation counter every logic node of a cluster sees.
 #[async_trait]
 pub trait SharedGeneration: Send + Sync + std::fmt::Debug + 'static {
-    /// The current value. It never returns to a value it had, even if
-    /// its storage loses it.
+    /// The current value. A counter its storage loses must not start
+    /// again where it once was (Redis's starts at a random point).
     async fn current(&self) -> Result<u64, String>;
     /// Advances it; returns once every later [`SharedGeneration::current`]
     /// sees the new value.
@@ -73,13 +73,12 @@ type Entry = ((u64, u64), Instant, Loaded);
 pub(crate) struct StandingCache {
     mode: Mode,
     local: AtomicU64,
-    /// The highest shared value read: one lower means the shared counter
-    /// went back (a failover to a replica that lagged), and what was
-    /// loaded under the values it will count through again is dropped.
-    /// Two reads racing an advance can also be seen out of order; dropping
-    /// then costs little, since that advance has made every entry loaded
-    /// before it useless already.
-    highest: AtomicU64,
+    /// The highest shared value read. A read sent after it was read that
+    /// answers lower means the shared counter went back (a failover to a
+    /// replica that lagged): [`StandingCache::generation`] then counts a
+    /// local change, which retires every entry and every load in flight,
+    /// and goes on from the lower value.
+    settled: AtomicU64,
     entries: Mutex<Entries>,
 }
 
@@ -118,7 +117,7 @@ impl StandingCache {
         StandingCache {
             mode,
             local: AtomicU64::new(0),
-            highest: AtomicU64::new(0),
+            settled: AtomicU64::new(0),
             entries: Mutex::new(Entries::default()),
         }
     }
@@ -129,24 +128,33 @@ impl StandingCache {
         let shared = match &self.mode {
             Mode::Off => return Generation(None),
             Mode::Local => 0,
-            Mode::Shared(shared) => match shared.current().await {
-                Ok(g) => {
-                    if self.highest.fetch_max(g, Ordering::AcqRel) > g {
-                        tracing::debug!(
+            Mode::Shared(shared) => {
+                // Only what was read before this read was sent can judge
+                // it: reads racing an advance may end in either order.
+                let floor = self.settled.load(Ordering::Acquire);
+                match shared.current().await {
+                    Ok(g) if g < floor => {
+                        tracing::warn!(
                             generation = g,
+                            before = floor,
                             "the shared send standing generation went back; cache dropped"
                         );
+                        self.changed();
+                        self.settled.store(g, Ordering::Release);
                         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
                         *entries = Entries::default();
-                        self.highest.store(g, Ordering::Release);
+                        g
                     }
-                    g
+                    Ok(g) => {
+                        self.settled.fetch_max(g, Ordering::AcqRel);
+                        g
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "send standing generation unreadable; reading the store");
+                        return Generation(None);
+                    }
                 }
-                Err(e) => {
-                    tracing::debug!(error = %e, "send standing generation unreadable; reading the store");
-                    return Generation(None);
-                }
-            },
+            }
         };
         // The local counter too: a commit of this node counts even before
         // its advance reaches the shared one.
@@ -177,11 +185,6 @@ impl StandingCache {
             return;
         };
         if self.local.load(Ordering::Acquire) != generation.1 {
-            return;
-        }
-        // Loaded before the shared counter went back: under a value it
-        // will count through again.
-        if generation.0 > self.highest.load(Ordering::Acquire) {
             return;
         }
         let size = loaded.as_ref().map_or(0, |l| l.relations.len()) + 1;
@@ -325,7 +328,8 @@ mod tests {
         }
         let again = c.generation().await;
         assert_eq!(
-            again, g,
+            again.0.map(|(shared, _)| shared),
+            g.0.map(|(shared, _)| shared),
             "the counter is back where the entries were loaded"
         );
         assert_eq!(c.get(1, again), None, "an entry from before is gone");
@@ -333,6 +337,61 @@ mod tests {
         // And the cache works on under the new values.
         c.put(1, again, loaded());
         assert_eq!(c.get(1, c.generation().await), Some(loaded()));
+    }
+
+    /// A shared counter whose reads answer when and what the test says.
+    #[derive(Debug, Default)]
+    struct Scripted {
+        answers: Mutex<std::collections::VecDeque<tokio::sync::oneshot::Receiver<u64>>>,
+    }
+
+    impl Scripted {
+        fn next(&self) -> tokio::sync::oneshot::Sender<u64> {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            self.answers.lock().unwrap().push_back(rx);
+            tx
+        }
+    }
+
+    #[async_trait]
+    impl SharedGeneration for Scripted {
+        async fn current(&self) -> Result<u64, String> {
+            let answer = self.answers.lock().unwrap().pop_front().expect("scripted");
+            answer.await.map_err(|e| e.to_string())
+        }
+        async fn advance(&self) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    /// Two reads race another node's advance: the one sent first answers
+    /// the old value after the other answered the new one. That is no
+    /// failover, and nothing is dropped.
+    #[tokio::test]
+    async fn reads_that_end_out_of_order_drop_nothing() {
+        let shared = Arc::new(Scripted::default());
+        let c = Arc::new(StandingCache::shared(shared.clone()));
+        let first = shared.next();
+        let early = tokio::spawn({
+            let c = c.clone();
+            async move { c.generation().await }
+        });
+        // Let it send its read (take its answer slot) before the next one.
+        while !shared.answers.lock().unwrap().is_empty() {
+            tokio::task::yield_now().await;
+        }
+        shared.next().send(11).unwrap();
+        let late = c.generation().await;
+        c.put(1, late, loaded());
+        first.send(10).unwrap();
+        let early = early.await.unwrap();
+        assert_eq!(early.0.map(|(g, _)| g), Some(10));
+        shared.next().send(11).unwrap();
+        assert_eq!(
+            c.get(1, c.generation().await),
+            Some(loaded()),
+            "the entry loaded under the newer value stays"
+        );
     }
 
     #[tokio::test]
