@@ -157,7 +157,7 @@ async fn commit(c: &Committer, mut jobs: Vec<Job>) {
     let mut attempt = 1;
     loop {
         let msgs: Vec<Arc<NewMessage>> = jobs.iter().map(|j| j.msg.clone()).collect();
-        match store.append(&msgs).await {
+        match store.append(msgs).await {
             Ok(Ok(appended)) => {
                 c.stats.batches.fetch_add(1, Ordering::Relaxed);
                 c.stats

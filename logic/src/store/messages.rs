@@ -137,10 +137,10 @@ impl Store {
     /// longer exist; nothing was stored then.
     pub async fn append(
         &self,
-        msgs: &[Arc<NewMessage>],
+        msgs: Vec<Arc<NewMessage>>,
     ) -> Result<std::result::Result<Vec<Appended>, MissingUsers>> {
         if let Some(writer) = &self.writer {
-            let appended = writer.append(msgs.to_vec()).await?;
+            let appended = writer.append(msgs).await?;
             if appended.is_ok() {
                 self.health.succeeded();
             }

@@ -128,7 +128,7 @@ async fn group_membership_and_settings(s: Store) {
 async fn recall_marks_and_finds_holders(s: Store) {
     let ids = users(&s, &["ann", "ben"]).await;
     let m = test_message(ids[0], ids[1], Some("r"));
-    s.append(&[Arc::new(m.clone())]).await.unwrap().unwrap();
+    s.append(vec![Arc::new(m.clone())]).await.unwrap().unwrap();
     let meta = s.message_meta(&m.id).await.unwrap().unwrap();
     assert_eq!((meta.sender_id, meta.status), (ids[0], 0));
     let mut tx = s.begin_write().await.unwrap();

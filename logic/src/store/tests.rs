@@ -107,7 +107,7 @@ async fn a_batch_gives_each_user_contiguous_seqs_in_message_order(s: Store) {
     let m2 = test_message(a, c, Some("2"));
     let m3 = test_message(b, a, None);
     let out = s
-        .append(&[
+        .append(vec![
             Arc::new(m1.clone()),
             Arc::new(m2.clone()),
             Arc::new(m3.clone()),
@@ -120,7 +120,7 @@ async fn a_batch_gives_each_user_contiguous_seqs_in_message_order(s: Store) {
     assert_eq!(out[1].seqs, vec![2, 1]); // a:2, c:1
     assert_eq!(out[2].seqs, vec![2, 3]); // b:2, a:3
     let again = s
-        .append(&[Arc::new(test_message(c, a, None))])
+        .append(vec![Arc::new(test_message(c, a, None))])
         .await
         .unwrap()
         .unwrap();
@@ -142,7 +142,7 @@ async fn a_batch_gives_each_user_contiguous_seqs_in_message_order(s: Store) {
 async fn a_missing_recipient_stores_nothing(s: Store) {
     let a = user(&s, "a").await;
     let err = s
-        .append(&[Arc::new(test_message(a, 999, None))])
+        .append(vec![Arc::new(test_message(a, 999, None))])
         .await
         .unwrap()
         .unwrap_err();
@@ -158,8 +158,13 @@ async fn a_missing_recipient_stores_nothing(s: Store) {
 async fn client_msg_id_is_unique_per_sender(s: Store) {
     let (a, b) = (user(&s, "a").await, user(&s, "b").await);
     let first = test_message(a, b, Some("x"));
-    s.append(&[Arc::new(first.clone())]).await.unwrap().unwrap();
-    let dup = s.append(&[Arc::new(test_message(a, b, Some("x")))]).await;
+    s.append(vec![Arc::new(first.clone())])
+        .await
+        .unwrap()
+        .unwrap();
+    let dup = s
+        .append(vec![Arc::new(test_message(a, b, Some("x")))])
+        .await;
     assert!(matches!(dup, Err(StoreError::Conflict)), "{dup:?}");
     assert_eq!(
         s.max_seq(b).await.unwrap(),
@@ -167,7 +172,7 @@ async fn client_msg_id_is_unique_per_sender(s: Store) {
         "the failed batch left no trace"
     );
     // Another sender may use the same id.
-    s.append(&[Arc::new(test_message(b, a, Some("x")))])
+    s.append(vec![Arc::new(test_message(b, a, Some("x")))])
         .await
         .unwrap()
         .unwrap();
@@ -213,7 +218,7 @@ async fn large_recipient_sets_are_chunked(s: Store) {
             conv_id: 7,
         })
         .collect();
-    let out = s.append(&[Arc::new(m.clone())]).await.unwrap().unwrap();
+    let out = s.append(vec![Arc::new(m.clone())]).await.unwrap().unwrap();
     assert!(out[0].seqs.iter().all(|&s| s == 1));
     assert_eq!(s.max_seq(ids[449]).await.unwrap(), 1);
 }
@@ -228,7 +233,7 @@ async fn binary_content_and_mentions_round_trip(s: Store) {
         0x00, 0xff, 0x80, 0xc3, 0x28, 0xa0, 0xa1, 0xe2, 0x28, 0xa1, 0xf0, 0x28, 0x8c, 0xbc, 0x7f,
         0x01,
     ];
-    s.append(&[Arc::new(m.clone())]).await.unwrap().unwrap();
+    s.append(vec![Arc::new(m.clone())]).await.unwrap().unwrap();
     let e = &s.list_after(b, 0, 10).await.unwrap()[0];
     assert_eq!(e.message.id, m.id.to_vec());
     assert_eq!(e.message.content, m.content.to_vec());
@@ -239,7 +244,7 @@ async fn binary_content_and_mentions_round_trip(s: Store) {
     // client_msg_ids differing only by trailing spaces are different ids.
     let mut spaced = test_message(a, b, Some("bin "));
     spaced.id[0] = 1;
-    s.append(&[Arc::new(spaced.clone())])
+    s.append(vec![Arc::new(spaced.clone())])
         .await
         .unwrap()
         .unwrap();
@@ -547,7 +552,7 @@ async fn sqlite_batches_go_to_the_file_the_pool_opened() {
     let store = Store::connect(&url).await.unwrap();
     let ids = users(&store, &["ann", "ben"]).await;
     store
-        .append(&[Arc::new(test_message(ids[0], ids[1], None))])
+        .append(vec![Arc::new(test_message(ids[0], ids[1], None))])
         .await
         .unwrap()
         .unwrap();
