@@ -49,12 +49,8 @@ impl SharedGeneration for RedisGeneration {
             return Ok(value);
         }
         // Missing: start it (unless another node just did) and read it.
-        let (value,): (u64,) = redis::pipe()
-            .cmd("SET")
-            .arg(&self.key)
-            .arg(random_start())
-            .arg("NX")
-            .ignore()
+        let (value,): (u64,) = self
+            .started()
             .cmd("GET")
             .arg(&self.key)
             .query_async(&mut c)
@@ -65,20 +61,29 @@ impl SharedGeneration for RedisGeneration {
 
     async fn advance(&self) -> Result<(), String> {
         let mut c = self.redis.conn.clone();
-        // SET NX first, in the same round trip: INCR alone would start a
+        // Started first, in the same round trip: INCR alone would start a
         // missing counter at 1.
-        redis::pipe()
-            .cmd("SET")
-            .arg(&self.key)
-            .arg(random_start())
-            .arg("NX")
-            .ignore()
+        self.started()
             .cmd("INCR")
             .arg(&self.key)
             .ignore()
             .query_async::<()>(&mut c)
             .await
             .map_err(|e| e.to_string())
+    }
+}
+
+impl RedisGeneration {
+    /// A pipeline that first starts the counter at a random point if it
+    /// is missing (its answer ignored).
+    fn started(&self) -> redis::Pipeline {
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(&self.key)
+            .arg(random_start())
+            .arg("NX")
+            .ignore();
+        pipe
     }
 }
 
