@@ -19,22 +19,12 @@
 # the noise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/bench.sh
 
-runs=5 base=7600
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --runs) runs="$2"; shift 2 ;;
-        --port) base="$2"; shift 2 ;;
-        -h|--help) sed -n 2,19p "$0"; exit 0 ;;
-        -*) echo "unknown argument $1" >&2; exit 2 ;;
-        *) break ;;
-    esac
-done
-[ $# -ge 2 ] || { sed -n 2,19p "$0" >&2; exit 2; }
-bin_a="$(realpath "$1")" bin_b="$(realpath "$2")"
-shift 2
-[ $# -gt 0 ] || set -- --users 400 --friends 0 --duration-secs 20
-command -v jq >/dev/null || { echo "needs jq" >&2; exit 1; }
+runs=5 port=7600 usage_end=19 bench_args=(--users 400 --friends 0 --duration-secs 20)
+two_binaries "$@"
+set -- "${bench_args[@]}"
+base=$port
 
 dir="$(mktemp -d -t tern-bench-cpu-XXXXXX)"
 pids=()
@@ -93,15 +83,15 @@ for i in $(seq 1 "$runs"); do
         "B $(tail -1 "$dir/b.json" | jq -c '[.server_cpu_us_per_msg, .stored_per_sec, .lost, .duplicated]')" >&2
 done
 
-median() { sort -g | awk '{a[NR] = $1} END {printf "%.1f", a[int((NR + 1) / 2)]}'; }
-ma="$(jq -r .server_cpu_us_per_msg "$dir/a.json" | median)"
-mb="$(jq -r .server_cpu_us_per_msg "$dir/b.json" | median)"
+ma="$(jq -r .server_cpu_us_per_msg "$dir/a.json" | median | xargs printf %.1f)"
+mb="$(jq -r .server_cpu_us_per_msg "$dir/b.json" | median | xargs printf %.1f)"
 ratios="$(paste <(jq -r .server_cpu_us_per_msg "$dir/b.json") <(jq -r .server_cpu_us_per_msg "$dir/a.json") |
     awk '{printf "%s%.2f", (NR > 1 ? " " : ""), $1 / $2}')"
 printf '\ncluster CPU µs per stored message, median of %d (alternating): A %s, B %s, B/A %.2f (per run: %s)\n' \
     "$runs" "$ma" "$mb" "$(awk -v a="$ma" -v b="$mb" 'BEGIN {print b / a}')" "$ratios"
 printf 'stored per second, median: A %s, B %s\n' \
-    "$(jq -r .stored_per_sec "$dir/a.json" | median)" "$(jq -r .stored_per_sec "$dir/b.json" | median)"
+    "$(jq -r .stored_per_sec "$dir/a.json" | median | xargs printf %.1f)" \
+    "$(jq -r .stored_per_sec "$dir/b.json" | median | xargs printf %.1f)"
 printf 'share of the CPU per process (whole runs, setup included):\n'
 for s in a b; do
     awk -v s="${s^^}" -v names="${names[*]}" 'BEGIN {split(names, n, " ")}

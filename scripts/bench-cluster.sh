@@ -18,6 +18,7 @@
 # bounded by the bench's own limits.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/bench.sh
 
 runs=3 before=""
 while [ $# -gt 0 ]; do
@@ -116,9 +117,6 @@ for i in $(seq 1 "$runs"); do
     echo "run $i/$runs: standalone $(jq -c "[${fields[0]}]" <(tail -1 "$dir/standalone.json")); cluster $(jq -c "[${fields[0]}]" <(tail -1 "$dir/cluster.json"))" >&2
 done
 
-median() {
-    sort -g | awk '{a[NR]=$1} END {v=a[int((NR+1)/2)]; if (v >= 100) printf "%.0f", v; else printf "%.3g", v}'
-}
 # Column k of field f over the runs of a setup (fields like .groups[] give several).
 values() { jq -r "[$2] | .[$3]" "$dir/$1.json"; }
 columns() { jq -r "[$1] | length" <(head -1 "$dir/standalone.json"); }
@@ -127,8 +125,8 @@ printf '\ntern bench %s %s, median of %d runs (runs alternate); JSON in %s\n\n' 
 printf '| figure | standalone | cluster | cluster / standalone (per run) |\n|---|---|---|---|\n'
 for f in "${fields[@]}"; do
     for ((k = 0; k < $(columns "$f"); k++)); do
-        a="$(values standalone "$f" "$k" | median)"
-        b="$(values cluster "$f" "$k" | median)"
+        a="$(values standalone "$f" "$k" | median_rounded)"
+        b="$(values cluster "$f" "$k" | median_rounded)"
         ratios="$(paste <(values cluster "$f" "$k") <(values standalone "$f" "$k") |
             awk '{printf "%s%.2f", (NR > 1 ? " / " : ""), ($2 == 0 ? 0 : $1 / $2)}')"
         label="$f"

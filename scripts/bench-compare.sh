@@ -20,6 +20,7 @@
 # Loopback only; every run is bounded by --duration-secs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/bench.sh
 
 usage() { sed -n 2,20p "$0"; }
 what="" runs=3 cluster=false
@@ -140,15 +141,12 @@ if $cluster; then
     done
 fi
 
-median() {
-    sort -g | awk '{a[NR]=$1} END {v=a[int((NR+1)/2)]; if (v >= 100) printf "%.0f", v; else printf "%.3g", v}'
-}
 printf '\ntern bench direct %s, %s, %s vs %s, median of %d runs (runs alternate); JSON in %s\n\n' \
     "$*" "$where" "$a_name" "$b_name" "$runs" "$dir"
 printf '| figure | %s | %s | %s / %s (per run) |\n|---|---|---|---|\n' "$a_name" "$b_name" "$b_name" "$a_name"
 for f in "${fields[@]}"; do
     ratios="$(paste <(jq "$f" "$dir/b.json") <(jq "$f" "$dir/a.json") |
         awk '{printf "%s%.2f", (NR > 1 ? " / " : ""), ($2 == 0 ? 0 : $1 / $2)}')"
-    printf '| `%s` | %s | %s | %s |\n' "$f" "$(jq "$f" "$dir/a.json" | median)" \
-        "$(jq "$f" "$dir/b.json" | median)" "$ratios"
+    printf '| `%s` | %s | %s | %s |\n' "$f" "$(jq "$f" "$dir/a.json" | median_rounded)" \
+        "$(jq "$f" "$dir/b.json" | median_rounded)" "$ratios"
 done

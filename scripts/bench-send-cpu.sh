@@ -17,22 +17,11 @@
 # is always binary B's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/bench.sh
 
-runs=5 port=7400
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --runs) runs="$2"; shift 2 ;;
-        --port) port="$2"; shift 2 ;;
-        -h|--help) sed -n 2,17p "$0"; exit 0 ;;
-        -*) echo "unknown argument $1" >&2; exit 2 ;;
-        *) break ;;
-    esac
-done
-[ $# -ge 2 ] || { sed -n 2,17p "$0" >&2; exit 2; }
-bin_a="$(realpath "$1")" bin_b="$(realpath "$2")"
-shift 2
-[ $# -gt 0 ] || set -- --users 400 --friends 0 --duration-secs 10
-command -v jq >/dev/null || { echo "needs jq" >&2; exit 1; }
+runs=5 port=7400 usage_end=17 bench_args=(--users 400 --friends 0 --duration-secs 10)
+two_binaries "$@"
+set -- "${bench_args[@]}"
 
 dir="$(mktemp -d -t tern-bench-send-XXXXXX)"
 server=""
@@ -72,7 +61,6 @@ for i in $(seq "$runs"); do
     run_one "$bin_a" A "$@" | tee -a "$dir/runs"
     run_one "$bin_b" B "$@" | tee -a "$dir/runs"
 done
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 for col in 2 3 4 5; do
     a=$(awk -v c=$col '$1=="A" {print $c}' "$dir/runs" | median)
     b=$(awk -v c=$col '$1=="B" {print $c}' "$dir/runs" | median)
