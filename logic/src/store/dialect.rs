@@ -98,6 +98,24 @@ impl Dialect {
         }
     }
 
+    /// The end of a multi-row INSERT into `conversations` that writes each
+    /// row's head (last_seq, change_seq, unread, mentions, hidden) over the
+    /// existing row's, if there is one.
+    pub(crate) fn conversation_head_upsert(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => {
+                " ON CONFLICT (user_id, conv_type, conv_id) DO UPDATE SET \
+                 last_seq = excluded.last_seq, change_seq = excluded.change_seq, \
+                 unread = excluded.unread, mentions = excluded.mentions, hidden = excluded.hidden"
+            }
+            Dialect::MySql => {
+                " ON DUPLICATE KEY UPDATE \
+                 last_seq = VALUES(last_seq), change_seq = VALUES(change_seq), \
+                 unread = VALUES(unread), mentions = VALUES(mentions), hidden = VALUES(hidden)"
+            }
+        }
+    }
+
     /// Text to end an INSERT with so [`Dialect::insert_id`] can read the new id.
     pub(crate) fn returning_id(self) -> &'static str {
         match self {

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use sqlx::any::AnyRow;
 use sqlx::{Any, QueryBuilder, Row};
 
+use super::conversations::{self, ConvKey, Head, NewRow};
 use super::{id, Result, Store, StoreError, Tx};
 
 /// Rows per multi-row statement: well under SQLite's and MySQL's parameter limits.
@@ -91,7 +92,7 @@ fn decode_mentions(s: &str) -> Vec<u64> {
 }
 
 impl ListEntry {
-    fn from_row(row: &AnyRow) -> Result<ListEntry> {
+    pub(super) fn from_row(row: &AnyRow) -> Result<ListEntry> {
         let mentions: String = row.try_get("mentions")?;
         Ok(ListEntry {
             seq: id(row, "seq")?,
@@ -209,19 +210,28 @@ impl Store {
 
         // 3. Assign seqs in message order, so a connection's sends keep their order.
         let mut appended = Vec::with_capacity(msgs.len());
-        let mut rows: Vec<(u64, u64, &[u8; 16], i32, u64)> = Vec::new();
+        let mut rows: Vec<NewRow<'_>> = Vec::new();
         for m in msgs {
             let mut seqs = Vec::with_capacity(m.recipients.len());
             for r in &m.recipients {
                 let slot = next.get_mut(&r.user_id).expect("counted above");
                 seqs.push(*slot);
-                rows.push((r.user_id, *slot, &m.id, m.conv_type, r.conv_id));
+                rows.push(NewRow {
+                    user_id: r.user_id,
+                    seq: *slot,
+                    msg: m,
+                    conv_id: r.conv_id,
+                });
                 *slot += 1;
             }
             appended.push(Appended { seqs });
         }
 
-        // 4. The messages, once each, then the list rows.
+        // 4. The conversations' heads, under the list heads' locks.
+        let known = self.conversation_heads(tx, &rows).await?;
+        let indexed = conversations::index(&rows, &known);
+
+        // 5. The messages, once each, then the list rows, then the index.
         for chunk in msgs.chunks(CHUNK) {
             let mut q = QueryBuilder::<Any>::new(
                 "INSERT INTO messages (id, sender_id, sender_device_id, conv_type, receiver_id, \
@@ -245,23 +255,91 @@ impl Store {
                 .await
                 .map_err(StoreError::classify)?;
         }
-        for chunk in rows.chunks(CHUNK) {
+        let linked: Vec<(&NewRow<'_>, u64)> =
+            rows.iter().zip(indexed.prev_seqs.iter().copied()).collect();
+        for chunk in linked.chunks(CHUNK) {
             let mut q = QueryBuilder::<Any>::new(
-                "INSERT INTO user_messages (user_id, seq, message_id, conv_type, conv_id) ",
+                "INSERT INTO user_messages (user_id, seq, message_id, conv_type, conv_id, prev_seq) ",
             );
-            q.push_values(chunk, |mut b, (user, seq, msg_id, conv_type, conv_id)| {
-                b.push_bind(*user as i64)
-                    .push_bind(*seq as i64)
-                    .push_bind(msg_id.to_vec())
-                    .push_bind(*conv_type as i64)
-                    .push_bind(*conv_id as i64);
+            q.push_values(chunk, |mut b, (row, prev_seq)| {
+                b.push_bind(row.user_id as i64)
+                    .push_bind(row.seq as i64)
+                    .push_bind(row.msg.id.to_vec())
+                    .push_bind(row.msg.conv_type as i64)
+                    .push_bind(row.conv_id as i64)
+                    .push_bind(*prev_seq as i64);
             });
             q.build()
                 .execute(&mut **tx)
                 .await
                 .map_err(StoreError::classify)?;
         }
+        let heads: Vec<_> = indexed.heads.iter().collect();
+        for chunk in heads.chunks(CHUNK) {
+            let mut q = QueryBuilder::<Any>::new(
+                "INSERT INTO conversations \
+                 (user_id, conv_type, conv_id, last_seq, change_seq, unread, mentions, hidden) ",
+            );
+            q.push_values(chunk, |mut b, (key, (head, _))| {
+                b.push_bind(key.user_id as i64)
+                    .push_bind(key.conv_type as i64)
+                    .push_bind(key.conv_id as i64)
+                    .push_bind(head.last_seq as i64)
+                    .push_bind(head.last_seq as i64)
+                    .push_bind(head.unread as i64)
+                    .push_bind(head.mentions as i64)
+                    .push_bind(i64::from(head.hidden));
+            });
+            q.push(self.dialect.conversation_head_upsert());
+            q.build().execute(&mut **tx).await?;
+        }
         Ok(Ok(appended))
+    }
+
+    /// The current head of each conversation `rows` append to, for those
+    /// that have a row. The caller holds the rows' list heads.
+    async fn conversation_heads(
+        &self,
+        tx: &mut Tx,
+        rows: &[NewRow<'_>],
+    ) -> Result<BTreeMap<ConvKey, Head>> {
+        let keys: Vec<ConvKey> = rows
+            .iter()
+            .map(NewRow::key)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut known = BTreeMap::new();
+        for chunk in keys.chunks(CHUNK) {
+            let mut q = QueryBuilder::<Any>::new(
+                "SELECT user_id, conv_type, conv_id, last_seq, unread, mentions, hidden \
+                 FROM conversations WHERE ",
+            );
+            for (i, key) in chunk.iter().enumerate() {
+                if i > 0 {
+                    q.push(" OR ");
+                }
+                q.push("(user_id = ").push_bind(key.user_id as i64);
+                q.push(" AND conv_type = ").push_bind(key.conv_type as i64);
+                q.push(" AND conv_id = ").push_bind(key.conv_id as i64);
+                q.push(")");
+            }
+            for row in q.build().fetch_all(&mut **tx).await? {
+                let key = ConvKey {
+                    user_id: id(&row, "user_id")?,
+                    conv_type: row.try_get::<i64, _>("conv_type")? as i32,
+                    conv_id: id(&row, "conv_id")?,
+                };
+                let head = Head {
+                    last_seq: id(&row, "last_seq")?,
+                    unread: id(&row, "unread")?,
+                    mentions: id(&row, "mentions")?,
+                    hidden: row.try_get::<i64, _>("hidden")? != 0,
+                };
+                known.insert(key, head);
+            }
+        }
+        Ok(known)
     }
 
     /// The message a sender already stored under `client_msg_id`, with its

@@ -3,6 +3,7 @@
 //! in [`dialect`]. Every value is bound as a parameter.
 
 mod accounts;
+pub mod conversations;
 mod devices;
 mod dialect;
 pub mod friends;
@@ -368,6 +369,8 @@ pub(crate) fn parse_state<T: crate::domain::Stored>(value: &str) -> T {
     })
 }
 
+#[cfg(test)]
+mod conversation_tests;
 #[cfg(test)]
 mod social_tests;
 #[cfg(test)]

@@ -24,6 +24,7 @@ use rusqlite::{params, Connection, OpenFlags, TransactionBehavior};
 use tokio::sync::oneshot;
 use tracing::error;
 
+use super::conversations::{self, ConvKey, Head, NewRow};
 use super::messages::{rows_per_user, Appended, MissingUsers, NewMessage};
 use super::StoreError;
 
@@ -145,18 +146,32 @@ fn append(conn: &mut Connection, msgs: &[Arc<NewMessage>]) -> Result<Outcome, Wr
         // Dropping the transaction rolls it back.
         return Ok(Err(MissingUsers(missing)));
     }
-    // 2. Seqs in message order, so a connection's sends keep their order;
-    // the message once, then its list rows.
+    // 2. Seqs in message order, so a connection's sends keep their order.
     let mut appended = Vec::with_capacity(msgs.len());
+    let mut rows = Vec::new();
+    for m in msgs {
+        let mut seqs = Vec::with_capacity(m.recipients.len());
+        for r in &m.recipients {
+            let slot = next.get_mut(&r.user_id).expect("counted above");
+            seqs.push(*slot);
+            rows.push(NewRow {
+                user_id: r.user_id,
+                seq: *slot,
+                msg: m,
+                conv_id: r.conv_id,
+            });
+            *slot += 1;
+        }
+        appended.push(Appended { seqs });
+    }
+    // 3. The conversations' heads, then the message once, its list rows and
+    // the index.
+    let indexed = conversations::index(&rows, &conversation_heads(&tx, &rows)?);
     {
         let mut message = tx.prepare_cached(
             "INSERT INTO messages (id, sender_id, sender_device_id, conv_type, receiver_id, \
              content_type, content, mentions, client_msg_id, status, created_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?10)",
-        )?;
-        let mut row = tx.prepare_cached(
-            "INSERT INTO user_messages (user_id, seq, message_id, conv_type, conv_id) \
-             VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
         for m in msgs {
             message.execute(params![
@@ -171,24 +186,95 @@ fn append(conn: &mut Connection, msgs: &[Arc<NewMessage>]) -> Result<Outcome, Wr
                 m.client_msg_id.as_deref(),
                 m.created_at,
             ])?;
-            let mut seqs = Vec::with_capacity(m.recipients.len());
-            for r in &m.recipients {
-                let slot = next.get_mut(&r.user_id).expect("counted above");
-                row.execute(params![
-                    r.user_id as i64,
-                    *slot as i64,
-                    &m.id[..],
-                    i64::from(m.conv_type),
-                    r.conv_id as i64,
-                ])?;
-                seqs.push(*slot);
-                *slot += 1;
-            }
-            appended.push(Appended { seqs });
+        }
+        let mut list_row = tx.prepare_cached(
+            "INSERT INTO user_messages (user_id, seq, message_id, conv_type, conv_id, prev_seq) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        for (row, prev_seq) in rows.iter().zip(&indexed.prev_seqs) {
+            list_row.execute(params![
+                row.user_id as i64,
+                row.seq as i64,
+                &row.msg.id[..],
+                i64::from(row.msg.conv_type),
+                row.conv_id as i64,
+                *prev_seq as i64,
+            ])?;
+        }
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO conversations \
+             (user_id, conv_type, conv_id, last_seq, change_seq, unread, mentions, hidden) \
+             VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7)",
+        )?;
+        let mut update = tx.prepare_cached(
+            "UPDATE conversations SET last_seq = ?4, change_seq = ?4, unread = ?5, \
+             mentions = ?6, hidden = ?7 WHERE user_id = ?1 AND conv_type = ?2 AND conv_id = ?3",
+        )?;
+        for (key, (head, existed)) in &indexed.heads {
+            let values = params![
+                key.user_id as i64,
+                i64::from(key.conv_type),
+                key.conv_id as i64,
+                head.last_seq as i64,
+                head.unread as i64,
+                head.mentions as i64,
+                i64::from(head.hidden),
+            ];
+            match existed {
+                true => update.execute(values)?,
+                false => insert.execute(values)?,
+            };
         }
     }
     tx.commit()?;
     Ok(Ok(appended))
+}
+
+/// The current head of each conversation `rows` append to, for those that
+/// have a row ([`Store::append_in`] reads the same in chunks).
+///
+/// [`Store::append_in`]: super::Store::append_in
+fn conversation_heads(
+    tx: &rusqlite::Transaction<'_>,
+    rows: &[NewRow<'_>],
+) -> Result<BTreeMap<ConvKey, Head>, WriterError> {
+    let mut read = tx.prepare_cached(
+        "SELECT last_seq, unread, mentions, hidden FROM conversations \
+         WHERE user_id = ?1 AND conv_type = ?2 AND conv_id = ?3",
+    )?;
+    let mut known = BTreeMap::new();
+    let mut asked = std::collections::BTreeSet::new();
+    for row in rows {
+        let key = row.key();
+        if !asked.insert(key) {
+            continue;
+        }
+        let head = read
+            .query_row(
+                params![
+                    key.user_id as i64,
+                    i64::from(key.conv_type),
+                    key.conv_id as i64
+                ],
+                |r| {
+                    Ok(Head {
+                        last_seq: r.get::<_, i64>(0)? as u64,
+                        unread: r.get::<_, i64>(1)? as u64,
+                        mentions: r.get::<_, i64>(2)? as u64,
+                        hidden: r.get::<_, i64>(3)? != 0,
+                    })
+                },
+            )
+            .map(Some)
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(e),
+            })?;
+        if let Some(head) = head {
+            known.insert(key, head);
+        }
+    }
+    Ok(known)
 }
 
 /// A SQLite error from the writer, shaped as sqlx's so that the store

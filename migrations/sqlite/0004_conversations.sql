@@ -1,0 +1,39 @@
+-- The conversation index (DESIGN.md "Derived state"): per user and
+-- conversation, kept in the transaction that appends the user's list rows.
+-- last_seq orders the listing and starts a conversation's history;
+-- change_seq is the seq of the newest list entry reflected here, so a
+-- client applies a synced entry to its copy only when it is newer.
+CREATE TABLE conversations (
+    user_id    BIGINT NOT NULL,
+    conv_type  BIGINT NOT NULL,
+    conv_id    BIGINT NOT NULL,
+    last_seq   BIGINT NOT NULL,
+    change_seq BIGINT NOT NULL,
+    unread     BIGINT NOT NULL DEFAULT 0,
+    mentions   BIGINT NOT NULL DEFAULT 0,
+    read_seq   BIGINT NOT NULL DEFAULT 0,
+    pinned     BIGINT NOT NULL DEFAULT 0,
+    muted      BIGINT NOT NULL DEFAULT 0,
+    hidden     BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (user_id, conv_type, conv_id)
+) WITHOUT ROWID;
+
+-- Each list row links to the previous row of the same conversation in the
+-- same list (0: none), so one conversation's history is a walk of primary
+-- key lookups from its last_seq: no second index on every list row.
+ALTER TABLE user_messages ADD COLUMN prev_seq BIGINT NOT NULL DEFAULT 0;
+
+-- Lists written before the index: link their rows, and index each
+-- conversation as read up to its newest entry.
+UPDATE user_messages SET prev_seq = w.prev
+FROM (
+    SELECT user_id, seq,
+           COALESCE(LAG(seq) OVER (PARTITION BY user_id, conv_type, conv_id ORDER BY seq), 0) AS prev
+    FROM user_messages
+) AS w
+WHERE w.user_id = user_messages.user_id AND w.seq = user_messages.seq AND w.prev <> 0;
+
+INSERT INTO conversations (user_id, conv_type, conv_id, last_seq, change_seq, read_seq)
+SELECT user_id, conv_type, conv_id, MAX(seq), MAX(seq), MAX(seq)
+FROM user_messages
+GROUP BY user_id, conv_type, conv_id;
