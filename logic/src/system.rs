@@ -10,7 +10,7 @@ use tern_public::time::now_ms;
 use crate::actor::Actor;
 use crate::error::{LogicError, Result};
 use crate::fanout::Committed;
-use crate::store::{NewMessage, Recipient, Tx};
+use crate::store::{Appended, NewMessage, Recipient, Tx};
 use crate::Logic;
 
 /// Runs `$op` (an expression producing a fresh transaction's future each
@@ -61,11 +61,31 @@ pub(crate) async fn commit_only(
     mut tx: Tx,
     events: Vec<NewMessage>,
 ) -> Result<Vec<Committed>> {
+    let appended = append(logic, &mut tx, &events).await?;
+    commit_appended(logic, tx, events, appended).await
+}
+
+/// Appends `events` in `tx`, for a change that writes more after them
+/// while it holds their lists' heads; [`commit_appended`] ends it.
+pub(crate) async fn append(
+    logic: &Logic,
+    tx: &mut Tx,
+    events: &[NewMessage],
+) -> Result<Vec<Appended>> {
     let refs: Vec<&NewMessage> = events.iter().collect();
-    let appended = match logic.store.append_in(&mut tx, &refs).await? {
-        Ok(a) => a,
-        Err(_missing) => return Err(LogicError::NotFound("no such user")),
-    };
+    match logic.store.append_in(tx, &refs).await? {
+        Ok(a) => Ok(a),
+        Err(_missing) => Err(LogicError::NotFound("no such user")),
+    }
+}
+
+/// Commits `tx`, in which [`append`] appended `events`.
+pub(crate) async fn commit_appended(
+    logic: &Logic,
+    tx: Tx,
+    events: Vec<NewMessage>,
+    appended: Vec<Appended>,
+) -> Result<Vec<Committed>> {
     logic.store.commit(tx).await?;
     Ok(events
         .into_iter()

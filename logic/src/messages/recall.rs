@@ -1,6 +1,7 @@
 //! RECALL: the sender within the recall window, or an owner or admin of the
 //! message's group, recalls a message. Its content is cleared, its status
 //! becomes RECALLED, and a recall event lands in every list that holds it.
+//! Where it counted as unread, it stops counting.
 
 use tern_public::proto::client::{ConvType, RecallEvent, RecallRequest, SystemContentType};
 use tern_public::time::now_ms;
@@ -72,5 +73,12 @@ pub(crate) async fn recall_tx(
         &body,
         holders,
     );
-    system::commit(logic, tx, vec![event]).await
+    let events = vec![event];
+    let appended = system::append(logic, &mut tx, &events).await?;
+    // After the append, which holds every holder's list head: an append
+    // racing this one cannot write its count over the decrement.
+    store.uncount_recalled(&mut tx, id).await?;
+    let committed = system::commit_appended(logic, tx, events, appended).await?;
+    logic.fanout.push(committed).await;
+    Ok(())
 }

@@ -14,6 +14,7 @@ on_both_engines!(
     both_append_paths_keep_the_same_index,
     history_pages_walk_one_conversation_newest_first,
     the_listing_pages_by_newest_entry,
+    a_recalled_message_stops_counting,
 );
 
 const USER: i32 = 1;
@@ -129,6 +130,38 @@ async fn the_listing_pages_by_newest_entry(s: Store) {
     assert_eq!(peers(&rest), vec![c]);
     assert_eq!(rest[0].last.message.sender_id, c);
     assert_eq!(rest[0].unread, 1);
+}
+
+async fn a_recalled_message_stops_counting(s: Store) {
+    let ids = users(&s, &["a", "b"]).await;
+    let (a, b) = (ids[0], ids[1]);
+    let mut mention = test_message(a, b, None);
+    mention.mentions = vec![b];
+    let plain = test_message(a, b, None);
+    append(&s, vec![mention.clone(), plain.clone()]).await;
+    let counts = |c: conversations::Conversation| (c.unread, c.mentions);
+    assert_eq!(
+        counts(s.conversation(b, USER, a).await.unwrap().unwrap()),
+        (2, 1)
+    );
+
+    for recalled in [&mention, &plain] {
+        // As a RECALL does: the event to every holder, then the uncount.
+        let mut tx = s.begin_write().await.unwrap();
+        assert!(s.mark_recalled(&mut tx, &recalled.id).await.unwrap());
+        let mut event = test_message(a, b, None);
+        event.content_type = 1201;
+        let holders = s.holders(&mut tx, &recalled.id).await.unwrap();
+        event.recipients = holders;
+        s.append_in(&mut tx, &[&event]).await.unwrap().unwrap();
+        s.uncount_recalled(&mut tx, &recalled.id).await.unwrap();
+        s.commit(tx).await.unwrap();
+    }
+    let at_b = s.conversation(b, USER, a).await.unwrap().unwrap();
+    assert_eq!(counts(at_b.clone()), (0, 0), "{at_b:?}");
+    assert_eq!(at_b.last_seq, 4, "the recall events are the newest entries");
+    let at_a = s.conversation(a, USER, b).await.unwrap().unwrap();
+    assert_eq!(counts(at_a), (0, 0));
 }
 
 /// A list written before the index, as migration 4 finds it: user 1 has

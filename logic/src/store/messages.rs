@@ -17,7 +17,7 @@ use super::conversations::{self, ConvKey, Head, NewRow};
 use super::{id, Result, Store, StoreError, Tx};
 
 /// Rows per multi-row statement: well under SQLite's and MySQL's parameter limits.
-const CHUNK: usize = 200;
+pub(super) const CHUNK: usize = 200;
 
 /// One recipient of a message: whose list, and the conversation as that user sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,7 +87,7 @@ pub(super) fn encode_mentions(m: &[u64]) -> String {
     m.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
 }
 
-fn decode_mentions(s: &str) -> Vec<u64> {
+pub(super) fn decode_mentions(s: &str) -> Vec<u64> {
     s.split(',').filter_map(|x| x.parse().ok()).collect()
 }
 
