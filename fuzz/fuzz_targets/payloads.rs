@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&which, data)) = data.split_first() else {
         return;
     };
-    match which % 48 {
+    match which % 53 {
         0 => round_trip::<Request>(data),
         1 => round_trip::<Reply>(data),
         2 => round_trip::<RegisterRequest>(data),
@@ -71,6 +71,12 @@ fuzz_target!(|data: &[u8]| {
         44 => round_trip::<bus::NodeMessage>(data),
         45 => round_trip::<bus::Deliver>(data),
         46 => round_trip::<bus::RoomDeliver>(data),
-        _ => round_trip::<bus::Broadcast>(data),
+        47 => round_trip::<bus::Broadcast>(data),
+        // Conversations: requests, and the replies the SDK decodes.
+        48 => round_trip::<ConvListRequest>(data),
+        49 => round_trip::<ConvTarget>(data),
+        50 => round_trip::<ConvHistoryRequest>(data),
+        51 => round_trip::<ConvList>(data),
+        _ => round_trip::<ConvHistory>(data),
     }
 });

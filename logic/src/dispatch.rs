@@ -20,7 +20,7 @@ use crate::messages::Draft;
 use crate::metrics::{CommandLabels, CommandOnly};
 use crate::store::groups::GroupChanges;
 use crate::wire::{self, profile};
-use crate::{auth, friends, messages, paging, rooms, users, Logic};
+use crate::{auth, conversations, friends, messages, paging, rooms, users, Logic};
 
 /// Runs one client command and encodes its outcome.
 pub(crate) async fn dispatch(logic: &Logic, req: ConnRequest) -> ConnReply {
@@ -217,6 +217,9 @@ async fn command(logic: &Logic, actor: &Actor, ty: FrameType, p: Bytes) -> Resul
             reply(profile(&me.await?))
         }
         UserSearch => reply(users::search(logic, decode(p)?).await?),
+        ConvList => reply(conversations::list(logic, actor, decode(p)?).await?),
+        ConvGet => reply(conversations::get(logic, actor, decode(p)?).await?),
+        ConvHistory => reply(conversations::history(logic, actor, decode(p)?).await?),
         Register | Login | SignIn | Heartbeat | RoomJoin | RoomLeave | Reply | Push | RoomPush
         | Kicked => {
             return Err(LogicError::bad_request(format!(

@@ -10,6 +10,7 @@ pub mod api;
 mod auth;
 pub(crate) mod cache;
 mod config;
+mod conversations;
 mod dispatch;
 pub mod domain;
 mod error;

@@ -3,8 +3,9 @@
 
 use bytes::Bytes;
 
-use tern_public::proto::client::{GroupInfo, Message, UserProfile};
+use tern_public::proto::client::{self as pb, GroupInfo, Message, UserProfile};
 
+use crate::store::conversations::Conversation;
 use crate::store::groups::GroupRow;
 use crate::store::{ListEntry, NewMessage, User};
 
@@ -50,6 +51,23 @@ pub(crate) fn entry_message(e: ListEntry) -> Message {
         client_msg_id: m.client_msg_id,
         created_at_ms: m.created_at,
         status: m.status,
+    }
+}
+
+/// The client form of a conversation of a user's index.
+pub(crate) fn conversation(c: Conversation) -> pb::Conversation {
+    pb::Conversation {
+        conv_type: c.conv_type,
+        conv_id: c.conv_id,
+        last_seq: c.last_seq,
+        change_seq: c.change_seq,
+        unread: c.unread,
+        mentions: c.mentions,
+        read_seq: c.read_seq,
+        pinned: c.pinned,
+        muted: c.muted,
+        hidden: c.hidden,
+        last_message: Some(entry_message(c.last)),
     }
 }
 

@@ -27,6 +27,7 @@ mod cluster;
 mod cluster_failures;
 mod compose;
 mod concurrency;
+mod conversations;
 mod friends;
 mod group_rules;
 mod groups;

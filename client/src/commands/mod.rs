@@ -8,6 +8,7 @@
 //! [`ClientError::code`]: crate::ClientError::code
 
 mod auth;
+mod conversations;
 mod friends;
 mod groups;
 mod messages;

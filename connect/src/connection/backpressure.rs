@@ -34,7 +34,11 @@ pub(super) fn reply_reserve(ty: FrameType, max_frame_len: usize) -> usize {
         | FrameType::GroupListMine
         | FrameType::GroupMembers
         | FrameType::UserGet
-        | FrameType::UserSearch => max_frame_len,
+        | FrameType::UserSearch
+        | FrameType::ConvList
+        | FrameType::ConvHistory => max_frame_len,
+        // One conversation, with its newest message whole.
+        FrameType::ConvGet => max_frame_len,
         _ => SMALL_REPLY,
     }
 }

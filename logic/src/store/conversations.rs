@@ -290,6 +290,17 @@ impl Store {
         Ok(())
     }
 
+    /// The user's badge: unread summed over the conversations not muted.
+    pub async fn total_unread(&self, user_id: u64) -> Result<u64> {
+        let total: Option<i64> = sqlx::query_scalar(
+            "SELECT CAST(SUM(unread) AS SIGNED) FROM conversations WHERE user_id = ? AND muted = 0",
+        )
+        .bind(user_id as i64)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(total.unwrap_or(0).max(0) as u64)
+    }
+
     /// One of `user_id`'s conversations, hidden or not.
     pub async fn conversation(
         &self,

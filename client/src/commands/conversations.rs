@@ -1,0 +1,59 @@
+//! CONV_LIST, CONV_GET and CONV_HISTORY: the signed-in user's conversations.
+
+use tern_public::proto::client::{
+    ConvHistory, ConvHistoryRequest, ConvList, ConvListRequest, ConvTarget, ConvType, Conversation,
+};
+use tern_public::FrameType;
+
+use crate::{Client, ClientError};
+
+impl Client {
+    /// A page of the caller's conversations that are not hidden: pinned
+    /// first, then by newest entry. `after` is the last conversation of the
+    /// previous page (`None` for the first); `limit` 0 takes the server's
+    /// default.
+    pub async fn conv_list(
+        &self,
+        after: Option<&Conversation>,
+        limit: u32,
+    ) -> Result<ConvList, ClientError> {
+        let req = ConvListRequest {
+            limit,
+            after_pinned: after.is_some_and(|c| c.pinned),
+            after_last_seq: after.map_or(0, |c| c.last_seq),
+        };
+        self.request(FrameType::ConvList, &req).await
+    }
+
+    /// One of the caller's conversations, hidden or not.
+    pub async fn conv_get(
+        &self,
+        conv_type: ConvType,
+        conv_id: u64,
+    ) -> Result<Conversation, ClientError> {
+        let req = ConvTarget {
+            conv_type: conv_type as i32,
+            conv_id,
+        };
+        self.request(FrameType::ConvGet, &req).await
+    }
+
+    /// A page of one conversation's entries, newest first, below
+    /// `before_seq` (0: from the newest; else an entry of the conversation
+    /// or the previous page's `next_before_seq`).
+    pub async fn conv_history(
+        &self,
+        conv_type: ConvType,
+        conv_id: u64,
+        before_seq: u64,
+        limit: u32,
+    ) -> Result<ConvHistory, ClientError> {
+        let req = ConvHistoryRequest {
+            conv_type: conv_type as i32,
+            conv_id,
+            before_seq,
+            limit,
+        };
+        self.request(FrameType::ConvHistory, &req).await
+    }
+}

@@ -1,0 +1,95 @@
+//! The conversation commands (docs/protocol.md "Conversations"): a user's
+//! conversation list, one conversation, and one conversation's history.
+//! All of them read the user's own index and list; none changes anything.
+
+use tern_public::proto::client::{
+    self as pb, ConvHistory, ConvHistoryRequest, ConvList, ConvListRequest, ConvTarget, ConvType,
+};
+
+use crate::actor::Actor;
+use crate::error::{LogicError, Result};
+use crate::store::conversations::{HistoryError, ListCursor};
+use crate::wire::{conversation, entry_message};
+use crate::{paging, Logic};
+
+/// Page sizes of CONV_LIST and CONV_HISTORY: the default and the cap.
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 200;
+
+/// A conversation named by a client: a known kind and a non-zero id.
+fn target(conv_type: i32, conv_id: u64) -> Result<(i32, u64)> {
+    match ConvType::try_from(conv_type) {
+        Ok(ConvType::User | ConvType::Group | ConvType::System) if conv_id != 0 => {
+            Ok((conv_type, conv_id))
+        }
+        _ => Err(LogicError::bad_request(
+            "a conversation is a conv_type (USER, GROUP or SYSTEM) and a non-zero conv_id",
+        )),
+    }
+}
+
+/// CONV_LIST: a page of the user's conversations that are not hidden.
+pub(crate) async fn list(logic: &Logic, actor: &Actor, req: ConvListRequest) -> Result<ConvList> {
+    let user = actor.user_id();
+    let limit = paging::limit(req.limit, DEFAULT_PAGE, MAX_PAGE);
+    let after = (req.after_last_seq != 0).then_some(ListCursor {
+        pinned: req.after_pinned,
+        last_seq: req.after_last_seq,
+    });
+    // The head first: every conversation is then at least as new as it,
+    // and a client applies only synced entries above each change_seq.
+    let max_seq = logic.store.max_seq(user).await?;
+    let rows = logic
+        .store
+        .conversations_page(user, after, limit + 1)
+        .await?;
+    let (rows, more) = paging::page(rows, limit);
+    let items = rows.into_iter().map(conversation).collect();
+    let (conversations, cut) = paging::fit(items, logic.cfg.max_frame_len);
+    Ok(ConvList {
+        conversations,
+        has_more: more || cut,
+        max_seq,
+        total_unread: logic.store.total_unread(user).await?,
+    })
+}
+
+/// CONV_GET: one conversation of the user's, hidden or not.
+pub(crate) async fn get(logic: &Logic, actor: &Actor, req: ConvTarget) -> Result<pb::Conversation> {
+    let (conv_type, conv_id) = target(req.conv_type, req.conv_id)?;
+    let found = logic
+        .store
+        .conversation(actor.user_id(), conv_type, conv_id)
+        .await?;
+    found
+        .map(conversation)
+        .ok_or(LogicError::NotFound("no such conversation in this list"))
+}
+
+/// CONV_HISTORY: a page of one conversation's entries, newest first.
+pub(crate) async fn history(
+    logic: &Logic,
+    actor: &Actor,
+    req: ConvHistoryRequest,
+) -> Result<ConvHistory> {
+    let (conv_type, conv_id) = target(req.conv_type, req.conv_id)?;
+    let limit = paging::limit(req.limit, DEFAULT_PAGE, MAX_PAGE);
+    let page = logic
+        .store
+        .history(actor.user_id(), conv_type, conv_id, req.before_seq, limit)
+        .await?
+        .map_err(|HistoryError::NotInConversation| {
+            LogicError::bad_request("before_seq is not an entry of this conversation")
+        })?;
+    let items: Vec<pb::Message> = page.entries.into_iter().map(entry_message).collect();
+    let (messages, cut) = paging::fit(items, logic.cfg.max_frame_len);
+    // A page cut to fit the frame goes on from its own oldest entry.
+    let next_before_seq = match (cut, messages.last()) {
+        (true, Some(oldest)) => oldest.seq,
+        _ => page.next_before_seq,
+    };
+    Ok(ConvHistory {
+        messages,
+        next_before_seq,
+    })
+}

@@ -1,0 +1,172 @@
+//! CONV_LIST, CONV_GET and CONV_HISTORY end to end, in both shapes: the
+//! index follows sends, recalls and group messages, and bad input is
+//! refused.
+
+use crate::common::groups::{code, create, group_text};
+use crate::common::*;
+use tern_client::proto::{ConvList, ConvListRequest, ConvTarget, ConvType, Conversation};
+use tern_client::Code;
+use tern_public::FrameType;
+
+fn peers(list: &ConvList) -> Vec<u64> {
+    list.conversations.iter().map(|c| c.conv_id).collect()
+}
+
+fn text(c: &Conversation) -> &[u8] {
+    &c.last_message.as_ref().expect("a last message").content
+}
+
+async fn the_index_follows_sends_and_recalls(shape: Shape) {
+    let server = shape.start().await;
+    let ann = register(server.addr(), "ann").await;
+    let bob = register(server.addr(), "bob").await;
+    let cat = register(server.addr(), "cat").await;
+
+    let mut from_bob = Vec::new();
+    for i in 0..3 {
+        let text = format!("b{i}");
+        from_bob.push(
+            bob.client
+                .send_text(ann.user_id, &text, &text)
+                .await
+                .unwrap(),
+        );
+    }
+    ann.client.send_text(bob.user_id, "a0", "a0").await.unwrap();
+    cat.client.send_text(ann.user_id, "c0", "c0").await.unwrap();
+
+    // ann: seqs 1-3 from bob, 4 to bob, 5 from cat.
+    let list = ann.client.conv_list(None, 0).await.unwrap();
+    assert_eq!(peers(&list), [cat.user_id, bob.user_id]);
+    assert_eq!(
+        (list.max_seq, list.total_unread, list.has_more),
+        (5, 4, false)
+    );
+    let with_bob = &list.conversations[1];
+    assert_eq!(with_bob.unread, 3, "ann's own message does not count");
+    assert_eq!((with_bob.last_seq, with_bob.change_seq), (4, 4));
+    assert_eq!(text(with_bob), b"a0");
+    let at_bob = bob
+        .client
+        .conv_get(ConvType::User, ann.user_id)
+        .await
+        .unwrap();
+    assert_eq!((at_bob.unread, at_bob.last_seq), (1, 4));
+
+    // Pages of one conversation, newest first, skipping cat's.
+    let first = ann
+        .client
+        .conv_history(ConvType::User, bob.user_id, 0, 3)
+        .await
+        .unwrap();
+    let seqs: Vec<u64> = first.messages.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, [4, 3, 2]);
+    assert_eq!(first.next_before_seq, 2);
+    let rest = ann
+        .client
+        .conv_history(ConvType::User, bob.user_id, first.next_before_seq, 3)
+        .await
+        .unwrap();
+    assert_eq!(rest.messages.len(), 1);
+    assert_eq!(
+        (rest.messages[0].content.as_ref(), rest.next_before_seq),
+        (&b"b0"[..], 0)
+    );
+
+    // A page of one keeps its place.
+    let one = ann.client.conv_list(None, 1).await.unwrap();
+    assert_eq!((peers(&one), one.has_more), (vec![cat.user_id], true));
+    let two = ann
+        .client
+        .conv_list(one.conversations.last(), 1)
+        .await
+        .unwrap();
+    assert_eq!((peers(&two), two.has_more), (vec![bob.user_id], false));
+
+    // A recalled message stops counting; the recall event is the newest entry.
+    bob.client
+        .recall(from_bob[1].message_id.clone())
+        .await
+        .unwrap();
+    let with_bob = ann
+        .client
+        .conv_get(ConvType::User, bob.user_id)
+        .await
+        .unwrap();
+    assert_eq!((with_bob.unread, with_bob.last_seq), (2, 6));
+    assert_eq!(ann.client.conv_list(None, 0).await.unwrap().total_unread, 3);
+}
+
+async fn group_messages_count_for_every_other_member(shape: Shape) {
+    let server = shape.start().await;
+    let ann = register(server.addr(), "ann").await;
+    let bob = register(server.addr(), "bob").await;
+    let group = create(&ann, &[bob.user_id]).await;
+    for i in 0..2 {
+        let req = group_text(group.group_id, "hi", &format!("g{i}"));
+        bob.client.send(&req).await.unwrap();
+    }
+    let at_ann = ann
+        .client
+        .conv_get(ConvType::Group, group.group_id)
+        .await
+        .unwrap();
+    assert_eq!(at_ann.unread, 2, "{at_ann:?}");
+    let at_bob = bob
+        .client
+        .conv_get(ConvType::Group, group.group_id)
+        .await
+        .unwrap();
+    assert_eq!(at_bob.unread, 0, "{at_bob:?}");
+    // The group's creation event is in its history, and does not count.
+    let history = ann
+        .client
+        .conv_history(ConvType::Group, group.group_id, 0, 0)
+        .await
+        .unwrap();
+    assert_eq!(history.messages.len(), 3);
+    assert!(history.messages[2].content_type >= 1000);
+}
+
+async fn bad_conversation_requests_are_refused(shape: Shape) {
+    let server = shape.start().await;
+    let ann = register(server.addr(), "ann").await;
+    let bob = register(server.addr(), "bob").await;
+    let cat = register(server.addr(), "cat").await;
+    ann.client.send_text(bob.user_id, "x", "x").await.unwrap();
+    ann.client.send_text(cat.user_id, "y", "y").await.unwrap();
+
+    let unspecified = ConvTarget {
+        conv_type: 0,
+        conv_id: bob.user_id,
+    };
+    let r: Result<Conversation, _> = ann.client.request(FrameType::ConvGet, &unspecified).await;
+    assert_eq!(code(r), Some(Code::BadRequest));
+    let none = ann.client.conv_get(ConvType::User, 999_999).await;
+    assert_eq!(code(none), Some(Code::NotFound));
+    // seq 2 is in the conversation with cat, not bob.
+    let elsewhere = ann
+        .client
+        .conv_history(ConvType::User, bob.user_id, 2, 5)
+        .await;
+    assert_eq!(code(elsewhere), Some(Code::BadRequest));
+    let garbage = ann
+        .client
+        .raw_request(FrameType::ConvList.as_u16(), vec![0xff, 0xff].into())
+        .await
+        .unwrap();
+    assert_eq!(garbage.code, Code::BadRequest.as_i32());
+    // A huge page is capped, and the list is unchanged by all of the above.
+    let req = ConvListRequest {
+        limit: u32::MAX,
+        ..Default::default()
+    };
+    let list: ConvList = ann.client.request(FrameType::ConvList, &req).await.unwrap();
+    assert_eq!(peers(&list), [cat.user_id, bob.user_id]);
+}
+
+in_both_shapes! {
+    #[tokio::test] the_index_follows_sends_and_recalls,
+    #[tokio::test] group_messages_count_for_every_other_member,
+    #[tokio::test] bad_conversation_requests_are_refused,
+}
