@@ -16,15 +16,34 @@ use crate::{paging, Logic};
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 200;
 
-/// A conversation named by a client: a known kind and a non-zero id.
+/// A conversation named by a client: USER or GROUP with a non-zero id, or
+/// SYSTEM with any (the admin's system messages are SYSTEM 0).
 fn target(conv_type: i32, conv_id: u64) -> Result<(i32, u64)> {
     match ConvType::try_from(conv_type) {
-        Ok(ConvType::User | ConvType::Group | ConvType::System) if conv_id != 0 => {
-            Ok((conv_type, conv_id))
-        }
+        Ok(ConvType::User | ConvType::Group) if conv_id != 0 => Ok((conv_type, conv_id)),
+        Ok(ConvType::System) => Ok((conv_type, conv_id)),
         _ => Err(LogicError::bad_request(
-            "a conversation is a conv_type (USER, GROUP or SYSTEM) and a non-zero conv_id",
+            "a conversation is a conv_type (USER, GROUP or SYSTEM) and a conv_id, \
+             non-zero for USER and GROUP",
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conversations_are_users_groups_or_the_system() {
+        let user = ConvType::User as i32;
+        let system = ConvType::System as i32;
+        assert!(target(user, 7).is_ok());
+        assert!(target(ConvType::Group as i32, 7).is_ok());
+        assert!(target(system, 0).is_ok(), "the admin's system messages");
+        assert!(target(user, 0).is_err());
+        assert!(target(ConvType::Group as i32, 0).is_err());
+        assert!(target(0, 7).is_err());
+        assert!(target(99, 7).is_err());
     }
 }
 

@@ -22,18 +22,3 @@ CREATE TABLE conversations (
 -- same list (0: none), so one conversation's history is a walk of primary
 -- key lookups from its last_seq: no second index on every list row.
 ALTER TABLE user_messages ADD COLUMN prev_seq BIGINT NOT NULL DEFAULT 0;
-
--- Lists written before the index: link their rows, and index each
--- conversation as read up to its newest entry.
-UPDATE user_messages SET prev_seq = w.prev
-FROM (
-    SELECT user_id, seq,
-           COALESCE(LAG(seq) OVER (PARTITION BY user_id, conv_type, conv_id ORDER BY seq), 0) AS prev
-    FROM user_messages
-) AS w
-WHERE w.user_id = user_messages.user_id AND w.seq = user_messages.seq AND w.prev <> 0;
-
-INSERT INTO conversations (user_id, conv_type, conv_id, last_seq, change_seq, read_seq)
-SELECT user_id, conv_type, conv_id, MAX(seq), MAX(seq), MAX(seq)
-FROM user_messages
-GROUP BY user_id, conv_type, conv_id;

@@ -1,0 +1,17 @@
+-- Apart from 0004 so that a backfill that fails (a lock wait, a killed
+-- node) runs again on the next start: MySQL commits 0004's DDL at once.
+-- Both statements can run twice.
+-- Lists written before the index: link their rows, and index each
+-- conversation as read up to its newest entry.
+UPDATE user_messages SET prev_seq = w.prev
+FROM (
+    SELECT user_id, seq,
+           COALESCE(LAG(seq) OVER (PARTITION BY user_id, conv_type, conv_id ORDER BY seq), 0) AS prev
+    FROM user_messages
+) AS w
+WHERE w.user_id = user_messages.user_id AND w.seq = user_messages.seq AND w.prev <> 0;
+
+INSERT OR IGNORE INTO conversations (user_id, conv_type, conv_id, last_seq, change_seq, read_seq)
+SELECT user_id, conv_type, conv_id, MAX(seq), MAX(seq), MAX(seq)
+FROM user_messages
+GROUP BY user_id, conv_type, conv_id;
