@@ -29,24 +29,6 @@ fn target(conv_type: i32, conv_id: u64) -> Result<(i32, u64)> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn conversations_are_users_groups_or_the_system() {
-        let user = ConvType::User as i32;
-        let system = ConvType::System as i32;
-        assert!(target(user, 7).is_ok());
-        assert!(target(ConvType::Group as i32, 7).is_ok());
-        assert!(target(system, 0).is_ok(), "the admin's system messages");
-        assert!(target(user, 0).is_err());
-        assert!(target(ConvType::Group as i32, 0).is_err());
-        assert!(target(0, 7).is_err());
-        assert!(target(99, 7).is_err());
-    }
-}
-
 /// CONV_LIST: a page of the user's conversations that are not hidden.
 pub(crate) async fn list(logic: &Logic, actor: &Actor, req: ConvListRequest) -> Result<ConvList> {
     let user = actor.user_id();
@@ -111,4 +93,22 @@ pub(crate) async fn history(
         messages,
         next_before_seq,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conversations_are_users_groups_or_the_system() {
+        let user = ConvType::User as i32;
+        let system = ConvType::System as i32;
+        assert!(target(user, 7).is_ok());
+        assert!(target(ConvType::Group as i32, 7).is_ok());
+        assert!(target(system, 0).is_ok(), "the admin's system messages");
+        assert!(target(user, 0).is_err());
+        assert!(target(ConvType::Group as i32, 0).is_err());
+        assert!(target(0, 7).is_err());
+        assert!(target(99, 7).is_err());
+    }
 }
