@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&which, data)) = data.split_first() else {
         return;
     };
-    match which % 53 {
+    match which % 56 {
         0 => round_trip::<Request>(data),
         1 => round_trip::<Reply>(data),
         2 => round_trip::<RegisterRequest>(data),
@@ -77,6 +77,9 @@ fuzz_target!(|data: &[u8]| {
         49 => round_trip::<ConvTarget>(data),
         50 => round_trip::<ConvHistoryRequest>(data),
         51 => round_trip::<ConvList>(data),
-        _ => round_trip::<ConvHistory>(data),
+        52 => round_trip::<ConvHistory>(data),
+        53 => round_trip::<MarkReadRequest>(data),
+        54 => round_trip::<ConvReadEvent>(data),
+        _ => round_trip::<ConvPeerReadEvent>(data),
     }
 });

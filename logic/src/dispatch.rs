@@ -220,6 +220,7 @@ async fn command(logic: &Logic, actor: &Actor, ty: FrameType, p: Bytes) -> Resul
         ConvList => reply(conversations::list(logic, actor, decode(p)?).await?),
         ConvGet => reply(conversations::get(logic, actor, decode(p)?).await?),
         ConvHistory => reply(conversations::history(logic, actor, decode(p)?).await?),
+        MarkRead => reply(conversations::mark_read(logic, actor, decode(p)?).await?),
         Register | Login | SignIn | Heartbeat | RoomJoin | RoomLeave | Reply | Push | RoomPush
         | Kicked => {
             return Err(LogicError::bad_request(format!(

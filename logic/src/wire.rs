@@ -67,6 +67,7 @@ pub(crate) fn conversation(c: Conversation) -> pb::Conversation {
         pinned: c.pinned,
         muted: c.muted,
         hidden: c.hidden,
+        peer_read_seq: c.peer_read_seq,
         last_message: Some(entry_message(c.last)),
     }
 }

@@ -15,6 +15,8 @@ CREATE TABLE conversations (
     pinned     BIGINT NOT NULL DEFAULT 0,
     muted      BIGINT NOT NULL DEFAULT 0,
     hidden     BIGINT NOT NULL DEFAULT 0,
+    -- USER conversations: how far the other party has read this list (a seq of it).
+    peer_read_seq BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (user_id, conv_type, conv_id)
 ) ENGINE = InnoDB;
 

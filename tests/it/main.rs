@@ -35,6 +35,7 @@ mod http_limits;
 mod limits;
 mod nats_bus;
 mod output_bound;
+mod read_positions;
 mod rooms;
 mod sdk;
 mod secrets;

@@ -1,7 +1,9 @@
-//! CONV_LIST, CONV_GET and CONV_HISTORY: the signed-in user's conversations.
+//! CONV_LIST, CONV_GET, CONV_HISTORY and MARK_READ: the signed-in user's
+//! conversations.
 
 use tern_public::proto::client::{
     ConvHistory, ConvHistoryRequest, ConvList, ConvListRequest, ConvTarget, ConvType, Conversation,
+    MarkReadRequest,
 };
 use tern_public::FrameType;
 
@@ -55,5 +57,23 @@ impl Client {
             limit,
         };
         self.request(FrameType::ConvHistory, &req).await
+    }
+
+    /// Marks a conversation read up to `up_to_seq` (0: everything). The
+    /// read position only rises; the caller's other devices learn it from
+    /// a CONV_READ entry, and in a one-to-one conversation the other party
+    /// from a CONV_PEER_READ entry. Answers the conversation as it is then.
+    pub async fn mark_read(
+        &self,
+        conv_type: ConvType,
+        conv_id: u64,
+        up_to_seq: u64,
+    ) -> Result<Conversation, ClientError> {
+        let req = MarkReadRequest {
+            conv_type: conv_type as i32,
+            conv_id,
+            up_to_seq,
+        };
+        self.request(FrameType::MarkRead, &req).await
     }
 }

@@ -30,6 +30,17 @@ pub const SYSTEM_EVENTS_THAT_COUNT: &[u32] = &[FRIEND_REQUESTED];
 /// `SystemContentType::FRIEND_REQUESTED` of client.proto.
 const FRIEND_REQUESTED: u32 = 1001;
 
+/// `SystemContentType::CONV_READ` and `CONV_PEER_READ` of client.proto.
+pub const CONV_READ: u32 = 1301;
+pub const CONV_PEER_READ: u32 = 1302;
+
+/// Whether entries of `content_type` record a change of a conversation's
+/// state (a read position, a receipt) rather than add to it: they are not
+/// its newest entry, not in its history, and never count.
+pub fn is_state_event(content_type: u32) -> bool {
+    (1300..1400).contains(&content_type)
+}
+
 /// One conversation in one user's list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ConvKey {
@@ -42,6 +53,7 @@ pub struct ConvKey {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(super) struct Head {
     pub last_seq: u64,
+    pub change_seq: u64,
     pub unread: u64,
     pub mentions: u64,
     pub hidden: bool,
@@ -102,9 +114,16 @@ pub(super) fn index(rows: &[NewRow<'_>], known: &BTreeMap<ConvKey, Head>) -> Ind
             Some(h) => (*h, true),
             None => (Head::default(), false),
         });
+        head.change_seq = row.seq;
+        let m = row.msg;
+        if is_state_event(m.content_type) {
+            // Not a link of the history: the one who changed the state
+            // writes the rest of it in the same transaction.
+            prev_seqs.push(0);
+            continue;
+        }
         prev_seqs.push(head.last_seq);
         head.last_seq = row.seq;
-        let m = row.msg;
         let counts = counts_as_unread(row.user_id, m.sender_id, m.content_type);
         // A message, or an event that counts, brings a hidden conversation
         // back into the list; other events leave it hidden.
@@ -133,6 +152,8 @@ pub struct Conversation {
     pub unread: u64,
     pub mentions: u64,
     pub read_seq: u64,
+    /// USER conversations: how far the other party has read this list.
+    pub peer_read_seq: u64,
     pub pinned: bool,
     pub muted: bool,
     pub hidden: bool,
@@ -168,7 +189,7 @@ pub enum HistoryError {
 /// [`Conversation::from_row`]; `c` is `conversations`, `um` the list row
 /// at its last_seq and `m` its message.
 const CONVERSATION_COLUMNS: &str =
-    "c.last_seq, c.change_seq, c.unread, c.mentions AS mention_count, c.read_seq, \
+    "c.last_seq, c.change_seq, c.unread, c.mentions AS mention_count, c.read_seq, c.peer_read_seq, \
      c.pinned, c.muted, c.hidden, um.seq, um.conv_type, um.conv_id, HEX(m.id) AS id_hex, \
      m.sender_id, m.sender_device_id, m.content_type, m.content, m.mentions, m.client_msg_id, \
      m.status, m.created_at";
@@ -178,7 +199,8 @@ const CONVERSATION_FROM: &str = " FROM conversations c \
      JOIN messages m ON m.id = um.message_id ";
 
 /// Columns of a list row and its message, for [`ListEntry::from_row`].
-const ENTRY_COLUMNS: &str = "um.seq, um.conv_type, um.conv_id, um.prev_seq, HEX(m.id) AS id_hex, \
+pub(super) const ENTRY_COLUMNS: &str =
+    "um.seq, um.conv_type, um.conv_id, um.prev_seq, HEX(m.id) AS id_hex, \
      m.sender_id, m.sender_device_id, m.content_type, m.content, m.mentions, m.client_msg_id, \
      m.status, m.created_at";
 
@@ -194,6 +216,7 @@ impl Conversation {
             unread: id(row, "unread")?,
             mentions: id(row, "mention_count")?,
             read_seq: id(row, "read_seq")?,
+            peer_read_seq: id(row, "peer_read_seq")?,
             pinned: flag("pinned")?,
             muted: flag("muted")?,
             hidden: flag("hidden")?,
@@ -201,6 +224,47 @@ impl Conversation {
         })
     }
 }
+
+/// Up to `limit` rows of one conversation in `user_id`'s list, from the
+/// row at `start` back along prev_seq while the seqs stay above `floor`,
+/// newest first, joined with their messages ([`ENTRY_COLUMNS`]): `limit`
+/// primary-key lookups. MySQL caps a recursion at 1,000 by default; a walk
+/// takes at most [`MAX_WALK`] at once.
+pub(super) async fn walk<'c, E>(
+    e: E,
+    user_id: u64,
+    start: u64,
+    floor: u64,
+    limit: u32,
+) -> Result<Vec<AnyRow>>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
+    let sql = format!(
+        "WITH RECURSIVE chain (seq, n) AS ( \
+             SELECT CAST(? AS SIGNED), 1 \
+             UNION ALL \
+             SELECT p.prev_seq, chain.n + 1 FROM chain \
+             JOIN user_messages p ON p.user_id = ? AND p.seq = chain.seq \
+             WHERE p.prev_seq > ? AND chain.n < ? \
+         ) \
+         SELECT {ENTRY_COLUMNS} FROM chain \
+         JOIN user_messages um ON um.user_id = ? AND um.seq = chain.seq \
+         JOIN messages m ON m.id = um.message_id \
+         ORDER BY um.seq DESC"
+    );
+    Ok(sqlx::query(&sql)
+        .bind(start.min(i64::MAX as u64) as i64)
+        .bind(user_id as i64)
+        .bind(floor.min(i64::MAX as u64) as i64)
+        .bind(i64::from(limit.min(MAX_WALK)))
+        .bind(user_id as i64)
+        .fetch_all(e)
+        .await?)
+}
+
+/// The longest walk one statement takes (see [`walk`]).
+pub(super) const MAX_WALK: u32 = 200;
 
 impl Store {
     /// Up to `limit` of `user_id`'s conversations that are not hidden,
@@ -369,27 +433,7 @@ impl Store {
                 next_before_seq: if limit == 0 { before_seq } else { 0 },
             }));
         }
-        // The walk: `limit` primary-key lookups along prev_seq.
-        let sql = format!(
-            "WITH RECURSIVE chain (seq, n) AS ( \
-                 SELECT CAST(? AS SIGNED), 1 \
-                 UNION ALL \
-                 SELECT p.prev_seq, chain.n + 1 FROM chain \
-                 JOIN user_messages p ON p.user_id = ? AND p.seq = chain.seq \
-                 WHERE p.prev_seq <> 0 AND chain.n < ? \
-             ) \
-             SELECT {ENTRY_COLUMNS} FROM chain \
-             JOIN user_messages um ON um.user_id = ? AND um.seq = chain.seq \
-             JOIN messages m ON m.id = um.message_id \
-             ORDER BY um.seq DESC"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(start)
-            .bind(user_id as i64)
-            .bind(i64::from(limit))
-            .bind(user_id as i64)
-            .fetch_all(self.pool())
-            .await?;
+        let rows = walk(self.pool(), user_id, start as u64, 0, limit).await?;
         let next_before_seq = match rows.last() {
             Some(oldest) if oldest.try_get::<i64, _>("prev_seq")? != 0 => id(oldest, "seq")?,
             _ => 0,
@@ -442,6 +486,7 @@ mod tests {
             },
             Head {
                 last_seq: 0,
+                change_seq: 0,
                 unread: 4,
                 mentions: 1,
                 hidden: true,
@@ -462,6 +507,7 @@ mod tests {
             (
                 Head {
                     last_seq: 2,
+                    change_seq: 2,
                     unread: 5,
                     mentions: 2,
                     hidden: false
@@ -474,6 +520,7 @@ mod tests {
             (
                 Head {
                     last_seq: 2,
+                    change_seq: 2,
                     unread: 1,
                     mentions: 0,
                     hidden: false

@@ -285,7 +285,7 @@ impl Store {
                     .push_bind(key.conv_type as i64)
                     .push_bind(key.conv_id as i64)
                     .push_bind(head.last_seq as i64)
-                    .push_bind(head.last_seq as i64)
+                    .push_bind(head.change_seq as i64)
                     .push_bind(head.unread as i64)
                     .push_bind(head.mentions as i64)
                     .push_bind(i64::from(head.hidden));
@@ -312,7 +312,7 @@ impl Store {
         let mut known = BTreeMap::new();
         for chunk in keys.chunks(CHUNK) {
             let mut q = QueryBuilder::<Any>::new(
-                "SELECT user_id, conv_type, conv_id, last_seq, unread, mentions, hidden \
+                "SELECT user_id, conv_type, conv_id, last_seq, change_seq, unread, mentions, hidden \
                  FROM conversations WHERE ",
             );
             for (i, key) in chunk.iter().enumerate() {
@@ -332,6 +332,7 @@ impl Store {
                 };
                 let head = Head {
                     last_seq: id(&row, "last_seq")?,
+                    change_seq: id(&row, "change_seq")?,
                     unread: id(&row, "unread")?,
                     mentions: id(&row, "mentions")?,
                     hidden: row.try_get::<i64, _>("hidden")? != 0,

@@ -11,6 +11,7 @@ pub mod groups;
 mod health;
 pub(crate) mod messages;
 mod probe;
+pub mod read_positions;
 pub mod recall;
 mod sqlite_writer;
 mod standing;

@@ -204,10 +204,10 @@ fn append(conn: &mut Connection, msgs: &[Arc<NewMessage>]) -> Result<Outcome, Wr
         let mut insert = tx.prepare_cached(
             "INSERT INTO conversations \
              (user_id, conv_type, conv_id, last_seq, change_seq, unread, mentions, hidden) \
-             VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7)",
+             VALUES (?1, ?2, ?3, ?4, ?8, ?5, ?6, ?7)",
         )?;
         let mut update = tx.prepare_cached(
-            "UPDATE conversations SET last_seq = ?4, change_seq = ?4, unread = ?5, \
+            "UPDATE conversations SET last_seq = ?4, change_seq = ?8, unread = ?5, \
              mentions = ?6, hidden = ?7 WHERE user_id = ?1 AND conv_type = ?2 AND conv_id = ?3",
         )?;
         for (key, (head, existed)) in &indexed.heads {
@@ -219,6 +219,7 @@ fn append(conn: &mut Connection, msgs: &[Arc<NewMessage>]) -> Result<Outcome, Wr
                 head.unread as i64,
                 head.mentions as i64,
                 i64::from(head.hidden),
+                head.change_seq as i64,
             ];
             match existed {
                 true => update.execute(values)?,
@@ -239,7 +240,7 @@ fn conversation_heads(
     rows: &[NewRow<'_>],
 ) -> Result<BTreeMap<ConvKey, Head>, WriterError> {
     let mut read = tx.prepare_cached(
-        "SELECT last_seq, unread, mentions, hidden FROM conversations \
+        "SELECT last_seq, change_seq, unread, mentions, hidden FROM conversations \
          WHERE user_id = ?1 AND conv_type = ?2 AND conv_id = ?3",
     )?;
     let mut known = BTreeMap::new();
@@ -259,9 +260,10 @@ fn conversation_heads(
                 |r| {
                     Ok(Head {
                         last_seq: r.get::<_, i64>(0)? as u64,
-                        unread: r.get::<_, i64>(1)? as u64,
-                        mentions: r.get::<_, i64>(2)? as u64,
-                        hidden: r.get::<_, i64>(3)? != 0,
+                        change_seq: r.get::<_, i64>(1)? as u64,
+                        unread: r.get::<_, i64>(2)? as u64,
+                        mentions: r.get::<_, i64>(3)? as u64,
+                        hidden: r.get::<_, i64>(4)? != 0,
                     })
                 },
             )

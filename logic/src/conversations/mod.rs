@@ -1,10 +1,14 @@
 //! The conversation commands (docs/protocol.md "Conversations"): a user's
 //! conversation list, one conversation, and one conversation's history.
-//! All of them read the user's own index and list; none changes anything.
+//! MARK_READ (in `read`) changes the read position.
 
 use tern_public::proto::client::{
     self as pb, ConvHistory, ConvHistoryRequest, ConvList, ConvListRequest, ConvTarget, ConvType,
 };
+
+mod read;
+
+pub(crate) use read::mark_read;
 
 use crate::actor::Actor;
 use crate::error::{LogicError, Result};
@@ -18,7 +22,7 @@ const MAX_PAGE: u32 = 200;
 
 /// A conversation named by a client: USER or GROUP with a non-zero id, or
 /// SYSTEM with any (the admin's system messages are SYSTEM 0).
-fn target(conv_type: i32, conv_id: u64) -> Result<(i32, u64)> {
+pub(crate) fn target(conv_type: i32, conv_id: u64) -> Result<(i32, u64)> {
     match ConvType::try_from(conv_type) {
         Ok(ConvType::User | ConvType::Group) if conv_id != 0 => Ok((conv_type, conv_id)),
         Ok(ConvType::System) => Ok((conv_type, conv_id)),
@@ -31,7 +35,12 @@ fn target(conv_type: i32, conv_id: u64) -> Result<(i32, u64)> {
 
 /// CONV_LIST: a page of the user's conversations that are not hidden.
 pub(crate) async fn list(logic: &Logic, actor: &Actor, req: ConvListRequest) -> Result<ConvList> {
-    let user = actor.user_id();
+    list_of(logic, actor.user_id(), req).await
+}
+
+/// A page of `user`'s conversations that are not hidden (CONV_LIST, and
+/// the admin API's view of them).
+pub(crate) async fn list_of(logic: &Logic, user: u64, req: ConvListRequest) -> Result<ConvList> {
     let limit = paging::limit(req.limit, DEFAULT_PAGE, MAX_PAGE);
     let after = (req.after_last_seq != 0).then_some(ListCursor {
         pinned: req.after_pinned,
@@ -73,11 +82,21 @@ pub(crate) async fn history(
     actor: &Actor,
     req: ConvHistoryRequest,
 ) -> Result<ConvHistory> {
+    history_of(logic, actor.user_id(), req).await
+}
+
+/// A page of one of `user`'s conversations, newest first (CONV_HISTORY,
+/// and the admin API's view of it).
+pub(crate) async fn history_of(
+    logic: &Logic,
+    user: u64,
+    req: ConvHistoryRequest,
+) -> Result<ConvHistory> {
     let (conv_type, conv_id) = target(req.conv_type, req.conv_id)?;
     let limit = paging::limit(req.limit, DEFAULT_PAGE, MAX_PAGE);
     let page = logic
         .store
-        .history(actor.user_id(), conv_type, conv_id, req.before_seq, limit)
+        .history(user, conv_type, conv_id, req.before_seq, limit)
         .await?
         .map_err(|HistoryError::NotInConversation| {
             LogicError::bad_request("before_seq is not an entry of this conversation")

@@ -1,0 +1,174 @@
+//! Read positions and one-to-one receipts (docs/protocol.md "Reading").
+//!
+//! MARK_READ changes a conversation row of the reader, and for a receipt
+//! one of the other party; both only under the lists' heads, which
+//! [`Store::lock_lists`] takes before anything is read, so an append that
+//! races the change cannot write its counts over it.
+
+use sqlx::{Any, QueryBuilder, Row};
+
+use super::conversations::{counts_as_unread, mentions_owner, walk, ConvKey, MAX_WALK};
+use super::messages::decode_mentions;
+use super::recall::RECALLED;
+use super::{id, Result, Store, Tx};
+
+/// What MARK_READ needs of a conversation row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadState {
+    pub last_seq: u64,
+    pub read_seq: u64,
+    pub peer_read_seq: u64,
+}
+
+/// What lies after a read position in one conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AfterRead {
+    /// Entries after it that count as unread, and those that mention the user.
+    pub unread: u64,
+    pub mentions: u64,
+    /// The message of the conversation's newest entry at or before it, if any.
+    pub read_message: Option<Vec<u8>>,
+}
+
+impl Store {
+    /// Takes the list heads of `users` in ascending id, as an append does.
+    pub async fn lock_lists(&self, tx: &mut Tx, users: &[u64]) -> Result<()> {
+        let mut users = users.to_vec();
+        users.sort_unstable();
+        users.dedup();
+        let mut q = QueryBuilder::<Any>::new("UPDATE user_seqs SET seq = seq WHERE user_id IN (");
+        let mut sep = q.separated(", ");
+        for u in users {
+            sep.push_bind(u as i64);
+        }
+        q.push(")");
+        q.build().execute(&mut **tx).await?;
+        Ok(())
+    }
+
+    /// The read state of one conversation row, if the user has it.
+    pub async fn read_state(&self, tx: &mut Tx, key: ConvKey) -> Result<Option<ReadState>> {
+        let row = sqlx::query(
+            "SELECT last_seq, read_seq, peer_read_seq FROM conversations \
+             WHERE user_id = ? AND conv_type = ? AND conv_id = ?",
+        )
+        .bind(key.user_id as i64)
+        .bind(i64::from(key.conv_type))
+        .bind(key.conv_id as i64)
+        .fetch_optional(&mut **tx)
+        .await?;
+        row.map(|r| {
+            Ok(ReadState {
+                last_seq: id(&r, "last_seq")?,
+                read_seq: id(&r, "read_seq")?,
+                peer_read_seq: id(&r, "peer_read_seq")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Counts the entries of the conversation whose newest entry is at
+    /// `last_seq` in `user_id`'s list that lie after `read_seq` and count
+    /// as unread (a recalled message no longer does), walking back from
+    /// the newest: the cost is the number of entries after `read_seq`.
+    pub async fn after_read(
+        &self,
+        tx: &mut Tx,
+        user_id: u64,
+        last_seq: u64,
+        read_seq: u64,
+    ) -> Result<AfterRead> {
+        let mut after = AfterRead {
+            unread: 0,
+            mentions: 0,
+            read_message: None,
+        };
+        let mut start = last_seq;
+        // The first row of the walk is the newest; each row links to the
+        // next older one, and the walk stops above `read_seq`.
+        while start > read_seq {
+            let rows = walk(&mut **tx, user_id, start, read_seq, MAX_WALK).await?;
+            start = 0;
+            for row in &rows {
+                let recalled = row.try_get::<i64, _>("status")? == i64::from(RECALLED);
+                let content_type = row.try_get::<i64, _>("content_type")? as u32;
+                if !recalled && counts_as_unread(user_id, id(row, "sender_id")?, content_type) {
+                    after.unread += 1;
+                    let mentions = decode_mentions(&row.try_get::<String, _>("mentions")?);
+                    if mentions_owner(user_id, &mentions) {
+                        after.mentions += 1;
+                    }
+                }
+                start = id(row, "prev_seq")?;
+            }
+        }
+        // `start` is now the newest entry at or before the read position.
+        if start != 0 {
+            let hex: Option<String> = sqlx::query_scalar(
+                "SELECT HEX(message_id) FROM user_messages WHERE user_id = ? AND seq = ?",
+            )
+            .bind(user_id as i64)
+            .bind(start as i64)
+            .fetch_optional(&mut **tx)
+            .await?;
+            after.read_message = hex.and_then(|h| hex::decode(h).ok());
+        }
+        Ok(after)
+    }
+
+    /// Sets a conversation's read position and what is unread after it.
+    pub async fn set_read(
+        &self,
+        tx: &mut Tx,
+        key: ConvKey,
+        read_seq: u64,
+        after: &AfterRead,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE conversations SET read_seq = ?, unread = ?, mentions = ? \
+             WHERE user_id = ? AND conv_type = ? AND conv_id = ?",
+        )
+        .bind(read_seq as i64)
+        .bind(after.unread as i64)
+        .bind(after.mentions as i64)
+        .bind(key.user_id as i64)
+        .bind(i64::from(key.conv_type))
+        .bind(key.conv_id as i64)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Records how far the other party of a one-to-one conversation has read.
+    pub async fn set_peer_read(&self, tx: &mut Tx, key: ConvKey, peer_read_seq: u64) -> Result<()> {
+        sqlx::query(
+            "UPDATE conversations SET peer_read_seq = ? \
+             WHERE user_id = ? AND conv_type = ? AND conv_id = ? AND peer_read_seq < ?",
+        )
+        .bind(peer_read_seq as i64)
+        .bind(key.user_id as i64)
+        .bind(i64::from(key.conv_type))
+        .bind(key.conv_id as i64)
+        .bind(peer_read_seq as i64)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// The seq of a message in `user_id`'s list, if it holds it.
+    pub async fn seq_of(
+        &self,
+        tx: &mut Tx,
+        user_id: u64,
+        message_id: &[u8],
+    ) -> Result<Option<u64>> {
+        let seq: Option<i64> = sqlx::query_scalar(
+            "SELECT seq FROM user_messages WHERE message_id = ? AND user_id = ?",
+        )
+        .bind(message_id.to_vec())
+        .bind(user_id as i64)
+        .fetch_optional(&mut **tx)
+        .await?;
+        Ok(seq.map(|s| s as u64))
+    }
+}
