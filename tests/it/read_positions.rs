@@ -9,6 +9,7 @@ use std::sync::Arc;
 use prost::Message as _;
 
 use crate::common::groups::{code, create, group_text, register_many};
+use crate::common::http::call;
 use crate::common::*;
 use tern_client::proto::{ConvPeerReadEvent, ConvReadEvent, ConvType, Message, SendRequest};
 use tern_client::{Client, Code};
@@ -229,9 +230,87 @@ async fn unread_stays_exact_while_messages_and_marks_race(shape: Shape) {
         total += c.unread;
     }
     assert_eq!(first.total_unread, total);
+
+    // The admin API reads the same index, from every node of a cluster.
+    for http in &server.http {
+        let path = format!("/api/v1/users/{ann_id}/conversations");
+        let (status, page, text) = call(*http, "GET", &path, None).await;
+        assert_eq!(status, 200, "{text}");
+        assert_eq!(page["total_unread"], total);
+        let rest = page["conversations"].as_array().expect("conversations");
+        assert_eq!(rest.len(), first.conversations.len());
+        for (r, c) in rest.iter().zip(&first.conversations) {
+            assert_eq!(
+                (
+                    &r["conv_id"],
+                    &r["unread"],
+                    &r["mentions"],
+                    &r["read_seq"],
+                    &r["last_seq"]
+                ),
+                (
+                    &c.conv_id.into(),
+                    &c.unread.into(),
+                    &c.mentions.into(),
+                    &c.read_seq.into(),
+                    &c.last_seq.into()
+                ),
+                "{r}"
+            );
+        }
+    }
+}
+
+async fn the_admin_api_pages_a_conversation_and_refuses_bad_paths(shape: Shape) {
+    let server = shape.start().await;
+    let ann = register(server.addr(), "ann").await;
+    let bob = register(server.addr(), "bob").await;
+    for i in 0..3 {
+        let text = format!("b{i}");
+        bob.client
+            .send_text(ann.user_id, &text, &text)
+            .await
+            .unwrap();
+    }
+    let http = server.http[0];
+    let (a, b) = (ann.user_id, bob.user_id);
+    let path = format!("/api/v1/users/{a}/conversations/user/{b}/messages?limit=2");
+    let (status, page, text) = call(http, "GET", &path, None).await;
+    assert_eq!(status, 200, "{text}");
+    let seqs: Vec<u64> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, [3, 2]);
+    assert_eq!(page["next_before_seq"], 2);
+    assert_eq!(page["messages"][0]["content"], "b2");
+    let path = format!("/api/v1/users/{a}/conversations/user/{b}/messages?before_seq=2");
+    let (_, page, _) = call(http, "GET", &path, None).await;
+    assert_eq!(page["messages"][0]["seq"], 1);
+    assert_eq!(page["next_before_seq"], 0);
+
+    for (path, expected) in [
+        (
+            format!("/api/v1/users/{a}/conversations/room/{b}/messages"),
+            400,
+        ),
+        (
+            format!("/api/v1/users/{a}/conversations/user/{a}/messages?before_seq=1"),
+            422,
+        ),
+        (format!("/api/v1/users/{a}/conversations?limit=0"), 422),
+        (format!("/api/v1/users/{a}/conversations?colour=red"), 400),
+        ("/api/v1/users/999999/conversations".to_owned(), 404),
+    ] {
+        let (status, _, text) = call(http, "GET", &path, None).await;
+        assert_eq!(status, expected, "{path}: {text}");
+    }
 }
 
 in_both_shapes! {
     #[tokio::test] reading_tells_every_device_and_the_other_party,
     #[tokio::test] unread_stays_exact_while_messages_and_marks_race,
+    #[tokio::test] the_admin_api_pages_a_conversation_and_refuses_bad_paths,
 }

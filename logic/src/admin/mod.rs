@@ -5,6 +5,7 @@
 //! would, naming the owner as operator.
 
 mod accounts;
+mod conversations;
 mod messages;
 
 pub(crate) use messages::AdminSend;

@@ -5,6 +5,7 @@
 //! a concurrency limit; one trace span per request.
 
 mod broadcast;
+mod conversations;
 mod error;
 mod extract;
 mod friends;
@@ -93,6 +94,7 @@ impl FromRef<ApiState> for Arc<Logic> {
         groups::create, groups::list, groups::get_one, groups::update, groups::dismiss,
         members::list, members::add, members::remove, members::change,
         messages::send, messages::list, messages::recall,
+        conversations::list, conversations::history,
         rooms::push, rooms::online, rooms::top,
         broadcast::broadcast,
         stats::stats,
@@ -107,6 +109,8 @@ impl FromRef<ApiState> for Arc<Logic> {
         crate::domain::Role, crate::domain::FriendState, crate::domain::UserStatus,
         messages::Target, messages::NewMessage, messages::Sent, messages::Message,
         messages::MessagePage,
+        conversations::ConvKind, conversations::Conversation, conversations::ConversationPage,
+        conversations::HistoryPage,
         rooms::LiveMessage, rooms::RoomOnline, rooms::TopRooms, broadcast::BroadcastMessage,
         stats::Stats, stats::NodeStats,
     )),
@@ -139,6 +143,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(groups::router())
         .merge(members::router())
         .merge(messages::router())
+        .merge(conversations::router())
         .merge(rooms::router())
         .merge(stats::router())
         .merge(broadcast::router())
