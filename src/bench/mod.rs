@@ -3,6 +3,7 @@
 //! count and time.
 
 mod connections;
+mod conversations;
 mod direct;
 mod group;
 mod http;
@@ -84,6 +85,9 @@ pub enum Scenario {
     /// Catch-up of a long offline list: one SYNC page at the start, middle
     /// and end (must cost the same), and the whole list, each seq once.
     Sync(sync::SyncArgs),
+    /// A chat app's first screen: CONV_LIST over many conversations,
+    /// CONV_HISTORY at both ends of a long conversation, MARK_READ per second.
+    Conversations(conversations::ConversationsArgs),
     /// One worker process of `bench direct` (started by it, not by hand).
     #[command(hide = true)]
     DirectWorker(direct::WorkerArgs),
@@ -116,6 +120,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Scenario::Room(a) => room::run(a).await,
         Scenario::Http(a) => http::run(a).await,
         Scenario::Sync(a) => sync::run(a).await,
+        Scenario::Conversations(a) => conversations::run(a).await,
         Scenario::DirectWorker(a) => direct::worker(a).await,
         Scenario::RoomMembers(a) => room::members(a).await,
     }

@@ -90,6 +90,30 @@ async fn every_scenario_runs_short_and_finds_nothing_lost() {
         assert_eq!(json["one_page"][at]["n"].as_u64(), Some(2), "{json}");
     }
 
+    let json = bench_json(&strings(&[
+        "conversations",
+        "--addr",
+        &addr,
+        "--conversations",
+        "30",
+        "--history",
+        "120",
+        "--page",
+        "10",
+        "--repeats",
+        "2",
+        "--devices",
+        "2",
+    ]))
+    .await;
+    assert_eq!(json["scenario"], "conversations", "{json}");
+    assert_eq!(json["conversations"].as_u64(), Some(31), "{json}");
+    assert_eq!(json["first_list_page"]["n"].as_u64(), Some(2), "{json}");
+    for at in ["newest", "oldest"] {
+        assert_eq!(json["history_page"][at]["n"].as_u64(), Some(2), "{json}");
+    }
+    assert_eq!(json["mark_read"]["n"].as_u64(), Some(30), "{json}");
+
     let pid = std::process::id().to_string();
     let connections = strings(&[
         "connections",
