@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&which, data)) = data.split_first() else {
         return;
     };
-    match which % 56 {
+    match which % 58 {
         0 => round_trip::<Request>(data),
         1 => round_trip::<Reply>(data),
         2 => round_trip::<RegisterRequest>(data),
@@ -80,6 +80,8 @@ fuzz_target!(|data: &[u8]| {
         52 => round_trip::<ConvHistory>(data),
         53 => round_trip::<MarkReadRequest>(data),
         54 => round_trip::<ConvReadEvent>(data),
-        _ => round_trip::<ConvPeerReadEvent>(data),
+        55 => round_trip::<ConvPeerReadEvent>(data),
+        56 => round_trip::<ConvSetRequest>(data),
+        _ => round_trip::<ConvSettingsEvent>(data),
     }
 });

@@ -221,6 +221,7 @@ async fn command(logic: &Logic, actor: &Actor, ty: FrameType, p: Bytes) -> Resul
         ConvGet => reply(conversations::get(logic, actor, decode(p)?).await?),
         ConvHistory => reply(conversations::history(logic, actor, decode(p)?).await?),
         MarkRead => reply(conversations::mark_read(logic, actor, decode(p)?).await?),
+        ConvSet => reply(conversations::set(logic, actor, decode(p)?).await?),
         Register | Login | SignIn | Heartbeat | RoomJoin | RoomLeave | Reply | Push | RoomPush
         | Kicked => {
             return Err(LogicError::bad_request(format!(

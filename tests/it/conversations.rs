@@ -4,7 +4,10 @@
 
 use crate::common::groups::{code, create, group_text};
 use crate::common::*;
-use tern_client::proto::{ConvList, ConvListRequest, ConvTarget, ConvType, Conversation};
+use prost::Message as _;
+use tern_client::proto::{
+    ConvList, ConvListRequest, ConvSettingsEvent, ConvTarget, ConvType, Conversation,
+};
 use tern_client::Code;
 use tern_public::FrameType;
 
@@ -165,7 +168,95 @@ async fn bad_conversation_requests_are_refused(shape: Shape) {
     assert_eq!(peers(&list), [cat.user_id, bob.user_id]);
 }
 
+async fn settings_order_count_and_hide_for_the_user_alone(shape: Shape) {
+    let server = shape.start().await;
+    let ann = register(server.addr(), "ann").await;
+    let mut ann2 = login(server.addr(), "ann").await;
+    let bob = register(server.addr(), "bob").await;
+    let cat = register(server.addr(), "cat").await;
+    bob.client.send_text(ann.user_id, "b", "b0").await.unwrap();
+    cat.client.send_text(ann.user_id, "c", "c0").await.unwrap();
+    // Newest first: cat, bob. Pinning bob puts bob first.
+    let c = ann
+        .client
+        .conv_set(ConvType::User, bob.user_id, Some(true), None, None)
+        .await
+        .unwrap();
+    assert!(c.pinned && !c.muted && !c.hidden, "{c:?}");
+    let list = ann.client.conv_list(None, 0).await.unwrap();
+    assert_eq!(peers(&list), [bob.user_id, cat.user_id]);
+    // The other device learns it from its list.
+    let event = loop {
+        let m = ann2.next_push().await;
+        if m.content_type == 1303 {
+            break m;
+        }
+    };
+    let settings = ConvSettingsEvent::decode(event.content).unwrap();
+    assert_eq!((settings.conv_id, settings.pinned), (bob.user_id, true));
+    // Paging across the pinned boundary keeps every conversation once.
+    let one = ann.client.conv_list(None, 1).await.unwrap();
+    let two = ann
+        .client
+        .conv_list(one.conversations.last(), 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        (peers(&one), peers(&two)),
+        (vec![bob.user_id], vec![cat.user_id])
+    );
+    assert!(!two.has_more);
+
+    // Muted: still listed and counted per conversation, not in the badge.
+    ann.client
+        .conv_set(ConvType::User, cat.user_id, None, Some(true), None)
+        .await
+        .unwrap();
+    let list = ann.client.conv_list(None, 0).await.unwrap();
+    assert_eq!(list.total_unread, 1, "only bob's counts");
+    assert_eq!(list.conversations[1].unread, 1);
+
+    // Hidden: left out until a new message arrives; events keep it hidden.
+    ann.client
+        .conv_set(ConvType::User, bob.user_id, None, None, Some(true))
+        .await
+        .unwrap();
+    assert_eq!(
+        peers(&ann.client.conv_list(None, 0).await.unwrap()),
+        [cat.user_id]
+    );
+    let before = ann.client.conv_list(None, 0).await.unwrap().max_seq;
+    let same = ann
+        .client
+        .conv_set(ConvType::User, bob.user_id, None, None, Some(true))
+        .await
+        .unwrap();
+    assert!(same.hidden);
+    let after = ann.client.conv_list(None, 0).await.unwrap().max_seq;
+    assert_eq!(before, after, "an unchanged setting appends nothing");
+    bob.client
+        .send_text(ann.user_id, "again", "b1")
+        .await
+        .unwrap();
+    let list = ann.client.conv_list(None, 0).await.unwrap();
+    assert_eq!(peers(&list), [bob.user_id, cat.user_id]);
+    // None of it touched bob's side.
+    let at_bob = bob
+        .client
+        .conv_get(ConvType::User, ann.user_id)
+        .await
+        .unwrap();
+    assert!(!at_bob.pinned && !at_bob.muted && !at_bob.hidden);
+
+    let none = ann
+        .client
+        .conv_set(ConvType::User, 999_999, Some(true), None, None)
+        .await;
+    assert_eq!(code(none), Some(Code::NotFound));
+}
+
 in_both_shapes! {
+    #[tokio::test] settings_order_count_and_hide_for_the_user_alone,
     #[tokio::test] the_index_follows_sends_and_recalls,
     #[tokio::test] group_messages_count_for_every_other_member,
     #[tokio::test] bad_conversation_requests_are_refused,

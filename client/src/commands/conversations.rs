@@ -2,8 +2,8 @@
 //! conversations.
 
 use tern_public::proto::client::{
-    ConvHistory, ConvHistoryRequest, ConvList, ConvListRequest, ConvTarget, ConvType, Conversation,
-    MarkReadRequest,
+    ConvHistory, ConvHistoryRequest, ConvList, ConvListRequest, ConvSetRequest, ConvTarget,
+    ConvType, Conversation, MarkReadRequest,
 };
 use tern_public::FrameType;
 
@@ -75,5 +75,26 @@ impl Client {
             up_to_seq,
         };
         self.request(FrameType::MarkRead, &req).await
+    }
+
+    /// Changes the caller's own settings of a conversation; `None` leaves a
+    /// setting as it is. The caller's other devices learn the change from
+    /// a CONV_SETTINGS entry. Answers the conversation as it is then.
+    pub async fn conv_set(
+        &self,
+        conv_type: ConvType,
+        conv_id: u64,
+        pinned: Option<bool>,
+        muted: Option<bool>,
+        hidden: Option<bool>,
+    ) -> Result<Conversation, ClientError> {
+        let req = ConvSetRequest {
+            conv_type: conv_type as i32,
+            conv_id,
+            pinned,
+            muted,
+            hidden,
+        };
+        self.request(FrameType::ConvSet, &req).await
     }
 }

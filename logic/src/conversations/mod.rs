@@ -1,14 +1,17 @@
 //! The conversation commands (docs/protocol.md "Conversations"): a user's
 //! conversation list, one conversation, and one conversation's history.
-//! MARK_READ (in `read`) changes the read position.
+//! MARK_READ (in `read`) changes the read position, CONV_SET (in
+//! `settings`) the user's settings.
 
 use tern_public::proto::client::{
     self as pb, ConvHistory, ConvHistoryRequest, ConvList, ConvListRequest, ConvTarget, ConvType,
 };
 
 mod read;
+mod settings;
 
 pub(crate) use read::mark_read;
+pub(crate) use settings::set;
 
 use crate::actor::Actor;
 use crate::error::{LogicError, Result};

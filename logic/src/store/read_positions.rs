@@ -1,4 +1,5 @@
-//! Read positions and one-to-one receipts (docs/protocol.md "Reading").
+//! Read positions, one-to-one receipts and a user's settings of a
+//! conversation (docs/protocol.md "Conversations").
 //!
 //! MARK_READ changes a conversation row of the reader, and for a receipt
 //! one of the other party; both only under the lists' heads, which
@@ -18,6 +19,14 @@ pub struct ReadState {
     pub last_seq: u64,
     pub read_seq: u64,
     pub peer_read_seq: u64,
+}
+
+/// A user's own settings of one conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    pub pinned: bool,
+    pub muted: bool,
+    pub hidden: bool,
 }
 
 /// What lies after a read position in one conversation.
@@ -150,6 +159,45 @@ impl Store {
         .bind(i64::from(key.conv_type))
         .bind(key.conv_id as i64)
         .bind(peer_read_seq as i64)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// A conversation's settings (pinned, muted, hidden), if the user has it.
+    pub async fn settings(&self, tx: &mut Tx, key: ConvKey) -> Result<Option<Settings>> {
+        let row = sqlx::query(
+            "SELECT pinned, muted, hidden FROM conversations \
+             WHERE user_id = ? AND conv_type = ? AND conv_id = ?",
+        )
+        .bind(key.user_id as i64)
+        .bind(i64::from(key.conv_type))
+        .bind(key.conv_id as i64)
+        .fetch_optional(&mut **tx)
+        .await?;
+        row.map(|r| {
+            let flag = |col: &str| -> Result<bool> { Ok(r.try_get::<i64, _>(col)? != 0) };
+            Ok(Settings {
+                pinned: flag("pinned")?,
+                muted: flag("muted")?,
+                hidden: flag("hidden")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Writes a conversation's settings.
+    pub async fn set_settings(&self, tx: &mut Tx, key: ConvKey, s: Settings) -> Result<()> {
+        sqlx::query(
+            "UPDATE conversations SET pinned = ?, muted = ?, hidden = ? \
+             WHERE user_id = ? AND conv_type = ? AND conv_id = ?",
+        )
+        .bind(i64::from(s.pinned))
+        .bind(i64::from(s.muted))
+        .bind(i64::from(s.hidden))
+        .bind(key.user_id as i64)
+        .bind(i64::from(key.conv_type))
+        .bind(key.conv_id as i64)
         .execute(&mut **tx)
         .await?;
         Ok(())
