@@ -163,6 +163,7 @@ async fn command(logic: &Logic, actor: &Actor, ty: FrameType, p: Bytes) -> Resul
                 avatar_url: r.avatar_url,
                 introduction: r.introduction,
                 member_invite: r.member_invite,
+                member_mention_all: r.member_mention_all,
                 muted_all: None,
             };
             let group = groups::update(logic, actor, r.group_id, changes).await?;

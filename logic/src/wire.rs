@@ -31,6 +31,7 @@ pub(crate) fn info(g: &GroupRow) -> GroupInfo {
         max_members: g.max_members,
         muted_all: g.muted_all,
         member_invite: g.member_invite,
+        member_mention_all: g.member_mention_all,
         created_at_ms: g.created_at,
     }
 }

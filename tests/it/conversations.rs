@@ -7,6 +7,7 @@ use crate::common::*;
 use prost::Message as _;
 use tern_client::proto::{
     ConvList, ConvListRequest, ConvSettingsEvent, ConvTarget, ConvType, Conversation,
+    GroupUpdateRequest, SendRequest,
 };
 use tern_client::Code;
 use tern_public::FrameType;
@@ -255,7 +256,47 @@ async fn settings_order_count_and_hide_for_the_user_alone(shape: Shape) {
     assert_eq!(code(none), Some(Code::NotFound));
 }
 
+async fn everyone_is_mentioned_by_managers_or_when_the_group_allows(shape: Shape) {
+    let server = shape.start().await;
+    let ann = register(server.addr(), "ann").await;
+    let bob = register(server.addr(), "bob").await;
+    let group = create(&ann, &[bob.user_id]).await;
+    let gid = group.group_id;
+    let all = |cmid: &str| SendRequest {
+        mentions: vec![0],
+        ..group_text(gid, "@all", cmid)
+    };
+    // A plain member may not, by default; the owner may.
+    assert_eq!(
+        code(bob.client.send(&all("b0")).await),
+        Some(Code::Forbidden)
+    );
+    ann.client.send(&all("a0")).await.unwrap();
+    let at_bob = bob.client.conv_get(ConvType::Group, gid).await.unwrap();
+    assert_eq!((at_bob.unread, at_bob.mentions), (1, 1), "{at_bob:?}");
+    let at_ann = ann.client.conv_get(ConvType::Group, gid).await.unwrap();
+    assert_eq!(at_ann.mentions, 0, "her own mention does not count");
+
+    let allow = GroupUpdateRequest {
+        group_id: gid,
+        member_mention_all: Some(true),
+        ..Default::default()
+    };
+    let info = ann.client.group_update(&allow).await.unwrap();
+    assert!(info.member_mention_all);
+    bob.client.send(&all("b1")).await.unwrap();
+    let at_ann = ann.client.conv_get(ConvType::Group, gid).await.unwrap();
+    assert_eq!((at_ann.unread, at_ann.mentions), (1, 1), "{at_ann:?}");
+
+    // Everyone is a group's; one-to-one it is refused.
+    let mut direct = all("b2");
+    direct.conv_type = ConvType::User as i32;
+    direct.conv_id = ann.user_id;
+    assert_eq!(code(bob.client.send(&direct).await), Some(Code::BadRequest));
+}
+
 in_both_shapes! {
+    #[tokio::test] everyone_is_mentioned_by_managers_or_when_the_group_allows,
     #[tokio::test] settings_order_count_and_hide_for_the_user_alone,
     #[tokio::test] the_index_follows_sends_and_recalls,
     #[tokio::test] group_messages_count_for_every_other_member,

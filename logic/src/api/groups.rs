@@ -39,6 +39,8 @@ pub struct Group {
     pub muted_all: bool,
     /// Any member may add members.
     pub member_invite: bool,
+    /// Any member may mention everyone (@all).
+    pub member_mention_all: bool,
     pub created_at_ms: i64,
 }
 
@@ -54,6 +56,7 @@ impl From<GroupRow> for Group {
             max_members: g.max_members,
             muted_all: g.muted_all,
             member_invite: g.member_invite,
+            member_mention_all: g.member_mention_all,
             created_at_ms: g.created_at,
         }
     }
@@ -87,6 +90,7 @@ pub struct GroupChanges {
     pub avatar_url: Option<String>,
     pub introduction: Option<String>,
     pub member_invite: Option<bool>,
+    pub member_mention_all: Option<bool>,
     pub muted_all: Option<bool>,
 }
 
@@ -212,7 +216,8 @@ pub async fn update(
     let settings = c.name.is_some()
         || c.avatar_url.is_some()
         || c.introduction.is_some()
-        || c.member_invite.is_some();
+        || c.member_invite.is_some()
+        || c.member_mention_all.is_some();
     let mut group = None;
     if settings {
         let changes = Changes {
@@ -220,6 +225,7 @@ pub async fn update(
             avatar_url: c.avatar_url,
             introduction: c.introduction,
             member_invite: c.member_invite,
+            member_mention_all: c.member_mention_all,
             muted_all: None,
         };
         group = Some(groups::update(&s.logic, &owner, group_id, changes).await?);

@@ -146,13 +146,23 @@ pub(crate) async fn member_ids(logic: &Logic, group_id: u64) -> Result<Arc<Vec<u
 
 /// Who may send to a group: a member that is not muted, and when the whole
 /// group is muted, only the owner and admins.
-pub(crate) async fn check_send(logic: &Logic, actor: &Actor, group_id: u64) -> Result<()> {
+pub(crate) async fn check_send(
+    logic: &Logic,
+    actor: &Actor,
+    group_id: u64,
+    mentions_all: bool,
+) -> Result<()> {
     let (group, me) = visible(logic, actor, group_id).await?;
     if me.muted_until > now_ms() {
         return Err(LogicError::Muted("you are muted in this group"));
     }
     if group.muted_all && !me.role.is_manager() {
         return Err(LogicError::Muted("the group is muted"));
+    }
+    if mentions_all && !me.role.is_manager() && !group.member_mention_all {
+        return Err(LogicError::Forbidden(
+            "only the owner and admins may mention everyone in this group",
+        ));
     }
     Ok(())
 }

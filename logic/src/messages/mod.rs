@@ -17,6 +17,7 @@ use tern_public::time::now_ms;
 use crate::actor::Actor;
 use crate::domain::UserStatus;
 use crate::error::{LogicError, Result};
+use crate::store::conversations::MENTION_ALL;
 use crate::store::{NewMessage, Recipient};
 use crate::wire::entry_message;
 use crate::Logic;
@@ -64,10 +65,14 @@ pub(crate) async fn send(logic: &Logic, actor: &Actor, draft: Draft) -> Result<S
     // nothing first. Only a send refused here looks for a first send: a
     // retry answers with it, even if the sender may no longer send (muted,
     // removed, unfriended, over the rate) since.
+    let mentions_all = draft.mentions.contains(&MENTION_ALL);
     let checked = async {
         crate::limits::check_send(logic, actor).await?;
         match conv_type {
-            ConvType::Group => group_recipients(logic, actor, draft.to).await,
+            ConvType::Group => group_recipients(logic, actor, draft.to, mentions_all).await,
+            _ if mentions_all => Err(LogicError::bad_request(
+                "everyone (mention 0) can be mentioned only in a group",
+            )),
             _ => user_recipients(logic, actor, draft.to).await,
         }
     };
@@ -182,8 +187,13 @@ async fn user_recipients(logic: &Logic, actor: &Actor, to: u64) -> Result<Vec<Re
 }
 
 /// A group: every member's list, the sender's first (its seq is the reply's).
-async fn group_recipients(logic: &Logic, actor: &Actor, group_id: u64) -> Result<Vec<Recipient>> {
-    crate::groups::check_send(logic, actor, group_id).await?;
+async fn group_recipients(
+    logic: &Logic,
+    actor: &Actor,
+    group_id: u64,
+    mentions_all: bool,
+) -> Result<Vec<Recipient>> {
+    crate::groups::check_send(logic, actor, group_id, mentions_all).await?;
     let members = crate::groups::member_ids(logic, group_id).await?;
     let mut recipients = Vec::with_capacity(members.len() + 1);
     recipients.push(Recipient {

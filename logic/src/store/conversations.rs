@@ -68,9 +68,14 @@ pub fn counts_as_unread(owner: u64, sender: u64, content_type: u32) -> bool {
             || SYSTEM_EVENTS_THAT_COUNT.contains(&content_type))
 }
 
-/// Whether an entry that counts as unread also counts as a mention of `owner`.
+/// The mention of everyone in a group (@all): the system user's id, never
+/// a member's.
+pub const MENTION_ALL: u64 = 0;
+
+/// Whether an entry that counts as unread also counts as a mention of
+/// `owner`: by id, or as everyone.
 pub fn mentions_owner(owner: u64, mentions: &[u64]) -> bool {
-    mentions.contains(&owner)
+    mentions.contains(&owner) || mentions.contains(&MENTION_ALL)
 }
 
 /// One list row being appended: whose list, its seq, the message and the

@@ -20,6 +20,8 @@ pub struct GroupRow {
     pub max_members: u32,
     pub muted_all: bool,
     pub member_invite: bool,
+    /// Plain members may mention everyone (@all).
+    pub member_mention_all: bool,
     pub created_at: i64,
     pub dismissed_at: i64,
 }
@@ -53,12 +55,13 @@ pub struct GroupChanges {
     pub avatar_url: Option<String>,
     pub introduction: Option<String>,
     pub member_invite: Option<bool>,
+    pub member_mention_all: Option<bool>,
     pub muted_all: Option<bool>,
 }
 
 const GROUP_COLUMNS: &str =
     "id, name, avatar_url, introduction, owner_id, member_count, max_members, \
-     muted_all, member_invite, created_at, dismissed_at";
+     muted_all, member_invite, member_mention_all, created_at, dismissed_at";
 
 fn group_row(r: &AnyRow) -> Result<GroupRow> {
     Ok(GroupRow {
@@ -71,6 +74,7 @@ fn group_row(r: &AnyRow) -> Result<GroupRow> {
         max_members: r.try_get::<i64, _>("max_members")? as u32,
         muted_all: r.try_get::<i64, _>("muted_all")? != 0,
         member_invite: r.try_get::<i64, _>("member_invite")? != 0,
+        member_mention_all: r.try_get::<i64, _>("member_mention_all")? != 0,
         created_at: r.try_get("created_at")?,
         dismissed_at: r.try_get("dismissed_at")?,
     })
@@ -148,6 +152,9 @@ impl Store {
         }
         if let Some(v) = c.member_invite {
             q.push(", member_invite = ").push_bind(v as i64);
+        }
+        if let Some(v) = c.member_mention_all {
+            q.push(", member_mention_all = ").push_bind(v as i64);
         }
         if let Some(v) = c.muted_all {
             q.push(", muted_all = ").push_bind(v as i64);

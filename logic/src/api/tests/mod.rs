@@ -105,6 +105,11 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/users/{user_id}/friends"),
     ("delete", "/api/v1/users/{user_id}/friends/{friend_id}"),
     ("get", "/api/v1/users/{user_id}/messages"),
+    ("get", "/api/v1/users/{user_id}/conversations"),
+    (
+        "get",
+        "/api/v1/users/{user_id}/conversations/{conv_type}/{conv_id}/messages",
+    ),
     ("post", "/api/v1/groups"),
     ("get", "/api/v1/groups"),
     ("get", "/api/v1/groups/{group_id}"),
