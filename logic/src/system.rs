@@ -62,7 +62,7 @@ pub(crate) async fn commit_only(
     events: Vec<NewMessage>,
 ) -> Result<Vec<Committed>> {
     let appended = append(logic, &mut tx, &events).await?;
-    commit_appended(logic, tx, events, appended).await
+    commit_appended(logic, tx, events, appended, Changes::Standing).await
 }
 
 /// Appends `events` in `tx`, for a change that writes more after them
@@ -79,14 +79,29 @@ pub(crate) async fn append(
     }
 }
 
+/// What a transaction changed besides list entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Changes {
+    /// A status or relation that may decide who can send: the send
+    /// standing caches are dropped, here and on every node.
+    Standing,
+    /// Only the lists and what is derived from them (a recall, a read
+    /// position, a conversation setting): the caches stay.
+    Lists,
+}
+
 /// Commits `tx`, in which [`append`] appended `events`.
 pub(crate) async fn commit_appended(
     logic: &Logic,
     tx: Tx,
     events: Vec<NewMessage>,
     appended: Vec<Appended>,
+    changes: Changes,
 ) -> Result<Vec<Committed>> {
-    logic.store.commit(tx).await?;
+    match changes {
+        Changes::Standing => logic.store.commit(tx).await?,
+        Changes::Lists => logic.store.commit_messages(tx).await?,
+    }
     Ok(events
         .into_iter()
         .zip(appended)

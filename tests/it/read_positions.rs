@@ -32,6 +32,9 @@ async fn reading_tells_every_device_and_the_other_party(shape: Shape) {
     let ann = register(server.addr(), "ann").await;
     let mut ann2 = login(server.addr(), "ann").await;
     let mut bob = register(server.addr(), "bob").await;
+    // bob's list starts with cat's message, so his seqs are not ann's.
+    let cat = register(server.addr(), "cat").await;
+    cat.client.send_text(bob.user_id, "c", "c").await.unwrap();
     for i in 0..3 {
         let text = format!("b{i}");
         bob.client
@@ -40,7 +43,7 @@ async fn reading_tells_every_device_and_the_other_party(shape: Shape) {
             .unwrap();
     }
     ann.client.send_text(bob.user_id, "a", "a").await.unwrap();
-    // ann: 1-3 from bob, 4 her own. bob: the same seqs.
+    // ann: 1-3 from bob, 4 her own. bob: 1 from cat, then 2-5.
 
     let c = ann
         .client
@@ -57,15 +60,15 @@ async fn reading_tells_every_device_and_the_other_party(shape: Shape) {
     assert_eq!(seen.seq, 5);
     let receipt = next_of(&mut bob, CONV_PEER_READ).await;
     let receipt = ConvPeerReadEvent::decode(receipt.content).unwrap();
-    assert_eq!((receipt.conv_id, receipt.peer_read_seq), (ann.user_id, 2));
+    assert_eq!((receipt.conv_id, receipt.peer_read_seq), (ann.user_id, 3));
     let at_bob = bob
         .client
         .conv_get(ConvType::User, ann.user_id)
         .await
         .unwrap();
-    assert_eq!(at_bob.peer_read_seq, 2);
-    assert_eq!(at_bob.last_seq, 4, "a receipt is not the newest entry");
-    assert_eq!(at_bob.change_seq, 5);
+    assert_eq!(at_bob.peer_read_seq, 3, "in bob's own seqs");
+    assert_eq!(at_bob.last_seq, 5, "a receipt is not the newest entry");
+    assert_eq!(at_bob.change_seq, 6);
 
     // Lower or equal: nothing changes and nothing is appended.
     let c = ann
@@ -76,7 +79,7 @@ async fn reading_tells_every_device_and_the_other_party(shape: Shape) {
     assert_eq!((c.read_seq, c.unread), (2, 1));
     assert_eq!(ann.client.conv_list(None, 0).await.unwrap().max_seq, 5);
 
-    // Everything: ann's own message is the newest read, bob's seq 4.
+    // Everything: ann's own message is the newest read, bob's seq 5.
     let c = ann
         .client
         .mark_read(ConvType::User, bob.user_id, 0)
@@ -85,7 +88,7 @@ async fn reading_tells_every_device_and_the_other_party(shape: Shape) {
     assert_eq!((c.read_seq, c.unread, c.change_seq), (4, 0, 6));
     let receipt = next_of(&mut bob, CONV_PEER_READ).await;
     let receipt = ConvPeerReadEvent::decode(receipt.content).unwrap();
-    assert_eq!(receipt.peer_read_seq, 4);
+    assert_eq!(receipt.peer_read_seq, 5);
     // The read entries are not part of the conversation's history.
     let history = ann
         .client
@@ -148,14 +151,18 @@ async fn unread_stays_exact_while_messages_and_marks_race(shape: Shape) {
         tasks.push(tokio::spawn(async move {
             for i in 0..SENDS {
                 let cmid = format!("{n}-{i}");
-                if i % 3 == 0 {
-                    client.send(&group_text(gid, "g", &cmid)).await.unwrap();
+                let sent = if i % 3 == 0 {
+                    client.send(&group_text(gid, "g", &cmid)).await.unwrap()
                 } else {
                     let mut req = text_request_to(ann_id, &cmid);
                     if i % 5 == 0 {
                         req.mentions = vec![ann_id];
                     }
-                    client.send(&req).await.unwrap();
+                    client.send(&req).await.unwrap()
+                };
+                // Some are recalled while ann reads: they stop counting.
+                if i % 7 == 3 {
+                    client.recall(sent.message_id).await.unwrap();
                 }
             }
         }));
@@ -209,6 +216,12 @@ async fn unread_stays_exact_while_messages_and_marks_race(shape: Shape) {
     );
     assert_eq!(first.conversations.len(), senders.len() + 1);
     let mut total = 0;
+    assert!(
+        first.conversations.iter().any(|c| c.read_seq > 0),
+        "some conversation was read"
+    );
+    let recalled = entries.values().flatten().filter(|m| m.status != 0).count();
+    assert!(recalled > 0, "some messages were recalled");
     for c in &first.conversations {
         let mine = &entries[&(c.conv_type, c.conv_id)];
         let after: Vec<&Message> = mine

@@ -12,7 +12,7 @@ use crate::error::{LogicError, Result};
 use crate::store::conversations::ConvKey;
 use crate::store::read_positions::Settings;
 use crate::store::{Recipient, StoreError};
-use crate::system::{self, retry};
+use crate::system::{self, retry, Changes};
 use crate::wire::conversation;
 use crate::Logic;
 
@@ -80,7 +80,7 @@ async fn set_tx(logic: &Logic, actor: &Actor, key: ConvKey, req: &ConvSetRequest
     let appended = system::append(logic, &mut tx, &events).await?;
     // After the append, which wrote the row's head back as it was.
     store.set_settings(&mut tx, key, new).await?;
-    let committed = system::commit_appended(logic, tx, events, appended).await?;
+    let committed = system::commit_appended(logic, tx, events, appended, Changes::Lists).await?;
     logic.fanout.push(committed).await;
     Ok(())
 }

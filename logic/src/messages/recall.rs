@@ -9,7 +9,7 @@ use tern_public::time::now_ms;
 use super::FIRST_SYSTEM_CONTENT_TYPE;
 use crate::actor::Actor;
 use crate::error::{LogicError, Result};
-use crate::system::{self, retry};
+use crate::system::{self, retry, Changes};
 use crate::Logic;
 
 pub(crate) async fn recall(logic: &Logic, actor: &Actor, req: RecallRequest) -> Result<()> {
@@ -78,7 +78,7 @@ pub(crate) async fn recall_tx(
     // After the append, which holds every holder's list head: an append
     // racing this one cannot write its count over the decrement.
     store.uncount_recalled(&mut tx, id).await?;
-    let committed = system::commit_appended(logic, tx, events, appended).await?;
+    let committed = system::commit_appended(logic, tx, events, appended, Changes::Lists).await?;
     logic.fanout.push(committed).await;
     Ok(())
 }

@@ -100,7 +100,8 @@ impl NewRow<'_> {
 /// What appending a batch's rows does to the index.
 pub(super) struct Indexed {
     /// Per row, in the order given: the seq of the previous row of its
-    /// conversation in the same list (0: the conversation's first).
+    /// conversation in the same list (0: the conversation's first); for a
+    /// state row, the conversation's newest entry.
     pub prev_seqs: Vec<u64>,
     /// Each conversation touched, its head after the batch, and whether it
     /// had a row before (an UPDATE) or not (an INSERT).
@@ -122,9 +123,11 @@ pub(super) fn index(rows: &[NewRow<'_>], known: &BTreeMap<ConvKey, Head>) -> Ind
         head.change_seq = row.seq;
         let m = row.msg;
         if is_state_event(m.content_type) {
-            // Not a link of the history: the one who changed the state
-            // writes the rest of it in the same transaction.
-            prev_seqs.push(0);
+            // Not a link of the history (no row links to it), but it links
+            // to the conversation's newest entry, so that a history page
+            // asked for below it goes on from there. The one who changed
+            // the state writes the rest of it in the same transaction.
+            prev_seqs.push(head.last_seq);
             continue;
         }
         prev_seqs.push(head.last_seq);
@@ -535,6 +538,36 @@ mod tests {
         );
         assert_eq!(head(1, 3).0.unread, 0);
         assert_eq!(head(3, 1).0.unread, 1);
+    }
+
+    #[test]
+    fn state_rows_move_only_the_change_seq() {
+        let mut read = test_message(1, 2, None);
+        read.content_type = CONV_READ;
+        read.recipients.truncate(1);
+        let msgs = vec![test_message(2, 1, None), read, test_message(2, 1, None)];
+        let mut seqs = BTreeMap::new();
+        let appended = rows(&msgs, &mut seqs);
+        let ix = index(&appended, &BTreeMap::new());
+        // User 1's list: 1 from 2, 2 the read entry, 3 from 2.
+        assert_eq!(ix.prev_seqs, vec![0, 0, 1, 1, 1]);
+        let (head, _) = ix.heads[&ConvKey {
+            user_id: 1,
+            conv_type: 1,
+            conv_id: 2,
+        }];
+        assert_eq!((head.last_seq, head.change_seq, head.unread), (3, 3, 2));
+        let mut only = test_message(1, 2, None);
+        only.content_type = CONV_READ;
+        only.recipients.truncate(1);
+        let msgs = vec![test_message(2, 1, None), only];
+        let appended = rows(&msgs, &mut BTreeMap::new());
+        let (head, _) = index(&appended, &BTreeMap::new()).heads[&ConvKey {
+            user_id: 1,
+            conv_type: 1,
+            conv_id: 2,
+        }];
+        assert_eq!((head.last_seq, head.change_seq, head.unread), (1, 2, 1));
     }
 
     #[test]
