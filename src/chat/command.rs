@@ -28,6 +28,10 @@ pub enum Command {
     Say(String),
     Friends,
     Groups,
+    /// The conversation list, with unread counts.
+    List,
+    /// Older messages of the open conversation, a page each time.
+    History,
     /// Ask a user (by username) to be friends.
     Add(String),
     /// Accept a user's (by username) friend request.
@@ -49,6 +53,8 @@ commands:
   /login <username> <password>      sign in
   /open @user | #group | ~room      write to a user, a group or a live room
   <text>                            send to the open conversation
+  /list                             conversations, newest first, with unread counts
+  /history                          older messages of the open conversation (again: older still)
   /friends   /groups                list them
   /add <username>                   ask to be friends
   /accept <username>                accept a friend request
@@ -84,6 +90,8 @@ pub fn parse(line: &str) -> Result<Command, String> {
         "open" => target(&one("@user | #group | ~room")?).map(Command::Open),
         "friends" => Ok(Command::Friends),
         "groups" => Ok(Command::Groups),
+        "list" => Ok(Command::List),
+        "history" => Ok(Command::History),
         "add" => one("username").map(Command::Add),
         "accept" => one("username").map(Command::Accept),
         "group" => match args.as_slice() {
@@ -158,6 +166,8 @@ mod tests {
         );
         assert_eq!(parse("/leave ~lobby"), Ok(Command::Leave("lobby".into())));
         assert_eq!(parse("/quit"), Ok(Command::Quit));
+        assert_eq!(parse("/list"), Ok(Command::List));
+        assert_eq!(parse("/history"), Ok(Command::History));
     }
 
     #[test]

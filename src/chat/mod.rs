@@ -1,8 +1,10 @@
 //! `tern chat`: a line-based terminal client for a person. Commands start
 //! with `/` (see `/help`); any other line goes to the open conversation.
 //! Messages arrive live through an SDK [`Session`], so a dropped connection
-//! is rejoined and nothing is missed. Reads stdin and writes stdout line by
-//! line, so it also runs from a script.
+//! is rejoined and nothing is missed. `/list` shows the conversations with
+//! their unread counts, opening one marks it read, and `/history` scrolls
+//! back through it. Reads stdin and writes stdout line by line, so it also
+//! runs from a script.
 
 mod command;
 
@@ -49,6 +51,9 @@ struct Chat {
     tls: Option<TlsConfig>,
     session: Option<(Session, u64)>,
     open: Option<Open>,
+    /// Where `/history` goes on in the open conversation: the seq to read
+    /// below (0: from the newest), `None` once its first entry was shown.
+    history_before: Option<u64>,
     names: HashMap<u64, String>,
 }
 
@@ -76,6 +81,7 @@ pub async fn run(a: ChatArgs) -> anyhow::Result<()> {
         tls,
         session: None,
         open: None,
+        history_before: Some(0),
         names: HashMap::new(),
     };
     println!("tern chat: /register or /login, then /open someone; /help for more");
@@ -123,6 +129,8 @@ impl Chat {
             Command::Open(t) => self.open(t).await?,
             Command::Say(text) => self.say(text).await?,
             Command::Friends => self.friends().await?,
+            Command::List => self.list().await?,
+            Command::History => self.history().await?,
             Command::Groups => {
                 let list = self.client().await?.group_list_mine(0, 0).await?;
                 if list.groups.is_empty() {
@@ -213,8 +221,102 @@ impl Chat {
                 Open::Room(room)
             }
         });
+        self.history_before = Some(0);
         println!("writing to {}", self.open_name());
+        // Opening a conversation reads it: every device of this user, and
+        // a one-to-one partner, learns how far.
+        if let Some((conv_type, conv_id)) = self.open_conversation() {
+            let client = self.client().await?;
+            match client.mark_read(conv_type, conv_id, 0).await {
+                Ok(_) => {}
+                // Nothing in it yet.
+                Err(e) if e.code() == Some(tern_client::Code::NotFound) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         Ok(())
+    }
+
+    /// The open conversation, unless it is a room (which has no list).
+    fn open_conversation(&self) -> Option<(ConvType, u64)> {
+        match &self.open {
+            Some(Open::User(id, _)) => Some((ConvType::User, *id)),
+            Some(Open::Group(id)) => Some((ConvType::Group, *id)),
+            Some(Open::Room(_)) | None => None,
+        }
+    }
+
+    /// `/list`: the first page of conversations, pinned first, newest first.
+    async fn list(&mut self) -> anyhow::Result<()> {
+        let list = self.client().await?.conv_list(None, 20).await?;
+        if list.conversations.is_empty() {
+            println!("no conversations yet: /open @user or #group and write");
+        }
+        for c in list.conversations {
+            let conv = self.conv_name(c.conv_type, c.conv_id).await;
+            let mut line = conv;
+            if c.pinned {
+                line.push_str(" (pinned)");
+            }
+            if c.muted {
+                line.push_str(" (muted)");
+            }
+            match (c.unread, c.mentions) {
+                (0, _) => {}
+                (n, 0) => line.push_str(&format!("  {n} unread")),
+                (n, m) => line.push_str(&format!("  {n} unread, {m} for you")),
+            }
+            if let Some(m) = c.last_message {
+                line.push_str(&format!("  last: {}", self.preview(&m).await));
+            }
+            println!("{line}");
+        }
+        if list.total_unread > 0 {
+            println!("{} unread in all", list.total_unread);
+        }
+        Ok(())
+    }
+
+    /// `/history`: the next older page of the open conversation, oldest first.
+    async fn history(&mut self) -> anyhow::Result<()> {
+        let Some((conv_type, conv_id)) = self.open_conversation() else {
+            bail!("open a conversation first: /open @user or #group");
+        };
+        let Some(before) = self.history_before else {
+            println!("(that was the start of {})", self.open_name());
+            return Ok(());
+        };
+        let page = self
+            .client()
+            .await?
+            .conv_history(conv_type, conv_id, before, 10)
+            .await?;
+        self.history_before = (page.next_before_seq != 0).then_some(page.next_before_seq);
+        for m in page.messages.into_iter().rev() {
+            println!("  {}", self.preview(&m).await);
+        }
+        if self.history_before.is_none() {
+            println!("(the start of {})", self.open_name());
+        }
+        Ok(())
+    }
+
+    /// "sender: text", or "* event" for a system event.
+    async fn preview(&mut self, m: &Message) -> String {
+        if m.content_type >= 1000 {
+            return format!("* {}", event_name(m.content_type));
+        }
+        let sender = self.name(m.sender_id).await;
+        format!("{sender}: {}", String::from_utf8_lossy(&m.content))
+    }
+
+    /// How a conversation is written: @user or #group.
+    async fn conv_name(&mut self, conv_type: i32, conv_id: u64) -> String {
+        match ConvType::try_from(conv_type) {
+            Ok(ConvType::Group) => format!("#{conv_id}"),
+            Ok(ConvType::System) => "[system]".to_owned(),
+            _ => format!("@{}", self.name(conv_id).await),
+        }
     }
 
     fn open_name(&self) -> String {
@@ -320,20 +422,25 @@ impl Chat {
     }
 
     async fn show_message(&mut self, m: Message) {
-        let conv = match ConvType::try_from(m.conv_type) {
-            Ok(ConvType::Group) => format!("#{}", m.conv_id),
-            _ => format!("@{}", self.name(m.conv_id).await),
-        };
-        if m.content_type >= 1000 {
-            let what = SystemContentType::try_from(m.content_type as i32)
-                .map_or("event".to_owned(), |t| {
-                    t.as_str_name().to_lowercase().replace('_', " ")
-                });
-            println!("[{conv}] * {what}");
+        // Read positions, receipts and settings are bookkeeping, not news.
+        if (1300..1400).contains(&m.content_type) {
             return;
         }
-        let sender = self.name(m.sender_id).await;
-        println!("[{conv}] {sender}: {}", String::from_utf8_lossy(&m.content));
+        let conv = self.conv_name(m.conv_type, m.conv_id).await;
+        let text = self.preview(&m).await;
+        println!("[{conv}] {text}");
+        // What arrives in the open conversation is read as it is shown.
+        if self.open_conversation() == ConvType::try_from(m.conv_type).ok().zip(Some(m.conv_id)) {
+            if let Ok(client) = self.client().await {
+                let _ = client
+                    .mark_read(
+                        ConvType::try_from(m.conv_type).unwrap_or(ConvType::User),
+                        m.conv_id,
+                        m.seq,
+                    )
+                    .await;
+            }
+        }
     }
 
     async fn show_room(&mut self, m: RoomMessage) {
@@ -345,4 +452,11 @@ impl Chat {
             println!("[~{}] {sender}: {text}", m.room_id);
         }
     }
+}
+
+/// A system event's name for a person: "friend requested", "group created".
+fn event_name(content_type: u32) -> String {
+    SystemContentType::try_from(content_type as i32).map_or("event".to_owned(), |t| {
+        t.as_str_name().to_lowercase().replace('_', " ")
+    })
 }

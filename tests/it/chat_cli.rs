@@ -124,3 +124,50 @@ async fn two_people_chat_in_a_conversation_a_group_and_a_room() {
     .unwrap();
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_list_shows_unread_until_a_conversation_is_opened_and_history_scrolls_back() {
+    let server = Shape::Standalone.start().await;
+    let addr = server.addr();
+    tokio::task::spawn_blocking(move || {
+        let mut ann = Chat::start(addr);
+        let mut ben = Chat::start(addr);
+        ann.type_line("/register ann password123");
+        ann.shows("signed in as ann");
+        ben.type_line("/register ben password123");
+        ben.shows("signed in as ben");
+        ben.type_line("/open @ann");
+        ben.shows("writing to @ann");
+        for i in 0..12 {
+            ben.type_line(&format!("note {i}"));
+        }
+        ann.shows("ben: note 11");
+
+        ann.type_line("/list");
+        let line = ann.shows("@ben");
+        assert!(line.contains("12 unread"), "{line}");
+        assert!(line.contains("last: ben: note 11"), "{line}");
+        assert_eq!(ann.shows("in all"), "12 unread in all");
+
+        // Opening reads it; the list says so.
+        ann.type_line("/open @ben");
+        ann.shows("writing to @ben");
+        ann.type_line("/list");
+        let line = ann.shows("@ben");
+        assert!(!line.contains("unread"), "{line}");
+
+        // Scrolling back: the newest ten, then the two before, then the start.
+        ann.type_line("/history");
+        assert_eq!(ann.shows("note"), "  ben: note 2");
+        ann.shows("ben: note 11");
+        ann.type_line("/history");
+        assert_eq!(ann.shows("note"), "  ben: note 0");
+        ann.shows("ben: note 1");
+        ann.shows("(the start of @ben)");
+        ann.type_line("/history");
+        ann.shows("(that was the start of @ben)");
+    })
+    .await
+    .unwrap();
+    server.stop().await;
+}
