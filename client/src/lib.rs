@@ -14,6 +14,10 @@
 //!   at once when the app learns the network changed.
 //! - [`seq`] is that bookkeeping (apply the next seq, sync on a gap, drop
 //!   duplicates), usable on its own.
+//! - [`ConversationView`] is a device's copy of the conversation list
+//!   (unread counts, read positions, settings), kept by the entries the
+//!   device receives; a [`Session`] keeps one when
+//!   [`SessionOptions::conversations`] asks for it.
 //!
 //! A failed command is [`ClientError::Server`]; [`ClientError::code`] says
 //! why ([`Code::NotFriends`], [`Code::Muted`], ...). A [`Code::RateLimited`]
@@ -64,6 +68,7 @@
 
 mod client;
 mod commands;
+pub mod conversations;
 mod error;
 pub mod seq;
 mod session;
@@ -71,6 +76,7 @@ mod tls;
 
 pub use client::{Client, Event};
 pub use commands::TEXT;
+pub use conversations::{Applied, ConversationView};
 pub use error::ClientError;
 pub use session::{Credentials, Session, SessionEvent, SessionOptions};
 pub use tern_public::proto::client as proto;

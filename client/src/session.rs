@@ -27,9 +27,12 @@ use futures::FutureExt;
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 
-use tern_public::proto::client::{KickReason, Message, RoomMessage, SendReply, SendRequest};
+use tern_public::proto::client::{
+    ConvType, Conversation, KickReason, Message, RoomMessage, SendReply, SendRequest,
+};
 use tern_public::Code;
 
+use crate::conversations::{Applied, ConversationView};
 use crate::seq::{Incoming, SeqTracker};
 use crate::{Client, ClientError, Event, TlsConfig};
 
@@ -55,6 +58,10 @@ pub struct SessionOptions {
     pub request_timeout: Duration,
     /// Connect over TLS (the same settings for every address); `None` is plain TCP.
     pub tls: Option<TlsConfig>,
+    /// Keep a [`ConversationView`] of the user's conversations, read with
+    /// [`Session::conversations`]: loaded once signed in, then kept by the
+    /// entries the session hands over, across reconnects.
+    pub conversations: bool,
 }
 
 impl Default for SessionOptions {
@@ -64,6 +71,7 @@ impl Default for SessionOptions {
             backoff_max: Duration::from_secs(5),
             request_timeout: Duration::from_secs(10),
             tls: None,
+            conversations: false,
         }
     }
 }
@@ -103,6 +111,10 @@ struct Shared {
     known_changed: Notify,
     /// [`Session::reconnect`] was called.
     reconnect: Notify,
+    /// The conversations, when [`SessionOptions::conversations`] asks for
+    /// them; `None` until first loaded. Never held across an await.
+    view: std::sync::Mutex<Option<ConversationView>>,
+    keep_view: bool,
 }
 
 impl Drop for Session {
@@ -127,6 +139,8 @@ impl Session {
             known: AtomicU64::new(after_seq),
             known_changed: Notify::new(),
             reconnect: Notify::new(),
+            view: std::sync::Mutex::new(None),
+            keep_view: opts.conversations,
         });
         let request_timeout = opts.request_timeout;
         let driver = tokio::spawn(drive(
@@ -168,6 +182,29 @@ impl Session {
     /// sends them again.
     pub fn reconnect(&self) {
         self.shared.reconnect.notify_one();
+    }
+
+    /// The user's conversations that are not hidden, pinned first, then
+    /// newest first, as of the last entry the session handed over; empty
+    /// unless [`SessionOptions::conversations`] is set, or before the first
+    /// sign-in loaded them.
+    pub fn conversations(&self) -> Vec<Conversation> {
+        let view = self.shared.view.lock().expect("view lock");
+        view.as_ref()
+            .map(|v| v.list().into_iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// One conversation of the view, hidden or not.
+    pub fn conversation(&self, conv_type: ConvType, conv_id: u64) -> Option<Conversation> {
+        let view = self.shared.view.lock().expect("view lock");
+        view.as_ref()?.get(conv_type, conv_id).cloned()
+    }
+
+    /// The badge: unread over the conversations that are not muted.
+    pub fn total_unread(&self) -> u64 {
+        let view = self.shared.view.lock().expect("view lock");
+        view.as_ref().map_or(0, ConversationView::total_unread)
     }
 
     /// SEND, riding out drops: a send that fails in transit is sent again
@@ -233,7 +270,17 @@ async fn drive(
                 let end = if tx.send(SessionEvent::Connected(addr)).await.is_err() {
                     End::Stop("the app dropped the events".into())
                 } else {
-                    serve(&client, events, &mut beat, &mut tracker, &shared, &tx).await
+                    let user_id = creds.user_id;
+                    serve(
+                        &client,
+                        events,
+                        &mut beat,
+                        &mut tracker,
+                        &shared,
+                        &tx,
+                        user_id,
+                    )
+                    .await
                 };
                 beat.abort();
                 shared.current.send_replace(None);
@@ -306,17 +353,21 @@ async fn serve(
     tracker: &mut SeqTracker,
     shared: &Shared,
     tx: &mpsc::Sender<SessionEvent>,
+    user_id: u64,
 ) -> End {
-    if catch_up(client, tracker, tx).await.is_err() {
+    if shared.keep_view && load_view(client, shared, user_id).await.is_err() {
+        return End::Reconnect;
+    }
+    if catch_up(client, tracker, shared, tx).await.is_err() {
         return End::Reconnect;
     }
     loop {
         let caught_up = tokio::select! {
             event = events.recv() => match event {
                 Some(Event::Push(m)) => match tracker.on_push(m.seq) {
-                    Incoming::Apply => emit(tx, SessionEvent::Message(m)).await,
+                    Incoming::Apply => hand_over(client, shared, tx, m).await,
                     Incoming::Duplicate => Ok(()),
-                    Incoming::Gap => catch_up(client, tracker, tx).await,
+                    Incoming::Gap => catch_up(client, tracker, shared, tx).await,
                 },
                 Some(Event::RoomPush(m)) => emit(tx, SessionEvent::Room(m)).await,
                 Some(Event::Kicked(k)) => {
@@ -330,7 +381,7 @@ async fn serve(
             },
             () = shared.known_changed.notified() => {
                 if shared.known.load(Ordering::Relaxed) > tracker.applied() {
-                    catch_up(client, tracker, tx).await
+                    catch_up(client, tracker, shared, tx).await
                 } else {
                     Ok(())
                 }
@@ -360,17 +411,74 @@ async fn emit(tx: &mpsc::Sender<SessionEvent>, e: SessionEvent) -> Result<(), Lo
 async fn catch_up(
     client: &Client,
     tracker: &mut SeqTracker,
+    shared: &Shared,
     tx: &mpsc::Sender<SessionEvent>,
 ) -> Result<(), Lost> {
     loop {
         let before = tracker.applied();
         let page = client.sync(before, 0).await.map_err(|_| Lost::Connection)?;
         for m in tracker.take_new(page.messages) {
-            emit(tx, SessionEvent::Message(m)).await?;
+            hand_over(client, shared, tx, m).await?;
         }
         // A page that moved nothing (it should not happen) must not spin.
         if !page.has_more || tracker.applied() == before {
             return Ok(());
         }
     }
+}
+
+/// Loads the conversation view the first time the session signs in; later
+/// sign-ins keep it, since the entries missed meanwhile follow in order.
+/// Conversations that could not be read fresh are read now.
+async fn load_view(client: &Client, shared: &Shared, user_id: u64) -> Result<(), ClientError> {
+    let loaded = shared.view.lock().expect("view lock").is_some();
+    if !loaded {
+        let mut view = ConversationView::new(user_id);
+        view.load(client).await?;
+        *shared.view.lock().expect("view lock") = Some(view);
+    }
+    refresh_stale(client, shared).await
+}
+
+/// Hands one entry to the app, after the conversation view applied it.
+async fn hand_over(
+    client: &Client,
+    shared: &Shared,
+    tx: &mpsc::Sender<SessionEvent>,
+    m: Message,
+) -> Result<(), Lost> {
+    if shared.keep_view {
+        let applied = match shared.view.lock().expect("view lock").as_mut() {
+            Some(view) => view.apply(&m),
+            None => Applied::Done,
+        };
+        if let Applied::Refresh(..) = applied {
+            // Read before the app sees the entry; a conversation that
+            // cannot be read now stays marked and is read on reconnect.
+            if let Err(e) = refresh_stale(client, shared).await {
+                tracing::debug!(error = %e, "conversation not refreshed; again on reconnect");
+            }
+        }
+    }
+    emit(tx, SessionEvent::Message(m)).await
+}
+
+/// Reads from the server every conversation the view marked stale.
+async fn refresh_stale(client: &Client, shared: &Shared) -> Result<(), ClientError> {
+    let stale = match shared.view.lock().expect("view lock").as_ref() {
+        Some(view) => view.stale(),
+        None => return Ok(()),
+    };
+    for (conv_type, conv_id) in stale {
+        let c = match client.conv_get(conv_type, conv_id).await {
+            Ok(c) => Some(c),
+            // Not in the list after all (nothing to show).
+            Err(e) if e.code() == Some(Code::NotFound) => None,
+            Err(e) => return Err(e),
+        };
+        if let Some(view) = shared.view.lock().expect("view lock").as_mut() {
+            view.refreshed(conv_type, conv_id, c);
+        }
+    }
+    Ok(())
 }

@@ -16,6 +16,7 @@ fn options() -> SessionOptions {
         backoff_max: Duration::from_millis(200),
         request_timeout: Duration::from_secs(10),
         tls: None,
+        conversations: false,
     }
 }
 
@@ -163,8 +164,94 @@ async fn a_session_survives_its_connect_node_being_killed() {
     assert_eq!(texts, want);
 }
 
+/// The session's conversation view follows messages, reads on another
+/// device, a recall and cuts of the connection, and ends equal to the
+/// server's index.
+async fn the_conversation_view_stays_right_across_cuts(shape: Shape) {
+    let server = shape.start().await;
+    let proxy = Proxy::start(server.addr()).await;
+    let alice = register(server.addr(), "alice").await;
+    let cat = register(server.addr(), "cat").await;
+    let bob = register(server.addr(), "bob").await;
+    let bob2 = login(server.addr(), "bob").await;
+    let bob_id = bob.user_id;
+    // Before the session: one conversation the view loads.
+    cat.client.send_text(bob_id, "c0", "c0").await.unwrap();
+    let creds = Credentials {
+        user_id: bob.user_id,
+        device_id: bob.device_id,
+        token: bob.token.clone(),
+    };
+    drop(bob);
+    let opts = SessionOptions {
+        conversations: true,
+        ..options()
+    };
+    let (session, mut events) = Session::start(vec![proxy.addr], creds, 0, opts);
+    let (seen, _) = messages(&mut events, 1).await;
+    assert_eq!(seen[0].seq, 1);
+    let with_cat = session.conversation(ConvType::User, cat.user_id).unwrap();
+    assert_eq!(
+        with_cat.unread, 1,
+        "loaded, and the synced entry not counted twice"
+    );
+
+    let mut sent = Vec::new();
+    for i in 0..6 {
+        let (text, cmid) = (format!("m{i}"), format!("a{i}"));
+        sent.push(alice.client.send_text(bob_id, &text, &cmid).await.unwrap());
+        if i == 2 {
+            proxy.cut();
+        }
+    }
+    messages(&mut events, 6).await;
+    let with_alice = session.conversation(ConvType::User, alice.user_id).unwrap();
+    assert_eq!(
+        (with_alice.unread, with_alice.last_seq),
+        (6, 7),
+        "{with_alice:?}"
+    );
+    assert_eq!(session.total_unread(), 7);
+
+    // Read on bob's other device: the view learns it from the list.
+    bob2.client
+        .mark_read(ConvType::User, alice.user_id, 5)
+        .await
+        .unwrap();
+    messages(&mut events, 1).await;
+    let with_alice = session.conversation(ConvType::User, alice.user_id).unwrap();
+    assert_eq!((with_alice.read_seq, with_alice.unread), (5, 2));
+
+    // A recall after the read position stops counting, across a cut.
+    proxy.cut();
+    alice
+        .client
+        .recall(sent[5].message_id.clone())
+        .await
+        .unwrap();
+    messages(&mut events, 1).await;
+    let with_alice = session.conversation(ConvType::User, alice.user_id).unwrap();
+    assert_eq!(with_alice.unread, 1, "{with_alice:?}");
+
+    // The view is the server's index.
+    let server_view = bob2.client.conv_list(None, 0).await.unwrap();
+    let mine = session.conversations();
+    assert_eq!(mine.len(), server_view.conversations.len());
+    for (v, s) in mine.iter().zip(&server_view.conversations) {
+        assert_eq!(
+            (v.conv_id, v.last_seq, v.unread, v.mentions, v.read_seq),
+            (s.conv_id, s.last_seq, s.unread, s.mentions, s.read_seq),
+            "{v:?} vs {s:?}"
+        );
+    }
+    assert_eq!(session.total_unread(), server_view.total_unread);
+    drop(session);
+    server.stop().await;
+}
+
 in_both_shapes! {
     #[tokio::test] a_cut_session_reconnects_resyncs_and_loses_nothing,
+    #[tokio::test] the_conversation_view_stays_right_across_cuts,
 }
 
 /// `reconnect` (an app's answer to a network change) drops the connection

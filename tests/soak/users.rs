@@ -55,6 +55,7 @@ fn options() -> SessionOptions {
         backoff_max: Duration::from_secs(1),
         request_timeout: Duration::from_secs(10),
         tls: None,
+        conversations: false,
     }
 }
 
