@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&which, data)) = data.split_first() else {
         return;
     };
-    match which % 58 {
+    match which % 62 {
         0 => round_trip::<Request>(data),
         1 => round_trip::<Reply>(data),
         2 => round_trip::<RegisterRequest>(data),
@@ -82,6 +82,10 @@ fuzz_target!(|data: &[u8]| {
         54 => round_trip::<ConvReadEvent>(data),
         55 => round_trip::<ConvPeerReadEvent>(data),
         56 => round_trip::<ConvSetRequest>(data),
-        _ => round_trip::<ConvSettingsEvent>(data),
+        57 => round_trip::<ConvSettingsEvent>(data),
+        58 => round_trip::<GroupReadCountsRequest>(data),
+        59 => round_trip::<GroupReadersRequest>(data),
+        60 => round_trip::<GroupReadCounts>(data),
+        _ => round_trip::<GroupReaders>(data),
     }
 });

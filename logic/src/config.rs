@@ -43,6 +43,9 @@ pub struct LogicConfig {
     pub send_policy: SendPolicy,
     /// Largest group, owner included.
     pub max_group_members: u32,
+    /// Largest group whose messages have read counts (GROUP_READ_COUNTS,
+    /// GROUP_READERS); above it group receipts are off.
+    pub group_receipts_max_members: u32,
     /// How long a sender may recall its own message.
     pub recall_window: Duration,
     /// Password hashes computed at once.
@@ -84,6 +87,7 @@ impl Default for LogicConfig {
             max_concurrent_requests: 4096,
             send_policy: SendPolicy::FriendsOnly,
             max_group_members: 2000,
+            group_receipts_max_members: 200,
             recall_window: Duration::from_secs(120),
             max_concurrent_hashes: std::thread::available_parallelism().map_or(2, |n| n.get()),
             user_sends_per_sec: 20,

@@ -223,6 +223,8 @@ async fn command(logic: &Logic, actor: &Actor, ty: FrameType, p: Bytes) -> Resul
         ConvHistory => reply(conversations::history(logic, actor, decode(p)?).await?),
         MarkRead => reply(conversations::mark_read(logic, actor, decode(p)?).await?),
         ConvSet => reply(conversations::set(logic, actor, decode(p)?).await?),
+        GroupReadCounts => reply(conversations::read_counts(logic, actor, decode(p)?).await?),
+        GroupReaders => reply(conversations::readers(logic, actor, decode(p)?).await?),
         Register | Login | SignIn | Heartbeat | RoomJoin | RoomLeave | Reply | Push | RoomPush
         | Kicked => {
             return Err(LogicError::bad_request(format!(

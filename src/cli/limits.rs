@@ -111,6 +111,10 @@ pub struct LogicLimits {
     /// Largest group, owner included.
     #[arg(long, env = "TERN_MAX_GROUP_MEMBERS", default_value_t = 2000, value_parser = clap::value_parser!(u32).range(2..=100_000))]
     pub max_group_members: u32,
+    /// Largest group whose messages have read counts; above it group
+    /// read receipts are off.
+    #[arg(long, env = "TERN_GROUP_RECEIPTS_MAX_MEMBERS", default_value_t = 200, value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    pub group_receipts_max_members: u32,
     /// How long senders may recall their own messages.
     #[arg(long, env = "TERN_RECALL_WINDOW_SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(0..=30 * 24 * 3600))]
     pub recall_window_secs: u64,

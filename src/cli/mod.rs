@@ -223,6 +223,7 @@ fn logic_config(common: &Common, l: &LogicLimits) -> LogicConfig {
             Policy::Open => SendPolicy::Open,
         },
         max_group_members: l.max_group_members,
+        group_receipts_max_members: l.group_receipts_max_members,
         recall_window: Duration::from_secs(l.recall_window_secs),
         node_sweep_interval: Duration::from_millis(l.node_sweep_interval_ms),
         user_sends_per_sec: l.user_sends_per_second,

@@ -322,8 +322,97 @@ async fn the_admin_api_pages_a_conversation_and_refuses_bad_paths(shape: Shape) 
     }
 }
 
+async fn group_read_counts_are_exact_with_concurrent_readers(shape: Shape) {
+    const MESSAGES: usize = 10;
+    let server = shape.start().await;
+    let owner = register(server.addr(), "owner").await;
+    let members = register_many(server.addr(), "member", 199).await;
+    let ids: Vec<u64> = members.iter().map(|m| m.user_id).collect();
+    let group = create(&owner, &ids).await;
+    let gid = group.group_id;
+    assert_eq!(group.member_count, 200);
+    let mut sent = Vec::new();
+    for i in 0..MESSAGES {
+        let reply = owner
+            .client
+            .send(&group_text(gid, "hi", &format!("g{i}")))
+            .await;
+        sent.push(reply.unwrap().message_id);
+    }
+    // Member i reads the first i % 11 messages, all members at once.
+    let reads = |i: usize| i % (MESSAGES + 1);
+    let mut tasks = Vec::new();
+    for (i, m) in members.iter().enumerate() {
+        let client = Arc::clone(&m.client);
+        let upto = reads(i).checked_sub(1).map(|k| sent[k].clone());
+        tasks.push(tokio::spawn(async move {
+            let Some(id) = upto else { return };
+            let list = client.sync_all(0).await.unwrap();
+            let seq = list.iter().find(|m| m.id == id).expect("in the list").seq;
+            client.mark_read(ConvType::Group, gid, seq).await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let counts = owner.client.group_read_counts(gid, &sent).await.unwrap();
+    let expected: Vec<u32> = (0..MESSAGES)
+        .map(|j| (0..members.len()).filter(|&i| reads(i) > j).count() as u32)
+        .collect();
+    assert_eq!(counts, expected);
+    for j in [0, MESSAGES / 2, MESSAGES - 1] {
+        let readers = owner
+            .client
+            .group_readers(gid, sent[j].clone())
+            .await
+            .unwrap();
+        let mut want: Vec<u64> = (0..members.len())
+            .filter(|&i| reads(i) > j)
+            .map(|i| ids[i])
+            .collect();
+        want.sort_unstable();
+        assert_eq!(readers, want, "message {j}");
+    }
+    // Only the sender asks who; bad and foreign ids are refused.
+    let other = members[0].client.group_readers(gid, sent[0].clone()).await;
+    assert_eq!(code(other), Some(Code::Forbidden));
+    let short = owner
+        .client
+        .group_read_counts(gid, &[bytes::Bytes::from_static(b"x")])
+        .await;
+    assert_eq!(code(short), Some(Code::BadRequest));
+    let foreign = bytes::Bytes::from_static(&[7; 16]);
+    let none = owner.client.group_read_counts(gid, &[foreign]).await;
+    assert_eq!(code(none), Some(Code::NotFound));
+}
+
+#[tokio::test]
+async fn group_receipts_are_off_above_the_configured_size() {
+    let logic = tern_logic::LogicConfig {
+        group_receipts_max_members: 2,
+        ..open_logic()
+    };
+    let server = start_with(open_connect(), logic).await;
+    let ann = register(server.addr(), "ann").await;
+    let ben = register(server.addr(), "ben").await;
+    let cat = register(server.addr(), "cat").await;
+    let small = create(&ann, &[ben.user_id]).await;
+    let big = create(&ann, &[ben.user_id, cat.user_id]).await;
+    for g in [&small, &big] {
+        let req = group_text(g.group_id, "hi", &format!("m{}", g.group_id));
+        let id = ann.client.send(&req).await.unwrap().message_id;
+        let counts = ann.client.group_read_counts(g.group_id, &[id]).await;
+        if g.member_count <= 2 {
+            assert_eq!(counts.unwrap(), [0]);
+        } else {
+            assert_eq!(code(counts), Some(Code::Forbidden));
+        }
+    }
+}
+
 in_both_shapes! {
     #[tokio::test] reading_tells_every_device_and_the_other_party,
     #[tokio::test] unread_stays_exact_while_messages_and_marks_race,
     #[tokio::test] the_admin_api_pages_a_conversation_and_refuses_bad_paths,
+    #[tokio::test] group_read_counts_are_exact_with_concurrent_readers,
 }

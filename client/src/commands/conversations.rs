@@ -1,9 +1,10 @@
-//! CONV_LIST, CONV_GET, CONV_HISTORY and MARK_READ: the signed-in user's
-//! conversations.
+//! CONV_LIST, CONV_GET, CONV_HISTORY, MARK_READ, CONV_SET and the group
+//! read receipts: the signed-in user's conversations.
 
 use tern_public::proto::client::{
     ConvHistory, ConvHistoryRequest, ConvList, ConvListRequest, ConvSetRequest, ConvTarget,
-    ConvType, Conversation, MarkReadRequest,
+    ConvType, Conversation, GroupReadCounts, GroupReadCountsRequest, GroupReaders,
+    GroupReadersRequest, MarkReadRequest,
 };
 use tern_public::FrameType;
 
@@ -96,5 +97,35 @@ impl Client {
             hidden,
         };
         self.request(FrameType::ConvSet, &req).await
+    }
+
+    /// How many members have read each of `message_ids` (at most 100, all
+    /// of the group), in order; the sender is not counted. Groups up to
+    /// the server's receipt size only.
+    pub async fn group_read_counts(
+        &self,
+        group_id: u64,
+        message_ids: &[bytes::Bytes],
+    ) -> Result<Vec<u32>, ClientError> {
+        let req = GroupReadCountsRequest {
+            group_id,
+            message_ids: message_ids.to_vec(),
+        };
+        let counts: GroupReadCounts = self.request(FrameType::GroupReadCounts, &req).await?;
+        Ok(counts.counts)
+    }
+
+    /// Who has read a message the caller sent to a group, ascending.
+    pub async fn group_readers(
+        &self,
+        group_id: u64,
+        message_id: bytes::Bytes,
+    ) -> Result<Vec<u64>, ClientError> {
+        let req = GroupReadersRequest {
+            group_id,
+            message_id,
+        };
+        let readers: GroupReaders = self.request(FrameType::GroupReaders, &req).await?;
+        Ok(readers.user_ids)
     }
 }

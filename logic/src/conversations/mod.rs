@@ -8,9 +8,11 @@ use tern_public::proto::client::{
 };
 
 mod read;
+mod receipts;
 mod settings;
 
 pub(crate) use read::mark_read;
+pub(crate) use receipts::{read_counts, readers};
 pub(crate) use settings::set;
 
 use crate::actor::Actor;

@@ -110,7 +110,11 @@ pub(crate) async fn existing_users(logic: &Logic, ids: &[u64], except: u64) -> R
 }
 
 /// A live group the actor belongs to, read without locking.
-async fn visible(logic: &Logic, actor: &Actor, group_id: u64) -> Result<(GroupRow, MemberRow)> {
+pub(crate) async fn visible(
+    logic: &Logic,
+    actor: &Actor,
+    group_id: u64,
+) -> Result<(GroupRow, MemberRow)> {
     let group = logic
         .store
         .group(group_id)

@@ -220,3 +220,70 @@ impl Store {
         Ok(seq.map(|s| s as u64))
     }
 }
+
+/// A message of a group, and who among its current members has read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRead {
+    pub message_id: Vec<u8>,
+    pub sender_id: u64,
+    /// Current members other than the sender whose read position in the
+    /// group is at or past the message, ascending.
+    pub readers: Vec<u64>,
+}
+
+impl Store {
+    /// For each of `message_ids` that is a message of group `group_id`,
+    /// who has read it: derived from each member's read position in their
+    /// own list, so it is exact whenever those are, and a read costs no
+    /// write beyond MARK_READ's. The cost is one lookup per list holding
+    /// each message (the group's size).
+    pub async fn group_reads(
+        &self,
+        group_id: u64,
+        message_ids: &[Vec<u8>],
+    ) -> Result<Vec<GroupRead>> {
+        let mut found: Vec<GroupRead> = Vec::new();
+        if message_ids.is_empty() {
+            return Ok(found);
+        }
+        let mut q = QueryBuilder::<Any>::new(
+            "SELECT HEX(m.id) AS id_hex, m.sender_id, um.user_id, \
+             CASE WHEN um.seq <= c.read_seq THEN 1 ELSE 0 END AS has_read \
+             FROM messages m \
+             JOIN user_messages um ON um.message_id = m.id \
+             JOIN group_members gm ON gm.group_id = m.receiver_id AND gm.user_id = um.user_id \
+             JOIN conversations c ON c.user_id = um.user_id AND c.conv_type = m.conv_type \
+                 AND c.conv_id = m.receiver_id \
+             WHERE m.conv_type = ",
+        );
+        q.push_bind(GROUP_CONV_TYPE)
+            .push(" AND m.receiver_id = ")
+            .push_bind(group_id as i64)
+            .push(" AND m.id IN (");
+        let mut sep = q.separated(", ");
+        for id in message_ids {
+            sep.push_bind(id.clone());
+        }
+        q.push(") ORDER BY m.id, um.user_id");
+        for row in q.build().fetch_all(self.pool()).await? {
+            let hex: String = row.try_get("id_hex")?;
+            let message_id = hex::decode(&hex).unwrap_or_default();
+            let sender_id = id(&row, "sender_id")?;
+            if found.last().is_none_or(|g| g.message_id != message_id) {
+                found.push(GroupRead {
+                    message_id: message_id.clone(),
+                    sender_id,
+                    readers: Vec::new(),
+                });
+            }
+            let user = id(&row, "user_id")?;
+            if user != sender_id && row.try_get::<i64, _>("has_read")? == 1 {
+                found.last_mut().expect("pushed above").readers.push(user);
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// `ConvType::GROUP` as stored.
+const GROUP_CONV_TYPE: i64 = 2;
