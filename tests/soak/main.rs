@@ -2,8 +2,10 @@
 //! server processes are stopped (SIGTERM, SIGKILL) and started again, in
 //! both shapes; then every user's list and every device's stream are
 //! checked against what the server confirmed: nothing lost, nothing twice,
-//! each sender's messages in order. The servers run with their default
-//! limits, which phone-paced clients must never hit.
+//! each sender's messages in order. Conversation rows are checked against
+//! a model of them built from the list after each failure and at the end,
+//! and each device's conversation view against the rows. The servers run
+//! with their default limits, which phone-paced clients must never hit.
 //!
 //! `TERN_SOAK_SECS` sets how long the traffic runs (30 s by default);
 //! `scripts/test.sh` runs 600, and `scripts/soak.sh --secs N` any length.
@@ -18,6 +20,7 @@
 mod common;
 
 mod check;
+mod conversations;
 mod nodes;
 mod traffic;
 mod users;
@@ -84,7 +87,7 @@ async fn soak_standalone() {
 }
 
 /// Longest the end of a soak may wait for one list or one device.
-const SETTLE_WITHIN: Duration = Duration::from_secs(90);
+pub(crate) const SETTLE_WITHIN: Duration = Duration::from_secs(90);
 
 async fn soak(name: &str, mut nodes: Nodes, n_users: usize, failures: &[Failure]) {
     let length = length();
@@ -94,6 +97,11 @@ async fn soak(name: &str, mut nodes: Nodes, n_users: usize, failures: &[Failure]
 
     let seed: u64 = rand::random();
     let deadline = Instant::now() + length;
+    // One device per user, to check conversations after each failure.
+    let probes: Vec<(u64, Arc<tern_client::Session>)> = users
+        .iter()
+        .map(|u| (u.id, Arc::clone(&u.devices[0].session)))
+        .collect();
     let tasks: Vec<_> = users
         .into_iter()
         .enumerate()
@@ -101,13 +109,18 @@ async fn soak(name: &str, mut nodes: Nodes, n_users: usize, failures: &[Failure]
         .collect();
     // A failure every twentieth of the run (3–20 s apart), each kind in turn.
     let every = (length / 20).clamp(Duration::from_secs(3), Duration::from_secs(20));
-    for failure in failures.iter().cycle() {
+    for (n, failure) in failures.iter().cycle().enumerate() {
         if Instant::now() + every >= deadline {
             break;
         }
         tokio::time::sleep(every).await;
         nodes.strike(*failure).await;
+        // The conversation rows of one user against the model of its
+        // list, as soon as the failure lets them be read.
+        let (id, session) = &probes[n % probes.len()];
+        conversations::read_and_check(*id, session, false).await;
     }
+    drop(probes);
     let mut users = Vec::new();
     for t in tasks {
         users.push(t.await.expect("a user's traffic"));
@@ -134,6 +147,25 @@ async fn soak(name: &str, mut nodes: Nodes, n_users: usize, failures: &[Failure]
         for d in &u.devices {
             settle(d, list.len() as u64).await;
             check::check_stream(u.id, d.creds.device_id, &d.stream, &list);
+        }
+        // With no traffic: every row, every conversation listed, and each
+        // device's view equal to the server's rows.
+        conversations::read_and_check(u.id, &u.devices[0].session, true).await;
+        let client = u.devices[0].session.client().await.expect("signed in");
+        let mut server = Vec::new();
+        loop {
+            let page = client
+                .conv_list(server.last(), 200)
+                .await
+                .expect("CONV_LIST");
+            let more = page.has_more;
+            server.extend(page.conversations);
+            if !more {
+                break;
+            }
+        }
+        for d in &u.devices {
+            conversations::check_view(u.id, d.creds.device_id, &d.session.conversations(), &server);
         }
     }
     summary(name, length, seed, &users, &ledger, totals, &mut nodes);
@@ -199,8 +231,8 @@ fn summary(
         .collect();
     println!(
         "soak {name}: {}s of traffic, {} users x 2 devices, seed {seed}\n\
-         \x20 confirmed: {} one-to-one and {} group messages, {} recalls, {} room messages ({} lost to a drop), {} acks\n\
-         \x20 checked: {} lists, {} entries ({} messages, {} events); 0 lost, 0 duplicated, 0 out of order; {} device streams equal to their lists\n\
+         \x20 confirmed: {} one-to-one and {} group messages, {} recalls, {} room messages ({} lost to a drop), {} acks, {} conversations marked read\n\
+         \x20 checked: {} lists, {} entries ({} messages, {} events); 0 lost, 0 duplicated, 0 out of order; {} device streams equal to their lists; conversation rows equal to the model after each failure and at the end, and {} device views equal to the rows\n\
          \x20 disconnects: {} by clients, {} sign-ins after the first; {} sends retried in transit, {} confirmed after a failure (slowest {:.1} s)\n\
          \x20 failures: {}\n\
          \x20 max RSS: {}",
@@ -212,10 +244,12 @@ fn summary(
         count("room messages"),
         count("room messages lost to a drop"),
         count("acks"),
+        count("marks read"),
         users.len(),
         totals.entries,
         totals.chat,
         totals.events,
+        devices.len(),
         devices.len(),
         count("client reconnects"),
         sign_ins.saturating_sub(devices.len() as u64),

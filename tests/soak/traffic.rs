@@ -1,5 +1,6 @@
 //! What the soak's users do, at a phone's pace: one-to-one and group
-//! messages, recalls, live rooms, ACKs and network changes; and the ledger
+//! messages, recalls, reading conversations, live rooms, ACKs and network
+//! changes; and the ledger
 //! of everything the server confirmed, for the final check.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -90,7 +91,20 @@ pub async fn act(user: User, ledger: SharedLedger, deadline: Instant, seed: u64)
                 }
             }
             80..=89 => room(device, rng.gen_range(0..3), &ledger).await,
-            90..=97 => ack(device, &ledger).await,
+            90..=93 => ack(device, &ledger).await,
+            94..=97 => {
+                let conv = match rng.gen_range(0..user.friends.len() + user.groups.len()) {
+                    i if i < user.friends.len() => Conv::User(user.friends[i]),
+                    i => Conv::Group(user.groups[i - user.friends.len()]),
+                };
+                // All of it, or up to somewhere the device has reached.
+                let head = device.stream.head();
+                let up_to = match rng.gen_bool(0.5) {
+                    true => 0,
+                    false => rng.gen_range(0..=head),
+                };
+                mark_read(device, conv, up_to, &ledger).await;
+            }
             _ => {
                 // A network change: the app drops its connection.
                 device.session.reconnect();
@@ -226,6 +240,27 @@ async fn ack(device: &Device, ledger: &SharedLedger) {
         Ok(()) => ledger.lock().unwrap().count("acks"),
         Err(e) if transient(&e) => {}
         Err(e) => panic!("ack {seq} failed: {e}"),
+    }
+}
+
+/// Marks a conversation read; one not in the list yet, or a mark lost in
+/// transit, is fine (the next one covers it).
+async fn mark_read(device: &Device, conv: Conv, up_to: u64, ledger: &SharedLedger) {
+    let (conv_type, conv_id) = match conv {
+        Conv::User(u) => (ConvType::User, u),
+        Conv::Group(g) => (ConvType::Group, g),
+    };
+    let result = match device.session.client().await {
+        Ok(c) => c.mark_read(conv_type, conv_id, up_to).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(c) => {
+            assert!(c.read_seq <= c.last_seq, "read past the end: {c:?}");
+            ledger.lock().unwrap().count("marks read");
+        }
+        Err(e) if transient(&e) || e.code() == Some(Code::NotFound) => {}
+        Err(e) => panic!("mark read failed: {e}"),
     }
 }
 

@@ -18,7 +18,8 @@ use crate::traffic::SharedLedger;
 /// One device of a soak user and what its Session handed to the app.
 pub struct Device {
     pub creds: Credentials,
-    pub session: Session,
+    /// Shared with the checks that run while the traffic goes on.
+    pub session: Arc<Session>,
     pub stream: Arc<Stream>,
 }
 
@@ -55,7 +56,7 @@ fn options() -> SessionOptions {
         backoff_max: Duration::from_secs(1),
         request_timeout: Duration::from_secs(10),
         tls: None,
-        conversations: false,
+        conversations: true,
     }
 }
 
@@ -177,7 +178,7 @@ fn start(addrs: &[SocketAddr], creds: Credentials) -> Device {
     tokio::spawn(record(events, stream.clone()));
     Device {
         creds,
-        session,
+        session: Arc::new(session),
         stream,
     }
 }
