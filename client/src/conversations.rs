@@ -29,6 +29,8 @@ const MESSAGE_RECALLED: u32 = 1201;
 const CONV_READ: u32 = 1301;
 const CONV_PEER_READ: u32 = 1302;
 const CONV_SETTINGS: u32 = 1303;
+const MESSAGES_DELETED: u32 = 1304;
+const CONV_CLEARED: u32 = 1305;
 
 /// The mention of everyone in a group.
 const MENTION_ALL: u64 = 0;
@@ -164,6 +166,9 @@ impl ConversationView {
                 }
                 Applied::Done
             }
+            // Deleted entries leave the counts, and what a clear covers is
+            // read: the server's row says how that came out.
+            MESSAGES_DELETED | CONV_CLEARED => Applied::Refresh(conv_type, m.conv_id),
             CONV_SETTINGS => {
                 if let Ok(e) = ConvSettingsEvent::decode(m.content.clone()) {
                     (c.pinned, c.muted, c.hidden) = (e.pinned, e.muted, e.hidden);

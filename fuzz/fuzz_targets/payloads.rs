@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&which, data)) = data.split_first() else {
         return;
     };
-    match which % 62 {
+    match which % 66 {
         0 => round_trip::<Request>(data),
         1 => round_trip::<Reply>(data),
         2 => round_trip::<RegisterRequest>(data),
@@ -86,6 +86,10 @@ fuzz_target!(|data: &[u8]| {
         58 => round_trip::<GroupReadCountsRequest>(data),
         59 => round_trip::<GroupReadersRequest>(data),
         60 => round_trip::<GroupReadCounts>(data),
-        _ => round_trip::<GroupReaders>(data),
+        61 => round_trip::<GroupReaders>(data),
+        62 => round_trip::<DeleteForMeRequest>(data),
+        63 => round_trip::<ClearConversationRequest>(data),
+        64 => round_trip::<MessagesDeletedEvent>(data),
+        _ => round_trip::<ConvClearedEvent>(data),
     }
 });

@@ -225,6 +225,8 @@ async fn command(logic: &Logic, actor: &Actor, ty: FrameType, p: Bytes) -> Resul
         ConvSet => reply(conversations::set(logic, actor, decode(p)?).await?),
         GroupReadCounts => reply(conversations::read_counts(logic, actor, decode(p)?).await?),
         GroupReaders => reply(conversations::readers(logic, actor, decode(p)?).await?),
+        DeleteForMe => reply(conversations::delete_for_me(logic, actor, decode(p)?).await?),
+        ClearConversation => reply(conversations::clear(logic, actor, decode(p)?).await?),
         Register | Login | SignIn | Heartbeat | RoomJoin | RoomLeave | Reply | Push | RoomPush
         | Kicked => {
             return Err(LogicError::bad_request(format!(

@@ -24,3 +24,8 @@ CREATE TABLE conversations (
 -- same list (0: none), so one conversation's history is a walk of primary
 -- key lookups from its last_seq: no second index on every list row.
 ALTER TABLE user_messages ADD COLUMN prev_seq BIGINT NOT NULL DEFAULT 0;
+
+-- 1: deleted for the list's owner alone (DELETE_FOR_ME, CLEAR_CONVERSATION).
+-- The row keeps its seq, so lists stay without gaps; SYNC returns it
+-- emptied, history and the counts skip it.
+ALTER TABLE user_messages ADD COLUMN deleted BIGINT NOT NULL DEFAULT 0;

@@ -7,7 +7,7 @@ use crate::common::*;
 use prost::Message as _;
 use tern_client::proto::{
     ConvList, ConvListRequest, ConvSettingsEvent, ConvTarget, ConvType, Conversation,
-    GroupUpdateRequest, SendRequest,
+    GroupUpdateRequest, MessageStatus, MessagesDeletedEvent, SendRequest,
 };
 use tern_client::Code;
 use tern_public::FrameType;
@@ -295,7 +295,110 @@ async fn everyone_is_mentioned_by_managers_or_when_the_group_allows(shape: Shape
     assert_eq!(code(bob.client.send(&direct).await), Some(Code::BadRequest));
 }
 
+async fn deleting_for_me_and_clearing_touch_only_my_list(shape: Shape) {
+    let server = shape.start().await;
+    let ann = register(server.addr(), "ann").await;
+    let mut ann2 = login(server.addr(), "ann").await;
+    let bob = register(server.addr(), "bob").await;
+    let cat = register(server.addr(), "cat").await;
+    for i in 0..4 {
+        let text = format!("b{i}");
+        bob.client
+            .send_text(ann.user_id, &text, &text)
+            .await
+            .unwrap();
+    }
+    cat.client.send_text(ann.user_id, "c", "c").await.unwrap();
+    // ann: 1-4 from bob, 5 from cat.
+    let c = ann
+        .client
+        .delete_for_me(ConvType::User, bob.user_id, &[2, 3])
+        .await
+        .unwrap();
+    assert_eq!((c.unread, c.last_seq), (2, 4), "{c:?}");
+    let list = ann.client.sync_all(0).await.unwrap();
+    for m in &list[1..3] {
+        assert_eq!(m.status, MessageStatus::Deleted as i32);
+        assert!(m.content.is_empty());
+    }
+    assert_eq!(list[0].content.as_ref(), b"b0");
+    // Only ann's list: bob still has all four.
+    let bobs = bob.client.sync_all(0).await.unwrap();
+    assert!(bobs
+        .iter()
+        .all(|m| m.status == MessageStatus::Normal as i32));
+    let history = ann
+        .client
+        .conv_history(ConvType::User, bob.user_id, 0, 0)
+        .await
+        .unwrap();
+    let seqs: Vec<u64> = history.messages.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, [4, 1], "deleted entries are not in the history");
+    let event = loop {
+        let m = ann2.next_push().await;
+        if m.content_type == 1304 {
+            break m;
+        }
+    };
+    let deleted = MessagesDeletedEvent::decode(event.content).unwrap();
+    assert_eq!(deleted.seqs, [2, 3]);
+
+    // Bad input changes nothing.
+    for seqs in [vec![], vec![99], vec![5], (1..=101).collect()] {
+        let r = ann
+            .client
+            .delete_for_me(ConvType::User, bob.user_id, &seqs)
+            .await;
+        assert_eq!(code(r), Some(Code::BadRequest), "{seqs:?}");
+    }
+    let same = ann
+        .client
+        .conv_get(ConvType::User, bob.user_id)
+        .await
+        .unwrap();
+    assert_eq!((same.unread, same.change_seq), (2, 6));
+
+    // Clearing deletes the rest and reads it; what comes after counts.
+    let c = ann
+        .client
+        .clear_conversation(ConvType::User, bob.user_id, 0)
+        .await
+        .unwrap();
+    assert_eq!((c.unread, c.read_seq), (0, 4), "{c:?}");
+    let history = ann
+        .client
+        .conv_history(ConvType::User, bob.user_id, 0, 0)
+        .await
+        .unwrap();
+    assert!(history.messages.is_empty());
+    bob.client
+        .send_text(ann.user_id, "again", "again")
+        .await
+        .unwrap();
+    let c = ann
+        .client
+        .conv_get(ConvType::User, bob.user_id)
+        .await
+        .unwrap();
+    assert_eq!(c.unread, 1);
+    let history = ann
+        .client
+        .conv_history(ConvType::User, bob.user_id, 0, 0)
+        .await
+        .unwrap();
+    assert_eq!(history.messages.len(), 1);
+    assert_eq!(history.messages[0].content.as_ref(), b"again");
+    // cat's conversation is untouched.
+    let with_cat = ann
+        .client
+        .conv_get(ConvType::User, cat.user_id)
+        .await
+        .unwrap();
+    assert_eq!(with_cat.unread, 1);
+}
+
 in_both_shapes! {
+    #[tokio::test] deleting_for_me_and_clearing_touch_only_my_list,
     #[tokio::test] everyone_is_mentioned_by_managers_or_when_the_group_allows,
     #[tokio::test] settings_order_count_and_hide_for_the_user_alone,
     #[tokio::test] the_index_follows_sends_and_recalls,

@@ -29,7 +29,8 @@ fn state_event(content_type: u32) -> bool {
 }
 
 fn counts(owner: u64, m: &Message) -> bool {
-    m.sender_id != owner
+    m.status != tern_client::proto::MessageStatus::Deleted as i32
+        && m.sender_id != owner
         && (m.content_type < 1000 || m.content_type == SystemContentType::FriendRequested as u32)
 }
 

@@ -2,9 +2,9 @@
 //! read receipts: the signed-in user's conversations.
 
 use tern_public::proto::client::{
-    ConvHistory, ConvHistoryRequest, ConvList, ConvListRequest, ConvSetRequest, ConvTarget,
-    ConvType, Conversation, GroupReadCounts, GroupReadCountsRequest, GroupReaders,
-    GroupReadersRequest, MarkReadRequest,
+    ClearConversationRequest, ConvHistory, ConvHistoryRequest, ConvList, ConvListRequest,
+    ConvSetRequest, ConvTarget, ConvType, Conversation, DeleteForMeRequest, GroupReadCounts,
+    GroupReadCountsRequest, GroupReaders, GroupReadersRequest, MarkReadRequest,
 };
 use tern_public::FrameType;
 
@@ -127,5 +127,38 @@ impl Client {
         };
         let readers: GroupReaders = self.request(FrameType::GroupReaders, &req).await?;
         Ok(readers.user_ids)
+    }
+
+    /// Deletes entries (1-100 seqs of the caller's list, all of one
+    /// conversation) for the caller alone; the caller's other devices learn
+    /// it from a MESSAGES_DELETED entry. Answers the conversation.
+    pub async fn delete_for_me(
+        &self,
+        conv_type: ConvType,
+        conv_id: u64,
+        seqs: &[u64],
+    ) -> Result<Conversation, ClientError> {
+        let req = DeleteForMeRequest {
+            conv_type: conv_type as i32,
+            conv_id,
+            seqs: seqs.to_vec(),
+        };
+        self.request(FrameType::DeleteForMe, &req).await
+    }
+
+    /// Deletes every entry of a conversation up to `up_to_seq` (0: all)
+    /// for the caller alone, and reads it that far. Answers the conversation.
+    pub async fn clear_conversation(
+        &self,
+        conv_type: ConvType,
+        conv_id: u64,
+        up_to_seq: u64,
+    ) -> Result<Conversation, ClientError> {
+        let req = ClearConversationRequest {
+            conv_type: conv_type as i32,
+            conv_id,
+            up_to_seq,
+        };
+        self.request(FrameType::ClearConversation, &req).await
     }
 }

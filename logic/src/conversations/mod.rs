@@ -7,10 +7,12 @@ use tern_public::proto::client::{
     self as pb, ConvHistory, ConvHistoryRequest, ConvList, ConvListRequest, ConvTarget, ConvType,
 };
 
+mod deletes;
 mod read;
 mod receipts;
 mod settings;
 
+pub(crate) use deletes::{clear, delete_for_me};
 pub(crate) use read::mark_read;
 pub(crate) use receipts::{read_counts, readers};
 pub(crate) use settings::set;

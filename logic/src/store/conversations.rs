@@ -198,7 +198,7 @@ pub enum HistoryError {
 /// at its last_seq and `m` its message.
 const CONVERSATION_COLUMNS: &str =
     "c.last_seq, c.change_seq, c.unread, c.mentions AS mention_count, c.read_seq, c.peer_read_seq, \
-     c.pinned, c.muted, c.hidden, um.seq, um.conv_type, um.conv_id, HEX(m.id) AS id_hex, \
+     c.pinned, c.muted, c.hidden, um.seq, um.conv_type, um.conv_id, um.deleted, HEX(m.id) AS id_hex, \
      m.sender_id, m.sender_device_id, m.content_type, m.content, m.mentions, m.client_msg_id, \
      m.status, m.created_at";
 
@@ -208,7 +208,7 @@ const CONVERSATION_FROM: &str = " FROM conversations c \
 
 /// Columns of a list row and its message, for [`ListEntry::from_row`].
 pub(super) const ENTRY_COLUMNS: &str =
-    "um.seq, um.conv_type, um.conv_id, um.prev_seq, HEX(m.id) AS id_hex, \
+    "um.seq, um.conv_type, um.conv_id, um.prev_seq, um.deleted, HEX(m.id) AS id_hex, \
      m.sender_id, m.sender_device_id, m.content_type, m.content, m.mentions, m.client_msg_id, \
      m.status, m.created_at";
 
@@ -315,7 +315,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT um.user_id, um.seq, um.conv_type, um.conv_id, m.sender_id, m.content_type, \
              m.mentions FROM user_messages um JOIN messages m ON m.id = um.message_id \
-             WHERE um.message_id = ?",
+             WHERE um.message_id = ? AND um.deleted = 0",
         )
         .bind(message_id.to_vec())
         .fetch_all(&mut **tx)
@@ -441,15 +441,26 @@ impl Store {
                 next_before_seq: if limit == 0 { before_seq } else { 0 },
             }));
         }
-        let rows = walk(self.pool(), user_id, start as u64, 0, limit).await?;
-        let next_before_seq = match rows.last() {
-            Some(oldest) if oldest.try_get::<i64, _>("prev_seq")? != 0 => id(oldest, "seq")?,
-            _ => 0,
-        };
-        let entries = rows
-            .iter()
-            .map(ListEntry::from_row)
-            .collect::<Result<_>>()?;
+        // Entries deleted for the user are skipped: walk on until the page
+        // is full, the conversation's first entry, or a bound of lookups.
+        let mut entries = Vec::new();
+        let mut next = start as u64;
+        let mut walked = 0u64;
+        let mut next_before_seq = 0;
+        while next != 0 && entries.len() < limit as usize && walked < u64::from(MAX_WALK) * 10 {
+            let want = limit - entries.len() as u32;
+            let rows = walk(self.pool(), user_id, next, 0, want).await?;
+            next = 0;
+            for row in &rows {
+                walked += 1;
+                let prev: i64 = row.try_get("prev_seq")?;
+                next_before_seq = if prev != 0 { id(row, "seq")? } else { 0 };
+                next = prev as u64;
+                if row.try_get::<i64, _>("deleted")? == 0 {
+                    entries.push(ListEntry::from_row(row)?);
+                }
+            }
+        }
         Ok(Ok(HistoryPage {
             entries,
             next_before_seq,

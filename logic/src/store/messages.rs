@@ -16,6 +16,9 @@ use sqlx::{Any, QueryBuilder, Row};
 use super::conversations::{self, ConvKey, Head, NewRow};
 use super::{id, Result, Store, StoreError, Tx};
 
+/// `status` of an entry deleted for its list's owner (MessageStatus::DELETED).
+pub const DELETED: i32 = 2;
+
 /// Rows per multi-row statement: well under SQLite's and MySQL's parameter limits.
 pub(super) const CHUNK: usize = 200;
 
@@ -92,9 +95,11 @@ pub(super) fn decode_mentions(s: &str) -> Vec<u64> {
 }
 
 impl ListEntry {
+    /// A list row joined with its message; one deleted for the list's
+    /// owner comes emptied, with status [`DELETED`].
     pub(super) fn from_row(row: &AnyRow) -> Result<ListEntry> {
         let mentions: String = row.try_get("mentions")?;
-        Ok(ListEntry {
+        let mut entry = ListEntry {
             seq: id(row, "seq")?,
             conv_type: row.try_get::<i64, _>("conv_type")? as i32,
             conv_id: id(row, "conv_id")?,
@@ -111,7 +116,14 @@ impl ListEntry {
                 status: row.try_get::<i64, _>("status")? as i32,
                 created_at: row.try_get("created_at")?,
             },
-        })
+        };
+        if row.try_get::<i64, _>("deleted")? != 0 {
+            let m = &mut entry.message;
+            m.content.clear();
+            m.mentions.clear();
+            m.status = DELETED;
+        }
+        Ok(entry)
     }
 }
 
@@ -377,7 +389,7 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<ListEntry>> {
         let rows = sqlx::query(
-            "SELECT um.seq, um.conv_type, um.conv_id, HEX(m.id) AS id_hex, m.sender_id, m.sender_device_id, \
+            "SELECT um.seq, um.conv_type, um.conv_id, um.deleted, HEX(m.id) AS id_hex, m.sender_id, m.sender_device_id, \
              m.content_type, m.content, m.mentions, m.client_msg_id, m.status, m.created_at \
              FROM user_messages um JOIN messages m ON m.id = um.message_id \
              WHERE um.user_id = ? AND um.seq > ? ORDER BY um.seq LIMIT ?",

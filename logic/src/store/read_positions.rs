@@ -99,6 +99,10 @@ impl Store {
             let rows = walk(&mut **tx, user_id, start, read_seq, MAX_WALK).await?;
             start = 0;
             for row in &rows {
+                start = id(row, "prev_seq")?;
+                if row.try_get::<i64, _>("deleted")? != 0 {
+                    continue;
+                }
                 let recalled = row.try_get::<i64, _>("status")? == i64::from(RECALLED);
                 let content_type = row.try_get::<i64, _>("content_type")? as u32;
                 if !recalled && counts_as_unread(user_id, id(row, "sender_id")?, content_type) {
@@ -108,7 +112,6 @@ impl Store {
                         after.mentions += 1;
                     }
                 }
-                start = id(row, "prev_seq")?;
             }
         }
         // `start` is now the newest entry at or before the read position.
@@ -287,3 +290,77 @@ impl Store {
 
 /// `ConvType::GROUP` as stored.
 const GROUP_CONV_TYPE: i64 = 2;
+
+/// Why entries cannot be deleted for their owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteError {
+    /// A seq is not an entry of that conversation (or is a state entry).
+    NotInConversation(u64),
+}
+
+impl Store {
+    /// Deletes entries of one conversation of `key.user_id`'s list for
+    /// that user alone; entries already deleted stay so. The caller holds
+    /// the list's head.
+    pub async fn delete_entries(
+        &self,
+        tx: &mut Tx,
+        key: ConvKey,
+        seqs: &[u64],
+    ) -> Result<std::result::Result<(), DeleteError>> {
+        let mut q = QueryBuilder::<Any>::new(
+            "SELECT um.seq FROM user_messages um JOIN messages m ON m.id = um.message_id \
+             WHERE (m.content_type < 1300 OR m.content_type >= 1400) AND um.user_id = ",
+        );
+        q.push_bind(key.user_id as i64)
+            .push(" AND um.conv_type = ")
+            .push_bind(i64::from(key.conv_type))
+            .push(" AND um.conv_id = ")
+            .push_bind(key.conv_id as i64)
+            .push(" AND um.seq IN (");
+        let mut sep = q.separated(", ");
+        for s in seqs {
+            sep.push_bind((*s).min(i64::MAX as u64) as i64);
+        }
+        q.push(")");
+        let found: std::collections::HashSet<u64> = q
+            .build()
+            .fetch_all(&mut **tx)
+            .await?
+            .iter()
+            .map(|r| id(r, "seq"))
+            .collect::<Result<_>>()?;
+        if let Some(&missing) = seqs.iter().find(|s| !found.contains(s)) {
+            return Ok(Err(DeleteError::NotInConversation(missing)));
+        }
+        let mut q =
+            QueryBuilder::<Any>::new("UPDATE user_messages SET deleted = 1 WHERE user_id = ");
+        q.push_bind(key.user_id as i64).push(" AND seq IN (");
+        let mut sep = q.separated(", ");
+        for s in seqs {
+            sep.push_bind(*s as i64);
+        }
+        q.push(")");
+        q.build().execute(&mut **tx).await?;
+        Ok(Ok(()))
+    }
+
+    /// Deletes every entry of one conversation of `key.user_id`'s list up
+    /// to `up_to_seq` for that user alone, state entries aside. The cost
+    /// is a scan of the user's list. The caller holds the list's head.
+    pub async fn clear_entries(&self, tx: &mut Tx, key: ConvKey, up_to_seq: u64) -> Result<()> {
+        sqlx::query(
+            "UPDATE user_messages SET deleted = 1 \
+             WHERE user_id = ? AND conv_type = ? AND conv_id = ? AND seq <= ? AND deleted = 0 \
+             AND EXISTS (SELECT 1 FROM messages m WHERE m.id = user_messages.message_id \
+                 AND (m.content_type < 1300 OR m.content_type >= 1400))",
+        )
+        .bind(key.user_id as i64)
+        .bind(i64::from(key.conv_type))
+        .bind(key.conv_id as i64)
+        .bind(up_to_seq.min(i64::MAX as u64) as i64)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+}
