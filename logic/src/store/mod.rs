@@ -3,6 +3,7 @@
 //! in [`dialect`]. Every value is bound as a parameter.
 
 mod accounts;
+mod conversation_reads;
 pub mod conversations;
 mod devices;
 mod dialect;

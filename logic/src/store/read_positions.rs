@@ -8,7 +8,8 @@
 
 use sqlx::{Any, QueryBuilder, Row};
 
-use super::conversations::{counts_as_unread, mentions_owner, walk, ConvKey, MAX_WALK};
+use super::conversation_reads::{walk, MAX_WALK};
+use super::conversations::{counts_as_unread, mentions_owner, ConvKey};
 use super::messages::decode_mentions;
 use super::recall::RECALLED;
 use super::{id, Result, Store, Tx};

@@ -1,8 +1,10 @@
 //! Recalling a message: the stored message loses its content and is marked
-//! recalled; the lists that hold it are found for the recall event.
+//! recalled; the lists that hold it are found for the recall event, and
+//! where it counted as unread it stops counting.
 
-use sqlx::Row;
+use sqlx::{Any, QueryBuilder, Row};
 
+use super::conversations::{counts_as_unread, mentions_owner, ConvKey};
 use super::messages::Recipient;
 use super::{id, Result, Store, Tx};
 
@@ -85,5 +87,61 @@ impl Store {
         .fetch_optional(self.pool())
         .await?;
         Ok(row.is_some())
+    }
+}
+
+impl Store {
+    /// Takes a recalled message out of the unread and mention counts of
+    /// every list where it counted: after its conversation's read position.
+    /// The caller holds those lists' heads (it appended the recall event).
+    pub async fn uncount_recalled(&self, tx: &mut Tx, message_id: &[u8]) -> Result<()> {
+        let rows = sqlx::query(
+            "SELECT um.user_id, um.seq, um.conv_type, um.conv_id, m.sender_id, m.content_type, \
+             m.mentions FROM user_messages um JOIN messages m ON m.id = um.message_id \
+             WHERE um.message_id = ? AND um.deleted = 0",
+        )
+        .bind(message_id.to_vec())
+        .fetch_all(&mut **tx)
+        .await?;
+        // (holder's conversation, the message's seq there), by whether it mentioned the holder.
+        let mut counted: [Vec<(ConvKey, u64)>; 2] = [Vec::new(), Vec::new()];
+        for row in &rows {
+            let owner = id(row, "user_id")?;
+            let content_type = row.try_get::<i64, _>("content_type")? as u32;
+            if !counts_as_unread(owner, id(row, "sender_id")?, content_type) {
+                continue;
+            }
+            let mentions = super::messages::decode_mentions(&row.try_get::<String, _>("mentions")?);
+            let key = ConvKey {
+                user_id: owner,
+                conv_type: row.try_get::<i64, _>("conv_type")? as i32,
+                conv_id: id(row, "conv_id")?,
+            };
+            counted[usize::from(mentions_owner(owner, &mentions))].push((key, id(row, "seq")?));
+        }
+        for (mentioned, holders) in counted.iter().enumerate() {
+            for chunk in holders.chunks(super::messages::CHUNK) {
+                let mut q =
+                    QueryBuilder::<Any>::new("UPDATE conversations SET unread = unread - 1");
+                if mentioned == 1 {
+                    q.push(", mentions = CASE WHEN mentions > 0 THEN mentions - 1 ELSE 0 END");
+                }
+                q.push(" WHERE unread > 0 AND (");
+                for (i, (key, seq)) in chunk.iter().enumerate() {
+                    if i > 0 {
+                        q.push(" OR ");
+                    }
+                    q.push("(user_id = ").push_bind(key.user_id as i64);
+                    q.push(" AND conv_type = ")
+                        .push_bind(i64::from(key.conv_type));
+                    q.push(" AND conv_id = ").push_bind(key.conv_id as i64);
+                    q.push(" AND read_seq < ").push_bind(*seq as i64);
+                    q.push(")");
+                }
+                q.push(")");
+                q.build().execute(&mut **tx).await?;
+            }
+        }
+        Ok(())
     }
 }
