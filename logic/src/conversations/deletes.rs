@@ -4,18 +4,16 @@
 //! them, and a state entry tells the caller's other devices.
 
 use tern_public::proto::client::{
-    self as pb, ClearConversationRequest, ConvClearedEvent, ConvType, DeleteForMeRequest,
+    self as pb, ClearConversationRequest, ConvClearedEvent, DeleteForMeRequest,
     MessagesDeletedEvent, SystemContentType,
 };
 
-use super::target;
+use super::{answer, commit, key, locked, own_event, target};
 use crate::actor::Actor;
 use crate::error::{LogicError, Result};
 use crate::store::conversations::ConvKey;
 use crate::store::read_positions::DeleteError;
-use crate::store::Recipient;
-use crate::system::{self, retry, Changes};
-use crate::wire::conversation;
+use crate::system::{self, retry};
 use crate::Logic;
 
 /// Most entries one DELETE_FOR_ME names.
@@ -66,39 +64,9 @@ pub(crate) async fn clear(
     answer(logic, key).await
 }
 
-fn key(actor: &Actor, conv_type: i32, conv_id: u64) -> ConvKey {
-    ConvKey {
-        user_id: actor.user_id(),
-        conv_type,
-        conv_id,
-    }
-}
-
-async fn answer(logic: &Logic, key: ConvKey) -> Result<pb::Conversation> {
-    let found = logic
-        .store
-        .conversation(key.user_id, key.conv_type, key.conv_id)
-        .await?;
-    found
-        .map(conversation)
-        .ok_or(LogicError::NotFound("no such conversation in this list"))
-}
-
 async fn delete_tx(logic: &Logic, actor: &Actor, key: ConvKey, what: Deletion<'_>) -> Result<()> {
     let store = &logic.store;
-    let mut tx = store.begin_write().await?;
-    store.lock_lists(&mut tx, &[key.user_id]).await?;
-    let state = store
-        .read_state(&mut tx, key)
-        .await?
-        .ok_or(LogicError::NotFound("no such conversation in this list"))?;
-    let conv = ConvType::try_from(key.conv_type).unwrap_or(ConvType::User);
-    let to_self = || {
-        vec![Recipient {
-            user_id: key.user_id,
-            conv_id: key.conv_id,
-        }]
-    };
+    let (mut tx, state) = locked(logic, key).await?;
     let (read_seq, event) = match what {
         Deletion::Entries(seqs) => {
             store.delete_entries(&mut tx, key, seqs).await?.map_err(
@@ -114,7 +82,7 @@ async fn delete_tx(logic: &Logic, actor: &Actor, key: ConvKey, what: Deletion<'_
                 seqs: seqs.to_vec(),
             };
             let kind = SystemContentType::MessagesDeleted;
-            let event = system::event(actor, conv, key.conv_id, kind, &body, to_self());
+            let event = own_event(actor, key, kind, &body);
             (state.read_seq, event)
         }
         Deletion::UpTo(up_to) => {
@@ -129,7 +97,7 @@ async fn delete_tx(logic: &Logic, actor: &Actor, key: ConvKey, what: Deletion<'_
                 up_to_seq: up_to,
             };
             let kind = SystemContentType::ConvCleared;
-            let event = system::event(actor, conv, key.conv_id, kind, &body, to_self());
+            let event = own_event(actor, key, kind, &body);
             // What is cleared is read.
             (state.read_seq.max(up_to), event)
         }
@@ -141,7 +109,5 @@ async fn delete_tx(logic: &Logic, actor: &Actor, key: ConvKey, what: Deletion<'_
     let events = vec![event];
     let appended = system::append(logic, &mut tx, &events).await?;
     store.set_read(&mut tx, key, read_seq, &after).await?;
-    let committed = system::commit_appended(logic, tx, events, appended, Changes::Lists).await?;
-    logic.fanout.push(committed).await;
-    Ok(())
+    commit(logic, tx, events, appended).await
 }

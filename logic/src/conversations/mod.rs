@@ -5,6 +5,7 @@
 
 use tern_public::proto::client::{
     self as pb, ConvHistory, ConvHistoryRequest, ConvList, ConvListRequest, ConvTarget, ConvType,
+    SystemContentType,
 };
 
 mod deletes;
@@ -19,7 +20,11 @@ pub(crate) use settings::set;
 
 use crate::actor::Actor;
 use crate::error::{LogicError, Result};
+use crate::store::conversations::ConvKey;
 use crate::store::conversations::{HistoryError, ListCursor};
+use crate::store::read_positions::ReadState;
+use crate::store::{Appended, NewMessage, Recipient, Tx};
+use crate::system::{self, Changes};
 use crate::wire::{conversation, entry_message};
 use crate::{paging, Logic};
 
@@ -119,6 +124,69 @@ pub(crate) async fn history_of(
         messages,
         next_before_seq,
     })
+}
+
+/// The caller's own conversation.
+fn key(actor: &Actor, conv_type: i32, conv_id: u64) -> ConvKey {
+    ConvKey {
+        user_id: actor.user_id(),
+        conv_type,
+        conv_id,
+    }
+}
+
+/// A change's answer: the conversation as it is after it.
+async fn answer(logic: &Logic, key: ConvKey) -> Result<pb::Conversation> {
+    let found = logic
+        .store
+        .conversation(key.user_id, key.conv_type, key.conv_id)
+        .await?;
+    found
+        .map(conversation)
+        .ok_or(LogicError::NotFound("no such conversation in this list"))
+}
+
+/// A write transaction holding `key.user_id`'s list head, taken before
+/// anything is read so that a racing append waits for the change, and the
+/// conversation's state under it.
+async fn locked(logic: &Logic, key: ConvKey) -> Result<(Tx, ReadState)> {
+    let store = &logic.store;
+    let mut tx = store.begin_write().await?;
+    store.lock_lists(&mut tx, &[key.user_id]).await?;
+    let state = store
+        .read_state(&mut tx, key)
+        .await?
+        .ok_or(LogicError::NotFound("no such conversation in this list"))?;
+    Ok((tx, state))
+}
+
+/// A state entry (1300-1399) of conversation `key`, for the list of the
+/// user whose conversation it is.
+fn own_event(
+    actor: &Actor,
+    key: ConvKey,
+    kind: SystemContentType,
+    body: &impl prost::Message,
+) -> NewMessage {
+    let conv = ConvType::try_from(key.conv_type).unwrap_or(ConvType::User);
+    let to = Recipient {
+        user_id: key.user_id,
+        conv_id: key.conv_id,
+    };
+    system::event(actor, conv, key.conv_id, kind, body, vec![to])
+}
+
+/// Commits a change of conversation state (it changes nobody's standing)
+/// and hands its entries to fan-out.
+async fn commit(
+    logic: &Logic,
+    tx: Tx,
+    events: Vec<NewMessage>,
+    appended: Vec<Appended>,
+) -> Result<()> {
+    let committed = system::commit_appended(logic, tx, events, appended, Changes::Lists).await?;
+    logic.fanout.push(committed).await;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -10,13 +10,12 @@ use tern_public::proto::client::{
     self as pb, ConvPeerReadEvent, ConvReadEvent, ConvType, MarkReadRequest, SystemContentType,
 };
 
-use super::target;
+use super::{answer, commit, key, locked, own_event, target};
 use crate::actor::Actor;
-use crate::error::{LogicError, Result};
+use crate::error::Result;
 use crate::store::conversations::ConvKey;
-use crate::store::{Recipient, StoreError};
-use crate::system::{self, retry, Changes};
-use crate::wire::conversation;
+use crate::store::StoreError;
+use crate::system::{self, retry};
 use crate::Logic;
 
 /// MARK_READ: raises the read position, then answers the conversation.
@@ -26,11 +25,7 @@ pub(crate) async fn mark_read(
     req: MarkReadRequest,
 ) -> Result<pb::Conversation> {
     let (conv_type, conv_id) = target(req.conv_type, req.conv_id)?;
-    let key = ConvKey {
-        user_id: actor.user_id(),
-        conv_type,
-        conv_id,
-    };
+    let key = key(actor, conv_type, conv_id);
     let read = retry!(logic, read_tx(logic, actor, key, req.up_to_seq))?;
     // The receipt in a transaction of its own, so that the recount above
     // never holds the other party's list. Should it fail, the reader's
@@ -40,13 +35,7 @@ pub(crate) async fn mark_read(
     if let (Some(peer), Some(message)) = (peer, read) {
         retry!(logic, receipt_tx(logic, actor, key, peer, &message))?;
     }
-    let found = logic
-        .store
-        .conversation(key.user_id, conv_type, conv_id)
-        .await?;
-    found
-        .map(conversation)
-        .ok_or(LogicError::NotFound("no such conversation in this list"))
+    answer(logic, key).await
 }
 
 /// Raises the reader's position; returns the message of the newest entry
@@ -58,13 +47,7 @@ async fn read_tx(
     up_to_seq: u64,
 ) -> Result<Option<Vec<u8>>> {
     let store = &logic.store;
-    let mut tx = store.begin_write().await?;
-    // Before reading anything: a racing append then waits for this change.
-    store.lock_lists(&mut tx, &[key.user_id]).await?;
-    let state = store
-        .read_state(&mut tx, key)
-        .await?
-        .ok_or(LogicError::NotFound("no such conversation in this list"))?;
+    let (mut tx, state) = locked(logic, key).await?;
     let read_seq = match up_to_seq {
         0 => state.last_seq,
         n => n.min(state.last_seq),
@@ -84,24 +67,10 @@ async fn read_tx(
         unread: after.unread,
         mentions: after.mentions,
     };
-    let to_reader = Recipient {
-        user_id: key.user_id,
-        conv_id: key.conv_id,
-    };
-    let conv = ConvType::try_from(key.conv_type).unwrap_or(ConvType::User);
-    let kind = SystemContentType::ConvRead;
-    let events = vec![system::event(
-        actor,
-        conv,
-        key.conv_id,
-        kind,
-        &body,
-        vec![to_reader],
-    )];
+    let events = vec![own_event(actor, key, SystemContentType::ConvRead, &body)];
     let appended = system::append(logic, &mut tx, &events).await?;
     store.set_read(&mut tx, key, read_seq, &after).await?;
-    let committed = system::commit_appended(logic, tx, events, appended, Changes::Lists).await?;
-    logic.fanout.push(committed).await;
+    commit(logic, tx, events, appended).await?;
     Ok(after.read_message)
 }
 
@@ -138,22 +107,13 @@ async fn receipt_tx(
         conv_id: key.user_id,
         peer_read_seq: seq,
     };
-    let to_peer = Recipient {
-        user_id: peer,
-        conv_id: key.user_id,
-    };
-    let kind = SystemContentType::ConvPeerRead;
-    let events = vec![system::event(
+    let events = vec![own_event(
         actor,
-        ConvType::User,
-        peer,
-        kind,
+        peer_key,
+        SystemContentType::ConvPeerRead,
         &body,
-        vec![to_peer],
     )];
     let appended = system::append(logic, &mut tx, &events).await?;
     store.set_peer_read(&mut tx, peer_key, seq).await?;
-    let committed = system::commit_appended(logic, tx, events, appended, Changes::Lists).await?;
-    logic.fanout.push(committed).await;
-    Ok(())
+    commit(logic, tx, events, appended).await
 }

@@ -14,12 +14,13 @@ use super::messages::decode_mentions;
 use super::recall::RECALLED;
 use super::{id, Result, Store, Tx};
 
-/// What MARK_READ needs of a conversation row.
+/// What a change of a user's own state needs of a conversation row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReadState {
     pub last_seq: u64,
     pub read_seq: u64,
     pub peer_read_seq: u64,
+    pub settings: Settings,
 }
 
 /// A user's own settings of one conversation.
@@ -56,10 +57,10 @@ impl Store {
         Ok(())
     }
 
-    /// The read state of one conversation row, if the user has it.
+    /// The state of one conversation row, if the user has it.
     pub async fn read_state(&self, tx: &mut Tx, key: ConvKey) -> Result<Option<ReadState>> {
         let row = sqlx::query(
-            "SELECT last_seq, read_seq, peer_read_seq FROM conversations \
+            "SELECT last_seq, read_seq, peer_read_seq, pinned, muted, hidden FROM conversations \
              WHERE user_id = ? AND conv_type = ? AND conv_id = ?",
         )
         .bind(key.user_id as i64)
@@ -68,10 +69,16 @@ impl Store {
         .fetch_optional(&mut **tx)
         .await?;
         row.map(|r| {
+            let flag = |col: &str| -> Result<bool> { Ok(r.try_get::<i64, _>(col)? != 0) };
             Ok(ReadState {
                 last_seq: id(&r, "last_seq")?,
                 read_seq: id(&r, "read_seq")?,
                 peer_read_seq: id(&r, "peer_read_seq")?,
+                settings: Settings {
+                    pinned: flag("pinned")?,
+                    muted: flag("muted")?,
+                    hidden: flag("hidden")?,
+                },
             })
         })
         .transpose()
@@ -166,28 +173,6 @@ impl Store {
         .execute(&mut **tx)
         .await?;
         Ok(())
-    }
-
-    /// A conversation's settings (pinned, muted, hidden), if the user has it.
-    pub async fn settings(&self, tx: &mut Tx, key: ConvKey) -> Result<Option<Settings>> {
-        let row = sqlx::query(
-            "SELECT pinned, muted, hidden FROM conversations \
-             WHERE user_id = ? AND conv_type = ? AND conv_id = ?",
-        )
-        .bind(key.user_id as i64)
-        .bind(i64::from(key.conv_type))
-        .bind(key.conv_id as i64)
-        .fetch_optional(&mut **tx)
-        .await?;
-        row.map(|r| {
-            let flag = |col: &str| -> Result<bool> { Ok(r.try_get::<i64, _>(col)? != 0) };
-            Ok(Settings {
-                pinned: flag("pinned")?,
-                muted: flag("muted")?,
-                hidden: flag("hidden")?,
-            })
-        })
-        .transpose()
     }
 
     /// Writes a conversation's settings.
