@@ -32,6 +32,7 @@ async fn reading_tells_every_device_and_the_other_party(shape: Shape) {
     let ann = register(server.addr(), "ann").await;
     let mut ann2 = login(server.addr(), "ann").await;
     let mut bob = register(server.addr(), "bob").await;
+    let mut bob2 = login(server.addr(), "bob").await;
     // bob's list starts with cat's message, so his seqs are not ann's.
     let cat = register(server.addr(), "cat").await;
     cat.client.send_text(bob.user_id, "c", "c").await.unwrap();
@@ -58,9 +59,12 @@ async fn reading_tells_every_device_and_the_other_party(shape: Shape) {
         (bob.user_id, 2, 1)
     );
     assert_eq!(seen.seq, 5);
-    let receipt = next_of(&mut bob, CONV_PEER_READ).await;
-    let receipt = ConvPeerReadEvent::decode(receipt.content).unwrap();
-    assert_eq!((receipt.conv_id, receipt.peer_read_seq), (ann.user_id, 3));
+    // Every device of the other party gets the receipt.
+    for device in [&mut bob, &mut bob2] {
+        let receipt = next_of(device, CONV_PEER_READ).await;
+        let receipt = ConvPeerReadEvent::decode(receipt.content).unwrap();
+        assert_eq!((receipt.conv_id, receipt.peer_read_seq), (ann.user_id, 3));
+    }
     let at_bob = bob
         .client
         .conv_get(ConvType::User, ann.user_id)
