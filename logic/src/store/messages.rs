@@ -410,7 +410,8 @@ fn hex_id(row: &AnyRow, col: &str) -> Result<Vec<u8>> {
     hex::decode(&text).map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
 }
 
-fn push_ids(q: &mut QueryBuilder<'_, Any>, ids: impl Iterator<Item = u64>) {
+/// Binds `ids` as a comma-separated list (the inside of an `IN (...)`).
+pub(super) fn push_ids(q: &mut QueryBuilder<'_, Any>, ids: impl Iterator<Item = u64>) {
     let mut sep = q.separated(", ");
     for id in ids {
         sep.push_bind(id as i64);

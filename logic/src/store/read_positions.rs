@@ -10,7 +10,7 @@ use sqlx::{Any, QueryBuilder, Row};
 
 use super::conversation_reads::{walk, MAX_WALK};
 use super::conversations::{counts_as_unread, mentions_owner, ConvKey};
-use super::messages::decode_mentions;
+use super::messages::{decode_mentions, push_ids};
 use super::recall::RECALLED;
 use super::{id, Result, Store, Tx};
 
@@ -48,10 +48,7 @@ impl Store {
         users.sort_unstable();
         users.dedup();
         let mut q = QueryBuilder::<Any>::new("UPDATE user_seqs SET seq = seq WHERE user_id IN (");
-        let mut sep = q.separated(", ");
-        for u in users {
-            sep.push_bind(u as i64);
-        }
+        push_ids(&mut q, users.into_iter());
         q.push(")");
         q.build().execute(&mut **tx).await?;
         Ok(())
@@ -304,10 +301,7 @@ impl Store {
             .push(" AND um.conv_id = ")
             .push_bind(key.conv_id as i64)
             .push(" AND um.seq IN (");
-        let mut sep = q.separated(", ");
-        for s in seqs {
-            sep.push_bind((*s).min(i64::MAX as u64) as i64);
-        }
+        push_ids(&mut q, seqs.iter().copied());
         q.push(")");
         let found: std::collections::HashSet<u64> = q
             .build()
@@ -322,10 +316,7 @@ impl Store {
         let mut q =
             QueryBuilder::<Any>::new("UPDATE user_messages SET deleted = 1 WHERE user_id = ");
         q.push_bind(key.user_id as i64).push(" AND seq IN (");
-        let mut sep = q.separated(", ");
-        for s in seqs {
-            sep.push_bind(*s as i64);
-        }
+        push_ids(&mut q, seqs.iter().copied());
         q.push(")");
         q.build().execute(&mut **tx).await?;
         Ok(Ok(()))
