@@ -13,6 +13,7 @@ use tern_public::proto::client as pb;
 use tern_public::{Code, FrameType};
 
 use crate::actor::{Actor, Connection};
+use crate::auth::account;
 use crate::domain::Role;
 use crate::error::{LogicError, Result};
 use crate::groups::{self, Member, NewGroupSpec};
@@ -20,7 +21,7 @@ use crate::messages::Draft;
 use crate::metrics::{CommandLabels, CommandOnly};
 use crate::store::groups::GroupChanges;
 use crate::wire::{self, profile};
-use crate::{auth, conversations, friends, messages, paging, rooms, users, Logic};
+use crate::{auth, conversations, friends, messages, paging, push, rooms, users, Logic};
 
 /// Runs one client command and encodes its outcome.
 pub(crate) async fn dispatch(logic: &Logic, req: ConnRequest) -> ConnReply {
@@ -50,12 +51,13 @@ pub(crate) async fn dispatch(logic: &Logic, req: ConnRequest) -> ConnReply {
         .get_or_create(&CommandOnly { command })
         .observe(started.elapsed().as_secs_f64());
     match result {
-        Ok((payload, bind)) => ConnReply {
+        Ok(answer) => ConnReply {
             code: Code::Ok.as_i32(),
             message: String::new(),
-            payload: payload.into(),
-            bind,
+            payload: answer.payload.into(),
+            bind: answer.bind,
             retry_after_ms: 0,
+            then_kick: answer.then_kick.map_or(0, |r| r as u32),
         },
         Err(e) => {
             debug!(ty = ?ty, code = %e.code(), error = %e, "command failed");
@@ -64,8 +66,15 @@ pub(crate) async fn dispatch(logic: &Logic, req: ConnRequest) -> ConnReply {
     }
 }
 
-/// A reply payload, and the identity it binds the connection to (sign-in).
-type Answer = (Vec<u8>, Option<Bind>);
+/// What a command answers.
+struct Answer {
+    payload: Vec<u8>,
+    /// The identity the connection is now signed in as (sign-in commands).
+    bind: Option<Bind>,
+    /// The command ended the device's session (LOGOUT, ACCOUNT_DELETE):
+    /// connect sends KICKED with this reason after the reply, and closes.
+    then_kick: Option<pb::KickReason>,
+}
 
 async fn run(
     logic: &Logic,
@@ -92,7 +101,7 @@ async fn run(
 
 /// The commands that sign a connection in; their answer binds it.
 async fn sign_in(logic: &Logic, conn: &Connection, ty: FrameType, p: Bytes) -> Result<Answer> {
-    let (reply, bind) = match ty {
+    let (payload, bind) = match ty {
         FrameType::Register => auth::register(logic, conn, decode(p)?)
             .await
             .map(|(r, b)| (r.encode_to_vec(), b))?,
@@ -103,7 +112,11 @@ async fn sign_in(logic: &Logic, conn: &Connection, ty: FrameType, p: Bytes) -> R
             .await
             .map(|(r, b)| (r.encode_to_vec(), b))?,
     };
-    Ok((reply, Some(bind)))
+    Ok(Answer {
+        payload,
+        bind: Some(bind),
+        then_kick: None,
+    })
 }
 
 /// The commands of a signed-in device.
@@ -227,6 +240,17 @@ async fn command(logic: &Logic, actor: &Actor, ty: FrameType, p: Bytes) -> Resul
         GroupReaders => reply(conversations::readers(logic, actor, decode(p)?).await?),
         DeleteForMe => reply(conversations::delete_for_me(logic, actor, decode(p)?).await?),
         ClearConversation => reply(conversations::clear(logic, actor, decode(p)?).await?),
+        PasswordChange => empty(account::change_password(logic, actor, decode(p)?).await?),
+        Logout => ended(account::logout(logic, actor).await?),
+        DeviceList => reply(account::devices(logic, actor).await?),
+        DeviceRevoke => {
+            let r: pb::DeviceTarget = decode(p)?;
+            empty(account::revoke(logic, actor, r.device_id).await?)
+        }
+        AccountDelete => ended(account::delete_account(logic, actor, decode(p)?).await?),
+        TokenRefresh => reply(account::refresh_token(logic, actor).await?),
+        PushTokenSet => empty(push::set_token(logic, actor, decode(p)?).await?),
+        PushTokenRemove => empty(push::remove_token(logic, actor).await?),
         Register | Login | SignIn | Heartbeat | RoomJoin | RoomLeave | Reply | Push | RoomPush
         | Kicked => {
             return Err(LogicError::bad_request(format!(
@@ -257,11 +281,23 @@ fn member_list(logic: &Logic, page: Vec<Member>, has_more: bool) -> pb::GroupMem
 }
 
 fn reply(msg: impl prost::Message) -> Answer {
-    (msg.encode_to_vec(), None)
+    Answer {
+        payload: msg.encode_to_vec(),
+        bind: None,
+        then_kick: None,
+    }
 }
 
 fn empty(_: ()) -> Answer {
-    (Vec::new(), None)
+    reply(pb::Empty {})
+}
+
+/// An empty reply, after which the connection closes with `reason`.
+fn ended(reason: pb::KickReason) -> Answer {
+    Answer {
+        then_kick: Some(reason),
+        ..empty(())
+    }
 }
 
 fn decode<M: prost::Message + Default>(payload: Bytes) -> Result<M> {
@@ -276,6 +312,7 @@ pub(crate) fn error_reply(e: &LogicError) -> ConnReply {
         payload: Bytes::new(),
         bind: None,
         retry_after_ms: e.retry_after().map_or(0, retry_after_ms),
+        then_kick: 0,
     }
 }
 

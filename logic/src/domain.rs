@@ -45,6 +45,19 @@ pub enum UserStatus {
     Deleted,
 }
 
+/// Where a device's push notifications go. Stored as the client
+/// protocol's number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PushProvider {
+    /// Apple Push Notification service.
+    Apns,
+    /// Firebase Cloud Messaging (HTTP v1).
+    Fcm,
+    /// The server's push webhook.
+    Webhook,
+}
+
 /// A stored value that names no known state: the database was written by
 /// something else, or a migration is missing.
 #[derive(Debug, thiserror::Error)]
@@ -179,6 +192,36 @@ impl Stored for UserStatus {
     }
 }
 
+// === impl PushProvider ===
+
+impl PushProvider {
+    pub fn from_wire(v: i32) -> Option<PushProvider> {
+        match wire::PushProvider::try_from(v).ok()? {
+            wire::PushProvider::Apns => Some(PushProvider::Apns),
+            wire::PushProvider::Fcm => Some(PushProvider::Fcm),
+            wire::PushProvider::Webhook => Some(PushProvider::Webhook),
+            wire::PushProvider::Unspecified => None,
+        }
+    }
+
+    pub fn to_wire(self) -> wire::PushProvider {
+        match self {
+            PushProvider::Apns => wire::PushProvider::Apns,
+            PushProvider::Fcm => wire::PushProvider::Fcm,
+            PushProvider::Webhook => wire::PushProvider::Webhook,
+        }
+    }
+
+    /// The stored number (the wire's); `None` for a number no provider has.
+    pub fn from_stored(v: i64) -> Option<PushProvider> {
+        i32::try_from(v).ok().and_then(PushProvider::from_wire)
+    }
+
+    pub fn stored(self) -> i64 {
+        self.to_wire() as i64
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,5 +258,15 @@ mod tests {
         }
         assert_eq!(Role::from_wire(0), None);
         assert_eq!(Role::from_wire(99), None);
+    }
+
+    #[test]
+    fn push_providers_convert_to_the_wire_and_the_store_and_back() {
+        for p in [PushProvider::Apns, PushProvider::Fcm, PushProvider::Webhook] {
+            assert_eq!(PushProvider::from_wire(p.to_wire() as i32), Some(p));
+            assert_eq!(PushProvider::from_stored(p.stored()), Some(p));
+        }
+        assert_eq!(PushProvider::from_wire(0), None);
+        assert_eq!(PushProvider::from_stored(i64::MAX), None);
     }
 }

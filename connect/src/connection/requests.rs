@@ -273,6 +273,15 @@ impl Connection {
             payload: done.reply.payload,
             retry_after_ms: done.reply.retry_after_ms,
         });
+        // The request ended this device's session (LOGOUT, ACCOUNT_DELETE):
+        // KICKED follows the reply, then the close.
+        let then_kick = i32::try_from(done.reply.then_kick)
+            .ok()
+            .and_then(|r| KickReason::try_from(r).ok())
+            .filter(|r| *r != KickReason::Unspecified);
+        if let (Code::Ok, Some(reason)) = (code, then_kick) {
+            self.handle.kick(reason);
+        }
         self.start_serial();
         Step::Continue
     }

@@ -12,7 +12,7 @@ use crate::actor::Actor;
 use crate::auth::{kick, valid_password, valid_username};
 use crate::domain::UserStatus;
 use crate::error::{LogicError, Result};
-use crate::store::{DeviceRow, NewUser, StoreError, User};
+use crate::store::{DeviceRow, Devices, NewUser, StoreError, User};
 use crate::{paging, users, Logic};
 
 const NO_USER: LogicError = LogicError::NotFound("no such user");
@@ -118,11 +118,11 @@ impl Logic {
         self.admin_user(user_id).await?;
         let hash = self.hash(password).await?;
         self.store
-            .set_password(user_id, &hash, now_ms())
+            .set_password(user_id, &hash, now_ms(), Some(Devices::All))
             .await
             .map_err(not_found)?;
         info!(user_id, "password set by admin; tokens revoked");
-        self.kick_user(user_id, None, KickReason::TokenRevoked)
+        self.kick_user(user_id, Devices::All, KickReason::TokenRevoked)
             .await;
         Ok(())
     }
@@ -141,7 +141,7 @@ impl Logic {
             .map_err(not_found)?;
         if disabled {
             info!(user_id, "user disabled by admin");
-            self.kick_user(user_id, None, KickReason::UserDisabled)
+            self.kick_user(user_id, Devices::All, KickReason::UserDisabled)
                 .await;
         }
         self.admin_user(user_id).await
@@ -149,6 +149,14 @@ impl Logic {
 
     /// Deletes a user (see [`crate::store::Store::delete_user`]).
     pub(crate) async fn admin_delete_user(&self, user_id: u64) -> Result<()> {
+        self.delete_account(user_id, Devices::All).await?;
+        info!(user_id, "user deleted by admin");
+        Ok(())
+    }
+
+    /// Deletes a user and kicks the devices `kick` names (ACCOUNT_DELETE
+    /// closes the asking device's connection itself, after its reply).
+    pub(crate) async fn delete_account(&self, user_id: u64, kick: Devices) -> Result<()> {
         let left = match self.store.delete_user(user_id, now_ms()).await {
             Err(StoreError::Conflict) => {
                 return Err(LogicError::Conflict(
@@ -162,8 +170,7 @@ impl Logic {
                 warn!(error = %e, group_id, "member cache not invalidated after a user deletion");
             }
         }
-        info!(user_id, "user deleted by admin");
-        self.kick_user(user_id, None, KickReason::UserDisabled)
+        self.kick_user(user_id, kick, KickReason::UserDisabled)
             .await;
         Ok(())
     }
@@ -185,13 +192,13 @@ impl Logic {
             return Err(LogicError::NotFound("no such device"));
         }
         info!(user_id, device_id, "device kicked by admin");
-        self.kick_user(user_id, Some(device_id), KickReason::TokenRevoked)
+        self.kick_user(user_id, Devices::One(device_id), KickReason::TokenRevoked)
             .await;
         Ok(())
     }
 
-    /// Kicks the online devices of a user (all, or one).
-    pub(crate) async fn kick_user(&self, user_id: u64, device: Option<u64>, reason: KickReason) {
+    /// Kicks the online devices of a user that `which` names.
+    pub(crate) async fn kick_user(&self, user_id: u64, which: Devices, reason: KickReason) {
         let online = match self.presence.locate(&[user_id]).await {
             Ok(o) => o,
             Err(e) => {
@@ -200,10 +207,11 @@ impl Logic {
                 return;
             }
         };
-        for d in online
-            .iter()
-            .filter(|d| device.is_none_or(|id| id == d.device_id))
-        {
+        for d in online.iter().filter(|d| match which {
+            Devices::All => true,
+            Devices::One(id) => id == d.device_id,
+            Devices::AllBut(id) => id != d.device_id,
+        }) {
             kick(self, d.device_id, &d.at, reason).await;
         }
     }

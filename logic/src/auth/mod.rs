@@ -5,6 +5,7 @@
 //! random, given to the client once, stored only as SHA-256, compared in
 //! constant time, and expire after `token_ttl`.
 
+pub(crate) mod account;
 mod hasher;
 
 pub(crate) use hasher::Hasher;
@@ -24,7 +25,7 @@ use tern_public::time::now_ms;
 use crate::actor::Connection;
 use crate::error::{LogicError, Result};
 use crate::presence::Location;
-use crate::store::{Device, NewDevice, NewUser, StoreError};
+use crate::store::{Device, Devices, NewDevice, NewUser, StoreError};
 use crate::Logic;
 
 const MAX_DEVICE_FIELD: usize = 64;
@@ -120,7 +121,9 @@ pub(crate) async fn login(
     new_device_session(logic, conn, user.id, &device_info).await
 }
 
-/// SIGN_IN: resumes a device with its token.
+/// SIGN_IN: resumes a device with its token. A token past half its life,
+/// or one already replaced (the client missed the reply that carried its
+/// successor), is replaced: the reply carries the new one.
 pub(crate) async fn sign_in(
     logic: &Logic,
     conn: &Connection,
@@ -129,14 +132,22 @@ pub(crate) async fn sign_in(
     const INVALID: LogicError = LogicError::Unauthenticated("invalid token");
     let device = logic.store.device(req.device_id).await?.ok_or(INVALID)?;
     let presented = token_hash(&req.token);
-    let matches: bool = presented
-        .as_bytes()
-        .ct_eq(device.token_hash.as_bytes())
-        .into();
-    if !matches || device.user_id != req.user_id || device.token_hash.is_empty() {
+    let held = |stored: &str| -> bool {
+        let same: bool = presented.as_bytes().ct_eq(stored.as_bytes()).into();
+        same && !stored.is_empty()
+    };
+    // Both compared, so timing does not tell which one matched.
+    let (current, previous) = (held(&device.token_hash), held(&device.prev_token_hash));
+    if !(current || previous) || device.user_id != req.user_id {
         return Err(INVALID);
     }
-    if device.token_expires_at <= now_ms() {
+    let now = now_ms();
+    let expires_at = if current {
+        device.token_expires_at
+    } else {
+        device.prev_token_expires_at
+    };
+    if expires_at <= now {
         return Err(LogicError::Unauthenticated("token expired"));
     }
     let user = logic
@@ -147,18 +158,44 @@ pub(crate) async fn sign_in(
     if !user.is_active() {
         return Err(LogicError::Forbidden("user disabled"));
     }
-    logic.store.touch_device(device.id, now_ms()).await?;
+    let ttl = logic.cfg.token_ttl.as_millis() as i64;
+    let (token, token_expires_at_ms) = if previous || expires_at - now < ttl / 2 {
+        refresh(logic, &device, &presented).await?
+    } else {
+        logic.store.touch_device(device.id, &presented, now).await?;
+        (String::new(), 0)
+    };
     let session = open_session(logic, conn, user.id, &device).await?;
     let bind = Bind {
         user_id: user.id,
         device_id: device.id,
     };
-    Ok((
-        SignInReply {
-            session: Some(session),
-        },
-        bind,
-    ))
+    let reply = SignInReply {
+        session: Some(session),
+        token,
+        token_expires_at_ms,
+    };
+    Ok((reply, bind))
+}
+
+/// Gives `device` a new token in place of the one whose hash is `from`.
+pub(crate) async fn refresh(logic: &Logic, device: &Device, from: &str) -> Result<(String, i64)> {
+    let (token, hash) = new_token();
+    let now = now_ms();
+    let expires = now + logic.cfg.token_ttl.as_millis() as i64;
+    let refreshed = logic
+        .store
+        .refresh_device_token(device.id, from, &hash, expires, now)
+        .await?;
+    if !refreshed {
+        return Err(LogicError::Unauthenticated("the device was signed out"));
+    }
+    info!(
+        user_id = device.user_id,
+        device_id = device.id,
+        "device token refreshed"
+    );
+    Ok((token, expires))
 }
 
 async fn new_device_session(
@@ -177,7 +214,7 @@ async fn new_device_session(
             device_id, "device limit reached; oldest device removed"
         );
         logic
-            .kick_user(user_id, Some(device_id), KickReason::TokenRevoked)
+            .kick_user(user_id, Devices::One(device_id), KickReason::TokenRevoked)
             .await;
     }
     let (token, token_hash) = new_token();
@@ -329,7 +366,7 @@ fn new_token() -> (String, String) {
     (token, hash)
 }
 
-fn token_hash(token: &str) -> String {
+pub(crate) fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 

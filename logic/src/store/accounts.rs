@@ -5,7 +5,7 @@
 use sqlx::Row;
 
 use super::{id, Result, Store, StoreError, Tx};
-use crate::domain::{Stored, UserStatus};
+use crate::domain::{PushProvider, Stored, UserStatus};
 
 /// A device as admins see it.
 #[derive(Debug, Clone)]
@@ -20,28 +20,47 @@ pub struct DeviceRow {
     pub ack_seq: u64,
     pub last_seen_at: i64,
     pub created_at: i64,
+    /// The provider of its push token, when it has one.
+    pub push: Option<PushProvider>,
+}
+
+/// Which devices of a user a revocation signs out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Devices {
+    All,
+    One(u64),
+    /// Every device but this one (the one asking).
+    AllBut(u64),
 }
 
 impl Store {
-    /// Clears the tokens of every device of `user` (or only `device`).
-    async fn revoke_in(&self, tx: &mut Tx, user: u64, device: Option<u64>) -> Result<u64> {
-        let done = match device {
-            None => {
-                sqlx::query("UPDATE devices SET token_hash = '', token_expires_at = 0 WHERE user_id = ?")
-                    .bind(user as i64)
-                    .execute(&mut **tx)
-                    .await?
-            }
-            Some(d) => {
-                sqlx::query(
-                    "UPDATE devices SET token_hash = '', token_expires_at = 0 WHERE user_id = ? AND id = ?",
-                )
-                .bind(user as i64)
-                .bind(d as i64)
-                .execute(&mut **tx)
-                .await?
-            }
+    /// Signs devices of `user` out: clears their tokens (the previous one
+    /// too) and removes their push tokens, so a signed-out device is
+    /// neither signed in again nor notified.
+    async fn revoke_in(&self, tx: &mut Tx, user: u64, which: Devices) -> Result<u64> {
+        let (filter, device) = match which {
+            Devices::All => ("", None),
+            Devices::One(d) => (" AND id = ?", Some(d)),
+            Devices::AllBut(d) => (" AND id <> ?", Some(d)),
         };
+        let sql = format!(
+            "UPDATE devices SET token_hash = '', token_expires_at = 0, prev_token_hash = '', \
+             prev_token_expires_at = 0 WHERE user_id = ?{filter}"
+        );
+        let mut revoke = sqlx::query(&sql).bind(user as i64);
+        if let Some(d) = device {
+            revoke = revoke.bind(d as i64);
+        }
+        let done = revoke.execute(&mut **tx).await?;
+        let sql = format!(
+            "DELETE FROM push_tokens WHERE user_id = ?{}",
+            filter.replace(" id ", " device_id ")
+        );
+        let mut unpush = sqlx::query(&sql).bind(user as i64);
+        if let Some(d) = device {
+            unpush = unpush.bind(d as i64);
+        }
+        unpush.execute(&mut **tx).await?;
         Ok(done.rows_affected())
     }
 
@@ -60,8 +79,14 @@ impl Store {
         Ok(())
     }
 
-    /// Sets a new password hash and revokes every token of the user.
-    pub async fn set_password(&self, user: u64, hash: &str, now: i64) -> Result<()> {
+    /// Sets a new password hash and signs out the devices `revoke` names.
+    pub async fn set_password(
+        &self,
+        user: u64,
+        hash: &str,
+        now: i64,
+        revoke: Option<Devices>,
+    ) -> Result<()> {
         let mut tx = self.begin_write().await?;
         self.lock_live_user(&mut tx, user, now).await?;
         sqlx::query("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?")
@@ -70,7 +95,9 @@ impl Store {
             .bind(user as i64)
             .execute(&mut *tx)
             .await?;
-        self.revoke_in(&mut tx, user, None).await?;
+        if let Some(which) = revoke {
+            self.revoke_in(&mut tx, user, which).await?;
+        }
         self.commit(tx).await?;
         Ok(())
     }
@@ -88,7 +115,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         if status != UserStatus::Active {
-            self.revoke_in(&mut tx, user, None).await?;
+            self.revoke_in(&mut tx, user, Devices::All).await?;
         }
         self.commit(tx).await?;
         Ok(())
@@ -119,7 +146,7 @@ impl Store {
             .bind(user as i64)
             .execute(&mut *tx)
             .await?;
-        self.revoke_in(&mut tx, user, None).await?;
+        self.revoke_in(&mut tx, user, Devices::All).await?;
         sqlx::query("DELETE FROM friends WHERE user_id = ? OR friend_id = ?")
             .bind(user as i64)
             .bind(user as i64)
@@ -153,8 +180,10 @@ impl Store {
     /// Every device of a user, oldest first.
     pub async fn devices_of(&self, user: u64, now: i64) -> Result<Vec<DeviceRow>> {
         let rows = sqlx::query(
-            "SELECT id, platform, model, os_version, app_version, token_hash, token_expires_at, \
-             ack_seq, last_seen_at, created_at FROM devices WHERE user_id = ? ORDER BY id",
+            "SELECT d.id, d.platform, d.model, d.os_version, d.app_version, d.token_hash, \
+             d.token_expires_at, d.ack_seq, d.last_seen_at, d.created_at, p.provider \
+             FROM devices d LEFT JOIN push_tokens p ON p.device_id = d.id \
+             WHERE d.user_id = ? ORDER BY d.id",
         )
         .bind(user as i64)
         .fetch_all(self.pool())
@@ -173,6 +202,9 @@ impl Store {
                     ack_seq: id(r, "ack_seq")?,
                     last_seen_at: r.try_get("last_seen_at")?,
                     created_at: r.try_get("created_at")?,
+                    push: r
+                        .try_get::<Option<i64>, _>("provider")?
+                        .and_then(PushProvider::from_stored),
                 })
             })
             .collect()
@@ -189,7 +221,7 @@ impl Store {
             .await?
             .is_some();
         if exists {
-            self.revoke_in(&mut tx, user, Some(device)).await?;
+            self.revoke_in(&mut tx, user, Devices::One(device)).await?;
         }
         self.commit(tx).await?;
         Ok(exists)

@@ -13,6 +13,10 @@ pub struct Device {
     pub platform: String,
     pub token_hash: String,
     pub token_expires_at: i64,
+    /// The token this one replaced: it still signs in until the new one is
+    /// first used or it expires, so a lost refresh reply loses nothing.
+    pub prev_token_hash: String,
+    pub prev_token_expires_at: i64,
     pub ack_seq: u64,
 }
 
@@ -24,6 +28,8 @@ impl Device {
             platform: row.try_get("platform")?,
             token_hash: row.try_get("token_hash")?,
             token_expires_at: row.try_get("token_expires_at")?,
+            prev_token_hash: row.try_get("prev_token_hash")?,
+            prev_token_expires_at: row.try_get("prev_token_expires_at")?,
             ack_seq: id(row, "ack_seq")?,
         })
     }
@@ -66,7 +72,8 @@ impl Store {
 
     pub async fn device(&self, device_id: u64) -> Result<Option<Device>> {
         let row = sqlx::query(
-            "SELECT id, user_id, platform, token_hash, token_expires_at, ack_seq FROM devices WHERE id = ?",
+            "SELECT id, user_id, platform, token_hash, token_expires_at, prev_token_hash, \
+             prev_token_expires_at, ack_seq FROM devices WHERE id = ?",
         )
         .bind(device_id as i64)
         .fetch_optional(self.pool())
@@ -74,7 +81,8 @@ impl Store {
         row.as_ref().map(Device::from_row).transpose()
     }
 
-    /// Replaces a device's token (login on a known device).
+    /// Replaces a device's token (login on a known device); the previous
+    /// one stops working at once.
     pub async fn set_device_token(
         &self,
         device_id: u64,
@@ -83,7 +91,8 @@ impl Store {
         now_ms: i64,
     ) -> Result<()> {
         let done = sqlx::query(
-            "UPDATE devices SET token_hash = ?, token_expires_at = ?, last_seen_at = ? WHERE id = ?",
+            "UPDATE devices SET token_hash = ?, token_expires_at = ?, prev_token_hash = '', \
+             prev_token_expires_at = 0, last_seen_at = ? WHERE id = ?",
         )
         .bind(token_hash)
         .bind(expires_at)
@@ -97,12 +106,54 @@ impl Store {
         Ok(())
     }
 
-    pub async fn touch_device(&self, device_id: u64, now_ms: i64) -> Result<()> {
-        sqlx::query("UPDATE devices SET last_seen_at = ? WHERE id = ?")
-            .bind(now_ms)
-            .bind(device_id as i64)
-            .execute(self.pool())
-            .await?;
+    /// Gives a signed-in device a new token. `from` is the hash of the
+    /// token it presented: when that is the current one, it becomes the
+    /// previous one (still valid until the new one is used); when it is the
+    /// previous one already (the client missed a refresh), it stays so.
+    /// False when the device no longer holds `from` (signed out meanwhile).
+    pub async fn refresh_device_token(
+        &self,
+        device_id: u64,
+        from: &str,
+        token_hash: &str,
+        expires_at: i64,
+        now_ms: i64,
+    ) -> Result<bool> {
+        // MySQL assigns left to right with the new values, SQLite with the
+        // old ones: the previous token is taken before the current changes.
+        let done = sqlx::query(
+            "UPDATE devices SET \
+             prev_token_expires_at = CASE WHEN token_hash = ? THEN token_expires_at ELSE prev_token_expires_at END, \
+             prev_token_hash = CASE WHEN token_hash = ? THEN token_hash ELSE prev_token_hash END, \
+             token_hash = ?, token_expires_at = ?, last_seen_at = ? \
+             WHERE id = ? AND ? <> '' AND (token_hash = ? OR prev_token_hash = ?)",
+        )
+        .bind(from)
+        .bind(from)
+        .bind(token_hash)
+        .bind(expires_at)
+        .bind(now_ms)
+        .bind(device_id as i64)
+        .bind(from)
+        .bind(from)
+        .bind(from)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Records a sign-in with the device's current token `current`: the
+    /// token it replaced stops working, since the client has the new one.
+    pub async fn touch_device(&self, device_id: u64, current: &str, now_ms: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE devices SET last_seen_at = ?, prev_token_hash = '', prev_token_expires_at = 0 \
+             WHERE id = ? AND token_hash = ?",
+        )
+        .bind(now_ms)
+        .bind(device_id as i64)
+        .bind(current)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 
@@ -121,6 +172,10 @@ impl Store {
             sqlx::query("DELETE FROM devices WHERE id = ? AND user_id = ?")
                 .bind(device_id as i64)
                 .bind(user_id as i64)
+                .execute(self.pool())
+                .await?;
+            sqlx::query("DELETE FROM push_tokens WHERE device_id = ?")
+                .bind(device_id as i64)
                 .execute(self.pool())
                 .await?;
             evicted.push(device_id);

@@ -12,19 +12,21 @@ pub mod groups;
 mod health;
 pub(crate) mod messages;
 mod probe;
+mod push_tokens;
 pub mod read_positions;
 pub mod recall;
 mod sqlite_writer;
 mod standing;
 mod users;
 
-pub use accounts::DeviceRow;
+pub use accounts::{DeviceRow, Devices};
 pub use devices::{Device, NewDevice};
 pub use dialect::Dialect;
 pub use health::{Down, Health, Outage};
 pub use messages::{
     Appended, Existing, ListEntry, MissingUsers, NewMessage, Recipient, StoredMessage,
 };
+pub use push_tokens::PushToken;
 pub use standing::SharedGeneration;
 pub use users::{NewUser, User};
 
