@@ -75,7 +75,7 @@ mod session;
 mod tls;
 
 pub use client::{Client, Event};
-pub use commands::TEXT;
+pub use commands::{PushTarget, SignedIn, TEXT};
 pub use conversations::{Applied, ConversationView};
 pub use error::ClientError;
 pub use session::{Credentials, Session, SessionEvent, SessionOptions};

@@ -28,7 +28,7 @@ use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 
 use tern_public::proto::client::{
-    ConvType, Conversation, KickReason, Message, RoomMessage, SendReply, SendRequest,
+    ConvType, Conversation, KickReason, Message, RoomMessage, SendReply, SendRequest, TokenReply,
 };
 use tern_public::Code;
 
@@ -88,6 +88,13 @@ pub enum SessionEvent {
     Room(RoomMessage),
     /// The connection dropped; the session is reconnecting.
     Disconnected,
+    /// The server replaced the device's token at sign-in: store `creds`
+    /// in place of the old ones (the session uses them from now on). The
+    /// old token stops working once the new one has been used.
+    TokenRefreshed {
+        creds: Credentials,
+        expires_at_ms: i64,
+    },
     /// The server ended the session for good (token revoked, user disabled,
     /// signed in elsewhere, or the credentials no longer work); nothing
     /// follows.
@@ -245,7 +252,7 @@ enum End {
 async fn drive(
     shared: Arc<Shared>,
     addrs: Vec<SocketAddr>,
-    creds: Credentials,
+    mut creds: Credentials,
     mut tracker: SeqTracker,
     opts: SessionOptions,
     tx: mpsc::Sender<SessionEvent>,
@@ -260,8 +267,20 @@ async fn drive(
     for attempt in 0usize.. {
         let addr = addrs[attempt % addrs.len()];
         match sign_in(addr, &creds, &opts).await {
-            Ok((client, events, heartbeat)) => {
+            Ok((client, events, heartbeat, new_token)) => {
                 backoff = opts.backoff_min;
+                if let Some(t) = new_token {
+                    // Told before anything else, so the app stores it even
+                    // if this connection drops at once.
+                    creds.token = t.token;
+                    let refreshed = SessionEvent::TokenRefreshed {
+                        creds: creds.clone(),
+                        expires_at_ms: t.token_expires_at_ms,
+                    };
+                    if tx.send(refreshed).await.is_err() {
+                        return;
+                    }
+                }
                 let client = Arc::new(client);
                 // A reconnect asked for before this connection is done.
                 let _ = shared.reconnect.notified().now_or_never();
@@ -330,18 +349,18 @@ async fn sign_in(
     addr: SocketAddr,
     creds: &Credentials,
     opts: &SessionOptions,
-) -> Result<(Client, mpsc::Receiver<Event>, Duration), ClientError> {
+) -> Result<(Client, mpsc::Receiver<Event>, Duration, Option<TokenReply>), ClientError> {
     let timeout = opts.request_timeout;
     let connect = Client::connect_with(addr, opts.tls.as_ref());
     let (mut client, events) = tokio::time::timeout(timeout, connect)
         .await
         .map_err(|_| ClientError::Timeout)??;
     client.set_request_timeout(timeout);
-    let session = client
+    let signed = client
         .sign_in(creds.user_id, creds.device_id, &creds.token)
         .await?;
-    let heartbeat = Duration::from_secs(u64::from(session.heartbeat_interval_secs.max(1)));
-    Ok((client, events, heartbeat))
+    let heartbeat = Duration::from_secs(u64::from(signed.session.heartbeat_interval_secs.max(1)));
+    Ok((client, events, heartbeat, signed.new_token))
 }
 
 /// Hands a signed-in connection's list entries to the app in order until

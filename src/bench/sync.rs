@@ -79,7 +79,7 @@ pub async fn run(a: SyncArgs) -> anyhow::Result<()> {
     let session = client
         .sign_in(reader.user_id, reader.device_id, &reader.token)
         .await?;
-    let max = session.max_seq;
+    let max = session.session.max_seq;
     if !a.json {
         println!("list length:       {max}");
         println!("page:              {}", a.page);

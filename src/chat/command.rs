@@ -42,6 +42,19 @@ pub enum Command {
         members: Vec<String>,
     },
     Leave(String),
+    /// This user's devices.
+    Devices,
+    /// Sign another device of this user out, by its id.
+    Revoke(u64),
+    /// Change the password; the other devices stay signed in.
+    Password {
+        old: String,
+        new: String,
+    },
+    /// Sign this device out.
+    Logout,
+    /// Delete the account, confirmed with its password.
+    DeleteAccount(String),
     Help,
     Quit,
     Nothing,
@@ -60,6 +73,11 @@ commands:
   /accept <username>                accept a friend request
   /group <name> <username>...       make a group with these friends
   /leave <room>                     leave a live room
+  /devices                          your devices (* this one)
+  /revoke <device id>               sign another device of yours out
+  /password <old> <new>             change your password
+  /logout                           sign this device out
+  /delete-account <password>        delete your account
   /help   /quit";
 
 /// Parses one line; `Err` says what is wrong, for the person typing.
@@ -105,6 +123,20 @@ pub fn parse(line: &str) -> Result<Command, String> {
             _ => Err("usage: /group <name> <username>...".into()),
         },
         "leave" => one("room").map(|r| Command::Leave(r.trim_start_matches('~').to_owned())),
+        "devices" => Ok(Command::Devices),
+        "revoke" => one("device id")?
+            .parse()
+            .map(Command::Revoke)
+            .map_err(|_| "usage: /revoke <device id>: a number, as /devices shows".into()),
+        "password" => match args.as_slice() {
+            [old, new] => Ok(Command::Password {
+                old: old.to_string(),
+                new: new.to_string(),
+            }),
+            _ => Err("usage: /password <old> <new>".into()),
+        },
+        "logout" => Ok(Command::Logout),
+        "delete-account" => one("password").map(Command::DeleteAccount),
         "help" | "?" => Ok(Command::Help),
         "quit" | "exit" => Ok(Command::Quit),
         other => Err(format!("unknown command /{other}; /help lists them")),
@@ -168,6 +200,20 @@ mod tests {
         assert_eq!(parse("/quit"), Ok(Command::Quit));
         assert_eq!(parse("/list"), Ok(Command::List));
         assert_eq!(parse("/history"), Ok(Command::History));
+        assert_eq!(parse("/devices"), Ok(Command::Devices));
+        assert_eq!(parse("/revoke 42"), Ok(Command::Revoke(42)));
+        assert_eq!(
+            parse("/password old12345 new12345"),
+            Ok(Command::Password {
+                old: "old12345".into(),
+                new: "new12345".into()
+            })
+        );
+        assert_eq!(parse("/logout"), Ok(Command::Logout));
+        assert_eq!(
+            parse("/delete-account secret123"),
+            Ok(Command::DeleteAccount("secret123".into()))
+        );
     }
 
     #[test]
@@ -179,6 +225,10 @@ mod tests {
             ("/open @", "open @user"),
             ("/group crew", "usage: /group"),
             ("/dance", "unknown command /dance"),
+            ("/revoke phone", "usage: /revoke"),
+            ("/revoke", "usage: /revoke"),
+            ("/password onlyone", "usage: /password"),
+            ("/delete-account", "usage: /delete-account"),
         ] {
             let err = parse(line).unwrap_err();
             assert!(err.contains(says), "{line}: {err}");

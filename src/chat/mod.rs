@@ -170,6 +170,43 @@ impl Chat {
                 self.client().await?.room_leave(&room).await?;
                 println!("left ~{room}");
             }
+            Command::Devices => {
+                for d in self.client().await?.devices().await?.devices {
+                    let mark = if d.current { "*" } else { " " };
+                    let state = match (d.online, d.signed_in) {
+                        (true, _) => "online",
+                        (false, true) => "signed in",
+                        (false, false) => "signed out",
+                    };
+                    println!(
+                        "{mark} {} {} {} ({state})",
+                        d.device_id, d.platform, d.model
+                    );
+                }
+            }
+            Command::Revoke(device_id) => {
+                self.client().await?.revoke_device(device_id).await?;
+                println!("device {device_id} is signed out");
+            }
+            Command::Password { old, new } => {
+                self.client()
+                    .await?
+                    .change_password(&old, &new, false)
+                    .await?;
+                println!("password changed; other devices stay signed in (/devices, /revoke)");
+            }
+            Command::Logout => {
+                self.client().await?.logout().await?;
+                self.session = None;
+                self.open = None;
+                println!("signed out");
+            }
+            Command::DeleteAccount(password) => {
+                self.client().await?.delete_account(&password).await?;
+                self.session = None;
+                self.open = None;
+                println!("account deleted");
+            }
             Command::Help => println!("{HELP}"),
             Command::Quit | Command::Nothing => {}
         }
@@ -412,7 +449,8 @@ impl Chat {
         match event {
             SessionEvent::Message(m) => self.show_message(m).await,
             SessionEvent::Room(m) => self.show_room(m).await,
-            SessionEvent::Connected(_) => {}
+            // The session keeps the new token; this client stores none.
+            SessionEvent::Connected(_) | SessionEvent::TokenRefreshed { .. } => {}
             SessionEvent::Disconnected => println!("* connection lost; reconnecting"),
             SessionEvent::Ended(why) => {
                 println!("* signed out: {why}");

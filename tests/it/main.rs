@@ -15,6 +15,7 @@
 mod common;
 
 mod abuse;
+mod accounts;
 mod admin;
 mod bad_input;
 mod bench;

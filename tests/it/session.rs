@@ -37,7 +37,9 @@ async fn messages(
             SessionEvent::Message(m) => got.push(m),
             SessionEvent::Disconnected => reconnects += 1,
             SessionEvent::Ended(why) => panic!("session ended: {why}"),
-            SessionEvent::Connected(_) | SessionEvent::Room(_) => {}
+            SessionEvent::Connected(_)
+            | SessionEvent::Room(_)
+            | SessionEvent::TokenRefreshed { .. } => {}
         }
     }
     (got, reconnects)

@@ -200,7 +200,10 @@ async fn record(mut events: mpsc::Receiver<SessionEvent>, stream: Arc<Stream>) {
             SessionEvent::Ended(why) => {
                 *stream.ended.lock().expect("stream lock") = Some(why);
             }
-            SessionEvent::Room(_) | SessionEvent::Disconnected => {}
+            // The session signs in with the new token itself.
+            SessionEvent::Room(_)
+            | SessionEvent::Disconnected
+            | SessionEvent::TokenRefreshed { .. } => {}
         }
     }
 }

@@ -2,11 +2,20 @@
 
 use tern_public::proto::client::{
     AuthReply, DeviceInfo, Empty, HeartbeatReply, LoginRequest, RegisterRequest, Session,
-    SignInReply, SignInRequest,
+    SignInReply, SignInRequest, TokenReply,
 };
 use tern_public::FrameType;
 
 use crate::{Client, ClientError};
+
+/// A device signed in again with its token.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub session: Session,
+    /// The token that replaces the one presented (it was past half its
+    /// life, or replaced already), with its expiry.
+    pub new_token: Option<TokenReply>,
+}
 
 impl Client {
     /// Creates an account and signs this connection in as its first device.
@@ -44,19 +53,27 @@ impl Client {
     }
 
     /// Resumes a device with the token from an earlier register or login.
+    /// When the server replaced the token ([`SignedIn::new_token`]), keep
+    /// the new one in place of `token`: the old one stops working once the
+    /// new one is used.
     pub async fn sign_in(
         &self,
         user_id: u64,
         device_id: u64,
         token: &str,
-    ) -> Result<Session, ClientError> {
+    ) -> Result<SignedIn, ClientError> {
         let req = SignInRequest {
             user_id,
             device_id,
             token: token.into(),
         };
         let reply: SignInReply = self.request(FrameType::SignIn, &req).await?;
-        reply.session.ok_or(ClientError::Closed)
+        let session = reply.session.ok_or(ClientError::Closed)?;
+        let new_token = (!reply.token.is_empty()).then_some(TokenReply {
+            token: reply.token,
+            token_expires_at_ms: reply.token_expires_at_ms,
+        });
+        Ok(SignedIn { session, new_token })
     }
 
     /// Tells the server this connection is alive; returns the server's clock

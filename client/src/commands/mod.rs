@@ -7,6 +7,7 @@
 //! [`ClientError::Server`]: crate::ClientError::Server
 //! [`ClientError::code`]: crate::ClientError::code
 
+mod account;
 mod auth;
 mod conversations;
 mod friends;
@@ -15,6 +16,8 @@ mod messages;
 mod rooms;
 mod users;
 
+pub use account::PushTarget;
+pub use auth::SignedIn;
 pub use messages::TEXT;
 
 use tern_public::proto::client::Empty;

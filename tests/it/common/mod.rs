@@ -152,7 +152,7 @@ pub async fn sign_in(addr: SocketAddr, d: &Creds) -> (Device, tern_client::proto
         device_id: d.device_id,
         token: d.token.clone(),
     };
-    (dev, session)
+    (dev, session.session)
 }
 
 /// The device an AuthReply made of a connection.
