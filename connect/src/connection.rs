@@ -43,6 +43,8 @@ struct Identity {
 struct Done {
     request_id: u64,
     serial: bool,
+    /// A LOGOUT or ACCOUNT_DELETE (see `Connection::ending`).
+    ending: bool,
     /// Output bytes the request held until its reply (`backpressure`).
     held: usize,
     reply: ConnReply,
@@ -93,6 +95,10 @@ struct Connection {
     /// A ROOM_JOIN was taken: the close must take the connection out of
     /// the rooms. Most connections never join one, and never touch them.
     asked_to_join: bool,
+    /// A LOGOUT or ACCOUNT_DELETE is with logic: nothing more is read
+    /// until it is answered, so no request behind it runs as the device it
+    /// signs out (on success the connection closes after the reply).
+    ending: bool,
     accepted_at: Instant,
     /// What goes out with the next write; no allocation while empty.
     out: BytesMut,
@@ -128,6 +134,7 @@ impl Connection {
             inflight: None,
             serial: VecDeque::new(),
             serial_busy: false,
+            ending: false,
             auth_inflight: false,
             asked_to_join: false,
             accepted_at: Instant::now(),
@@ -166,6 +173,7 @@ impl Connection {
 
             let why = loop {
                 let can_read = self.output_has_room()
+                    && !self.ending
                     && self.in_flight() + self.serial.len() < self.node.cfg.max_inflight;
                 let was_bound = self.identity.is_some();
                 let step = tokio::select! {

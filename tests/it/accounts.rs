@@ -43,6 +43,15 @@ async fn signs_in(addr: std::net::SocketAddr, c: &Creds) -> Result<(), Option<Co
         .map_err(|e| e.code())
 }
 
+/// Signs `c` in on a new connection, which then closes.
+async fn resume(addr: std::net::SocketAddr, c: &Creds) -> tern_client::SignedIn {
+    let (client, _events) = Client::connect(addr).await.unwrap();
+    client
+        .sign_in(c.user_id, c.device_id, &c.token)
+        .await
+        .expect("sign in")
+}
+
 async fn logs_in(
     addr: std::net::SocketAddr,
     user: &str,
@@ -240,27 +249,73 @@ async fn a_refreshed_token_replaces_the_old_one_once_used(shape: Shape) {
     };
     // Until the new token is used, the old one still works (the refresh
     // reply may have been lost), and is answered with yet another token.
-    let (client, _events) = Client::connect(addr).await.unwrap();
-    let resumed = client
-        .sign_in(first.user_id, first.device_id, &first.token)
+    let third = resume(addr, &first)
         .await
-        .unwrap();
-    let third = resumed.new_token.expect("the old token is replaced again");
+        .new_token
+        .expect("the old token is replaced again");
     let third = Creds {
         token: third.token,
         ..first.clone()
     };
     // The newest is used: every older one stops working.
-    let (client, _events) = Client::connect(addr).await.unwrap();
-    let resumed = client
-        .sign_in(third.user_id, third.device_id, &third.token)
-        .await
-        .unwrap();
+    let resumed = resume(addr, &third).await;
     assert!(resumed.new_token.is_none(), "a fresh token is kept");
     for old in [&first, &second] {
         assert_eq!(signs_in(addr, old).await, Err(Some(Code::Unauthenticated)));
     }
     assert_eq!(signs_in(addr, &third).await, Ok(()));
+
+    // The plain way: the refreshed token is used, the old one dies.
+    let (device, _) = sign_in(addr, &third).await;
+    let fourth = Creds {
+        token: device.client.refresh_token().await.unwrap().token,
+        ..first.clone()
+    };
+    assert_eq!(signs_in(addr, &fourth).await, Ok(()));
+    assert_eq!(
+        signs_in(addr, &third).await,
+        Err(Some(Code::Unauthenticated))
+    );
+    // That sign-in took the device away from `device`'s connection, which
+    // may no longer refresh (it is closed, or refused).
+    assert!(device.client.refresh_token().await.is_err());
+}
+
+async fn signing_out_retires_the_previous_token_too(shape: Shape) {
+    let server = shape.start().await;
+    let addr = server.addr();
+    let phone = register(addr, "ann").await;
+    let tablet = login(addr, "ann").await;
+    let laptop = login(addr, "ann").await;
+    // Each holds a current token and the one it replaced.
+    let refreshed = |d: &Device, token: String| Creds { token, ..d.creds() };
+    let tablet_new = refreshed(&tablet, tablet.client.refresh_token().await.unwrap().token);
+    let laptop_new = refreshed(&laptop, laptop.client.refresh_token().await.unwrap().token);
+    let phone_new = refreshed(&phone, phone.client.refresh_token().await.unwrap().token);
+
+    phone.client.revoke_device(tablet.device_id).await.unwrap();
+    laptop.client.logout().await.unwrap();
+    // The device that stays keeps only its current token.
+    phone
+        .client
+        .change_password(PASSWORD, NEW_PASSWORD, true)
+        .await
+        .unwrap();
+    for dead in [
+        tablet.creds(),
+        tablet_new,
+        laptop.creds(),
+        laptop_new,
+        phone.creds(),
+    ] {
+        assert_eq!(
+            signs_in(addr, &dead).await,
+            Err(Some(Code::Unauthenticated)),
+            "device {}",
+            dead.device_id
+        );
+    }
+    assert_eq!(signs_in(addr, &phone_new).await, Ok(()));
 }
 
 async fn push_tokens_belong_to_one_device_at_a_time(shape: Shape) {
@@ -319,6 +374,25 @@ async fn push_tokens_belong_to_one_device_at_a_time(shape: Shape) {
     let bobs = bob.client.devices().await.unwrap().devices;
     assert_eq!(provider(&bobs, bob.device_id), PushProvider::Apns as i32);
 
+    // New devices registering at once (their rows share the newest keys)
+    // all succeed: the store retries what collides.
+    let mut devices = Vec::new();
+    for _ in 0..8 {
+        devices.push(login(addr, "ann").await);
+    }
+    let sets = devices.iter().enumerate().map(|(i, d)| {
+        d.client.set_push_token(PushTarget::Fcm {
+            token: format!("fcm-{i}"),
+        })
+    });
+    for set in futures::future::join_all(sets).await {
+        set.expect("a concurrent registration succeeds");
+    }
+    let listed = phone.client.devices().await.unwrap().devices;
+    for d in &devices {
+        assert_eq!(provider(&listed, d.device_id), PushProvider::Fcm as i32);
+    }
+
     bob.client.remove_push_token().await.unwrap();
     bob.client.remove_push_token().await.unwrap();
     let bobs = bob.client.devices().await.unwrap().devices;
@@ -340,19 +414,11 @@ async fn sign_in_replaces_a_token_past_half_its_life() {
     let server = start_with(open_connect(), logic).await;
     let addr = server.addr();
     let phone = register(addr, "ann").await;
-    let (client, _events) = Client::connect(addr).await.unwrap();
-    let fresh = client
-        .sign_in(phone.user_id, phone.device_id, &phone.token)
-        .await
-        .unwrap();
+    let fresh = resume(addr, &phone.creds()).await;
     assert!(fresh.new_token.is_none(), "a fresh token is kept");
     // The rule is about time: nothing to wait for but the clock.
     tokio::time::sleep(TTL / 2 + Duration::from_millis(200)).await;
-    let (client, _events) = Client::connect(addr).await.unwrap();
-    let aged = client
-        .sign_in(phone.user_id, phone.device_id, &phone.token)
-        .await
-        .unwrap();
+    let aged = resume(addr, &phone.creds()).await;
     let new = aged.new_token.expect("replaced past half its life");
     let now = tern_public::time::now_ms();
     assert!(new.token_expires_at_ms > now + (TTL.as_millis() as i64) * 3 / 4);
@@ -452,5 +518,6 @@ in_both_shapes! {
     #[tokio::test] devices_are_listed_and_another_can_be_signed_out,
     #[tokio::test] deleting_the_account_signs_out_every_device,
     #[tokio::test] a_refreshed_token_replaces_the_old_one_once_used,
+    #[tokio::test] signing_out_retires_the_previous_token_too,
     #[tokio::test] push_tokens_belong_to_one_device_at_a_time,
 }

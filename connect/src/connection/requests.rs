@@ -125,6 +125,10 @@ impl Connection {
                 self.serial.push_back((t, request));
                 self.start_serial();
             }
+            (t @ (FrameType::Logout | FrameType::AccountDelete), Some(_)) => {
+                self.ending = true;
+                self.forward(t, request, false);
+            }
             (t, _) => self.forward(t, request, false),
         }
         Step::Continue
@@ -178,6 +182,7 @@ impl Connection {
             Done {
                 request_id,
                 serial: false,
+                ending: false,
                 held,
                 reply: ConnReply {
                     code: code.as_i32(),
@@ -245,11 +250,13 @@ impl Connection {
         let node = self.node.clone();
         let request_id = request.request_id;
         let held = self.hold_reply(ty);
+        let ending = matches!(ty, FrameType::Logout | FrameType::AccountDelete);
         self.spawn_request(async move {
             let reply = node.logic.call(msg).await;
             Done {
                 request_id,
                 serial,
+                ending,
                 held,
                 reply,
             }
@@ -279,8 +286,12 @@ impl Connection {
             .ok()
             .and_then(|r| KickReason::try_from(r).ok())
             .filter(|r| *r != KickReason::Unspecified);
+        if done.ending {
+            self.ending = false;
+        }
         if let (Code::Ok, Some(reason)) = (code, then_kick) {
             self.handle.kick(reason);
+            return Step::Close(Close::Kicked(reason));
         }
         self.start_serial();
         Step::Continue

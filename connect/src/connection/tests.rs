@@ -14,7 +14,7 @@ use tokio_util::codec::Framed;
 
 use tern_public::bus::{Bus, MemoryBus, LOGIC_QUEUE};
 use tern_public::proto::bus::{Bind, ConnReply, ConnRequest};
-use tern_public::proto::client::{Kicked, Reply, Request, SignInRequest};
+use tern_public::proto::client::{KickReason, Kicked, Reply, Request, SignInRequest};
 use tern_public::{Code, Frame, FrameCodec, FrameType};
 
 use crate::{ConnectConfig, Node};
@@ -102,6 +102,14 @@ async fn harness(cfg: ConnectConfig) -> Harness {
                         let n = u64::from_be_bytes(req.payload[..8].try_into().unwrap());
                         ConnReply {
                             payload: vec![7u8; n as usize].into(),
+                            ..Default::default()
+                        }
+                    }
+                    FrameType::Logout => {
+                        // Slow enough that a frame sent behind it arrives first.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        ConnReply {
+                            then_kick: KickReason::LoggedOut as u32,
                             ..Default::default()
                         }
                     }
@@ -224,6 +232,36 @@ async fn sends_of_one_connection_reach_logic_one_at_a_time_in_order() {
     }
     assert_eq!(*h.sends_seen.lock().unwrap(), (0..20).collect::<Vec<_>>());
     assert_eq!(h.max_concurrent_sends.load(Ordering::SeqCst), 1);
+}
+
+/// LOGOUT ends the session after its reply: KICKED follows the OK, the
+/// connection closes, and a request sent behind it never reaches logic as
+/// the signed-out device.
+#[tokio::test(start_paused = true)]
+async fn logout_is_answered_then_kicked_and_nothing_behind_it_runs() {
+    let h = harness(ConnectConfig::default()).await;
+    let (mut c, _t) = open(&h, 64 * 1024);
+    sign_in(&mut c, 5).await;
+    send(&mut c, FrameType::Logout.as_u16(), 2, Bytes::new()).await;
+    send(
+        &mut c,
+        FrameType::Sync.as_u16(),
+        3,
+        8u64.to_be_bytes().to_vec(),
+    )
+    .await;
+    let r = reply(&mut c).await;
+    assert_eq!((r.request_id, r.code), (2, 0));
+    let f = c.next().await.expect("a frame").expect("decodes");
+    assert_eq!(f.ty, FrameType::Kicked.as_u16());
+    let k = Kicked::decode(f.value).unwrap();
+    assert_eq!(k.reason, KickReason::LoggedOut as i32);
+    closed_at(&mut c).await;
+    assert_eq!(
+        h.syncs.load(Ordering::SeqCst),
+        0,
+        "nothing ran after LOGOUT"
+    );
 }
 
 #[tokio::test(start_paused = true)]

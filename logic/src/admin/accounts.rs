@@ -157,13 +157,19 @@ impl Logic {
     /// Deletes a user and kicks the devices `kick` names (ACCOUNT_DELETE
     /// closes the asking device's connection itself, after its reply).
     pub(crate) async fn delete_account(&self, user_id: u64, kick: Devices) -> Result<()> {
-        let left = match self.store.delete_user(user_id, now_ms()).await {
-            Err(StoreError::Conflict) => {
+        let now = now_ms();
+        let deleted = crate::retry::run(&self.store, || async {
+            let delete = self.store.delete_user(user_id, now);
+            delete.await.map_err(LogicError::Store)
+        });
+        let left = match deleted.await {
+            Err(LogicError::Store(StoreError::Conflict)) => {
                 return Err(LogicError::Conflict(
                     "the user owns groups: transfer or dismiss them first",
                 ))
             }
-            other => other.map_err(not_found)?,
+            Err(LogicError::Store(StoreError::NotFound)) => return Err(NO_USER),
+            other => other?,
         };
         for group_id in left {
             if let Err(e) = self.members.invalidate(group_id).await {

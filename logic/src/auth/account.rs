@@ -17,7 +17,7 @@ use super::{internal, refresh, valid_password};
 use crate::actor::{Actor, Connection};
 use crate::error::{LogicError, Result};
 use crate::store::{Devices, StoreError, User};
-use crate::Logic;
+use crate::{retry, Logic};
 
 /// The device acting: these commands are a device's own.
 fn device(actor: &Actor) -> Result<(u64, u64, &Connection)> {
@@ -76,11 +76,12 @@ pub(crate) async fn change_password(
     let others = req
         .sign_out_other_devices
         .then_some(Devices::AllBut(device_id));
-    logic
-        .store
-        .set_password(user_id, &hash, now_ms(), others)
-        .await
-        .map_err(gone)?;
+    let now = now_ms();
+    retry::run(&logic.store, || async {
+        let set = logic.store.set_password(user_id, &hash, now, others);
+        set.await.map_err(gone)
+    })
+    .await?;
     info!(
         user_id,
         device_id,
@@ -99,11 +100,7 @@ pub(crate) async fn change_password(
 /// closes after the reply.
 pub(crate) async fn logout(logic: &Logic, actor: &Actor) -> Result<KickReason> {
     let (user_id, device_id, _) = device(actor)?;
-    logic
-        .store
-        .revoke_device(user_id, device_id, now_ms())
-        .await
-        .map_err(gone)?;
+    signed_out(logic, user_id, device_id).await?;
     info!(user_id, device_id, "device logged out");
     Ok(KickReason::LoggedOut)
 }
@@ -145,12 +142,7 @@ pub(crate) async fn revoke(logic: &Logic, actor: &Actor, target: u64) -> Result<
             "that is this device: use LOGOUT to sign it out",
         ));
     }
-    let found = logic
-        .store
-        .revoke_device(user_id, target, now_ms())
-        .await
-        .map_err(gone)?;
-    if !found {
+    if !signed_out(logic, user_id, target).await? {
         return Err(LogicError::NotFound("no such device"));
     }
     info!(
@@ -185,18 +177,43 @@ pub(crate) async fn delete_account(
 /// working until the new one is first used, or until it expires.
 pub(crate) async fn refresh_token(logic: &Logic, actor: &Actor) -> Result<TokenReply> {
     const SIGNED_OUT: LogicError = LogicError::Unauthenticated("the device was signed out");
-    let (user_id, device_id, _) = device(actor)?;
+    let (user_id, device_id, conn) = device(actor)?;
     let device = logic
         .store
         .device(device_id)
         .await?
         .filter(|d| d.user_id == user_id)
         .ok_or(SIGNED_OUT)?;
+    // Only the device's live connection: one left over after the device
+    // signed in elsewhere must not take its token away.
+    let online = logic
+        .presence
+        .locate(&[user_id])
+        .await
+        .map_err(|e| LogicError::Unavailable(e.to_string()))?;
+    let here = online.iter().any(|d| {
+        d.device_id == device_id && d.at.conn_id == conn.conn_id && d.at.node_id == conn.node_id
+    });
+    if !here {
+        return Err(LogicError::Unauthenticated(
+            "this connection no longer holds the device",
+        ));
+    }
     let (token, token_expires_at_ms) = refresh(logic, &device, &device.token_hash.clone()).await?;
     Ok(TokenReply {
         token,
         token_expires_at_ms,
     })
+}
+
+/// Signs one device of the user out; false if the user has no such device.
+async fn signed_out(logic: &Logic, user_id: u64, device_id: u64) -> Result<bool> {
+    let now = now_ms();
+    retry::run(&logic.store, || async {
+        let revoke = logic.store.revoke_device(user_id, device_id, now);
+        revoke.await.map_err(gone)
+    })
+    .await
 }
 
 /// The user is gone (deleted while the device was connected).

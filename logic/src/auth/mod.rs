@@ -162,7 +162,9 @@ pub(crate) async fn sign_in(
     let (token, token_expires_at_ms) = if previous || expires_at - now < ttl / 2 {
         refresh(logic, &device, &presented).await?
     } else {
-        logic.store.touch_device(device.id, &presented, now).await?;
+        if !logic.store.touch_device(device.id, &presented, now).await? {
+            return Err(INVALID);
+        }
         (String::new(), 0)
     };
     let session = open_session(logic, conn, user.id, &device).await?;

@@ -23,13 +23,22 @@ const MAX_APNS_TOPIC: usize = 255;
 /// PUSH_TOKEN_SET: this device's notifications go to `req`'s token.
 pub(crate) async fn set_token(logic: &Logic, actor: &Actor, req: PushTokenRequest) -> Result<()> {
     let token = valid(actor, req)?;
-    match logic.store.set_push_token(&token).await {
-        Err(StoreError::NotFound) => Err(LogicError::Unauthenticated("the device was signed out")),
+    let stored = crate::retry::run(&logic.store, || async {
+        logic
+            .store
+            .set_push_token(&token)
+            .await
+            .map_err(LogicError::Store)
+    });
+    match stored.await {
+        Err(LogicError::Store(StoreError::NotFound)) => {
+            Err(LogicError::Unauthenticated("the device was signed out"))
+        }
         // The same token registered by two devices at the same moment.
-        Err(StoreError::Conflict) => Err(LogicError::Conflict(
+        Err(LogicError::Store(StoreError::Conflict)) => Err(LogicError::Conflict(
             "the token is being registered by another device",
         )),
-        other => other.map_err(LogicError::from),
+        other => other,
     }?;
     info!(
         user_id = token.user_id,

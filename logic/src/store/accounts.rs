@@ -61,6 +61,18 @@ impl Store {
             unpush = unpush.bind(d as i64);
         }
         unpush.execute(&mut **tx).await?;
+        if let Devices::AllBut(kept) = which {
+            // The device that stays keeps only its current token: an older
+            // one may be the one that leaked.
+            sqlx::query(
+                "UPDATE devices SET prev_token_hash = '', prev_token_expires_at = 0 \
+                 WHERE user_id = ? AND id = ?",
+            )
+            .bind(user as i64)
+            .bind(kept as i64)
+            .execute(&mut **tx)
+            .await?;
+        }
         Ok(done.rows_affected())
     }
 

@@ -144,8 +144,10 @@ impl Store {
 
     /// Records a sign-in with the device's current token `current`: the
     /// token it replaced stops working, since the client has the new one.
-    pub async fn touch_device(&self, device_id: u64, current: &str, now_ms: i64) -> Result<()> {
-        sqlx::query(
+    /// False when the device no longer holds `current` (signed out since
+    /// it was read).
+    pub async fn touch_device(&self, device_id: u64, current: &str, now_ms: i64) -> Result<bool> {
+        let done = sqlx::query(
             "UPDATE devices SET last_seen_at = ?, prev_token_hash = '', prev_token_expires_at = 0 \
              WHERE id = ? AND token_hash = ?",
         )
@@ -154,7 +156,7 @@ impl Store {
         .bind(current)
         .execute(self.pool())
         .await?;
-        Ok(())
+        Ok(done.rows_affected() > 0)
     }
 
     /// Deletes the user's devices beyond the `keep` most recently seen and
@@ -169,15 +171,18 @@ impl Store {
         let mut evicted = Vec::new();
         for row in rows.iter().skip(keep) {
             let device_id = id(row, "id")?;
+            // The device and its push token go together.
+            let mut tx = self.begin_write().await?;
             sqlx::query("DELETE FROM devices WHERE id = ? AND user_id = ?")
                 .bind(device_id as i64)
                 .bind(user_id as i64)
-                .execute(self.pool())
+                .execute(&mut *tx)
                 .await?;
             sqlx::query("DELETE FROM push_tokens WHERE device_id = ?")
                 .bind(device_id as i64)
-                .execute(self.pool())
+                .execute(&mut *tx)
                 .await?;
+            self.commit_messages(tx).await?;
             evicted.push(device_id);
         }
         Ok(evicted)

@@ -69,25 +69,44 @@ impl Store {
             return Err(StoreError::NotFound);
         }
         let digest = PushToken::digest(t.provider, &t.token);
-        sqlx::query("DELETE FROM push_tokens WHERE device_id = ? OR token_digest = ?")
-            .bind(t.device_id as i64)
+        // The same token on another device leaves it; then this device's
+        // row is replaced in place (an UPDATE, or an INSERT when it has
+        // none). Deadlocks between concurrent registrations are retried
+        // by the caller.
+        sqlx::query("DELETE FROM push_tokens WHERE token_digest = ? AND device_id <> ?")
             .bind(&digest)
+            .bind(t.device_id as i64)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
-            "INSERT INTO push_tokens (device_id, user_id, provider, token, token_digest, \
-             apns_topic, apns_sandbox, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        let updated = sqlx::query(
+            "UPDATE push_tokens SET provider = ?, token = ?, token_digest = ?, apns_topic = ?, \
+             apns_sandbox = ?, updated_at = ? WHERE device_id = ?",
         )
-        .bind(t.device_id as i64)
-        .bind(t.user_id as i64)
         .bind(t.provider.stored())
         .bind(&t.token)
         .bind(&digest)
         .bind(&t.apns_topic)
         .bind(i64::from(t.apns_sandbox))
         .bind(t.updated_at)
+        .bind(t.device_id as i64)
         .execute(&mut *tx)
         .await?;
+        if updated.rows_affected() == 0 {
+            sqlx::query(
+                "INSERT INTO push_tokens (device_id, user_id, provider, token, token_digest, \
+                 apns_topic, apns_sandbox, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(t.device_id as i64)
+            .bind(t.user_id as i64)
+            .bind(t.provider.stored())
+            .bind(&t.token)
+            .bind(&digest)
+            .bind(&t.apns_topic)
+            .bind(i64::from(t.apns_sandbox))
+            .bind(t.updated_at)
+            .execute(&mut *tx)
+            .await?;
+        }
         // No status or relation changed: the send standing caches stay.
         self.commit_messages(tx).await
     }
