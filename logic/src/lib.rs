@@ -25,7 +25,7 @@ pub(crate) mod metrics;
 mod paging;
 pub mod peers;
 pub(crate) mod presence;
-mod push;
+pub mod push;
 mod redis_conn;
 mod retry;
 pub mod room_counts;

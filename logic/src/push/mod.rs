@@ -1,5 +1,9 @@
-//! Push notifications for devices that are not connected. So far: where
-//! each device wants them (its push token, types 96-97, and the admin API).
+//! Push notifications for devices that are not connected: where each
+//! device wants them (its push token, types 96-97, and the admin API), and
+//! the providers that deliver them.
+
+pub mod config;
+pub mod provider;
 
 use tracing::info;
 
