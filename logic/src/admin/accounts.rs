@@ -1,7 +1,7 @@
-//! Accounts and devices as admins manage them. Taking access away (password
-//! change, disable, delete, device kick) revokes tokens in the store first,
-//! then kicks the live connections: a kick that is lost leaves a connection
-//! whose token no longer signs in anywhere.
+//! Accounts, devices and their push tokens as admins manage them. Taking
+//! access away (password change, disable, delete, device kick) revokes
+//! tokens in the store first, then kicks the live connections: a kick that
+//! is lost leaves a connection whose token no longer signs in anywhere.
 
 use tracing::{info, warn};
 
@@ -12,10 +12,12 @@ use crate::actor::Actor;
 use crate::auth::{kick, valid_password, valid_username};
 use crate::domain::UserStatus;
 use crate::error::{LogicError, Result};
-use crate::store::{DeviceRow, Devices, NewUser, StoreError, User};
+use crate::store::{DeviceRow, Devices, NewUser, PushToken, StoreError, User};
 use crate::{paging, users, Logic};
 
 const NO_USER: LogicError = LogicError::NotFound("no such user");
+const NO_DEVICE: LogicError = LogicError::NotFound("no such device");
+const NO_PUSH_TOKEN: LogicError = LogicError::NotFound("the device has no push token");
 const MAX_NICKNAME: usize = 64;
 
 /// A page of users in username order.
@@ -195,12 +197,42 @@ impl Logic {
             .await
             .map_err(not_found)?;
         if !found {
-            return Err(LogicError::NotFound("no such device"));
+            return Err(NO_DEVICE);
         }
         info!(user_id, device_id, "device kicked by admin");
         self.kick_user(user_id, Devices::One(device_id), KickReason::TokenRevoked)
             .await;
         Ok(())
+    }
+
+    /// The push token of a device of a user.
+    pub(crate) async fn admin_push_token(&self, user_id: u64, device_id: u64) -> Result<PushToken> {
+        self.admin_device(user_id, device_id).await?;
+        self.store
+            .push_token(user_id, device_id)
+            .await?
+            .ok_or(NO_PUSH_TOKEN)
+    }
+
+    /// Removes the push token of a device of a user: it is no longer
+    /// notified until it registers one again. Its sign-in stays.
+    pub(crate) async fn admin_remove_push_token(&self, user_id: u64, device_id: u64) -> Result<()> {
+        self.admin_device(user_id, device_id).await?;
+        if !self.store.remove_push_token(user_id, device_id).await? {
+            return Err(NO_PUSH_TOKEN);
+        }
+        info!(user_id, device_id, "push token removed by admin");
+        Ok(())
+    }
+
+    /// Checks that the user exists and the device is one of its own, so
+    /// the push token routes tell a wrong id from a missing token.
+    async fn admin_device(&self, user_id: u64, device_id: u64) -> Result<()> {
+        self.admin_user(user_id).await?;
+        match self.store.device(device_id).await? {
+            Some(d) if d.user_id == user_id => Ok(()),
+            _ => Err(NO_DEVICE),
+        }
     }
 
     /// Kicks the online devices of a user that `which` names.

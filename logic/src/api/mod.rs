@@ -90,6 +90,7 @@ impl FromRef<ApiState> for Arc<Logic> {
     paths(
         users::create, users::list, users::get_one, users::update, users::set_password,
         users::disable, users::enable, users::remove, users::devices, users::kick_device,
+        users::push_token, users::remove_push_token,
         friends::list, friends::remove,
         groups::create, groups::list, groups::get_one, groups::update, groups::dismiss,
         members::list, members::add, members::remove, members::change,
@@ -102,11 +103,12 @@ impl FromRef<ApiState> for Arc<Logic> {
     components(schemas(
         ErrorBody, error::ErrorDetail,
         users::User, users::NewUser, users::UserChanges, users::NewPassword, users::UserPage,
-        users::Device, users::DeviceList,
+        users::Device, users::DeviceList, users::PushToken,
         friends::Friend, friends::FriendPage,
         groups::Group, groups::NewGroup, groups::GroupChanges, groups::GroupPage,
         members::Member, members::MemberPage, members::NewMembers, members::MemberChanges,
         crate::domain::Role, crate::domain::FriendState, crate::domain::UserStatus,
+        crate::domain::PushProvider,
         messages::Target, messages::NewMessage, messages::Sent, messages::Message,
         messages::MessagePage,
         conversations::ConvKind, conversations::Conversation, conversations::ConversationPage,

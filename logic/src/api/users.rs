@@ -1,5 +1,5 @@
 //! `/api/v1/users`: accounts (create, get, list, update, password,
-//! disable/enable, delete) and their devices (list, kick).
+//! disable/enable, delete) and their devices (list, kick, push token).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -11,8 +11,8 @@ use utoipa::{IntoParams, ToSchema};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{page_limit, Admin, ApiJson, ApiPath, ApiQuery};
 use super::ApiState;
-use crate::domain::UserStatus;
-use crate::store::{DeviceRow, User as UserRow};
+use crate::domain::{PushProvider, UserStatus};
+use crate::store::{DeviceRow, PushToken as PushTokenRow, User as UserRow};
 
 pub fn router() -> Router<ApiState> {
     Router::new()
@@ -28,6 +28,10 @@ pub fn router() -> Router<ApiState> {
         .route(
             "/api/v1/users/{user_id}/devices/{device_id}",
             delete(kick_device),
+        )
+        .route(
+            "/api/v1/users/{user_id}/devices/{device_id}/push-token",
+            get(push_token).delete(remove_push_token),
         )
 }
 
@@ -126,6 +130,8 @@ pub struct Device {
     pub ack_seq: u64,
     pub last_seen_at_ms: i64,
     pub created_at_ms: i64,
+    /// The provider of its push token; null when it has none.
+    pub push_provider: Option<PushProvider>,
 }
 
 impl From<DeviceRow> for Device {
@@ -140,6 +146,7 @@ impl From<DeviceRow> for Device {
             ack_seq: d.ack_seq,
             last_seen_at_ms: d.last_seen_at,
             created_at_ms: d.created_at,
+            push_provider: d.push,
         }
     }
 }
@@ -147,6 +154,35 @@ impl From<DeviceRow> for Device {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeviceList {
     pub devices: Vec<Device>,
+}
+
+/// Where a device's notifications go, as the device registered it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PushToken {
+    pub device_id: u64,
+    /// `apns`, `fcm` or `webhook`.
+    pub provider: PushProvider,
+    /// APNs: the device token in hex; FCM: the registration token;
+    /// webhook: what the app registered.
+    pub token: String,
+    /// APNs: the app's bundle id; empty for the server's default topic.
+    pub apns_topic: String,
+    /// APNs: the development environment.
+    pub apns_sandbox: bool,
+    pub updated_at_ms: i64,
+}
+
+impl From<PushTokenRow> for PushToken {
+    fn from(t: PushTokenRow) -> PushToken {
+        PushToken {
+            device_id: t.device_id,
+            provider: t.provider,
+            token: t.token,
+            apns_topic: t.apns_topic,
+            apns_sandbox: t.apns_sandbox,
+            updated_at_ms: t.updated_at,
+        }
+    }
 }
 
 /// Create a user that can log in with the password.
@@ -370,5 +406,49 @@ pub async fn kick_device(
     ApiPath((user_id, device_id)): ApiPath<(u64, u64)>,
 ) -> Result<StatusCode, ApiError> {
     s.logic.admin_kick_device(user_id, device_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A device's push token.
+#[utoipa::path(
+    get, path = "/api/v1/users/{user_id}/devices/{device_id}/push-token",
+    params(("user_id" = u64, Path), ("device_id" = u64, Path)),
+    responses(
+        (status = 200, body = PushToken),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, description = "No such user or device, or the device has no push token",
+         body = ErrorBody),
+    ),
+    security(("bearer" = [])), tag = "users"
+)]
+pub async fn push_token(
+    _: Admin,
+    State(s): State<ApiState>,
+    ApiPath((user_id, device_id)): ApiPath<(u64, u64)>,
+) -> Result<Json<PushToken>, ApiError> {
+    Ok(Json(
+        s.logic.admin_push_token(user_id, device_id).await?.into(),
+    ))
+}
+
+/// Remove a device's push token: it gets no notifications until it
+/// registers one again. It stays signed in.
+#[utoipa::path(
+    delete, path = "/api/v1/users/{user_id}/devices/{device_id}/push-token",
+    params(("user_id" = u64, Path), ("device_id" = u64, Path)),
+    responses(
+        (status = 204, description = "Push token removed"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, description = "No such user or device, or the device has no push token",
+         body = ErrorBody),
+    ),
+    security(("bearer" = [])), tag = "users"
+)]
+pub async fn remove_push_token(
+    _: Admin,
+    State(s): State<ApiState>,
+    ApiPath((user_id, device_id)): ApiPath<(u64, u64)>,
+) -> Result<StatusCode, ApiError> {
+    s.logic.admin_remove_push_token(user_id, device_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -4,6 +4,7 @@
 
 mod groups;
 mod messages;
+mod push_tokens;
 mod users;
 
 use std::sync::Arc;
@@ -102,6 +103,14 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/users/{user_id}/enable"),
     ("get", "/api/v1/users/{user_id}/devices"),
     ("delete", "/api/v1/users/{user_id}/devices/{device_id}"),
+    (
+        "get",
+        "/api/v1/users/{user_id}/devices/{device_id}/push-token",
+    ),
+    (
+        "delete",
+        "/api/v1/users/{user_id}/devices/{device_id}/push-token",
+    ),
     ("get", "/api/v1/users/{user_id}/friends"),
     ("delete", "/api/v1/users/{user_id}/friends/{friend_id}"),
     ("get", "/api/v1/users/{user_id}/messages"),

@@ -17,7 +17,7 @@ use crate::actor::{Actor, Connection};
 use crate::error::LogicError;
 use crate::{auth, friends};
 
-const PASSWORD: &str = "correct horse";
+pub(super) const PASSWORD: &str = "correct horse";
 
 fn conn(conn_id: u64) -> Connection {
     Connection {
@@ -42,7 +42,7 @@ pub(super) async fn create(api: &Api, name: &str) -> u64 {
 }
 
 /// Logs `name` in on connection `conn_id` of node n1: a new device.
-async fn login(
+pub(super) async fn login(
     api: &Api,
     name: &str,
     password: &str,
