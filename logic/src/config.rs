@@ -3,6 +3,8 @@
 use std::time::Duration;
 
 use tern_public::bus::Subjects;
+
+use crate::push::config::PushConfig;
 use tern_public::codec::DEFAULT_MAX_FRAME_LEN;
 
 /// Who may send one-to-one messages to whom, and put whom into a group
@@ -69,6 +71,8 @@ pub struct LogicConfig {
     pub max_devices_per_user: u32,
     /// How often this node looks for connect nodes whose liveness expired.
     pub node_sweep_interval: Duration,
+    /// Offline push notifications: providers and wording.
+    pub push: PushConfig,
     pub subjects: Subjects,
 }
 
@@ -97,6 +101,7 @@ impl Default for LogicConfig {
             auth_lockout_max: Duration::from_secs(15 * 60),
             max_devices_per_user: 50,
             node_sweep_interval: Duration::from_secs(1),
+            push: PushConfig::default(),
             subjects: Subjects::default(),
         }
     }

@@ -19,6 +19,7 @@ use tern_public::{Frame, FrameType};
 
 use crate::metrics::LogicMetrics;
 use crate::presence::{OnlineDevice, Presence};
+use crate::push::Wake;
 use crate::store::NewMessage;
 use crate::tasks::Stage;
 use crate::wire::new_message;
@@ -42,12 +43,21 @@ pub(crate) struct Committed {
 pub(crate) struct FanoutTx {
     tx: mpsc::Sender<(Instant, Vec<Committed>)>,
     metrics: LogicMetrics,
+    /// Offline push, when configured: told whose lists grew.
+    notify: Option<Arc<Wake>>,
 }
 
 impl FanoutTx {
     /// Queues a committed batch for pushing, without waiting: the lists
     /// are the truth, so a full queue costs pushes, never a commit.
     pub(crate) async fn push(&self, batch: Vec<Committed>) {
+        if let Some(notify) = &self.notify {
+            notify.users(
+                batch
+                    .iter()
+                    .flat_map(|c| c.msg.recipients.iter().map(|r| r.user_id)),
+            );
+        }
         match self.tx.try_send((Instant::now(), batch)) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full((_, b))) => {
@@ -72,6 +82,7 @@ pub(crate) fn start(
     bus: Arc<dyn Bus>,
     subjects: Subjects,
     metrics: LogicMetrics,
+    notify: Option<Arc<Wake>>,
     stage: &Stage,
 ) -> FanoutTx {
     let (tx, rx) = mpsc::channel::<(Instant, Vec<Committed>)>(QUEUE);
@@ -85,7 +96,11 @@ pub(crate) fn start(
         };
         pushing.run(rx, stop).await;
     });
-    FanoutTx { tx, metrics }
+    FanoutTx {
+        tx,
+        metrics,
+        notify,
+    }
 }
 
 /// How long a stopping fan-out keeps pushing what it had queued.

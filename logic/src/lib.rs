@@ -118,6 +118,9 @@ pub struct Logic {
     committing: Stage,
     /// Fan-out; stopped once nothing commits any more.
     pushing: Stage,
+    /// Offline push planning and sending; stopped last (what it leaves in
+    /// the outbox, any node sends later).
+    notifying: Stage,
 }
 
 impl Logic {
@@ -133,16 +136,26 @@ impl Logic {
         } = live;
         let metrics = LogicMetrics::default();
         let (committing, pushing) = (Stage::default(), Stage::default());
+        let providers = match push::Providers::from_config(&cfg.push) {
+            Ok(p) => p,
+            Err(e) => {
+                // The command line checks the settings before it starts.
+                tracing::error!(error = %e, "push providers unusable; push is off");
+                push::Providers::default()
+            }
+        };
+        let wake = (!providers.is_empty()).then(|| Arc::new(push::Wake::default()));
         let fanout = fanout::start(
             presence.clone(),
             bus.clone(),
             cfg.subjects.clone(),
             metrics.clone(),
+            wake.clone(),
             &pushing,
         );
         let batcher = Batcher::start(store.clone(), fanout.clone(), &cfg, &committing);
         let hasher = auth::Hasher::start(cfg.max_concurrent_hashes);
-        Arc::new(Logic {
+        let logic = Arc::new(Logic {
             cfg,
             store,
             presence,
@@ -157,7 +170,12 @@ impl Logic {
             metrics,
             committing,
             pushing,
-        })
+            notifying: Stage::default(),
+        });
+        if let Some(wake) = wake {
+            push::start(&logic, wake, providers, &logic.notifying);
+        }
+        logic
     }
 
     /// Stops the background tasks and waits for them: group commit commits
@@ -167,6 +185,7 @@ impl Logic {
     pub async fn shutdown(&self) {
         self.committing.stop().await;
         self.pushing.stop().await;
+        self.notifying.stop().await;
     }
 
     /// Adds this node's metrics to `registry`.

@@ -26,6 +26,18 @@ pub struct PoolLabels {
     pub state: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProviderLabels {
+    pub provider: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PushFailureLabels {
+    pub provider: &'static str,
+    /// unregistered, rejected, gave_up, expired, signed_out, no_provider
+    pub reason: &'static str,
+}
+
 /// Seconds from 100 µs to ~26 s, doubling.
 fn latency() -> Histogram {
     Histogram::new(exponential_buckets(0.0001, 2.0, 18))
@@ -46,6 +58,16 @@ pub struct LogicMetrics {
     pub pushes_dropped: Counter,
     /// Database connections by state (idle, in_use), read at scrape time.
     pub db_connections: Family<PoolLabels, Gauge>,
+    /// Push notifications a provider accepted.
+    pub push_sent: Family<ProviderLabels, Counter>,
+    /// Push notifications given up, by why.
+    pub push_failed: Family<PushFailureLabels, Counter>,
+    /// Push notifications a provider asked to be sent again later.
+    pub push_retried: Family<ProviderLabels, Counter>,
+    /// Planned to accepted by the provider, retries included.
+    pub push_seconds: Family<ProviderLabels, Histogram, fn() -> Histogram>,
+    /// Notifications in the outbox (all nodes'), read every few seconds.
+    pub push_outbox_depth: Gauge,
 }
 
 impl Default for LogicMetrics {
@@ -57,6 +79,11 @@ impl Default for LogicMetrics {
             commit_push_seconds: latency(),
             pushes_dropped: Counter::default(),
             db_connections: Family::default(),
+            push_sent: Family::default(),
+            push_failed: Family::default(),
+            push_retried: Family::default(),
+            push_seconds: Family::new_with_constructor(latency),
+            push_outbox_depth: Gauge::default(),
         }
     }
 }
@@ -94,6 +121,31 @@ impl LogicMetrics {
             "db_connections",
             "Database pool connections by state",
             self.db_connections.clone(),
+        );
+        r.register(
+            "push_sent",
+            "Push notifications accepted by their provider",
+            self.push_sent.clone(),
+        );
+        r.register(
+            "push_failed",
+            "Push notifications given up, by provider and reason",
+            self.push_failed.clone(),
+        );
+        r.register(
+            "push_retried",
+            "Push notifications their provider asked to be sent again later",
+            self.push_retried.clone(),
+        );
+        r.register(
+            "push_seconds",
+            "Push notification planned to accepted by its provider",
+            self.push_seconds.clone(),
+        );
+        r.register(
+            "push_outbox_depth",
+            "Push notifications waiting in the outbox",
+            self.push_outbox_depth.clone(),
         );
     }
 }

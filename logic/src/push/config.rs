@@ -21,6 +21,9 @@ pub struct PushConfig {
     pub lease: Duration,
     /// Notifications in flight at once per logic node.
     pub concurrency: usize,
+    /// How often a node looks for users whose list is ahead of their push
+    /// cursor (what a node that died between commit and planning left).
+    pub sweep: Duration,
 }
 
 impl Default for PushConfig {
@@ -33,6 +36,7 @@ impl Default for PushConfig {
             max_age: Duration::from_secs(3600),
             lease: Duration::from_secs(30),
             concurrency: 64,
+            sweep: Duration::from_secs(5),
         }
     }
 }

@@ -1,9 +1,28 @@
 //! Push notifications for devices that are not connected: where each
-//! device wants them (its push token, types 96-97, and the admin API), and
-//! the providers that deliver them.
+//! device wants them (its push token, types 96-97, and the admin API),
+//! which entries notify whom ([`planner`]), and sending them through an
+//! outbox in the database ([`sender`]) to the providers.
+//!
+//! The user's list is the source: after each commit the committing node
+//! is told whose lists grew ([`Wake`]), and every node also sweeps for
+//! users whose list is ahead of their push cursor, so a node that dies
+//! between commit and planning loses nothing.
 
 pub mod config;
+pub(crate) mod planner;
 pub mod provider;
+pub(crate) mod sender;
+
+pub use sender::Providers;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, Weak};
+
+use futures::StreamExt;
+use tokio::sync::Notify;
+use tracing::warn;
+
+use crate::tasks::Stage;
 
 use tracing::info;
 
@@ -23,6 +42,122 @@ const MAX_FCM_TOKEN: usize = 4096;
 const MAX_WEBHOOK_TOKEN: usize = 1024;
 /// A bundle id, possibly with APNs's suffix (".voip", ".complication").
 const MAX_APNS_TOPIC: usize = 255;
+
+/// Users past this many waiting to be planned are left to the sweep.
+const MAX_WAKE: usize = 100_000;
+/// Users planned at once.
+const PLANNING: usize = 8;
+/// Users read per sweep and per cursor lookup.
+const SWEEP_USERS: u32 = 500;
+/// How often the outbox depth gauge is read.
+const DEPTH_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Whose lists grew since the planner last looked: bounded, deduplicated.
+#[derive(Default)]
+pub(crate) struct Wake {
+    users: Mutex<HashSet<u64>>,
+    notify: Notify,
+}
+
+impl Wake {
+    pub(crate) fn users(&self, ids: impl Iterator<Item = u64>) {
+        {
+            let mut users = self.users.lock().expect("wake lock");
+            for id in ids {
+                if users.len() >= MAX_WAKE {
+                    break;
+                }
+                users.insert(id);
+            }
+        }
+        self.notify.notify_one();
+    }
+
+    fn take(&self) -> Vec<u64> {
+        let mut users = self.users.lock().expect("wake lock");
+        users.drain().collect()
+    }
+}
+
+/// Starts the planner and the sender on `stage`, for as long as `logic`
+/// lives and the stage runs.
+pub(crate) fn start(logic: &Arc<Logic>, wake: Arc<Wake>, providers: Providers, stage: &Stage) {
+    let send_now = Arc::new(Notify::new());
+    let planner = Arc::downgrade(logic);
+    let sender_wake = send_now.clone();
+    let sweep_every = logic.cfg.push.sweep;
+    stage.spawn(|stop| async move {
+        let mut sweep = tokio::time::interval(sweep_every);
+        loop {
+            let swept = tokio::select! {
+                () = stop.cancelled() => return,
+                () = wake.notify.notified() => false,
+                _ = sweep.tick() => true,
+            };
+            let Some(logic) = planner.upgrade() else {
+                return;
+            };
+            plan_round(&logic, &wake, swept).await;
+            sender_wake.notify_one();
+        }
+    });
+    let sender: Weak<Logic> = Arc::downgrade(logic);
+    stage.spawn(|stop| async move {
+        let mut depth_at = tokio::time::Instant::now();
+        loop {
+            let Some(logic) = sender.upgrade() else { return };
+            let cfg = &logic.cfg.push;
+            let sent = tokio::select! {
+                () = stop.cancelled() => return,
+                n = sender::send_due(&logic.store, &providers, &logic.metrics, cfg.lease, cfg.concurrency) => n,
+            };
+            if depth_at.elapsed() >= DEPTH_EVERY {
+                depth_at = tokio::time::Instant::now();
+                if let Ok(depth) = logic.store.push_outbox_depth().await {
+                    logic.metrics.push_outbox_depth.set(depth as i64);
+                }
+            }
+            drop(logic);
+            if sent == 0 {
+                // Retries come due by the clock: look again within a second.
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = send_now.notified() => {}
+                    () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    });
+}
+
+/// Plans the users woken, and on a sweep those whose list is ahead of
+/// their cursor.
+async fn plan_round(logic: &Logic, wake: &Wake, swept: bool) {
+    let mut users = wake.take();
+    if swept {
+        match logic.store.push_lagging(SWEEP_USERS).await {
+            Ok(lagging) => users.extend(lagging),
+            Err(e) => warn!(error = %e, "push sweep failed"),
+        }
+    }
+    users.sort_unstable();
+    users.dedup();
+    let mut with_cursor = Vec::new();
+    for chunk in users.chunks(SWEEP_USERS as usize) {
+        match logic.store.push_cursor_users(chunk).await {
+            Ok(found) => with_cursor.extend(found),
+            // The sweep finds them later.
+            Err(e) => warn!(error = %e, "push planning: cursors not read"),
+        }
+    }
+    futures::stream::iter(with_cursor)
+        .for_each_concurrent(PLANNING, |user_id| async move {
+            if let Err(e) = planner::plan_user(logic, user_id).await {
+                warn!(error = %e, user_id, "push planning failed; the sweep retries");
+            }
+        })
+        .await;
+}
 
 /// PUSH_TOKEN_SET: this device's notifications go to `req`'s token.
 pub(crate) async fn set_token(logic: &Logic, actor: &Actor, req: PushTokenRequest) -> Result<()> {

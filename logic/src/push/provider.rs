@@ -63,7 +63,10 @@ pub enum Outcome {
     /// Try again later (429, 5xx, a network error, an expired auth token):
     /// after `after` when the provider said (Retry-After), else the
     /// sender's backoff.
-    Retry { after: Option<Duration>, why: String },
+    Retry {
+        after: Option<Duration>,
+        why: String,
+    },
     /// Refused for good (a malformed request, a wrong topic): drop it.
     Rejected(String),
 }

@@ -148,6 +148,24 @@ impl Dialect {
     /// Starts a transaction that will write. SQLite takes the write lock at
     /// once: a deferred transaction that reads first fails with SQLITE_BUSY
     /// when another writer commits before its first write.
+    /// An INSERT that skips rows whose unique key is taken.
+    pub(crate) fn insert_ignore(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "INSERT OR IGNORE",
+            Dialect::MySql => "INSERT IGNORE",
+        }
+    }
+
+    /// The end of a SELECT that claims rows in a write transaction: rows
+    /// another transaction holds are passed over (MariaDB 10.6+, MySQL 8).
+    /// SQLite's write transactions run one at a time, so it needs none.
+    pub(crate) fn skip_locked(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "",
+            Dialect::MySql => " FOR UPDATE SKIP LOCKED",
+        }
+    }
+
     pub(crate) fn begin_write_sql(self) -> &'static str {
         match self {
             Dialect::Sqlite => "BEGIN IMMEDIATE",

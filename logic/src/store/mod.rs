@@ -12,6 +12,7 @@ pub mod groups;
 mod health;
 pub(crate) mod messages;
 mod probe;
+mod push_outbox;
 mod push_tokens;
 pub mod read_positions;
 pub mod recall;
@@ -26,6 +27,7 @@ pub use health::{Down, Health, Outage};
 pub use messages::{
     Appended, Existing, ListEntry, MissingUsers, NewMessage, Recipient, StoredMessage,
 };
+pub use push_outbox::{Claimed, OutboxRow};
 pub use push_tokens::PushToken;
 pub use standing::SharedGeneration;
 pub use users::{NewUser, User};
@@ -375,6 +377,8 @@ pub(crate) fn parse_state<T: crate::domain::Stored>(value: &str) -> T {
 
 #[cfg(test)]
 mod conversation_tests;
+#[cfg(test)]
+mod push_tests;
 #[cfg(test)]
 mod social_tests;
 #[cfg(test)]

@@ -25,7 +25,7 @@ pub struct PushToken {
 }
 
 impl PushToken {
-    fn from_row(row: &AnyRow) -> Result<PushToken> {
+    pub(super) fn from_row(row: &AnyRow) -> Result<PushToken> {
         let stored: i64 = row.try_get("provider")?;
         let provider = PushProvider::from_stored(stored)
             .ok_or_else(|| sqlx::Error::Decode(format!("unknown push provider {stored}").into()))?;
@@ -67,6 +67,29 @@ impl Store {
         .await?;
         if live.rows_affected() == 0 {
             return Err(StoreError::NotFound);
+        }
+        // The user's first push token starts its push cursor at the head
+        // of its list: what came before is not news to the new device.
+        let others: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM push_tokens WHERE user_id = ? AND device_id <> ?",
+        )
+        .bind(t.user_id as i64)
+        .bind(t.device_id as i64)
+        .fetch_one(&mut *tx)
+        .await?;
+        if others == 0 {
+            sqlx::query("DELETE FROM push_cursors WHERE user_id = ?")
+                .bind(t.user_id as i64)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO push_cursors (user_id, pushed_seq) \
+                 SELECT ?, COALESCE(MAX(seq), 0) FROM user_seqs WHERE user_id = ?",
+            )
+            .bind(t.user_id as i64)
+            .bind(t.user_id as i64)
+            .execute(&mut *tx)
+            .await?;
         }
         let digest = PushToken::digest(t.provider, &t.token);
         // The same token on another device leaves it; then this device's

