@@ -66,7 +66,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut connect_cfg = args.connect_config();
     connect_cfg.tls = args.tls.load()?;
     let scheme = reload_on_sighup(&connect_cfg);
-    let server = Standalone::start(store, connect_cfg, args.logic_config(), Some(token))
+    let server = Standalone::start(store, connect_cfg, args.logic_config()?, Some(token))
         .await?
         .with_http(args.http_config());
     let stop = shutdown_signal();
@@ -120,7 +120,7 @@ async fn logic(args: LogicArgs) -> anyhow::Result<()> {
         .node_id
         .clone()
         .unwrap_or_else(|| tern::cli::fresh_node_id("logic"));
-    let cfg = args.logic_config();
+    let cfg = args.logic_config()?;
     let backends = LogicBackends::open(
         &args.database_url,
         args.redis_url

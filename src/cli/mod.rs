@@ -3,7 +3,10 @@
 
 mod http;
 mod limits;
+mod push;
 mod tls;
+
+pub use push::PushArgs;
 
 pub use http::HttpLimits;
 pub use limits::{Common, ConnectLimits, LogicLimits, Policy};
@@ -78,6 +81,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub logic: LogicLimits,
     #[command(flatten)]
+    pub push: PushArgs,
+    #[command(flatten)]
     pub http: HttpLimits,
 }
 
@@ -149,6 +154,8 @@ pub struct LogicArgs {
     #[command(flatten)]
     pub logic: LogicLimits,
     #[command(flatten)]
+    pub push: PushArgs,
+    #[command(flatten)]
     pub http: HttpLimits,
 }
 
@@ -210,8 +217,8 @@ fn connect_config(node_id: String, common: &Common, l: &ConnectLimits) -> Connec
     }
 }
 
-fn logic_config(common: &Common, l: &LogicLimits) -> LogicConfig {
-    LogicConfig {
+fn logic_config(common: &Common, l: &LogicLimits, push: &PushArgs) -> anyhow::Result<LogicConfig> {
+    Ok(LogicConfig {
         token_ttl: Duration::from_secs(l.token_ttl_secs),
         sync_max_limit: l.sync_max_limit,
         sync_default_limit: l.sync_max_limit.min(100),
@@ -231,8 +238,9 @@ fn logic_config(common: &Common, l: &LogicLimits) -> LogicConfig {
         auth_attempts_per_addr_per_min: l.auth_attempts_per_address_per_minute,
         auth_lockout_max: Duration::from_secs(l.auth_lockout_max_secs),
         max_devices_per_user: l.max_devices_per_user,
+        push: push.config()?,
         ..LogicConfig::default()
-    }
+    })
 }
 
 impl ServeArgs {
@@ -246,8 +254,9 @@ impl ServeArgs {
         connect_config(self.node_id.clone(), &self.common, &self.connect)
     }
 
-    pub fn logic_config(&self) -> LogicConfig {
-        logic_config(&self.common, &self.logic)
+    /// The logic settings; fails on unusable push credentials.
+    pub fn logic_config(&self) -> anyhow::Result<LogicConfig> {
+        logic_config(&self.common, &self.logic, &self.push)
     }
 
     /// The HTTP port's bounds; it shuts down within the drain grace.
@@ -285,8 +294,9 @@ impl LogicArgs {
         check_content(&self.common, &self.logic)
     }
 
-    pub fn logic_config(&self) -> LogicConfig {
-        logic_config(&self.common, &self.logic)
+    /// The logic settings; fails on unusable push credentials.
+    pub fn logic_config(&self) -> anyhow::Result<LogicConfig> {
+        logic_config(&self.common, &self.logic, &self.push)
     }
 
     /// The HTTP port's bounds; it shuts down within the drain grace.

@@ -177,3 +177,47 @@ fn every_http_port_is_bounded_and_shuts_down_within_the_drain_grace() {
     assert!(Cli::try_parse_from(["tern", "--http-header-timeout-secs", "0"]).is_err());
     assert!(Cli::try_parse_from(["tern", "--http-max-connections", "0"]).is_err());
 }
+
+#[test]
+fn push_is_off_by_default_and_its_settings_are_checked_at_start() {
+    let cli = Cli::try_parse_from(["tern"]).unwrap();
+    let cfg = cli.serve.logic_config().unwrap();
+    assert!(!cfg.push.enabled());
+    assert!(
+        !cfg.push.preview,
+        "no message text on a lock screen by default"
+    );
+
+    let cli = Cli::try_parse_from([
+        "tern",
+        "--push-webhook-url",
+        "http://127.0.0.1:9/push",
+        "--push-webhook-secret",
+        "s3cret",
+        "--push-preview",
+    ])
+    .unwrap();
+    let cfg = cli.serve.logic_config().unwrap();
+    assert!(cfg.push.enabled() && cfg.push.preview);
+
+    let no_secret = Cli::try_parse_from(["tern", "--push-webhook-url", "http://127.0.0.1:9/"]);
+    let err = no_secret.unwrap().serve.logic_config().unwrap_err();
+    assert!(
+        format!("{err:#}").contains("--push-webhook-secret"),
+        "{err:#}"
+    );
+
+    let missing = Cli::try_parse_from(["tern", "--apns-key-file", "/nonexistent/key.p8"]);
+    let err = missing.unwrap().serve.logic_config().unwrap_err();
+    assert!(format!("{err:#}").contains("--apns-key-file"), "{err:#}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let sa = dir.path().join("sa.json");
+    std::fs::write(&sa, "{\"project_id\": 1}").unwrap();
+    let bad = Cli::try_parse_from(["tern", "--fcm-service-account", sa.to_str().unwrap()]);
+    let err = bad.unwrap().serve.logic_config().unwrap_err();
+    assert!(
+        format!("{err:#}").contains("--fcm-service-account"),
+        "{err:#}"
+    );
+}
