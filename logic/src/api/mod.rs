@@ -6,6 +6,7 @@
 
 mod broadcast;
 mod conversations;
+mod devices;
 mod error;
 mod extract;
 mod friends;
@@ -89,8 +90,8 @@ impl FromRef<ApiState> for Arc<Logic> {
     info(title = "tern admin API", description = "Manage a tern chat server."),
     paths(
         users::create, users::list, users::get_one, users::update, users::set_password,
-        users::disable, users::enable, users::remove, users::devices, users::kick_device,
-        users::push_token, users::remove_push_token,
+        users::disable, users::enable, users::remove, devices::devices, devices::kick_device,
+        devices::push_token, devices::remove_push_token,
         friends::list, friends::remove,
         groups::create, groups::list, groups::get_one, groups::update, groups::dismiss,
         members::list, members::add, members::remove, members::change,
@@ -103,7 +104,7 @@ impl FromRef<ApiState> for Arc<Logic> {
     components(schemas(
         ErrorBody, error::ErrorDetail,
         users::User, users::NewUser, users::UserChanges, users::NewPassword, users::UserPage,
-        users::Device, users::DeviceList, users::PushToken,
+        devices::Device, devices::DeviceList, devices::PushToken,
         friends::Friend, friends::FriendPage,
         groups::Group, groups::NewGroup, groups::GroupChanges, groups::GroupPage,
         members::Member, members::MemberPage, members::NewMembers, members::MemberChanges,
@@ -141,6 +142,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn router(state: ApiState) -> Router {
     let api = Router::new()
         .merge(users::router())
+        .merge(devices::router())
         .merge(friends::router())
         .merge(groups::router())
         .merge(members::router())
