@@ -153,7 +153,7 @@ impl Store {
         msgs: Vec<Arc<NewMessage>>,
     ) -> Result<std::result::Result<Vec<Appended>, MissingUsers>> {
         if let Some(writer) = &self.writer {
-            let appended = writer.append(msgs).await?;
+            let appended = writer.append(msgs, self.records_after_send()).await?;
             if appended.is_ok() {
                 self.health.succeeded();
             }
@@ -304,6 +304,18 @@ impl Store {
             });
             q.push(self.dialect.conversation_head_upsert());
             q.build().execute(&mut **tx).await?;
+        }
+        // 6. For the after-send webhook, when one is configured.
+        if self.records_after_send() {
+            for chunk in msgs.chunks(CHUNK) {
+                let mut q = QueryBuilder::<Any>::new(
+                    "INSERT INTO webhook_outbox (message_id, created_at) ",
+                );
+                q.push_values(chunk, |mut b, m| {
+                    b.push_bind(m.id.to_vec()).push_bind(m.created_at);
+                });
+                q.build().execute(&mut **tx).await?;
+            }
         }
         Ok(Ok(appended))
     }

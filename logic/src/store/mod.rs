@@ -19,6 +19,7 @@ pub mod recall;
 mod sqlite_writer;
 mod standing;
 mod users;
+mod webhook_outbox;
 
 pub use accounts::{DeviceRow, Devices};
 pub use devices::{Device, NewDevice};
@@ -31,6 +32,7 @@ pub use push_outbox::{Claimed, OutboxRow};
 pub use push_tokens::PushToken;
 pub use standing::SharedGeneration;
 pub use users::{NewUser, User};
+pub use webhook_outbox::{Queued, WebhookState};
 
 use std::path::Path;
 use std::sync::Arc;
@@ -105,6 +107,8 @@ pub struct Store {
     target: Arc<str>,
     /// SQLite in a file: the thread that commits batches of chat messages.
     writer: Option<Arc<sqlite_writer::Writer>>,
+    /// Appends also queue their messages for the after-send webhook.
+    after_send: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Store {
@@ -167,6 +171,7 @@ impl Store {
             standing: Arc::new(standing::StandingCache::new(dialect == Dialect::Sqlite)),
             target,
             writer,
+            after_send: Arc::default(),
         };
         store
             .probe_write(true)
@@ -295,6 +300,17 @@ impl Store {
         }
     }
 
+    /// From now on, every append also queues its messages for the
+    /// after-send webhook (in the same transaction).
+    pub fn record_after_send(&self, on: bool) {
+        self.after_send
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn records_after_send(&self) -> bool {
+        self.after_send.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Whether a failed transaction may simply be run again.
     pub fn is_retryable(&self, e: &StoreError) -> bool {
         matches!(e, StoreError::Database(d) if self.dialect.is_retryable(d))
@@ -383,3 +399,5 @@ mod push_tests;
 mod social_tests;
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod webhook_tests;

@@ -33,6 +33,8 @@ type Outcome = std::result::Result<Vec<Appended>, MissingUsers>;
 
 struct Job {
     msgs: Vec<Arc<NewMessage>>,
+    /// Also queue the messages for the after-send webhook.
+    after_send: bool,
     done: oneshot::Sender<Result<Outcome, WriterError>>,
 }
 
@@ -70,9 +72,17 @@ impl Writer {
     }
 
     /// Appends `msgs` in one transaction on the writer thread.
-    pub(super) async fn append(&self, msgs: Vec<Arc<NewMessage>>) -> Result<Outcome, StoreError> {
+    pub(super) async fn append(
+        &self,
+        msgs: Vec<Arc<NewMessage>>,
+        after_send: bool,
+    ) -> Result<Outcome, StoreError> {
         let (done, answer) = oneshot::channel();
-        let job = Job { msgs, done };
+        let job = Job {
+            msgs,
+            after_send,
+            done,
+        };
         let stopped = || StoreError::Database(sqlx::Error::WorkerCrashed);
         self.jobs.send(job).map_err(|_| stopped())?;
         answer
@@ -107,16 +117,22 @@ fn run(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
     while let Ok(job) = jobs.recv() {
         // A bug here fails its batch, not every later one: the transaction
         // rolls back as it unwinds and the thread takes the next job.
-        let result = std::panic::catch_unwind(AssertUnwindSafe(|| append(&mut conn, &job.msgs)))
-            .unwrap_or_else(|_| {
-                error!("the SQLite batch writer panicked; the batch is not stored");
-                Err(WriterError::internal("the batch writer panicked"))
-            });
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            append(&mut conn, &job.msgs, job.after_send)
+        }))
+        .unwrap_or_else(|_| {
+            error!("the SQLite batch writer panicked; the batch is not stored");
+            Err(WriterError::internal("the batch writer panicked"))
+        });
         let _ = job.done.send(result);
     }
 }
 
-fn append(conn: &mut Connection, msgs: &[Arc<NewMessage>]) -> Result<Outcome, WriterError> {
+fn append(
+    conn: &mut Connection,
+    msgs: &[Arc<NewMessage>],
+    after_send: bool,
+) -> Result<Outcome, WriterError> {
     let counts = rows_per_user(msgs.iter().map(|m| &**m));
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     // 1. Advance each head; the first of this batch's seqs follows the old one.
@@ -225,6 +241,14 @@ fn append(conn: &mut Connection, msgs: &[Arc<NewMessage>]) -> Result<Outcome, Wr
                 true => update.execute(values)?,
                 false => insert.execute(values)?,
             };
+        }
+        if after_send {
+            let mut queue = tx.prepare_cached(
+                "INSERT INTO webhook_outbox (message_id, created_at) VALUES (?1, ?2)",
+            )?;
+            for m in msgs {
+                queue.execute(params![&m.id[..], m.created_at])?;
+            }
         }
     }
     tx.commit()?;
