@@ -8,7 +8,9 @@
 //! users whose list is ahead of their push cursor, so a node that dies
 //! between commit and planning loses nothing.
 
+pub mod apns;
 pub mod config;
+pub mod http;
 pub(crate) mod planner;
 pub mod provider;
 pub(crate) mod sender;
