@@ -10,6 +10,7 @@
 
 pub mod apns;
 pub mod config;
+pub mod fcm;
 pub mod http;
 pub(crate) mod planner;
 pub mod provider;
