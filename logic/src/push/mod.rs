@@ -15,6 +15,7 @@ pub mod http;
 pub(crate) mod planner;
 pub mod provider;
 pub(crate) mod sender;
+pub mod webhook;
 
 pub use sender::Providers;
 
