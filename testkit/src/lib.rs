@@ -5,9 +5,14 @@
 //! and some tests kill and restart them). Servers
 //! die with the test process. A missing server binary fails the test with the
 //! Debian package to install; nothing is skipped and nothing is mocked.
+//!
+//! [`push`] has local stand-ins of the push services tern calls (APNs,
+//! FCM, a webhook receiver), which check requests as the real ones
+//! document it.
 
 mod mariadb;
 mod process;
+pub mod push;
 mod services;
 
 pub use mariadb::{mariadb_server, mysql_database, MariaDb};
