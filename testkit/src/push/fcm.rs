@@ -330,7 +330,7 @@ fn check_message(m: &Value) -> Result<(), String> {
     {
         return Err(unknown("message", name));
     }
-    if !m["token"].as_str().is_some_and(|t| !t.is_empty()) {
+    if m["token"].as_str().is_none_or(str::is_empty) {
         return Err("Recipient of the message is not set.".into());
     }
     if let Some(data) = m.get("data") {
