@@ -64,6 +64,14 @@ pub struct PushArgs {
     /// provider, and when retries stop).
     #[arg(long, env = "TERN_PUSH_MAX_AGE_SECS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(10..=2_419_200))]
     pub push_max_age_secs: u64,
+    /// How long a node owns the notifications it took to send: if it dies
+    /// sending them, another node sends them after this.
+    #[arg(long, env = "TERN_PUSH_LEASE_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub push_lease_secs: u64,
+    /// How often a node looks for lists ahead of their push cursor (what a
+    /// node that died between a commit and its planning left).
+    #[arg(long, env = "TERN_PUSH_SWEEP_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(50..=600_000))]
+    pub push_sweep_ms: u64,
     /// Notifications in flight at once on this node.
     #[arg(long, env = "TERN_PUSH_CONCURRENCY", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub push_concurrency: u32,
@@ -136,7 +144,8 @@ impl PushArgs {
             preview: self.push_preview,
             max_age: Duration::from_secs(self.push_max_age_secs),
             concurrency: self.push_concurrency as usize,
-            ..PushConfig::default()
+            lease: Duration::from_secs(self.push_lease_secs),
+            sweep: Duration::from_millis(self.push_sweep_ms),
         };
         // The keys must parse now, not at the first notification.
         tern_logic::push::Providers::from_config(&cfg).map_err(anyhow::Error::msg)?;

@@ -36,6 +36,8 @@ mod http_limits;
 mod limits;
 mod nats_bus;
 mod output_bound;
+mod push;
+mod push_failures;
 mod read_positions;
 mod rooms;
 mod sdk;

@@ -13,9 +13,12 @@ use tracing::{debug, info, warn};
 
 use tern_public::time::now_ms;
 
+use super::apns::Apns;
 use super::config::PushConfig;
+use super::fcm::Fcm;
 use super::planner::WITHDRAW;
 use super::provider::{Kind, Notification, Outcome, Provider};
+use super::webhook::Webhook;
 use crate::domain::PushProvider;
 use crate::metrics::{LogicMetrics, ProviderLabels, PushFailureLabels};
 use crate::store::{Claimed, Store};
@@ -42,8 +45,23 @@ impl Providers {
     /// The providers `cfg` configures; an error names the one whose
     /// settings are unusable (a key that does not parse).
     pub fn from_config(cfg: &PushConfig) -> Result<Providers, String> {
-        let _ = cfg;
-        Ok(Providers::default())
+        let shared = |p: Arc<dyn Provider>| p;
+        Ok(Providers {
+            apns: match &cfg.apns {
+                Some(c) => Some(shared(Arc::new(Apns::new(c).map_err(|e| e.to_string())?))),
+                None => None,
+            },
+            fcm: match &cfg.fcm {
+                Some(c) => Some(shared(Arc::new(Fcm::new(c).map_err(|e| e.to_string())?))),
+                None => None,
+            },
+            webhook: match &cfg.webhook {
+                Some(c) => Some(shared(Arc::new(
+                    Webhook::new(c).map_err(|e| e.to_string())?,
+                ))),
+                None => None,
+            },
+        })
     }
 
     fn get(&self, p: PushProvider) -> Option<&Arc<dyn Provider>> {

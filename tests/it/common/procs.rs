@@ -44,7 +44,12 @@ impl Proc {
 
     /// Starts `tern logic` on the test's MariaDB and Redis; returns once it serves.
     pub async fn logic(s: &Services) -> Proc {
-        let args = vec![
+        Proc::logic_with(s, &[]).await
+    }
+
+    /// [`Proc::logic`] with more flags.
+    pub async fn logic_with(s: &Services, extra: &[String]) -> Proc {
+        let mut args = vec![
             "logic".to_owned(),
             "--nats".into(),
             s.nats.url(),
@@ -66,6 +71,7 @@ impl Proc {
             "--auth-attempts-per-address-per-minute".into(),
             "0".into(),
         ];
+        args.extend(extra.iter().cloned());
         spawn(args, "http:").await
     }
 
