@@ -135,6 +135,7 @@ impl Client {
                 message: reply.message,
                 retry_after: (reply.retry_after_ms > 0)
                     .then(|| Duration::from_millis(u64::from(reply.retry_after_ms))),
+                payload: reply.payload,
             });
         }
         Ok(R::decode(reply.payload)?)

@@ -22,7 +22,9 @@
 //! A failed command is [`ClientError::Server`]; [`ClientError::code`] says
 //! why ([`Code::NotFriends`], [`Code::Muted`], ...). A [`Code::RateLimited`]
 //! one says how long to wait before trying again in
-//! [`ClientError::retry_after`].
+//! [`ClientError::retry_after`]. A SEND the server's moderation hook
+//! refused is [`Code::Rejected`], with the hook's code and reason in
+//! [`ClientError::send_rejected`].
 //!
 //! Register once, keep the credentials, then stay online with a session:
 //!

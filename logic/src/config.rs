@@ -5,6 +5,7 @@ use std::time::Duration;
 use tern_public::bus::Subjects;
 
 use crate::push::config::PushConfig;
+use crate::webhooks::BeforeSendConfig;
 use tern_public::codec::DEFAULT_MAX_FRAME_LEN;
 
 /// Who may send one-to-one messages to whom, and put whom into a group
@@ -73,6 +74,9 @@ pub struct LogicConfig {
     pub node_sweep_interval: Duration,
     /// Offline push notifications: providers and wording.
     pub push: PushConfig,
+    /// The moderation hook each SEND is checked with before it is stored;
+    /// none by default.
+    pub before_send: Option<BeforeSendConfig>,
     pub subjects: Subjects,
 }
 
@@ -102,6 +106,7 @@ impl Default for LogicConfig {
             max_devices_per_user: 50,
             node_sweep_interval: Duration::from_secs(1),
             push: PushConfig::default(),
+            before_send: None,
             subjects: Subjects::default(),
         }
     }

@@ -309,10 +309,24 @@ pub(crate) fn error_reply(e: &LogicError) -> ConnReply {
     ConnReply {
         code: e.code().as_i32(),
         message: e.public_message(),
-        payload: Bytes::new(),
+        payload: error_payload(e),
         bind: None,
         retry_after_ms: e.retry_after().map_or(0, retry_after_ms),
         then_kick: 0,
+    }
+}
+
+/// What a failed reply carries beyond its code and message: the hook's
+/// code and reason for REJECTED, so an app can act on them.
+fn error_payload(e: &LogicError) -> Bytes {
+    match e {
+        LogicError::Rejected { code, reason } => pb::SendRejected {
+            code: *code,
+            reason: reason.clone(),
+        }
+        .encode_to_vec()
+        .into(),
+        _ => Bytes::new(),
     }
 }
 

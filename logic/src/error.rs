@@ -29,6 +29,10 @@ pub enum LogicError {
     Blocked(&'static str),
     #[error("{0}")]
     Muted(&'static str),
+    /// The before-send hook refused the message, with its own code and
+    /// reason (already cut to a bounded length).
+    #[error("{}", if reason.is_empty() { "rejected" } else { reason })]
+    Rejected { code: u32, reason: String },
     /// Over a budget; the client should wait `retry_after` before trying again.
     #[error("{message}")]
     RateLimited {
@@ -104,6 +108,7 @@ impl LogicError {
             LogicError::NotFriends(_) => Code::NotFriends,
             LogicError::Blocked(_) => Code::Blocked,
             LogicError::Muted(_) => Code::Muted,
+            LogicError::Rejected { .. } => Code::Rejected,
             LogicError::RateLimited { .. } => Code::RateLimited,
             LogicError::Store(e) if e.outage().is_some() => Code::Unavailable,
             LogicError::Store(_) | LogicError::Internal(_) | LogicError::Logged(_) => {

@@ -35,6 +35,7 @@ pub mod store;
 mod system;
 mod tasks;
 mod users;
+pub mod webhooks;
 mod wire;
 
 pub use cache::RedisGeneration;
@@ -42,6 +43,7 @@ pub use config::{LogicConfig, SendPolicy};
 pub use error::LogicError;
 pub use redis_conn::RedisConn;
 pub use rpc::LogicServer;
+pub use webhooks::{BeforeSendConfig, FailPolicy};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -114,6 +116,8 @@ pub struct Logic {
     /// Password hashing threads: a login storm cannot take every core.
     pub(crate) hasher: auth::Hasher,
     pub(crate) metrics: LogicMetrics,
+    /// The moderation hook SEND asks before storing, when configured.
+    pub(crate) before_send: Option<webhooks::BeforeSend>,
     /// Group commit; stopped first, so what it commits still reaches fan-out.
     committing: Stage,
     /// Fan-out; stopped once nothing commits any more.
@@ -155,6 +159,7 @@ impl Logic {
         );
         let batcher = Batcher::start(store.clone(), fanout.clone(), &cfg, &committing);
         let hasher = auth::Hasher::start(cfg.max_concurrent_hashes);
+        let before_send = cfg.before_send.clone().map(webhooks::BeforeSend::start);
         let logic = Arc::new(Logic {
             cfg,
             store,
@@ -168,6 +173,7 @@ impl Logic {
             counters,
             hasher,
             metrics,
+            before_send,
             committing,
             pushing,
             notifying: Stage::default(),

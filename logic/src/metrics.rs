@@ -38,6 +38,12 @@ pub struct PushFailureLabels {
     pub reason: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HookOutcomeLabels {
+    /// allowed, rejected, replaced, failed_open, failed_closed
+    pub outcome: &'static str,
+}
+
 /// Seconds from 100 µs to ~26 s, doubling.
 fn latency() -> Histogram {
     Histogram::new(exponential_buckets(0.0001, 2.0, 18))
@@ -68,6 +74,10 @@ pub struct LogicMetrics {
     pub push_seconds: Family<ProviderLabels, Histogram, fn() -> Histogram>,
     /// Notifications in the outbox (all nodes'), read every few seconds.
     pub push_outbox_depth: Gauge,
+    /// Before-send hook calls, by what became of the send.
+    pub before_send: Family<HookOutcomeLabels, Counter>,
+    /// Time of one before-send hook call, answered or not.
+    pub before_send_seconds: Histogram,
 }
 
 impl Default for LogicMetrics {
@@ -84,6 +94,8 @@ impl Default for LogicMetrics {
             push_retried: Family::default(),
             push_seconds: Family::new_with_constructor(latency),
             push_outbox_depth: Gauge::default(),
+            before_send: Family::default(),
+            before_send_seconds: latency(),
         }
     }
 }
@@ -146,6 +158,16 @@ impl LogicMetrics {
             "push_outbox_depth",
             "Push notifications waiting in the outbox",
             self.push_outbox_depth.clone(),
+        );
+        r.register(
+            "before_send_calls",
+            "Before-send hook calls, by outcome (allowed, rejected, replaced, failed_open, failed_closed)",
+            self.before_send.clone(),
+        );
+        r.register(
+            "before_send_seconds",
+            "Time of one before-send hook call, answered or not",
+            self.before_send_seconds.clone(),
         );
     }
 }

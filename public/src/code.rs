@@ -16,13 +16,16 @@ pub enum Code {
     NotFriends = 1007,
     Blocked = 1008,
     Muted = 1009,
+    /// The server's before-send moderation hook refused a SEND; the reply's
+    /// payload is a `SendRejected` with the hook's code and reason.
+    Rejected = 1010,
     Internal = 2000,
     /// Logic unreachable or timed out: safe to retry with the same client_msg_id.
     Unavailable = 2001,
 }
 
 impl Code {
-    const ALL: [Code; 13] = [
+    const ALL: [Code; 14] = [
         Code::Ok,
         Code::BadRequest,
         Code::Unauthenticated,
@@ -34,6 +37,7 @@ impl Code {
         Code::NotFriends,
         Code::Blocked,
         Code::Muted,
+        Code::Rejected,
         Code::Internal,
         Code::Unavailable,
     ];
@@ -62,6 +66,7 @@ impl Code {
             Code::NotFriends => "NOT_FRIENDS",
             Code::Blocked => "BLOCKED",
             Code::Muted => "MUTED",
+            Code::Rejected => "REJECTED",
             Code::Internal => "INTERNAL",
             Code::Unavailable => "UNAVAILABLE",
         }
@@ -85,6 +90,7 @@ mod tests {
         }
         assert_eq!(Code::from_i32(1006), Some(Code::TooLarge));
         assert_eq!(Code::from_i32(2001), Some(Code::Unavailable));
+        assert_eq!(Code::from_i32(1010), Some(Code::Rejected));
         assert_eq!(Code::from_i32(42), None);
     }
 }

@@ -165,6 +165,7 @@ mod tests {
             code: tern_public::Code::RateLimited.as_i32(),
             message: "slow down".into(),
             retry_after: None,
+            payload: Default::default(),
         });
         errors.client(&ClientError::Timeout);
         errors.status(StatusCode::SERVICE_UNAVAILABLE);

@@ -5,8 +5,10 @@ mod http;
 mod limits;
 mod push;
 mod tls;
+mod webhooks;
 
 pub use push::PushArgs;
+pub use webhooks::WebhookArgs;
 
 pub use http::HttpLimits;
 pub use limits::{Common, ConnectLimits, LogicLimits, Policy};
@@ -83,6 +85,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub push: PushArgs,
     #[command(flatten)]
+    pub webhooks: WebhookArgs,
+    #[command(flatten)]
     pub http: HttpLimits,
 }
 
@@ -156,6 +160,8 @@ pub struct LogicArgs {
     #[command(flatten)]
     pub push: PushArgs,
     #[command(flatten)]
+    pub webhooks: WebhookArgs,
+    #[command(flatten)]
     pub http: HttpLimits,
 }
 
@@ -217,7 +223,12 @@ fn connect_config(node_id: String, common: &Common, l: &ConnectLimits) -> Connec
     }
 }
 
-fn logic_config(common: &Common, l: &LogicLimits, push: &PushArgs) -> anyhow::Result<LogicConfig> {
+fn logic_config(
+    common: &Common,
+    l: &LogicLimits,
+    push: &PushArgs,
+    webhooks: &WebhookArgs,
+) -> anyhow::Result<LogicConfig> {
     Ok(LogicConfig {
         token_ttl: Duration::from_secs(l.token_ttl_secs),
         sync_max_limit: l.sync_max_limit,
@@ -239,6 +250,7 @@ fn logic_config(common: &Common, l: &LogicLimits, push: &PushArgs) -> anyhow::Re
         auth_lockout_max: Duration::from_secs(l.auth_lockout_max_secs),
         max_devices_per_user: l.max_devices_per_user,
         push: push.config()?,
+        before_send: webhooks.before_send()?,
         ..LogicConfig::default()
     })
 }
@@ -247,16 +259,19 @@ impl ServeArgs {
     /// Checks settings that depend on each other.
     pub fn validate(&self) -> anyhow::Result<()> {
         check_node_id(&self.node_id)?;
-        check_content(&self.common, &self.logic)
+        check_content(&self.common, &self.logic)?;
+        self.webhooks
+            .check_timeout(Duration::from_secs(self.connect.request_timeout_secs))
     }
 
     pub fn connect_config(&self) -> ConnectConfig {
         connect_config(self.node_id.clone(), &self.common, &self.connect)
     }
 
-    /// The logic settings; fails on unusable push credentials.
+    /// The logic settings; fails on unusable push credentials or webhook
+    /// settings.
     pub fn logic_config(&self) -> anyhow::Result<LogicConfig> {
-        logic_config(&self.common, &self.logic, &self.push)
+        logic_config(&self.common, &self.logic, &self.push, &self.webhooks)
     }
 
     /// The HTTP port's bounds; it shuts down within the drain grace.
@@ -294,9 +309,10 @@ impl LogicArgs {
         check_content(&self.common, &self.logic)
     }
 
-    /// The logic settings; fails on unusable push credentials.
+    /// The logic settings; fails on unusable push credentials or webhook
+    /// settings.
     pub fn logic_config(&self) -> anyhow::Result<LogicConfig> {
-        logic_config(&self.common, &self.logic, &self.push)
+        logic_config(&self.common, &self.logic, &self.push, &self.webhooks)
     }
 
     /// The HTTP port's bounds; it shuts down within the drain grace.

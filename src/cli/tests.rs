@@ -221,3 +221,94 @@ fn push_is_off_by_default_and_its_settings_are_checked_at_start() {
         "{err:#}"
     );
 }
+
+#[test]
+fn the_before_send_hook_is_off_by_default_and_its_flags_reach_serve_and_logic() {
+    let cli = Cli::try_parse_from(["tern"]).unwrap();
+    assert!(cli.serve.logic_config().unwrap().before_send.is_none());
+
+    let cli = Cli::try_parse_from([
+        "tern",
+        "--before-send-url",
+        "http://127.0.0.1:9/hook",
+        "--before-send-secret",
+        "s3cret",
+    ])
+    .unwrap();
+    let hook = cli.serve.logic_config().unwrap().before_send.unwrap();
+    assert_eq!(hook.url, "http://127.0.0.1:9/hook");
+    assert_eq!(hook.secret, "s3cret");
+    assert_eq!(hook.timeout, Duration::from_millis(1000));
+    assert_eq!(hook.fail, tern_logic::FailPolicy::Open);
+    assert!(!hook.admin);
+    assert!(
+        !format!("{hook:?}").contains("s3cret"),
+        "the secret stays out of Debug"
+    );
+
+    let cli = Cli::try_parse_from([
+        "tern",
+        "logic",
+        "--nats",
+        "nats://127.0.0.1:4222",
+        "--database-url",
+        "sqlite::memory:",
+        "--before-send-url",
+        "https://moderation.example/hook",
+        "--before-send-secret",
+        "k",
+        "--before-send-timeout-ms",
+        "250",
+        "--before-send-fail",
+        "closed",
+        "--before-send-admin",
+    ])
+    .unwrap();
+    let Some(Command::Logic(l)) = cli.command else {
+        panic!("logic")
+    };
+    let hook = l.logic_config().unwrap().before_send.unwrap();
+    assert_eq!(hook.timeout, Duration::from_millis(250));
+    assert_eq!(hook.fail, tern_logic::FailPolicy::Closed);
+    assert!(hook.admin);
+}
+
+#[test]
+fn bad_before_send_settings_are_refused_at_start() {
+    let no_secret = Cli::try_parse_from(["tern", "--before-send-url", "http://127.0.0.1:9/"]);
+    let err = no_secret.unwrap().serve.logic_config().unwrap_err();
+    assert!(
+        format!("{err:#}").contains("--before-send-secret"),
+        "{err:#}"
+    );
+    let not_http = Cli::try_parse_from([
+        "tern",
+        "--before-send-url",
+        "ftp://127.0.0.1/",
+        "--before-send-secret",
+        "k",
+    ]);
+    let err = not_http.unwrap().serve.logic_config().unwrap_err();
+    assert!(format!("{err:#}").contains("--before-send-url"), "{err:#}");
+    for timeout in ["9", "30001"] {
+        assert!(
+            Cli::try_parse_from(["tern", "--before-send-timeout-ms", timeout]).is_err(),
+            "{timeout}"
+        );
+    }
+    assert!(Cli::try_parse_from(["tern", "--before-send-fail", "maybe"]).is_err());
+    let past_connect = Cli::try_parse_from([
+        "tern",
+        "--before-send-url",
+        "http://127.0.0.1:9/",
+        "--before-send-secret",
+        "k",
+        "--before-send-timeout-ms",
+        "5000",
+    ]);
+    let err = past_connect.unwrap().serve.validate().unwrap_err();
+    assert!(
+        format!("{err:#}").contains("--request-timeout-secs"),
+        "{err:#}"
+    );
+}

@@ -18,6 +18,7 @@ mod abuse;
 mod accounts;
 mod admin;
 mod bad_input;
+mod before_send;
 mod bench;
 mod bench_direct;
 mod binary;

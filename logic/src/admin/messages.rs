@@ -8,7 +8,9 @@ use tern_public::proto::client::{ConvType, Message};
 
 use crate::actor::{Actor, SYSTEM_USER};
 use crate::error::{LogicError, Result};
-use crate::messages::{self, chat_message, check_content, duplicate, Draft, Outcome, Sent};
+use crate::messages::{
+    self, chat_message, check_content, duplicate, moderation, Draft, Outcome, Sent,
+};
 use crate::store::Recipient;
 use crate::wire::entry_message;
 use crate::{groups, paging, Logic};
@@ -40,16 +42,10 @@ impl Logic {
         }
     }
 
-    async fn system_send(&self, req: Draft) -> Result<Sent> {
+    async fn system_send(&self, mut req: Draft) -> Result<Sent> {
         check_content(&self.cfg, &req)?;
-        if !req.client_msg_id.is_empty() {
-            if let Some(existing) = self
-                .store
-                .find_by_client_msg_id(SYSTEM_USER, &req.client_msg_id)
-                .await?
-            {
-                return Ok(duplicate(existing));
-            }
+        if let Some(sent) = messages::stored_before(self, SYSTEM_USER, &req).await? {
+            return Ok(sent);
         }
         let (conv_type, recipients) = match ConvType::try_from(req.conv_type) {
             Ok(ConvType::Group) => {
@@ -70,6 +66,9 @@ impl Logic {
                 (ConvType::System, vec![to])
             }
         };
+        if let Some(hook) = moderation::hook_for(self, &Actor::System) {
+            moderation::moderate(self, hook, &Actor::System, conv_type, &mut req).await?;
+        }
         let msg = chat_message((SYSTEM_USER, 0), conv_type, req, recipients);
         match self.batcher.submit(msg.clone()).await? {
             Outcome::Stored { .. } => Ok(Sent {

@@ -36,6 +36,9 @@ pub enum ApiError {
     TooLarge(String),
     #[error("{0}")]
     Unprocessable(String),
+    /// The before-send hook refused a message the admin API sent.
+    #[error("rejected by the before-send hook (code {code}): {reason}")]
+    Rejected { code: u32, reason: String },
     #[error("{0}")]
     RateLimited(String, std::time::Duration),
     #[error("internal: {0}")]
@@ -83,7 +86,8 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Machine-readable: bad_request, unauthorized, forbidden, not_found,
-    /// method_not_allowed, conflict, too_large, unprocessable, rate_limited, internal, unavailable.
+    /// method_not_allowed, conflict, too_large, unprocessable, rejected
+    /// (by the before-send hook), rate_limited, internal, unavailable.
     pub code: String,
     /// For people; never internals.
     pub message: String,
@@ -100,6 +104,7 @@ impl ApiError {
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable"),
+            ApiError::Rejected { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "rejected"),
             ApiError::RateLimited(..) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::Internal(_) | ApiError::Logged(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
@@ -171,6 +176,7 @@ impl From<LogicError> for ApiError {
                 ApiError::Forbidden(m.into())
             }
             LogicError::Muted(m) => ApiError::Forbidden(m.into()),
+            LogicError::Rejected { code, reason } => ApiError::Rejected { code, reason },
             LogicError::RateLimited {
                 message,
                 retry_after,

@@ -150,8 +150,9 @@ pub struct MessagePage {
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, description = "The sender may not send there", body = ErrorBody),
         (status = 404, description = "No such sender, user or group", body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
-        (status = 503, body = ErrorBody),
+        (status = 413, body = ErrorBody),
+        (status = 422, description = "Invalid, or refused by the before-send hook (code `rejected`)", body = ErrorBody),
+        (status = 503, description = "The database, or a before-send hook that fails closed, cannot serve now", body = ErrorBody),
     ),
     security(("bearer" = [])), tag = "messages"
 )]

@@ -1,6 +1,7 @@
 //! SEND, SYNC, ACK and RECALL: the write fan-out model of DESIGN.md.
 
 mod batch;
+pub(crate) mod moderation;
 mod recall;
 
 pub(crate) use batch::{Batcher, Outcome};
@@ -52,9 +53,10 @@ pub(crate) struct Sent {
     pub created_at: i64,
 }
 
-/// SEND: validates, stores through the group-commit batcher, answers with the
-/// sender's seq. A repeated client_msg_id answers the first send again.
-pub(crate) async fn send(logic: &Logic, actor: &Actor, draft: Draft) -> Result<Sent> {
+/// SEND: validates, asks the before-send hook (when configured), stores
+/// through the group-commit batcher, answers with the sender's seq. A
+/// repeated client_msg_id answers the first send again.
+pub(crate) async fn send(logic: &Logic, actor: &Actor, mut draft: Draft) -> Result<Sent> {
     let conv_type = match ConvType::try_from(draft.conv_type) {
         Ok(t @ (ConvType::User | ConvType::Group)) => t,
         _ => return Err(LogicError::bad_request("conv_type must be USER or GROUP")),
@@ -90,6 +92,16 @@ pub(crate) async fn send(logic: &Logic, actor: &Actor, draft: Draft) -> Result<S
         }
         Err(refused) => return Err(refused),
     };
+    if let Some(hook) = moderation::hook_for(logic, actor) {
+        // A retry of a stored send is answered from the store without
+        // asking the hook again (which might answer otherwise this time).
+        // The read costs little beside the hook's round trip; two retries
+        // racing each other may both ask, and the batch then stores one.
+        if let Some(sent) = stored_before(logic, actor.user_id(), &draft).await? {
+            return Ok(sent);
+        }
+        moderation::moderate(logic, hook, actor, conv_type, &mut draft).await?;
+    }
     let msg = chat_message(
         (actor.user_id(), actor.device_id()),
         conv_type,
@@ -210,6 +222,22 @@ async fn group_recipients(
             }),
     );
     Ok(recipients)
+}
+
+/// The first send's answer when `sender` already stored `draft`'s client_msg_id.
+pub(crate) async fn stored_before(
+    logic: &Logic,
+    sender: u64,
+    draft: &Draft,
+) -> Result<Option<Sent>> {
+    if draft.client_msg_id.is_empty() {
+        return Ok(None);
+    }
+    Ok(logic
+        .store
+        .find_by_client_msg_id(sender, &draft.client_msg_id)
+        .await?
+        .map(duplicate))
 }
 
 /// The first send's answer, for a retry of it.
