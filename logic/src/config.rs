@@ -77,6 +77,8 @@ pub struct LogicConfig {
     /// The moderation hook each SEND is checked with before it is stored;
     /// none by default.
     pub before_send: Option<BeforeSendConfig>,
+    /// The after-send webhook: every stored message and event, in batches.
+    pub after_send: Option<crate::webhooks::after_send::AfterSendConfig>,
     pub subjects: Subjects,
 }
 
@@ -107,6 +109,7 @@ impl Default for LogicConfig {
             node_sweep_interval: Duration::from_secs(1),
             push: PushConfig::default(),
             before_send: None,
+            after_send: None,
             subjects: Subjects::default(),
         }
     }

@@ -181,6 +181,9 @@ impl Logic {
         if let Some(wake) = wake {
             push::start(&logic, wake, providers, &logic.notifying);
         }
+        if let Some(cfg) = logic.cfg.after_send.clone() {
+            webhooks::after_send::start(&logic, cfg, &logic.notifying);
+        }
         logic
     }
 

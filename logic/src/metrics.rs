@@ -74,6 +74,14 @@ pub struct LogicMetrics {
     pub push_seconds: Family<ProviderLabels, Histogram, fn() -> Histogram>,
     /// Notifications in the outbox (all nodes'), read every few seconds.
     pub push_outbox_depth: Gauge,
+    /// Messages the after-send webhook took.
+    pub after_send_delivered: Counter,
+    /// Messages dropped from its outbox, older than its age limit.
+    pub after_send_dropped: Counter,
+    /// Batches it failed and that wait to be tried again.
+    pub after_send_retried: Counter,
+    /// Stored to taken by the webhook, per message.
+    pub after_send_seconds: Histogram,
     /// Before-send hook calls, by what became of the send.
     pub before_send: Family<HookOutcomeLabels, Counter>,
     /// Time of one before-send hook call, answered or not.
@@ -94,6 +102,10 @@ impl Default for LogicMetrics {
             push_retried: Family::default(),
             push_seconds: Family::new_with_constructor(latency),
             push_outbox_depth: Gauge::default(),
+            after_send_delivered: Counter::default(),
+            after_send_dropped: Counter::default(),
+            after_send_retried: Counter::default(),
+            after_send_seconds: latency(),
             before_send: Family::default(),
             before_send_seconds: latency(),
         }
@@ -153,6 +165,46 @@ impl LogicMetrics {
             "push_seconds",
             "Push notification planned to accepted by its provider",
             self.push_seconds.clone(),
+        );
+        r.register(
+            "after_send_delivered",
+            "Messages the after-send webhook accepted",
+            self.after_send_delivered.clone(),
+        );
+        r.register(
+            "after_send_dropped",
+            "Messages dropped from the after-send outbox past its age limit",
+            self.after_send_dropped.clone(),
+        );
+        r.register(
+            "after_send_retried",
+            "After-send batches that failed and wait to be tried again",
+            self.after_send_retried.clone(),
+        );
+        r.register(
+            "after_send_seconds",
+            "Message stored to accepted by the after-send webhook",
+            self.after_send_seconds.clone(),
+        );
+        r.register(
+            "after_send_delivered",
+            "Messages the after-send webhook accepted",
+            self.after_send_delivered.clone(),
+        );
+        r.register(
+            "after_send_dropped",
+            "Messages dropped from the after-send outbox past its age limit",
+            self.after_send_dropped.clone(),
+        );
+        r.register(
+            "after_send_retried",
+            "After-send batches that failed and wait to be tried again",
+            self.after_send_retried.clone(),
+        );
+        r.register(
+            "after_send_seconds",
+            "Message stored to accepted by the after-send webhook",
+            self.after_send_seconds.clone(),
         );
         r.register(
             "push_outbox_depth",

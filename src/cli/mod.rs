@@ -251,6 +251,7 @@ fn logic_config(
         max_devices_per_user: l.max_devices_per_user,
         push: push.config()?,
         before_send: webhooks.before_send()?,
+        after_send: webhooks.after_send()?,
         ..LogicConfig::default()
     })
 }

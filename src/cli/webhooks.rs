@@ -1,11 +1,13 @@
-//! Webhook settings of a logic node: the before-send moderation hook. The
-//! URL and secret are checked at start, so a typo stops the node instead
-//! of failing (or, failing open, skipping) moderation of every message.
+//! Webhook settings of a logic node: the before-send moderation hook and
+//! the after-send webhook. URLs and secrets are checked at start, so a typo
+//! stops the node instead of failing (or, failing open, skipping)
+//! moderation of every message.
 
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+use tern_logic::webhooks::after_send::AfterSendConfig;
 use tern_logic::{BeforeSendConfig, FailPolicy};
 
 /// What a send becomes when the before-send hook gives no usable answer.
@@ -42,6 +44,21 @@ pub struct WebhookArgs {
     /// Also call the hook for messages the admin API sends.
     #[arg(long, env = "TERN_BEFORE_SEND_ADMIN")]
     pub before_send_admin: bool,
+    /// Where every stored message and event is POSTed, in batches, after it
+    /// is stored. Turns it on; needs --after-send-secret.
+    #[arg(long, env = "TERN_AFTER_SEND_URL")]
+    pub after_send_url: Option<String>,
+    /// The HMAC-SHA256 key that signs each after-send request, until one is
+    /// rotated through the admin API.
+    #[arg(long, env = "TERN_AFTER_SEND_SECRET", hide_env_values = true)]
+    pub after_send_secret: Option<String>,
+    /// Messages per after-send request.
+    #[arg(long, env = "TERN_AFTER_SEND_BATCH", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub after_send_batch: u32,
+    /// Messages waiting longer than this for the after-send webhook are
+    /// dropped (and counted).
+    #[arg(long, env = "TERN_AFTER_SEND_MAX_AGE_SECS", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(60..=2_592_000))]
+    pub after_send_max_age_secs: u64,
 }
 
 impl WebhookArgs {
@@ -80,4 +97,33 @@ impl WebhookArgs {
             .map_err(|e| anyhow::anyhow!("--before-send-url: {e}"))?;
         Ok(Some(cfg))
     }
+}
+
+impl WebhookArgs {
+    /// The after-send settings, if it is on; an error names the flag.
+    pub fn after_send(&self) -> anyhow::Result<Option<AfterSendConfig>> {
+        let (url, secret) = match (&self.after_send_url, &self.after_send_secret) {
+            (None, _) => return Ok(None),
+            (Some(url), Some(secret)) if !secret.is_empty() => (url, secret),
+            (Some(_), _) => anyhow::bail!("--after-send-url needs --after-send-secret"),
+        };
+        let parsed = is_http_url(url);
+        if !parsed {
+            anyhow::bail!("--after-send-url {url:?}: an http:// or https:// URL");
+        }
+        Ok(Some(AfterSendConfig {
+            url: url.clone(),
+            secret: secret.clone(),
+            batch_max: self.after_send_batch,
+            max_age: Duration::from_secs(self.after_send_max_age_secs),
+        }))
+    }
+}
+
+/// A URL the HTTP client can POST to.
+fn is_http_url(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/'))
 }

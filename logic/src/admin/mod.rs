@@ -7,6 +7,7 @@
 mod accounts;
 mod conversations;
 mod messages;
+mod webhooks;
 
 pub(crate) use messages::AdminSend;
 

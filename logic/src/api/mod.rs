@@ -16,6 +16,7 @@ mod messages;
 mod rooms;
 mod stats;
 mod users;
+mod webhooks;
 
 pub use error::{ApiError, ErrorBody};
 
@@ -100,6 +101,7 @@ impl FromRef<ApiState> for Arc<Logic> {
         rooms::push, rooms::online, rooms::top,
         broadcast::broadcast,
         stats::stats,
+        webhooks::status, webhooks::rotate,
     ),
     components(schemas(
         ErrorBody, error::ErrorDetail,
@@ -116,6 +118,8 @@ impl FromRef<ApiState> for Arc<Logic> {
         conversations::HistoryPage,
         rooms::LiveMessage, rooms::RoomOnline, rooms::TopRooms, broadcast::BroadcastMessage,
         stats::Stats, stats::NodeStats,
+        webhooks::WebhookStatus, webhooks::PushStatus, webhooks::AfterSendStatus,
+        webhooks::RotatedSecret,
     )),
     modifiers(&BearerAuth)
 )]
@@ -143,6 +147,7 @@ pub fn router(state: ApiState) -> Router {
     let api = Router::new()
         .merge(users::router())
         .merge(devices::router())
+        .merge(webhooks::router())
         .merge(friends::router())
         .merge(groups::router())
         .merge(members::router())

@@ -1,33 +1,22 @@
 //! The push webhook: each notification of a WEBHOOK device is POSTed as
 //! JSON to one URL, signed so that the receiver can tell it came from this
-//! server and is recent. The signature ([`sign`]) is the scheme any tern
-//! webhook uses.
+//! server and is recent, with the signature every tern webhook carries
+//! ([`crate::webhooks::signing`]).
 //!
 //! Headers: `x-tern-timestamp: <unix secs>`, `x-tern-signature: v1=<hex
 //! HMAC-SHA256(secret, "<timestamp>.<body>")>` and `x-tern-delivery: <id>`,
 //! the notification's id, the same on every retry of it: the receiver's
 //! dedupe key.
 
-use hmac::{Hmac, Mac};
 use reqwest::header::CONTENT_TYPE;
 use serde::Serialize;
-use sha2::Sha256;
 
 use super::config::PushWebhookConfig;
 use super::http::{self, kind_name, unix_secs, Answer, SetupError};
 use super::provider::{Notification, Outcome, Provider};
+use crate::webhooks::signing::sign;
 
 const PROVIDER: &str = "push webhook";
-
-/// The signature header's value for `body` sent at `timestamp` (unix
-/// seconds): `v1=<hex HMAC-SHA256 over "<timestamp>.<body>">`.
-pub fn sign(secret: &[u8], timestamp: u64, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes a key of any length");
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    format!("v1={}", hex::encode(mac.finalize().into_bytes()))
-}
 
 /// Sends notifications to the push webhook.
 pub struct Webhook {
@@ -77,7 +66,10 @@ impl Provider for Webhook {
             .post(&self.url)
             .header(CONTENT_TYPE, "application/json")
             .header("x-tern-timestamp", timestamp.to_string())
-            .header("x-tern-signature", sign(&self.secret, timestamp, &body))
+            .header(
+                "x-tern-signature",
+                sign(&self.secret, timestamp as i64, &body),
+            )
             .header("x-tern-delivery", n.id.to_string())
             .body(body);
         match http::send(PROVIDER, req).await {

@@ -3,6 +3,7 @@
 //! check serves them all. The before-send hook ([`BeforeSend`]) lets the
 //! backend allow, reject or rewrite each message before it is stored.
 
+pub mod after_send;
 mod before_send;
 pub mod signing;
 

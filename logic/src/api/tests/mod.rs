@@ -135,6 +135,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/rooms"),
     ("post", "/api/v1/broadcast"),
     ("get", "/api/v1/stats"),
+    ("get", "/api/v1/webhooks"),
+    ("post", "/api/v1/webhooks/after-send/secret"),
 ];
 
 /// A concrete uri for a path template.
