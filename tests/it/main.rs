@@ -39,6 +39,7 @@ mod nats_bus;
 mod output_bound;
 mod push;
 mod push_failures;
+mod push_providers;
 mod read_positions;
 mod rooms;
 mod sdk;

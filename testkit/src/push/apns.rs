@@ -71,7 +71,12 @@ struct State {
 impl ApnsStandIn {
     /// Starts a stand-in with a new signing key of its own.
     pub async fn start() -> ApnsStandIn {
-        let key = super::p256_key();
+        ApnsStandIn::start_with_key(super::p256_key()).await
+    }
+
+    /// Starts a stand-in that trusts `key` (e.g. another stand-in's
+    /// [`key`](Self::key), as production and sandbox trust the same key).
+    pub async fn start_with_key(key: super::TestKey) -> ApnsStandIn {
         let public =
             DecodingKey::from_ec_pem(key.public_pem.as_bytes()).expect("a P-256 public key in PEM");
         let state = Arc::new(State {
@@ -97,6 +102,11 @@ impl ApnsStandIn {
     /// The `.p8` key the provider must sign with (PKCS#8 PEM).
     pub fn key_pem(&self) -> &str {
         &self.state.key.private_pem
+    }
+
+    /// The key it trusts.
+    pub fn key(&self) -> &super::TestKey {
+        &self.state.key
     }
 
     /// The key's id (`kid`).
