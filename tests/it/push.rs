@@ -320,6 +320,10 @@ async fn a_dead_token_is_removed_and_a_recall_withdraws(shape: Shape) {
     let both = p.fcm.wait_accepted(2).await;
     let withdraw = &both[1].message;
     assert_eq!(withdraw["data"]["kind"], "withdraw");
+    assert!(
+        withdraw.get("notification").is_none(),
+        "a withdrawal shows nothing"
+    );
     assert_eq!(withdraw["data"]["message_id"], uuid(&r.message_id));
     assert_eq!(
         p.apns.requests(&dead),

@@ -142,7 +142,11 @@ async fn apns_delivers_with_a_verified_provider_token_and_apples_headers() {
     assert_eq!(got.headers["apns-topic"], "com.example.other");
     assert_eq!(got.headers["apns-collapse-id"], MESSAGE_ID);
     assert_eq!(got.body["tern"]["kind"], "withdraw");
-    assert_eq!(got.body["aps"]["alert"]["body"], "Message recalled");
+    assert_eq!(got.headers["apns-push-type"], "background");
+    assert!(
+        got.body["aps"].get("alert").is_none(),
+        "a withdrawal shows nothing"
+    );
     assert_eq!(apns_prod.accepted().len(), 1, "nothing more to production");
 }
 

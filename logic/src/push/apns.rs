@@ -167,8 +167,10 @@ impl Provider for Apns {
             .post(format!("{base}/3/device/{}", n.token))
             .header(AUTHORIZATION, format!("bearer {jwt}"))
             .header("apns-topic", topic)
-            .header("apns-push-type", "alert")
-            .header("apns-priority", "10")
+            // A withdrawal is a background notification: the app removes the
+            // one it shows for the message, and nothing new appears.
+            .header("apns-push-type", push_type(n.kind))
+            .header("apns-priority", priority(n.kind))
             .header("apns-collapse-id", &n.message_id)
             .header(
                 "apns-expiration",
@@ -188,18 +190,36 @@ impl Provider for Apns {
     }
 }
 
-/// The JSON payload: what the device shows, and what the app needs to open
-/// the conversation.
-fn payload(n: &Notification) -> serde_json::Value {
-    let mut aps = json!({
-        "alert": { "title": n.title, "body": n.body },
-        "badge": n.badge,
-        "thread-id": format!("{}:{}", n.conv_type, n.conv_id),
-    });
-    // A withdrawal replaces the shown notification quietly.
-    if n.kind == Kind::Alert {
-        aps["sound"] = json!("default");
+/// `apns-push-type`: Apple requires `background` for a notification that
+/// shows nothing.
+fn push_type(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Alert => "alert",
+        Kind::Withdraw => "background",
     }
+}
+
+/// `apns-priority`: Apple requires 5 for background notifications.
+fn priority(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Alert => "10",
+        Kind::Withdraw => "5",
+    }
+}
+
+/// The JSON payload: what the device shows (an alert), or only what the
+/// app needs (a withdrawal: `content-available`, no alert, badge or
+/// sound); and what the app needs to open the conversation.
+fn payload(n: &Notification) -> serde_json::Value {
+    let aps = match n.kind {
+        Kind::Alert => json!({
+            "alert": { "title": n.title, "body": n.body },
+            "badge": n.badge,
+            "sound": "default",
+            "thread-id": format!("{}:{}", n.conv_type, n.conv_id),
+        }),
+        Kind::Withdraw => json!({ "content-available": 1 }),
+    };
     json!({
         "aps": aps,
         "tern": {

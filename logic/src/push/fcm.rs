@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use super::config::FcmConfig;
 use super::http::{self, kind_name, unix_secs, Answer, SetupError};
-use super::provider::{Notification, Outcome, Provider};
+use super::provider::{Kind, Notification, Outcome, Provider};
 
 const PROVIDER: &str = "FCM";
 const TOKEN_ENDPOINT: &str = "FCM token endpoint";
@@ -213,28 +213,46 @@ impl Provider for Fcm {
     }
 }
 
-/// The send request's body at `now_ms`.
+/// The send request's body at `now_ms`. A withdrawal is a data message
+/// only (nothing shown): the app removes the notification tagged with the
+/// message id.
 fn message(n: &Notification, now_ms: i64) -> serde_json::Value {
     // What is left of the notification's life, rounded up: "0s" would
     // mean "now or never" for one that still has a moment.
     let ttl_secs = ((n.expires_at_ms - now_ms).max(0) + 999) / 1000;
+    let expiration = (n.expires_at_ms.max(0) / 1000).to_string();
+    // FCM data values are strings.
+    let data = json!({
+        "conv_type": n.conv_type.to_string(),
+        "conv_id": n.conv_id.to_string(),
+        "seq": n.seq.to_string(),
+        "message_id": n.message_id,
+        "kind": kind_name(n.kind),
+        "badge": n.badge.to_string(),
+    });
+    if n.kind == Kind::Withdraw {
+        return json!({ "message": {
+            "token": n.token,
+            "data": data,
+            "android": { "collapse_key": n.message_id, "ttl": format!("{ttl_secs}s") },
+            "apns": {
+                "headers": {
+                    "apns-push-type": "background",
+                    "apns-priority": "5",
+                    "apns-expiration": expiration,
+                },
+                "payload": { "aps": { "content-available": 1 } },
+            },
+        }});
+    }
     json!({ "message": {
         "token": n.token,
         "notification": { "title": n.title, "body": n.body },
-        // FCM data values are strings.
-        "data": {
-            "conv_type": n.conv_type.to_string(),
-            "conv_id": n.conv_id.to_string(),
-            "seq": n.seq.to_string(),
-            "message_id": n.message_id,
-            "kind": kind_name(n.kind),
-            "badge": n.badge.to_string(),
-        },
+        "data": data,
         "android": {
             "collapse_key": n.message_id,
             "ttl": format!("{ttl_secs}s"),
             "notification": {
-                // Same tag: a withdrawal replaces the alert on the device.
                 "tag": n.message_id,
                 "notification_count": n.badge.min(i32::MAX as u64),
             },
@@ -242,7 +260,7 @@ fn message(n: &Notification, now_ms: i64) -> serde_json::Value {
         "apns": {
             "headers": {
                 "apns-collapse-id": n.message_id,
-                "apns-expiration": (n.expires_at_ms.max(0) / 1000).to_string(),
+                "apns-expiration": expiration,
             },
             "payload": { "aps": { "badge": n.badge } },
         },

@@ -158,8 +158,19 @@ fn the_payload_is_an_alert_with_the_conversation() {
     );
     let withdraw = payload(&notification(Kind::Withdraw));
     assert_eq!(withdraw["tern"]["kind"], "withdraw");
-    assert!(withdraw["aps"].get("sound").is_none(), "replaced quietly");
-    assert_eq!(withdraw["aps"]["alert"], payload(&n)["aps"]["alert"]);
+    assert_eq!(
+        withdraw["aps"],
+        json!({"content-available": 1}),
+        "shows nothing"
+    );
+    assert_eq!(
+        (push_type(Kind::Withdraw), priority(Kind::Withdraw)),
+        ("background", "5")
+    );
+    assert_eq!(
+        (push_type(Kind::Alert), priority(Kind::Alert)),
+        ("alert", "10")
+    );
 }
 
 #[test]

@@ -172,8 +172,16 @@ fn the_message_carries_the_notification_for_android_and_ios() {
             },
         }})
     );
-    let w = notification(Kind::Withdraw);
-    assert_eq!(message(&w, now)["message"]["data"]["kind"], "withdraw");
+    let w = message(&notification(Kind::Withdraw), now);
+    assert_eq!(w["message"]["data"]["kind"], "withdraw");
+    assert!(
+        w["message"].get("notification").is_none(),
+        "a data message: shows nothing"
+    );
+    assert_eq!(
+        w["message"]["apns"]["headers"]["apns-push-type"],
+        "background"
+    );
     // The time left, rounded up; none once expired.
     assert_eq!(
         message(&n, n.expires_at_ms - 1_500)["message"]["android"]["ttl"],
