@@ -17,6 +17,7 @@ mod common;
 mod abuse;
 mod accounts;
 mod admin;
+mod after_send;
 mod bad_input;
 mod before_send;
 mod bench;
