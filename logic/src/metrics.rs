@@ -187,26 +187,6 @@ impl LogicMetrics {
             self.after_send_seconds.clone(),
         );
         r.register(
-            "after_send_delivered",
-            "Messages the after-send webhook accepted",
-            self.after_send_delivered.clone(),
-        );
-        r.register(
-            "after_send_dropped",
-            "Messages dropped from the after-send outbox past its age limit",
-            self.after_send_dropped.clone(),
-        );
-        r.register(
-            "after_send_retried",
-            "After-send batches that failed and wait to be tried again",
-            self.after_send_retried.clone(),
-        );
-        r.register(
-            "after_send_seconds",
-            "Message stored to accepted by the after-send webhook",
-            self.after_send_seconds.clone(),
-        );
-        r.register(
             "push_outbox_depth",
             "Push notifications waiting in the outbox",
             self.push_outbox_depth.clone(),
@@ -221,5 +201,25 @@ impl LogicMetrics {
             "Time of one before-send hook call, answered or not",
             self.before_send_seconds.clone(),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Prometheus refuses a whole scrape that names a metric twice.
+    #[test]
+    fn every_metric_is_registered_once() {
+        let mut registry = Registry::default();
+        LogicMetrics::default().register(&mut registry);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        let mut seen = std::collections::HashSet::new();
+        for line in text.lines().filter(|l| l.starts_with("# HELP ")) {
+            let name = line.split_whitespace().nth(2).unwrap();
+            assert!(seen.insert(name.to_owned()), "{name} registered twice");
+        }
+        assert!(seen.contains("tern_after_send_delivered"), "{text}");
     }
 }

@@ -5,7 +5,8 @@
 CREATE TABLE webhook_outbox (
     id         BIGINT     NOT NULL AUTO_INCREMENT PRIMARY KEY,
     message_id BINARY(16) NOT NULL,
-    created_at BIGINT     NOT NULL
+    created_at BIGINT     NOT NULL,
+    KEY webhook_outbox_created_at (created_at)
 ) ENGINE = InnoDB;
 
 -- One row: the sending node's lease, the retry state, and the signing

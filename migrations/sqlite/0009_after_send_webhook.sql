@@ -7,6 +7,7 @@ CREATE TABLE webhook_outbox (
     message_id BLOB   NOT NULL,
     created_at BIGINT NOT NULL
 );
+CREATE INDEX webhook_outbox_created_at ON webhook_outbox (created_at);
 
 -- One row: the sending node's lease, the retry state, and the signing
 -- secret once rotated through the admin API (until then the flag's).

@@ -11,7 +11,7 @@ use clap::Args;
 
 use tern_logic::push::config::{ApnsConfig, FcmConfig, PushConfig, PushWebhookConfig};
 
-#[derive(Debug, Clone, Args)]
+#[derive(Clone, Args)]
 pub struct PushArgs {
     /// APNs: the `.p8` signing key (token-based authentication). With
     /// --apns-key-id, --apns-team-id and --apns-topic, turns APNs on.
@@ -75,6 +75,19 @@ pub struct PushArgs {
     /// Notifications in flight at once on this node.
     #[arg(long, env = "TERN_PUSH_CONCURRENCY", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub push_concurrency: u32,
+}
+
+/// Without the webhook's secret (the key files are paths).
+impl std::fmt::Debug for PushArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushArgs")
+            .field("apns_key_file", &self.apns_key_file)
+            .field("apns_topic", &self.apns_topic)
+            .field("fcm_service_account", &self.fcm_service_account)
+            .field("push_webhook_url", &self.push_webhook_url)
+            .field("push_preview", &self.push_preview)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The fields of a service account key file that FCM needs.

@@ -312,3 +312,28 @@ fn bad_before_send_settings_are_refused_at_start() {
         "{err:#}"
     );
 }
+
+#[test]
+fn webhook_and_push_secrets_stay_out_of_debug_output() {
+    let cli = Cli::try_parse_from([
+        "tern",
+        "--push-webhook-url",
+        "http://127.0.0.1:9/push",
+        "--push-webhook-secret",
+        "push-s3cret-xyz",
+        "--after-send-url",
+        "http://127.0.0.1:9/after",
+        "--after-send-secret",
+        "after-s3cret-xyz",
+        "--before-send-url",
+        "http://127.0.0.1:9/before",
+        "--before-send-secret",
+        "before-s3cret-xyz",
+    ])
+    .unwrap();
+    let shown = format!("{:?} {:?}", cli.serve, cli.serve.logic_config().unwrap());
+    for secret in ["push-s3cret-xyz", "after-s3cret-xyz", "before-s3cret-xyz"] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+    assert!(shown.contains("127.0.0.1:9/after"), "the URLs are shown");
+}

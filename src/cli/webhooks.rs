@@ -19,7 +19,7 @@ pub enum FailMode {
     Closed,
 }
 
-#[derive(Debug, Clone, Args)]
+#[derive(Clone, Args)]
 pub struct WebhookArgs {
     /// Where each SEND is POSTed for moderation before it is stored
     /// (allow, reject or replace). Turns the hook on; needs
@@ -59,6 +59,18 @@ pub struct WebhookArgs {
     /// dropped (and counted).
     #[arg(long, env = "TERN_AFTER_SEND_MAX_AGE_SECS", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(60..=2_592_000))]
     pub after_send_max_age_secs: u64,
+}
+
+/// Without the secrets.
+impl std::fmt::Debug for WebhookArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookArgs")
+            .field("before_send_url", &self.before_send_url)
+            .field("before_send_timeout_ms", &self.before_send_timeout_ms)
+            .field("before_send_fail", &self.before_send_fail)
+            .field("after_send_url", &self.after_send_url)
+            .finish_non_exhaustive()
+    }
 }
 
 impl WebhookArgs {

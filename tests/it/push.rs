@@ -71,6 +71,15 @@ fn apns_token(n: u8) -> String {
     format!("{n:02x}").repeat(32)
 }
 
+/// A production APNs target with the server's default topic.
+fn apns(token: &str) -> PushTarget {
+    PushTarget::Apns {
+        token: token.into(),
+        topic: String::new(),
+        sandbox: false,
+    }
+}
+
 /// A device of `user` that registers `target` and then disconnects;
 /// returns once `watcher` (another device of the user) sees it offline.
 async fn offline_device(
@@ -122,11 +131,7 @@ async fn each_offline_device_is_notified_once_per_message(shape: Shape) {
     let ann = register(addr, "ann").await;
     let laptop = register(addr, "bob").await;
     let phone_token = apns_token(1);
-    let phone = PushTarget::Apns {
-        token: phone_token.clone(),
-        topic: String::new(),
-        sandbox: false,
-    };
+    let phone = apns(&phone_token);
     offline_device(addr, "bob", phone, &laptop).await;
     let tablet = PushTarget::Fcm {
         token: "fcm-tablet".into(),
@@ -136,11 +141,7 @@ async fn each_offline_device_is_notified_once_per_message(shape: Shape) {
     let online_token = apns_token(2);
     laptop
         .client
-        .set_push_token(PushTarget::Apns {
-            token: online_token.clone(),
-            topic: String::new(),
-            sandbox: false,
-        })
+        .set_push_token(apns(&online_token))
         .await
         .unwrap();
 
@@ -276,17 +277,7 @@ async fn a_dead_token_is_removed_and_a_recall_withdraws(shape: Shape) {
     let laptop = register(addr, "bob").await;
     let dead = apns_token(3);
     p.apns.refuse(&dead, Refusal::Unregistered);
-    let dead_id = offline_device(
-        addr,
-        "bob",
-        PushTarget::Apns {
-            token: dead.clone(),
-            topic: String::new(),
-            sandbox: false,
-        },
-        &laptop,
-    )
-    .await;
+    let dead_id = offline_device(addr, "bob", apns(&dead), &laptop).await;
     offline_device(
         addr,
         "bob",
@@ -356,11 +347,7 @@ async fn retries_follow_a_503_and_stop_at_the_bound() {
             retry_after: Some(1),
         },
     );
-    let apns = PushTarget::Apns {
-        token: flaky.clone(),
-        topic: String::new(),
-        sandbox: false,
-    };
+    let apns = apns(&flaky);
     offline_device(addr, "bob", apns, &laptop).await;
     let fcm = PushTarget::Fcm { token: down.into() };
     offline_device(addr, "bob", fcm, &laptop).await;

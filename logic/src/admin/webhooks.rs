@@ -62,7 +62,15 @@ impl Logic {
         };
         let secret = format!("whsec_{}", hex::encode(rand::random::<[u8; 32]>()));
         let until = now_ms() + ROTATION_GRACE.as_millis() as i64;
-        self.store.webhook_rotate(&secret, &current, until).await?;
+        let rotated = self
+            .store
+            .webhook_rotate(&state.secret, &secret, &current, until)
+            .await?;
+        if !rotated {
+            return Err(LogicError::Conflict(
+                "rotated by another request just now; try again",
+            ));
+        }
         info!("after-send webhook secret rotated by admin");
         Ok((secret, until))
     }

@@ -101,7 +101,12 @@ pub(crate) fn start(logic: &Arc<Logic>, wake: Arc<Wake>, providers: Providers, s
             let Some(logic) = planner.upgrade() else {
                 return;
             };
-            plan_round(&logic, &wake, swept).await;
+            // A stop abandons a round; its users are planned by the sweep
+            // of whichever node runs next.
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = plan_round(&logic, &wake, swept) => {}
+            }
             sender_wake.notify_one();
         }
     });

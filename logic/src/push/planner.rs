@@ -29,9 +29,7 @@ pub const NEW_MESSAGE: &str = "New message";
 /// What replaces a recalled message's notification.
 pub const RECALLED: &str = "Message recalled";
 
-/// Outbox `kind`s.
-pub const ALERT: i64 = 1;
-pub const WITHDRAW: i64 = 2;
+pub use crate::store::push_outbox_kinds::{ALERT, WITHDRAW};
 
 /// What one entry asks of the user's offline devices.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,9 +168,15 @@ async fn rows_for(logic: &Logic, user_id: u64, entries: &[ListEntry]) -> Result<
     let badge = logic.store.total_unread(user_id).await?;
     let names = Names::load(logic, plans.iter().map(|(e, _)| *e)).await?;
     let now = now_ms();
-    let expires_at = now + logic.cfg.push.max_age.as_millis() as i64;
+    let max_age = logic.cfg.push.max_age.as_millis() as i64;
     let mut rows = Vec::new();
     for (e, p) in plans {
+        // Worth as long as the message is young: one planned late (push
+        // turned on, a node back from an outage) is not news any more.
+        let expires_at = e.message.created_at.saturating_add(max_age);
+        if expires_at <= now {
+            continue;
+        }
         let (kind, message_id, title, body) = match p {
             Plan::Alert => (
                 ALERT,

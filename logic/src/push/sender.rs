@@ -77,6 +77,10 @@ impl Providers {
     }
 }
 
+/// When a node without the device's provider leaves a notification for
+/// another node to try.
+const NO_PROVIDER_AGAIN: Duration = Duration::from_secs(60);
+
 /// First wait after a retryable failure; doubles per attempt.
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 const MAX_RETRY: Duration = Duration::from_secs(300);
@@ -137,19 +141,28 @@ async fn send_one(store: &Store, providers: &Providers, metrics: &LogicMetrics, 
             .inc();
     };
     let now = now_ms();
-    let Some(token) = c.token else {
+    let Some(token) = c.token.clone() else {
         // Signed out, or the token was removed, since it was planned.
         fail("none", "signed_out");
-        return done(store, c.id).await;
+        return done(store, &c).await;
     };
     let name = provider_name(token.provider);
     if now >= c.row.expires_at {
         fail(name, "expired");
-        return done(store, c.id).await;
+        return done(store, &c).await;
     }
     let Some(provider) = providers.get(token.provider) else {
-        fail(name, "no_provider");
-        return done(store, c.id).await;
+        // Another node may have it (settings differ during a rollout);
+        // if none does, the notification expires.
+        let at = now + NO_PROVIDER_AGAIN.as_millis() as i64;
+        if at >= c.row.expires_at {
+            fail(name, "no_provider");
+            return done(store, &c).await;
+        }
+        if let Err(e) = store.push_retry_at(c.id, c.lease_until, at).await {
+            warn!(error = %e, id = c.id, "push without its provider not rescheduled");
+        }
+        return;
     };
     let n = Notification {
         id: c.id,
@@ -164,13 +177,13 @@ async fn send_one(store: &Store, providers: &Providers, metrics: &LogicMetrics, 
         } else {
             Kind::Alert
         },
-        title: c.row.title,
-        body: c.row.body,
+        title: c.row.title.clone(),
+        body: c.row.body.clone(),
         badge: c.row.badge,
         conv_type: c.row.conv_type,
         conv_id: c.row.conv_id,
         seq: c.row.seq,
-        message_id: c.row.message_id,
+        message_id: c.row.message_id.clone(),
         expires_at_ms: c.row.expires_at,
     };
     let labels = ProviderLabels { provider: name };
@@ -179,7 +192,7 @@ async fn send_one(store: &Store, providers: &Providers, metrics: &LogicMetrics, 
             metrics.push_sent.get_or_create(&labels).inc();
             let age = (now_ms() - c.row.created_at).max(0) as f64 / 1000.0;
             metrics.push_seconds.get_or_create(&labels).observe(age);
-            done(store, c.id).await;
+            done(store, &c).await;
         }
         Outcome::Unregistered => {
             fail(name, "unregistered");
@@ -193,7 +206,7 @@ async fn send_one(store: &Store, providers: &Providers, metrics: &LogicMetrics, 
                 Ok(false) => {}
                 Err(e) => warn!(error = %e, device_id = n.device_id, "dead push token not removed"),
             }
-            done(store, c.id).await;
+            done(store, &c).await;
         }
         Outcome::Retry { after, why } => {
             let wait = after.unwrap_or_default().max(backoff(c.attempts));
@@ -206,11 +219,11 @@ async fn send_one(store: &Store, providers: &Providers, metrics: &LogicMetrics, 
                     "push given up: too old to retry"
                 );
                 fail(name, "gave_up");
-                return done(store, c.id).await;
+                return done(store, &c).await;
             }
             metrics.push_retried.get_or_create(&labels).inc();
             debug!(id = c.id, provider = name, why, ?wait, "push to be retried");
-            if let Err(e) = store.push_retry_at(c.id, at).await {
+            if let Err(e) = store.push_retry_at(c.id, c.lease_until, at).await {
                 // The lease runs out and another attempt follows anyway.
                 warn!(error = %e, id = c.id, "push retry not scheduled");
             }
@@ -223,15 +236,15 @@ async fn send_one(store: &Store, providers: &Providers, metrics: &LogicMetrics, 
                 "push rejected by the provider"
             );
             fail(name, "rejected");
-            done(store, c.id).await;
+            done(store, &c).await;
         }
     }
 }
 
-async fn done(store: &Store, id: u64) {
-    if let Err(e) = store.push_done(id).await {
+async fn done(store: &Store, c: &Claimed) {
+    if let Err(e) = store.push_done(c.id, c.lease_until).await {
         // Sent again after the lease: at least once, as documented.
-        warn!(error = %e, id, "push outbox row not removed");
+        warn!(error = %e, id = c.id, "push outbox row not removed");
     }
 }
 

@@ -29,6 +29,10 @@ pub use messages::{
     Appended, Existing, ListEntry, MissingUsers, NewMessage, Recipient, StoredMessage,
 };
 pub use push_outbox::{Claimed, OutboxRow};
+/// The outbox's `kind`s.
+pub mod push_outbox_kinds {
+    pub use super::push_outbox::{ALERT, WITHDRAW};
+}
 pub use push_tokens::PushToken;
 pub use standing::SharedGeneration;
 pub use users::{NewUser, User};

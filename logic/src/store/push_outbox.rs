@@ -9,6 +9,10 @@ use super::messages::push_ids;
 use super::{id, PushToken, Result, Store};
 use crate::domain::PushProvider;
 
+/// Outbox `kind`s.
+pub const ALERT: i64 = 1;
+pub const WITHDRAW: i64 = 2;
+
 /// A notification to send: one row of the outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxRow {
@@ -36,6 +40,10 @@ pub struct Claimed {
     pub row: OutboxRow,
     /// Attempts so far, this one included.
     pub attempts: u32,
+    /// The claim: the row's `next_attempt_at` while this sender owns it.
+    /// Answering for the row checks it, so a sender whose lease ran out
+    /// (another took the row) changes nothing.
+    pub lease_until: i64,
     pub token: Option<PushToken>,
 }
 
@@ -70,6 +78,7 @@ impl Claimed {
         };
         Ok(Claimed {
             id: id(r, "id")?,
+            lease_until: r.try_get("next_attempt_at")?,
             attempts: r
                 .try_get::<i64, _>("attempts")?
                 .clamp(0, i64::from(u32::MAX)) as u32,
@@ -153,7 +162,40 @@ impl Store {
         if moved.rows_affected() == 0 {
             return Ok(false);
         }
-        for chunk in rows.chunks(100) {
+        // A withdrawal takes the place of its message's alert still waiting
+        // for the device, so the alert never lands after it; when that
+        // alert was never tried, the device showed nothing: nothing to
+        // withdraw.
+        let mut kept = Vec::with_capacity(rows.len());
+        for r in rows {
+            if r.kind != WITHDRAW {
+                kept.push(r);
+                continue;
+            }
+            let pending = sqlx::query(
+                "SELECT attempts FROM push_outbox WHERE device_id = ? AND message_id = ? AND kind = ?",
+            )
+            .bind(r.device_id as i64)
+            .bind(&r.message_id)
+            .bind(ALERT)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(p) = pending {
+                sqlx::query(
+                    "DELETE FROM push_outbox WHERE device_id = ? AND message_id = ? AND kind = ?",
+                )
+                .bind(r.device_id as i64)
+                .bind(&r.message_id)
+                .bind(ALERT)
+                .execute(&mut *tx)
+                .await?;
+                if p.try_get::<i64, _>("attempts")? == 0 {
+                    continue;
+                }
+            }
+            kept.push(r);
+        }
+        for chunk in kept.chunks(100) {
             let mut q = QueryBuilder::new(format!(
                 "{} INTO push_outbox (user_id, device_id, message_id, kind, title, body, badge, \
                  conv_type, conv_id, seq, attempts, next_attempt_at, created_at, expires_at) ",
@@ -185,6 +227,14 @@ impl Store {
     /// sender takes them after that if this one has not answered for
     /// them), and returns them with their devices' current push tokens.
     pub async fn claim_push(&self, now: i64, lease_until: i64, limit: u32) -> Result<Vec<Claimed>> {
+        // Idle most of the time: look before taking the write lock.
+        let due = sqlx::query("SELECT id FROM push_outbox WHERE next_attempt_at <= ? LIMIT 1")
+            .bind(now)
+            .fetch_optional(self.pool())
+            .await?;
+        if due.is_none() {
+            return Ok(Vec::new());
+        }
         let mut tx = self.begin_write().await?;
         let sql = format!(
             "SELECT id FROM push_outbox WHERE next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?{}",
@@ -211,7 +261,8 @@ impl Store {
         self.commit_messages(tx).await?;
         let mut read = QueryBuilder::new(
             "SELECT o.id, o.user_id, o.device_id, o.message_id, o.kind, o.title, o.body, o.badge, \
-             o.conv_type, o.conv_id, o.seq, o.attempts, o.created_at, o.expires_at, t.provider, \
+             o.conv_type, o.conv_id, o.seq, o.attempts, o.next_attempt_at, o.created_at, o.expires_at, \
+             t.provider, \
              t.token, t.apns_topic, t.apns_sandbox, t.updated_at AS token_updated_at \
              FROM push_outbox o LEFT JOIN push_tokens t ON t.device_id = o.device_id \
              WHERE o.id IN (",
@@ -222,22 +273,26 @@ impl Store {
         rows.iter().map(Claimed::from_row).collect()
     }
 
-    /// Removes an answered row.
-    pub async fn push_done(&self, id: u64) -> Result<()> {
-        sqlx::query("DELETE FROM push_outbox WHERE id = ?")
+    /// Removes an answered row, if this claim still holds it.
+    pub async fn push_done(&self, id: u64, lease_until: i64) -> Result<()> {
+        sqlx::query("DELETE FROM push_outbox WHERE id = ? AND next_attempt_at = ?")
             .bind(id as i64)
+            .bind(lease_until)
             .execute(self.pool())
             .await?;
         Ok(())
     }
 
-    /// Sends a row again at `at`.
-    pub async fn push_retry_at(&self, id: u64, at: i64) -> Result<()> {
-        sqlx::query("UPDATE push_outbox SET next_attempt_at = ? WHERE id = ?")
-            .bind(at)
-            .bind(id as i64)
-            .execute(self.pool())
-            .await?;
+    /// Sends a row again at `at`, if this claim still holds it.
+    pub async fn push_retry_at(&self, id: u64, lease_until: i64, at: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE push_outbox SET next_attempt_at = ? WHERE id = ? AND next_attempt_at = ?",
+        )
+        .bind(at)
+        .bind(id as i64)
+        .bind(lease_until)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 

@@ -6,6 +6,7 @@ use super::messages::test_message;
 use super::tests::{on_both_engines, users};
 use super::*;
 use crate::domain::PushProvider;
+use crate::store::push_outbox_kinds::WITHDRAW;
 
 on_both_engines!(
     the_first_token_starts_the_cursor_at_the_head,
@@ -13,6 +14,7 @@ on_both_engines!(
     a_claim_is_a_lease,
     concurrent_claims_take_disjoint_rows,
     a_signed_out_device_leaves_its_rows_without_a_token,
+    a_withdrawal_replaces_its_pending_alert,
 );
 
 fn token(user_id: u64, device_id: u64, token: &str) -> PushToken {
@@ -128,10 +130,25 @@ async fn a_claim_is_a_lease(s: Store) {
     // The holder died: after the lease another claim takes it.
     let again = s.claim_push(100, 200, 10).await.unwrap();
     assert_eq!((again.len(), again[0].attempts), (1, 2));
-    s.push_retry_at(again[0].id, 500).await.unwrap();
+    // The first holder's answer no longer counts: the row is another's.
+    s.push_retry_at(c.id, c.lease_until, 150).await.unwrap();
+    s.push_done(c.id, c.lease_until).await.unwrap();
+    assert_eq!(
+        s.push_outbox_depth().await.unwrap(),
+        1,
+        "not the first holder's"
+    );
+    assert!(
+        s.claim_push(199, 300, 10).await.unwrap().is_empty(),
+        "still leased"
+    );
+    s.push_retry_at(again[0].id, again[0].lease_until, 500)
+        .await
+        .unwrap();
     assert!(s.claim_push(499, 600, 10).await.unwrap().is_empty());
-    assert_eq!(s.claim_push(500, 600, 10).await.unwrap().len(), 1);
-    s.push_done(again[0].id).await.unwrap();
+    let last = s.claim_push(500, 600, 10).await.unwrap();
+    assert_eq!(last.len(), 1);
+    s.push_done(last[0].id, last[0].lease_until).await.unwrap();
     assert_eq!(s.push_outbox_depth().await.unwrap(), 0);
     // A dead token goes, unless the device registered another since.
     assert!(!s.push_token_rejected(phone, "old").await.unwrap());
@@ -178,4 +195,35 @@ async fn a_signed_out_device_leaves_its_rows_without_a_token(s: Store) {
     let claimed = s.claim_push(10, 100, 10).await.unwrap();
     assert_eq!(claimed.len(), 1);
     assert!(claimed[0].token.is_none(), "signed out: nothing to send to");
+}
+
+async fn a_withdrawal_replaces_its_pending_alert(s: Store) {
+    let ids = users(&s, &["a", "b"]).await;
+    let (a, b) = (ids[0], ids[1]);
+    let phone = device(&s, b).await;
+    s.set_push_token(&token(b, phone, "t1")).await.unwrap();
+    send(&s, a, b, 4).await;
+    let withdraw = |m: &str, seq| OutboxRow {
+        kind: WITHDRAW,
+        ..row(b, phone, m, seq)
+    };
+    // Never tried: the device showed nothing; both go.
+    let rows = [row(b, phone, "m1", 1), row(b, phone, "m2", 2)];
+    assert!(s.plan_push(b, 0, 2, &rows).await.unwrap());
+    let tried = s.claim_push(10, 20, 1).await.unwrap();
+    assert_eq!(tried[0].row.message_id, "m1");
+    assert!(s
+        .plan_push(b, 2, 4, &[withdraw("m2", 3), withdraw("m1", 4)])
+        .await
+        .unwrap());
+    let left = s.claim_push(30, 40, 10).await.unwrap();
+    let left: Vec<(String, i64)> = left
+        .into_iter()
+        .map(|c| (c.row.message_id, c.row.kind))
+        .collect();
+    assert_eq!(
+        left,
+        [("m1".to_owned(), WITHDRAW)],
+        "m2's alert never left: nothing to withdraw; m1's may have: withdrawn, its alert gone"
+    );
 }

@@ -20,7 +20,7 @@ pub struct Queued {
 }
 
 /// The webhook's shared state (one row).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct WebhookState {
     pub holder: String,
     pub held_until: i64,
@@ -34,6 +34,20 @@ pub struct WebhookState {
     /// The secret before the last rotation, still signing until `prev_until`.
     pub prev_secret: String,
     pub prev_until: i64,
+}
+
+impl std::fmt::Debug for WebhookState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookState")
+            .field("holder", &self.holder)
+            .field("held_until", &self.held_until)
+            .field("attempts", &self.attempts)
+            .field("next_attempt_at", &self.next_attempt_at)
+            .field("last_error", &self.last_error)
+            .field("last_success_at", &self.last_success_at)
+            .field("prev_until", &self.prev_until)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Store {
@@ -81,7 +95,7 @@ impl Store {
 
     /// The webhook took `ids`: they leave the outbox and the retry state
     /// starts over.
-    pub async fn webhook_delivered(&self, ids: &[u64], now: i64) -> Result<()> {
+    pub async fn webhook_delivered(&self, node: &str, ids: &[u64], now: i64) -> Result<()> {
         let mut tx = self.begin_write().await?;
         for chunk in ids.chunks(500) {
             let mut q = QueryBuilder::new("DELETE FROM webhook_outbox WHERE id IN (");
@@ -91,23 +105,26 @@ impl Store {
         }
         sqlx::query(
             "UPDATE webhook_state SET attempts = 0, next_attempt_at = 0, last_error = '', \
-             last_success_at = ? WHERE id = 1",
+             last_success_at = ? WHERE id = 1 AND holder = ?",
         )
         .bind(now)
+        .bind(node)
         .execute(&mut *tx)
         .await?;
         self.commit_messages(tx).await
     }
 
     /// The webhook failed; the head batch is tried again at `next_at`.
-    pub async fn webhook_failed(&self, next_at: i64, error: &str) -> Result<()> {
+    /// Only the lease's holder records it.
+    pub async fn webhook_failed(&self, node: &str, next_at: i64, error: &str) -> Result<()> {
         let error: String = error.chars().take(500).collect();
         sqlx::query(
             "UPDATE webhook_state SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? \
-             WHERE id = 1",
+             WHERE id = 1 AND holder = ?",
         )
         .bind(next_at)
         .bind(error)
+        .bind(node)
         .execute(self.pool())
         .await?;
         Ok(())
@@ -157,17 +174,26 @@ impl Store {
         ))
     }
 
-    /// Makes `secret` the signing secret; the one before keeps signing
-    /// too until `prev_until`.
-    pub async fn webhook_rotate(&self, secret: &str, prev: &str, prev_until: i64) -> Result<()> {
-        sqlx::query(
-            "UPDATE webhook_state SET secret = ?, prev_secret = ?, prev_until = ? WHERE id = 1",
+    /// Makes `secret` the signing secret if the stored one is still
+    /// `stored` (another rotation did not come first); the one before,
+    /// `prev`, keeps signing too until `prev_until`.
+    pub async fn webhook_rotate(
+        &self,
+        stored: &str,
+        secret: &str,
+        prev: &str,
+        prev_until: i64,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE webhook_state SET secret = ?, prev_secret = ?, prev_until = ? \
+             WHERE id = 1 AND secret = ?",
         )
         .bind(secret)
         .bind(prev)
         .bind(prev_until)
+        .bind(stored)
         .execute(self.pool())
         .await?;
-        Ok(())
+        Ok(done.rows_affected() > 0)
     }
 }

@@ -41,10 +41,13 @@ async fn appends_queue_their_messages_only_while_recording(s: Store) {
     assert_eq!((queued[0].conv_type, queued[0].receiver_id), (1, b));
     assert_eq!(queued[0].entry.message.content, b"hi");
 
-    s.webhook_delivered(&[queued[0].id, queued[1].id], 77)
-        .await
-        .unwrap();
+    assert!(s.webhook_lease("n1", 70, 1000).await.unwrap());
+    let head = [queued[0].id, queued[1].id];
+    s.webhook_delivered("n1", &head, 77).await.unwrap();
     assert_eq!(s.webhook_depth().await.unwrap().0, 2);
+    assert_eq!(s.webhook_state().await.unwrap().last_success_at, 77);
+    // A node without the lease records nothing.
+    s.webhook_delivered("n2", &[], 99).await.unwrap();
     assert_eq!(s.webhook_state().await.unwrap().last_success_at, 77);
     assert_eq!(s.webhook_drop_before(i64::MAX).await.unwrap(), 2);
     s.record_after_send(false);
@@ -55,14 +58,19 @@ async fn one_node_holds_the_lease_at_a_time(s: Store) {
     assert!(!s.webhook_lease("n2", 150, 250).await.unwrap(), "held");
     assert!(s.webhook_lease("n1", 150, 250).await.unwrap(), "renewed");
     assert!(s.webhook_lease("n2", 251, 300).await.unwrap(), "expired");
-    s.webhook_failed(400, "503 from the hook").await.unwrap();
+    s.webhook_failed("n2", 400, "503 from the hook")
+        .await
+        .unwrap();
+    s.webhook_failed("n1", 900, "stale").await.unwrap();
     let st = s.webhook_state().await.unwrap();
     assert_eq!(
         (st.holder.as_str(), st.attempts, st.next_attempt_at),
         ("n2", 1, 400)
     );
     assert_eq!(st.last_error, "503 from the hook");
-    s.webhook_rotate("new", "old", 999).await.unwrap();
+    assert!(s.webhook_rotate("", "new", "old", 999).await.unwrap());
+    let raced = s.webhook_rotate("", "newer", "old", 999).await.unwrap();
+    assert!(!raced, "another rotation came first");
     let st = s.webhook_state().await.unwrap();
     assert_eq!(
         (st.secret.as_str(), st.prev_secret.as_str(), st.prev_until),

@@ -47,8 +47,11 @@ impl std::fmt::Debug for AfterSendConfig {
     }
 }
 
-/// How long the sending node holds the lease without renewing it.
-const LEASE: Duration = Duration::from_secs(15);
+/// How long the sending node holds the lease without renewing it: above
+/// one round (a POST's timeout and the outbox's reads and writes).
+const LEASE: Duration = Duration::from_secs(30);
+/// How often messages past the age limit are looked for.
+const DROP_EVERY: Duration = Duration::from_secs(60);
 /// How often an idle sender looks at the outbox.
 const IDLE: Duration = Duration::from_millis(250);
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -125,7 +128,14 @@ fn backoff(attempts: u32) -> Duration {
 pub(crate) fn start(logic: &Arc<Logic>, cfg: AfterSendConfig, stage: &Stage) {
     let weak = Arc::downgrade(logic);
     let node = format!("logic-{:016x}", rand::random::<u64>());
-    let client = match reqwest::Client::builder().timeout(TIMEOUT).build() {
+    // Like the other webhooks: no redirect (it would re-post the signed
+    // batch elsewhere), no proxy from the environment.
+    let client = match reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .build()
+    {
         Ok(c) => c,
         Err(e) => {
             warn!(error = %e, "after-send webhook: no HTTP client; not sending");
@@ -134,8 +144,17 @@ pub(crate) fn start(logic: &Arc<Logic>, cfg: AfterSendConfig, stage: &Stage) {
     };
     logic.store.record_after_send(true);
     stage.spawn(|stop| async move {
+        let mut dropped_at = tokio::time::Instant::now();
         loop {
-            let wait = round(&weak, &cfg, &node, &client).await;
+            let drop_old = dropped_at.elapsed() >= DROP_EVERY;
+            if drop_old {
+                dropped_at = tokio::time::Instant::now();
+            }
+            // A stop abandons a round: its batch is sent again later.
+            let wait = tokio::select! {
+                () = stop.cancelled() => return,
+                wait = round(&weak, &cfg, &node, &client, drop_old) => wait,
+            };
             let Some(wait) = wait else { return };
             tokio::select! {
                 () = stop.cancelled() => return,
@@ -152,6 +171,7 @@ async fn round(
     cfg: &AfterSendConfig,
     node: &str,
     client: &reqwest::Client,
+    drop_old: bool,
 ) -> Option<Duration> {
     let logic = weak.upgrade()?;
     let store = &logic.store;
@@ -179,10 +199,11 @@ async fn round(
         return Some(wait.min(Duration::from_secs(1)));
     }
     let m = &logic.metrics;
-    match store
-        .webhook_drop_before(now - cfg.max_age.as_millis() as i64)
-        .await
-    {
+    let cutoff = match drop_old {
+        true => now - cfg.max_age.as_millis() as i64,
+        false => i64::MIN,
+    };
+    match store.webhook_drop_before(cutoff).await {
         Ok(0) => {}
         Ok(n) => {
             warn!(
@@ -232,13 +253,14 @@ async fn round(
                 .map(Duration::from_secs);
             Some((format!("HTTP {}", r.status().as_u16()), after))
         }
-        Err(e) => Some((format!("no answer: {e}"), None)),
+        // Without the URL: it may carry a credential.
+        Err(e) => Some((format!("no answer: {}", e.without_url()), None)),
     };
     let ids: Vec<u64> = batch.iter().map(|q| q.id).collect();
     match failure {
         None => {
             let done = now_ms();
-            if let Err(e) = store.webhook_delivered(&ids, done).await {
+            if let Err(e) = store.webhook_delivered(node, &ids, done).await {
                 // Sent again: at least once, and the receiver dedupes.
                 warn!(error = %e, "after-send webhook: delivered batch not removed");
             }
@@ -262,7 +284,7 @@ async fn round(
             );
             m.after_send_retried.inc();
             let at = now_ms() + wait.as_millis() as i64;
-            if let Err(e) = store.webhook_failed(at, &why).await {
+            if let Err(e) = store.webhook_failed(node, at, &why).await {
                 warn!(error = %e, "after-send webhook: failure not recorded");
             }
             Some(wait.min(Duration::from_secs(1)))
