@@ -82,6 +82,8 @@ pub struct LogicMetrics {
     pub after_send_retried: Counter,
     /// Stored to taken by the webhook, per message.
     pub after_send_seconds: Histogram,
+    /// Messages waiting for the after-send webhook, read by its sender.
+    pub after_send_outbox_depth: Gauge,
     /// Before-send hook calls, by what became of the send.
     pub before_send: Family<HookOutcomeLabels, Counter>,
     /// Time of one before-send hook call, answered or not.
@@ -106,6 +108,7 @@ impl Default for LogicMetrics {
             after_send_dropped: Counter::default(),
             after_send_retried: Counter::default(),
             after_send_seconds: latency(),
+            after_send_outbox_depth: Gauge::default(),
             before_send: Family::default(),
             before_send_seconds: latency(),
         }
@@ -185,6 +188,11 @@ impl LogicMetrics {
             "after_send_seconds",
             "Message stored to accepted by the after-send webhook",
             self.after_send_seconds.clone(),
+        );
+        r.register(
+            "after_send_outbox_depth",
+            "Messages waiting for the after-send webhook",
+            self.after_send_outbox_depth.clone(),
         );
         r.register(
             "push_outbox_depth",

@@ -144,11 +144,11 @@ pub(crate) fn start(logic: &Arc<Logic>, cfg: AfterSendConfig, stage: &Stage) {
     };
     logic.store.record_after_send(true);
     stage.spawn(|stop| async move {
-        let mut dropped_at = tokio::time::Instant::now();
+        let mut dropped_at: Option<tokio::time::Instant> = None;
         loop {
-            let drop_old = dropped_at.elapsed() >= DROP_EVERY;
+            let drop_old = dropped_at.is_none_or(|at| at.elapsed() >= DROP_EVERY);
             if drop_old {
-                dropped_at = tokio::time::Instant::now();
+                dropped_at = Some(tokio::time::Instant::now());
             }
             // A stop abandons a round: its batch is sent again later.
             let wait = tokio::select! {
@@ -199,6 +199,12 @@ async fn round(
         return Some(wait.min(Duration::from_secs(1)));
     }
     let m = &logic.metrics;
+    if drop_old {
+        // Once a minute, with the age check: a count scans the outbox.
+        if let Ok((depth, _)) = store.webhook_depth().await {
+            m.after_send_outbox_depth.set(depth as i64);
+        }
+    }
     let cutoff = match drop_old {
         true => now - cfg.max_age.as_millis() as i64,
         false => i64::MIN,
