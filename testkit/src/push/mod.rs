@@ -135,14 +135,19 @@ impl<T: Clone> Recorder<T> {
     /// Waits until at least `n` are recorded; fails the test after [`WAIT`].
     async fn wait(&self, n: usize, what: &str) -> Vec<T> {
         let mut rx = self.count.subscribe();
-        let reached = tokio::time::timeout(WAIT, rx.wait_for(|c| *c >= n)).await;
-        match reached {
-            Ok(Ok(_)) => self.all(),
-            _ => panic!(
+        // `wait_for` answers with a read guard on the count: let it go
+        // before taking the items' lock, which `push` holds while it
+        // updates the count (the other order deadlocks).
+        let reached = tokio::time::timeout(WAIT, rx.wait_for(|c| *c >= n))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        if !reached {
+            panic!(
                 "waited {WAIT:?} for {n} {what}, got {}",
                 self.items.lock().expect("recorder lock poisoned").len()
-            ),
+            );
         }
+        self.all()
     }
 }
 
@@ -255,3 +260,6 @@ fn bearer(req: &Request<Incoming>) -> Option<String> {
         .eq_ignore_ascii_case("bearer")
         .then(|| token.trim().to_owned())
 }
+
+#[cfg(test)]
+mod tests;
