@@ -22,6 +22,7 @@ mod bad_input;
 mod before_send;
 mod bench;
 mod bench_direct;
+mod bench_push;
 mod binary;
 mod blocks;
 mod chat;
