@@ -58,9 +58,10 @@ pub(crate) async fn list_of(logic: &Logic, user: u64, req: ConvListRequest) -> R
         pinned: req.after_pinned,
         last_seq: req.after_last_seq,
     });
-    // The head first: every conversation is then at least as new as it,
-    // and a client applies only synced entries above each change_seq.
-    let max_seq = logic.store.max_seq(user).await?;
+    // The head first, with every row brought up to it: every conversation
+    // is then at least as new as it, and a client applies only synced
+    // entries above each change_seq.
+    let max_seq = logic.store.settle_conversations(user).await?;
     let rows = logic
         .store
         .conversations_page(user, after, limit + 1)

@@ -147,6 +147,7 @@ impl Store {
         after: Option<ListCursor>,
         limit: u32,
     ) -> Result<Vec<Conversation>> {
+        self.settle_conversations(user_id).await?;
         // Before the first page: after every conversation, pinned or not.
         let (pinned, last_seq) = after.map_or((2, i64::MAX), |c| {
             (i64::from(c.pinned), c.last_seq.min(i64::MAX as u64) as i64)
@@ -170,6 +171,7 @@ impl Store {
 
     /// The user's badge: unread summed over the conversations not muted.
     pub async fn total_unread(&self, user_id: u64) -> Result<u64> {
+        self.settle_conversations(user_id).await?;
         let total: Option<i64> = sqlx::query_scalar(
             "SELECT CAST(SUM(unread) AS SIGNED) FROM conversations WHERE user_id = ? AND muted = 0",
         )
@@ -186,6 +188,7 @@ impl Store {
         conv_type: i32,
         conv_id: u64,
     ) -> Result<Option<Conversation>> {
+        self.settle_conversations(user_id).await?;
         let sql = format!(
             "SELECT {CONVERSATION_COLUMNS}{CONVERSATION_FROM}\
              WHERE c.user_id = ? AND c.conv_type = ? AND c.conv_id = ?"
@@ -212,6 +215,7 @@ impl Store {
         limit: u32,
     ) -> Result<std::result::Result<HistoryPage, HistoryError>> {
         let start = if before_seq == 0 {
+            self.settle_conversations(user_id).await?;
             let last: Option<i64> = sqlx::query_scalar(
                 "SELECT last_seq FROM conversations \
                  WHERE user_id = ? AND conv_type = ? AND conv_id = ?",

@@ -5,7 +5,10 @@
 //! mention counts, the read position and the user's settings. Rows change
 //! only in transactions that hold the user's list head (`user_seqs`), so
 //! the index and the list never disagree: an append updates both, and so
-//! will every read position or setting, which is itself a list entry.
+//! does every read position or setting, which is itself a list entry. On
+//! SQLite the batch writer may leave a user's rows a few entries behind
+//! the list, counted in the same transaction, and everything else folds
+//! those entries in before it reads or changes the rows (`unindexed`).
 //!
 //! Each list row also links to the previous row of its conversation
 //! (`user_messages.prev_seq`), so one conversation's history is a walk of
@@ -79,20 +82,39 @@ pub fn mentions_owner(owner: u64, mentions: &[u64]) -> bool {
     mentions.contains(&owner) || mentions.contains(&MENTION_ALL)
 }
 
-/// One list row being appended: whose list, its seq, the message and the
-/// conversation as the list's owner sees it.
+/// One list row being appended, or one already in the list that the index
+/// does not reflect yet: whose list, its seq, the conversation as the
+/// list's owner sees it, and what of its message the index needs.
 pub(super) struct NewRow<'m> {
     pub user_id: u64,
     pub seq: u64,
-    pub msg: &'m NewMessage,
+    pub conv_type: i32,
     pub conv_id: u64,
+    pub message_id: &'m [u8],
+    pub sender_id: u64,
+    pub content_type: u32,
+    pub mentions: &'m [u64],
 }
 
-impl NewRow<'_> {
+impl<'m> NewRow<'m> {
+    /// The row of `msg` in `user_id`'s list at `seq`.
+    pub fn of(msg: &'m NewMessage, user_id: u64, seq: u64, conv_id: u64) -> NewRow<'m> {
+        NewRow {
+            user_id,
+            seq,
+            conv_type: msg.conv_type,
+            conv_id,
+            message_id: &msg.id,
+            sender_id: msg.sender_id,
+            content_type: msg.content_type,
+            mentions: &msg.mentions,
+        }
+    }
+
     pub fn key(&self) -> ConvKey {
         ConvKey {
             user_id: self.user_id,
-            conv_type: self.msg.conv_type,
+            conv_type: self.conv_type,
             conv_id: self.conv_id,
         }
     }
@@ -122,8 +144,7 @@ pub(super) fn index(rows: &[NewRow<'_>], known: &BTreeMap<ConvKey, Head>) -> Ind
             None => (Head::default(), false),
         });
         head.change_seq = row.seq;
-        let m = row.msg;
-        if is_state_event(m.content_type) {
+        if is_state_event(row.content_type) {
             // Not a link of the history (no row links to it), but it links
             // to the conversation's newest entry, so that a history page
             // asked for below it goes on from there. The one who changed
@@ -133,15 +154,15 @@ pub(super) fn index(rows: &[NewRow<'_>], known: &BTreeMap<ConvKey, Head>) -> Ind
         }
         prev_seqs.push(head.last_seq);
         head.last_seq = row.seq;
-        let counts = counts_as_unread(row.user_id, m.sender_id, m.content_type);
+        let counts = counts_as_unread(row.user_id, row.sender_id, row.content_type);
         // A message, or an event that counts, brings a hidden conversation
         // back into the list; other events leave it hidden.
-        if m.content_type < FIRST_SYSTEM_CONTENT_TYPE || counts {
+        if row.content_type < FIRST_SYSTEM_CONTENT_TYPE || counts {
             head.hidden = false;
         }
         if counts {
             head.unread += 1;
-            if mentions_owner(row.user_id, &m.mentions) {
+            if mentions_owner(row.user_id, row.mentions) {
                 head.mentions += 1;
             }
         }
@@ -159,12 +180,7 @@ mod tests {
         for m in msgs {
             for r in &m.recipients {
                 let seq = first_seq.entry(r.user_id).or_insert(1);
-                out.push(NewRow {
-                    user_id: r.user_id,
-                    seq: *seq,
-                    msg: m,
-                    conv_id: r.conv_id,
-                });
+                out.push(NewRow::of(m, r.user_id, *seq, r.conv_id));
                 *seq += 1;
             }
         }

@@ -14,6 +14,8 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, QueryBuilder, Row};
 
 use super::conversations::{self, ConvKey, Head, NewRow};
+use super::sqlite_writer::Refused;
+use super::unindexed::Unindexed;
 use super::{id, Result, Store, StoreError, Tx};
 
 /// `status` of an entry deleted for its list's owner (MessageStatus::DELETED).
@@ -153,11 +155,27 @@ impl Store {
         msgs: Vec<Arc<NewMessage>>,
     ) -> Result<std::result::Result<Vec<Appended>, MissingUsers>> {
         if let Some(writer) = &self.writer {
-            let appended = writer.append(msgs, self.records_after_send()).await?;
-            if appended.is_ok() {
-                self.health.succeeded();
+            let mut msgs = msgs;
+            // A second refusal for unindexed lists would need another
+            // writer to leave entries unindexed, and there is only one.
+            for _ in 0..3 {
+                match writer.append(msgs, self.records_after_send()).await? {
+                    Ok(appended) => {
+                        self.health.succeeded();
+                        return Ok(Ok(appended));
+                    }
+                    Err(Refused::Missing(missing)) => return Ok(Err(missing)),
+                    Err(Refused::Unindexed { users, msgs: again }) => {
+                        let mut tx = self.begin_write().await?;
+                        self.lock_lists(&mut tx, &users).await?;
+                        tx.commit().await?;
+                        msgs = again;
+                    }
+                }
             }
-            return Ok(appended);
+            return Err(StoreError::Database(sqlx::Error::Protocol(
+                "the batch writer kept refusing lists the store had folded".into(),
+            )));
         }
         let msgs: Vec<&NewMessage> = msgs.iter().map(|m| &**m).collect();
         let mut tx = self.begin_write().await?;
@@ -200,16 +218,9 @@ impl Store {
             }
         }
         // 2. Read the new heads.
-        let mut next: BTreeMap<u64, u64> = BTreeMap::new();
-        for chunk in users.chunks(CHUNK) {
-            let mut q =
-                QueryBuilder::<Any>::new("SELECT user_id, seq FROM user_seqs WHERE user_id IN (");
-            push_ids(&mut q, chunk.iter().map(|(u, _)| *u));
-            q.push(")");
-            for row in q.build().fetch_all(&mut **tx).await? {
-                next.insert(id(&row, "user_id")?, id(&row, "seq")?);
-            }
-        }
+        let ids: Vec<u64> = users.iter().map(|(u, _)| *u).collect();
+        let heads = self.heads_of(tx, &ids).await?;
+        let mut next: BTreeMap<u64, u64> = heads.iter().map(|&(u, seq, _)| (u, seq)).collect();
         if !missing.is_empty() {
             missing.retain(|u| !next.contains_key(u));
             return Ok(Err(MissingUsers(missing)));
@@ -219,6 +230,20 @@ impl Store {
             let head = next.get_mut(user).expect("every user has a head");
             *head = *head + 1 - n;
         }
+        // Entries before this batch's that the rows do not reflect yet go
+        // in first, so the rows this batch starts from are exact.
+        let lists: Vec<Unindexed> = heads
+            .iter()
+            .map(|&(user_id, _, unindexed)| {
+                let upto = next[&user_id] - 1;
+                Unindexed {
+                    user_id,
+                    after: upto - unindexed.min(upto),
+                    upto,
+                }
+            })
+            .collect();
+        self.fold_unindexed(tx, &lists).await?;
 
         // 3. Assign seqs in message order, so a connection's sends keep their order.
         let mut appended = Vec::with_capacity(msgs.len());
@@ -228,12 +253,7 @@ impl Store {
             for r in &m.recipients {
                 let slot = next.get_mut(&r.user_id).expect("counted above");
                 seqs.push(*slot);
-                rows.push(NewRow {
-                    user_id: r.user_id,
-                    seq: *slot,
-                    msg: m,
-                    conv_id: r.conv_id,
-                });
+                rows.push(NewRow::of(m, r.user_id, *slot, r.conv_id));
                 *slot += 1;
             }
             appended.push(Appended { seqs });
@@ -276,8 +296,8 @@ impl Store {
             q.push_values(chunk, |mut b, (row, prev_seq)| {
                 b.push_bind(row.user_id as i64)
                     .push_bind(row.seq as i64)
-                    .push_bind(row.msg.id.to_vec())
-                    .push_bind(row.msg.conv_type as i64)
+                    .push_bind(row.message_id.to_vec())
+                    .push_bind(row.conv_type as i64)
                     .push_bind(row.conv_id as i64)
                     .push_bind(*prev_seq as i64);
             });
@@ -286,25 +306,7 @@ impl Store {
                 .await
                 .map_err(StoreError::classify)?;
         }
-        let heads: Vec<_> = indexed.heads.iter().collect();
-        for chunk in heads.chunks(CHUNK) {
-            let mut q = QueryBuilder::<Any>::new(
-                "INSERT INTO conversations \
-                 (user_id, conv_type, conv_id, last_seq, change_seq, unread, mentions, hidden) ",
-            );
-            q.push_values(chunk, |mut b, (key, (head, _))| {
-                b.push_bind(key.user_id as i64)
-                    .push_bind(key.conv_type as i64)
-                    .push_bind(key.conv_id as i64)
-                    .push_bind(head.last_seq as i64)
-                    .push_bind(head.change_seq as i64)
-                    .push_bind(head.unread as i64)
-                    .push_bind(head.mentions as i64)
-                    .push_bind(i64::from(head.hidden));
-            });
-            q.push(self.dialect.conversation_head_upsert());
-            q.build().execute(&mut **tx).await?;
-        }
+        self.write_heads(tx, &indexed.heads).await?;
         // 6. For the after-send webhook, when one is configured.
         if self.records_after_send() {
             for chunk in msgs.chunks(CHUNK) {
@@ -322,7 +324,7 @@ impl Store {
 
     /// The current head of each conversation `rows` append to, for those
     /// that have a row. The caller holds the rows' list heads.
-    async fn conversation_heads(
+    pub(super) async fn conversation_heads(
         &self,
         tx: &mut Tx,
         rows: &[NewRow<'_>],

@@ -16,8 +16,10 @@ mod push_outbox;
 mod push_tokens;
 pub mod read_positions;
 pub mod recall;
+mod sqlite_lag;
 mod sqlite_writer;
 mod standing;
+mod unindexed;
 mod users;
 mod webhook_outbox;
 
@@ -403,5 +405,7 @@ mod push_tests;
 mod social_tests;
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod unindexed_tests;
 #[cfg(test)]
 mod webhook_tests;

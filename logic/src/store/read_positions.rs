@@ -12,6 +12,7 @@ use super::conversation_reads::{walk, MAX_WALK};
 use super::conversations::{counts_as_unread, mentions_owner, ConvKey};
 use super::messages::{decode_mentions, push_ids};
 use super::recall::RECALLED;
+use super::unindexed::Unindexed;
 use super::{id, Result, Store, Tx};
 
 /// What a change of a user's own state needs of a conversation row.
@@ -42,16 +43,28 @@ pub struct AfterRead {
 }
 
 impl Store {
-    /// Takes the list heads of `users` in ascending id, as an append does.
+    /// Takes the list heads of `users` in ascending id, as an append does,
+    /// and folds in the entries their conversation rows do not reflect yet.
     pub async fn lock_lists(&self, tx: &mut Tx, users: &[u64]) -> Result<()> {
         let mut users = users.to_vec();
         users.sort_unstable();
         users.dedup();
         let mut q = QueryBuilder::<Any>::new("UPDATE user_seqs SET seq = seq WHERE user_id IN (");
-        push_ids(&mut q, users.into_iter());
+        push_ids(&mut q, users.iter().copied());
         q.push(")");
         q.build().execute(&mut **tx).await?;
-        Ok(())
+        // Whatever the caller reads or changes of the rows is then exact.
+        let lists: Vec<Unindexed> = self
+            .heads_of(tx, &users)
+            .await?
+            .into_iter()
+            .map(|(user_id, seq, unindexed)| Unindexed {
+                user_id,
+                after: seq - unindexed.min(seq),
+                upto: seq,
+            })
+            .collect();
+        self.fold_unindexed(tx, &lists).await
     }
 
     /// The state of one conversation row, if the user has it.
@@ -232,13 +245,16 @@ impl Store {
         if message_ids.is_empty() {
             return Ok(found);
         }
+        // A member whose row the batch writer has not written yet has not
+        // read: a read position is written under the list's head, which
+        // writes the row first.
         let mut q = QueryBuilder::<Any>::new(
             "SELECT HEX(m.id) AS id_hex, m.sender_id, um.user_id, \
-             CASE WHEN um.seq <= c.read_seq THEN 1 ELSE 0 END AS has_read \
+             CASE WHEN um.seq <= COALESCE(c.read_seq, 0) THEN 1 ELSE 0 END AS has_read \
              FROM messages m \
              JOIN user_messages um ON um.message_id = m.id \
              JOIN group_members gm ON gm.group_id = m.receiver_id AND gm.user_id = um.user_id \
-             JOIN conversations c ON c.user_id = um.user_id AND c.conv_type = m.conv_type \
+             LEFT JOIN conversations c ON c.user_id = um.user_id AND c.conv_type = m.conv_type \
                  AND c.conv_id = m.receiver_id \
              WHERE m.conv_type = ",
         );

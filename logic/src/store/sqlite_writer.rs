@@ -8,10 +8,12 @@
 //! more than SQLite's own work. This thread holds one connection with
 //! prepared statements and runs a whole batch per hand-off.
 //!
-//! It does exactly what [`Store::append_in`] does on a pooled connection
-//! (the same rows, locks and seqs), and the store's tests run the batch
-//! path through it; [`Store::append_in`] stays for the transactions that
-//! write a state change and its events together.
+//! It does what [`Store::append_in`] does on a pooled connection (the same
+//! rows, locks and seqs), and the store's tests run the batch path through
+//! it; [`Store::append_in`] stays for the transactions that write a state
+//! change and its events together. One difference: it writes a user's
+//! conversation rows once every few of the user's entries and holds them
+//! in memory meanwhile ([`super::sqlite_lag`]).
 //!
 //! [`Store::append_in`]: super::Store::append_in
 
@@ -22,14 +24,29 @@ use std::sync::{mpsc, Arc};
 
 use rusqlite::{params, Connection, OpenFlags, TransactionBehavior};
 use tokio::sync::oneshot;
-use tracing::error;
+use tracing::{error, warn};
 
 use super::conversations::{self, ConvKey, Head, NewRow};
 use super::messages::{rows_per_user, Appended, MissingUsers, NewMessage};
+use super::sqlite_lag::{self, Held, Lag};
 use super::StoreError;
 
-/// What a batch came to: its seqs, or the recipients that no longer exist.
-type Outcome = std::result::Result<Vec<Appended>, MissingUsers>;
+/// What a batch came to: its seqs, or why nothing was stored.
+type Outcome = std::result::Result<Vec<Appended>, Refused>;
+
+/// Why a batch stored nothing, though the database worked.
+#[derive(Debug)]
+pub(super) enum Refused {
+    /// Recipients that no longer exist.
+    Missing(MissingUsers),
+    /// Lists with unindexed entries whose rows the writer does not hold
+    /// (after a restart, or a failed batch): the store folds them in
+    /// ([`super::Store::lock_lists`]) and sends `msgs` again.
+    Unindexed {
+        users: Vec<u64>,
+        msgs: Vec<Arc<NewMessage>>,
+    },
+}
 
 struct Job {
     msgs: Vec<Arc<NewMessage>>,
@@ -114,53 +131,132 @@ fn open(path: &str, pragmas: &[&str]) -> Result<Connection, StoreError> {
 }
 
 fn run(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
-    while let Ok(job) = jobs.recv() {
+    let mut lag = Lag::default();
+    loop {
+        let job = match jobs.recv_timeout(sqlite_lag::IDLE_WRITE) {
+            Ok(job) => job,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                write_held(&mut conn, &mut lag);
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                write_held(&mut conn, &mut lag);
+                return;
+            }
+        };
         // A bug here fails its batch, not every later one: the transaction
         // rolls back as it unwinds and the thread takes the next job.
         let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            append(&mut conn, &job.msgs, job.after_send)
+            append(&mut conn, &mut lag, &job.msgs, job.after_send)
         }))
         .unwrap_or_else(|_| {
             error!("the SQLite batch writer panicked; the batch is not stored");
             Err(WriterError::internal("the batch writer panicked"))
         });
+        let result = result.map(|outcome| {
+            outcome.map_err(|refused| match refused {
+                Refusal::Missing(missing) => Refused::Missing(missing),
+                Refusal::Unindexed(users) => Refused::Unindexed {
+                    users,
+                    msgs: job.msgs,
+                },
+            })
+        });
         let _ = job.done.send(result);
     }
 }
 
+/// Writes every conversation row the writer holds, when it is idle or
+/// stops. On an error they stay unwritten, and the database still counts
+/// their entries as unindexed: the next to take those lists folds them.
+fn write_held(conn: &mut Connection, lag: &mut Lag) {
+    if lag.is_empty() {
+        return;
+    }
+    let held = lag.drain();
+    let written = (|| -> rusqlite::Result<()> {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for (user_id, held) in &held {
+            sqlite_lag::write(&tx, *user_id, held)?;
+        }
+        tx.commit()
+    })();
+    if let Err(e) = written {
+        warn!(error = %e, "conversation rows left to be folded from the lists");
+    }
+}
+
+/// Why a batch stored nothing, on the writer thread.
+enum Refusal {
+    Missing(MissingUsers),
+    Unindexed(Vec<u64>),
+}
+
 fn append(
     conn: &mut Connection,
+    lag: &mut Lag,
     msgs: &[Arc<NewMessage>],
     after_send: bool,
-) -> Result<Outcome, WriterError> {
+) -> Result<std::result::Result<Vec<Appended>, Refusal>, WriterError> {
     let counts = rows_per_user(msgs.iter().map(|m| &**m));
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    // 1. Advance each head; the first of this batch's seqs follows the old one.
+    // 1. Advance each head; the first of this batch's seqs follows the old
+    // one. Every entry appended here waits unindexed until its rows are
+    // written (below, or by a later batch).
     let mut next: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut held: BTreeMap<u64, Held> = BTreeMap::new();
     let mut missing = Vec::new();
+    let mut unknown = Vec::new();
     {
         let mut advance = tx.prepare_cached(
-            "UPDATE user_seqs SET seq = seq + ?1 WHERE user_id = ?2 RETURNING seq",
+            "UPDATE user_seqs SET seq = seq + ?1, unindexed = unindexed + ?1 \
+             WHERE user_id = ?2 RETURNING seq, unindexed",
         )?;
         for (&user, &n) in &counts {
-            let head: Option<i64> = advance
-                .query_row(params![n as i64, user as i64], |row| row.get(0))
+            let head: Option<(i64, i64)> = advance
+                .query_row(params![n as i64, user as i64], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
                 .map(Some)
                 .or_else(|e| match e {
                     rusqlite::Error::QueryReturnedNoRows => Ok(None),
                     e => Err(e),
                 })?;
-            match head {
-                Some(head) => {
-                    next.insert(user, head as u64 + 1 - n);
+            let Some((head, unindexed)) = head else {
+                missing.push(user);
+                continue;
+            };
+            let (old_head, old_unindexed) = (head as u64 - n, unindexed as u64 - n);
+            next.insert(user, old_head + 1);
+            match lag.take(user, old_head, old_unindexed) {
+                Some(Ok(h)) => {
+                    held.insert(user, h);
                 }
-                None => missing.push(user),
+                // Entries this thread does not hold the rows of: folded
+                // from the database by the store, and the batch sent again.
+                _ if old_unindexed > 0 => unknown.push(user),
+                _ => {
+                    held.insert(
+                        user,
+                        Held {
+                            head: old_head,
+                            ..Held::default()
+                        },
+                    );
+                }
             }
         }
     }
-    if !missing.is_empty() {
-        // Dropping the transaction rolls it back.
-        return Ok(Err(MissingUsers(missing)));
+    if !missing.is_empty() || !unknown.is_empty() {
+        // Dropping the transaction rolls it back; what was held is as valid
+        // as before.
+        for (user, h) in held {
+            lag.hold(user, h);
+        }
+        return Ok(Err(match missing.is_empty() {
+            false => Refusal::Missing(MissingUsers(missing)),
+            true => Refusal::Unindexed(unknown),
+        }));
     }
     // 2. Seqs in message order, so a connection's sends keep their order.
     let mut appended = Vec::with_capacity(msgs.len());
@@ -170,19 +266,15 @@ fn append(
         for r in &m.recipients {
             let slot = next.get_mut(&r.user_id).expect("counted above");
             seqs.push(*slot);
-            rows.push(NewRow {
-                user_id: r.user_id,
-                seq: *slot,
-                msg: m,
-                conv_id: r.conv_id,
-            });
+            rows.push(NewRow::of(m, r.user_id, *slot, r.conv_id));
             *slot += 1;
         }
         appended.push(Appended { seqs });
     }
-    // 3. The conversations' heads, then the message once, its list rows and
-    // the index.
-    let indexed = conversations::index(&rows, &conversation_heads(&tx, &rows)?);
+    // 3. The conversations' heads (held, or read), then the message once,
+    // its list rows and the index.
+    let known = conversation_heads(&tx, &rows, &held)?;
+    let indexed = conversations::index(&rows, &known);
     {
         let mut message = tx.prepare_cached(
             "INSERT INTO messages (id, sender_id, sender_device_id, conv_type, receiver_id, \
@@ -211,36 +303,11 @@ fn append(
             list_row.execute(params![
                 row.user_id as i64,
                 row.seq as i64,
-                &row.msg.id[..],
-                i64::from(row.msg.conv_type),
+                row.message_id,
+                i64::from(row.conv_type),
                 row.conv_id as i64,
                 *prev_seq as i64,
             ])?;
-        }
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO conversations \
-             (user_id, conv_type, conv_id, last_seq, change_seq, unread, mentions, hidden) \
-             VALUES (?1, ?2, ?3, ?4, ?8, ?5, ?6, ?7)",
-        )?;
-        let mut update = tx.prepare_cached(
-            "UPDATE conversations SET last_seq = ?4, change_seq = ?8, unread = ?5, \
-             mentions = ?6, hidden = ?7 WHERE user_id = ?1 AND conv_type = ?2 AND conv_id = ?3",
-        )?;
-        for (key, (head, existed)) in &indexed.heads {
-            let values = params![
-                key.user_id as i64,
-                i64::from(key.conv_type),
-                key.conv_id as i64,
-                head.last_seq as i64,
-                head.unread as i64,
-                head.mentions as i64,
-                i64::from(head.hidden),
-                head.change_seq as i64,
-            ];
-            match existed {
-                true => update.execute(values)?,
-                false => insert.execute(values)?,
-            };
         }
         if after_send {
             let mut queue = tx.prepare_cached(
@@ -251,17 +318,50 @@ fn append(
             }
         }
     }
+    // 4. The rows changed join those held; a list whose entries have waited
+    // long enough has its rows written.
+    for (key, (head, existed)) in indexed.heads {
+        let h = held.get_mut(&key.user_id).expect("a recipient's list");
+        let existed = h.rows.get(&key).map_or(existed, |(_, e)| *e);
+        h.rows.insert(key, (head, existed));
+    }
+    for (user, h) in held.iter_mut() {
+        h.head = next[user] - 1;
+        h.unindexed += counts[user];
+    }
+    let mut written = Vec::new();
+    for (user, h) in &held {
+        if h.unindexed >= sqlite_lag::MAX_UNINDEXED {
+            sqlite_lag::write(&tx, *user, h)?;
+            written.push(*user);
+        }
+    }
+    for user in written {
+        held.remove(&user);
+    }
+    let others = match lag.is_full() {
+        true => lag.drain(),
+        false => Vec::new(),
+    };
+    for (user, h) in &others {
+        sqlite_lag::write(&tx, *user, h)?;
+    }
     tx.commit()?;
+    for (user, h) in held {
+        lag.hold(user, h);
+    }
     Ok(Ok(appended))
 }
 
 /// The current head of each conversation `rows` append to, for those that
-/// have a row ([`Store::append_in`] reads the same in chunks).
+/// have one: as `held`, or as the database has it ([`Store::append_in`]
+/// reads the same in chunks).
 ///
 /// [`Store::append_in`]: super::Store::append_in
 fn conversation_heads(
     tx: &rusqlite::Transaction<'_>,
     rows: &[NewRow<'_>],
+    held: &BTreeMap<u64, Held>,
 ) -> Result<BTreeMap<ConvKey, Head>, WriterError> {
     let mut read = tx.prepare_cached(
         "SELECT last_seq, change_seq, unread, mentions, hidden FROM conversations \
@@ -272,6 +372,10 @@ fn conversation_heads(
     for row in rows {
         let key = row.key();
         if !asked.insert(key) {
+            continue;
+        }
+        if let Some((head, _)) = held.get(&key.user_id).and_then(|h| h.rows.get(&key)) {
+            known.insert(key, *head);
             continue;
         }
         let head = read

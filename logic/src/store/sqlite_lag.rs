@@ -1,0 +1,135 @@
+//! The SQLite batch writer's conversation rows not yet written
+//! ([`super::unindexed`] has the rule they follow).
+//!
+//! For each user with entries the rows do not reflect, the writer holds
+//! every row those entries changed, as the fold left it, and the list head
+//! and `unindexed` count it wrote with them. It trusts that copy only while
+//! the database still has that head and count: any other writer that takes
+//! the list head folds the entries from the database and zeroes the count,
+//! and then the copy is dropped unwritten. A user's rows are written once
+//! [`MAX_UNINDEXED`] of its entries wait, when the writer holds more than
+//! [`MAX_HELD_ROWS`] rows in all, and when the writer has been idle for
+//! [`IDLE_WRITE`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use rusqlite::{params, Transaction};
+
+use super::conversations::{ConvKey, Head};
+
+/// Entries of one list that may wait before its rows are written. A batch
+/// writes each row it changes at most once every this many of the user's
+/// entries, instead of once per entry.
+pub(super) const MAX_UNINDEXED: u64 = 128;
+
+/// Rows the writer holds in all before it writes every one of them.
+pub(super) const MAX_HELD_ROWS: usize = 65_536;
+
+/// How long the writer waits for a batch before it writes every row it holds.
+#[cfg(not(test))]
+pub(super) const IDLE_WRITE: Duration = Duration::from_millis(100);
+/// In this crate's unit tests, never: what they see of the rows must not
+/// depend on how fast the machine runs them.
+#[cfg(test)]
+pub(super) const IDLE_WRITE: Duration = Duration::from_secs(3600);
+
+/// One user's rows not yet written.
+#[derive(Debug, Default)]
+pub(super) struct Held {
+    /// The list head and `unindexed` in the database when these were folded.
+    pub head: u64,
+    pub unindexed: u64,
+    /// Each row changed, and whether the database has a row for it yet.
+    pub rows: BTreeMap<ConvKey, (Head, bool)>,
+}
+
+/// Every user's rows not yet written.
+#[derive(Debug, Default)]
+pub(super) struct Lag {
+    users: HashMap<u64, Held>,
+    rows: usize,
+}
+
+impl Lag {
+    /// Takes out what is held for `user_id`, if it matches the database's
+    /// list head and count: `None` with nothing held, `Some(Err)` when what
+    /// was held is stale (dropped).
+    pub fn take(&mut self, user_id: u64, head: u64, unindexed: u64) -> Option<Result<Held, ()>> {
+        let held = self.users.remove(&user_id)?;
+        self.rows -= held.rows.len();
+        Some(if (held.head, held.unindexed) == (head, unindexed) {
+            Ok(held)
+        } else {
+            Err(())
+        })
+    }
+
+    /// Holds `held` for `user_id` after its batch committed.
+    pub fn hold(&mut self, user_id: u64, held: Held) {
+        self.rows += held.rows.len();
+        if let Some(old) = self.users.insert(user_id, held) {
+            self.rows -= old.rows.len();
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
+
+    /// Whether the writer holds more rows than it should.
+    pub fn is_full(&self) -> bool {
+        self.rows > MAX_HELD_ROWS
+    }
+
+    /// Takes out everything held.
+    pub fn drain(&mut self) -> Vec<(u64, Held)> {
+        self.rows = 0;
+        self.users.drain().collect()
+    }
+}
+
+/// Writes `held` for `user_id` and marks its list indexed, if the database
+/// still has the head and count it was folded at (else another writer
+/// folded those entries itself).
+pub(super) fn write(tx: &Transaction<'_>, user_id: u64, held: &Held) -> rusqlite::Result<()> {
+    let marked = tx
+        .prepare_cached(
+            "UPDATE user_seqs SET unindexed = 0 \
+             WHERE user_id = ?1 AND seq = ?2 AND unindexed = ?3",
+        )?
+        .execute(params![
+            user_id as i64,
+            held.head as i64,
+            held.unindexed as i64
+        ])?;
+    if marked == 0 {
+        return Ok(());
+    }
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO conversations \
+         (user_id, conv_type, conv_id, last_seq, change_seq, unread, mentions, hidden) \
+         VALUES (?1, ?2, ?3, ?4, ?8, ?5, ?6, ?7)",
+    )?;
+    let mut update = tx.prepare_cached(
+        "UPDATE conversations SET last_seq = ?4, change_seq = ?8, unread = ?5, \
+         mentions = ?6, hidden = ?7 WHERE user_id = ?1 AND conv_type = ?2 AND conv_id = ?3",
+    )?;
+    for (key, (head, existed)) in &held.rows {
+        let values = params![
+            key.user_id as i64,
+            i64::from(key.conv_type),
+            key.conv_id as i64,
+            head.last_seq as i64,
+            head.unread as i64,
+            head.mentions as i64,
+            i64::from(head.hidden),
+            head.change_seq as i64,
+        ];
+        match existed {
+            true => update.execute(values)?,
+            false => insert.execute(values)?,
+        };
+    }
+    Ok(())
+}
