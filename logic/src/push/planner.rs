@@ -151,8 +151,9 @@ async fn rows_for(logic: &Logic, user_id: u64, entries: &[ListEntry]) -> Result<
         let is_muted = match muted.get(&key) {
             Some(m) => *m,
             None => {
-                let conv = logic.store.conversation(user_id, e.conv_type, e.conv_id);
-                let m = conv.await?.is_some_and(|c| c.muted);
+                let m = (logic.store)
+                    .conversation_muted(user_id, e.conv_type, e.conv_id)
+                    .await?;
                 muted.insert(key, m);
                 m
             }

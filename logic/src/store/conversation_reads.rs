@@ -5,6 +5,7 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use super::conversations::counts_as_unread;
 use super::messages::ListEntry;
 use super::{id, Result, Store};
 
@@ -170,15 +171,67 @@ impl Store {
     }
 
     /// The user's badge: unread summed over the conversations not muted.
+    ///
+    /// Read only: the entries the rows do not reflect yet are counted by
+    /// the fold's rule in the same snapshot rather than folded in, so that
+    /// a push notification's badge writes nothing.
     pub async fn total_unread(&self, user_id: u64) -> Result<u64> {
-        self.settle_conversations(user_id).await?;
+        let mut tx = self.pool().begin().await?;
+        let unindexed: Option<(i64, i64)> =
+            sqlx::query_as("SELECT seq, unindexed FROM user_seqs WHERE user_id = ?")
+                .bind(user_id as i64)
+                .fetch_optional(&mut *tx)
+                .await?;
         let total: Option<i64> = sqlx::query_scalar(
             "SELECT CAST(SUM(unread) AS SIGNED) FROM conversations WHERE user_id = ? AND muted = 0",
         )
         .bind(user_id as i64)
-        .fetch_one(self.pool())
+        .fetch_one(&mut *tx)
         .await?;
-        Ok(total.unwrap_or(0).max(0) as u64)
+        let mut total = total.unwrap_or(0).max(0) as u64;
+        if let Some((seq, unindexed)) = unindexed.filter(|(_, u)| *u > 0) {
+            // A row not written yet is not muted: muting writes the row.
+            let rows = sqlx::query(
+                "SELECT m.sender_id, m.content_type, COALESCE(c.muted, 0) AS muted \
+                 FROM user_messages um JOIN messages m ON m.id = um.message_id \
+                 LEFT JOIN conversations c ON c.user_id = um.user_id \
+                     AND c.conv_type = um.conv_type AND c.conv_id = um.conv_id \
+                 WHERE um.user_id = ? AND um.seq > ?",
+            )
+            .bind(user_id as i64)
+            .bind(seq - unindexed)
+            .fetch_all(&mut *tx)
+            .await?;
+            for row in &rows {
+                let content_type = row.try_get::<i64, _>("content_type")? as u32;
+                if row.try_get::<i64, _>("muted")? == 0
+                    && counts_as_unread(user_id, id(row, "sender_id")?, content_type)
+                {
+                    total += 1;
+                }
+            }
+        }
+        tx.rollback().await?;
+        Ok(total)
+    }
+
+    /// Whether `user_id` muted a conversation (false without a row).
+    pub async fn conversation_muted(
+        &self,
+        user_id: u64,
+        conv_type: i32,
+        conv_id: u64,
+    ) -> Result<bool> {
+        // No fold: a row not written yet is not muted, as muting writes it.
+        let muted: Option<i64> = sqlx::query_scalar(
+            "SELECT muted FROM conversations WHERE user_id = ? AND conv_type = ? AND conv_id = ?",
+        )
+        .bind(user_id as i64)
+        .bind(i64::from(conv_type))
+        .bind(conv_id as i64)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(muted.is_some_and(|m| m != 0))
     }
 
     /// One of `user_id`'s conversations, hidden or not.

@@ -156,8 +156,8 @@ impl Store {
     ) -> Result<std::result::Result<Vec<Appended>, MissingUsers>> {
         if let Some(writer) = &self.writer {
             let mut msgs = msgs;
-            // A second refusal for unindexed lists would need another
-            // writer to leave entries unindexed, and there is only one.
+            // Refused again only if another store's writer on the same
+            // file appended to the same lists in between.
             for _ in 0..3 {
                 match writer.append(msgs, self.records_after_send()).await? {
                     Ok(appended) => {

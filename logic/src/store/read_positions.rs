@@ -10,7 +10,7 @@ use sqlx::{Any, QueryBuilder, Row};
 
 use super::conversation_reads::{walk, MAX_WALK};
 use super::conversations::{counts_as_unread, mentions_owner, ConvKey};
-use super::messages::{decode_mentions, push_ids};
+use super::messages::{decode_mentions, push_ids, CHUNK};
 use super::recall::RECALLED;
 use super::unindexed::Unindexed;
 use super::{id, Result, Store, Tx};
@@ -49,10 +49,13 @@ impl Store {
         let mut users = users.to_vec();
         users.sort_unstable();
         users.dedup();
-        let mut q = QueryBuilder::<Any>::new("UPDATE user_seqs SET seq = seq WHERE user_id IN (");
-        push_ids(&mut q, users.iter().copied());
-        q.push(")");
-        q.build().execute(&mut **tx).await?;
+        for chunk in users.chunks(CHUNK) {
+            let mut q =
+                QueryBuilder::<Any>::new("UPDATE user_seqs SET seq = seq WHERE user_id IN (");
+            push_ids(&mut q, chunk.iter().copied());
+            q.push(")");
+            q.build().execute(&mut **tx).await?;
+        }
         // Whatever the caller reads or changes of the rows is then exact.
         let lists: Vec<Unindexed> = self
             .heads_of(tx, &users)

@@ -133,3 +133,89 @@ pub(super) fn write(tx: &Transaction<'_>, user_id: u64, held: &Held) -> rusqlite
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+
+    use super::*;
+
+    fn db() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE user_seqs (user_id INTEGER PRIMARY KEY, seq INTEGER, unindexed INTEGER);
+             CREATE TABLE conversations (user_id INTEGER, conv_type INTEGER, conv_id INTEGER,
+                 last_seq INTEGER, change_seq INTEGER, unread INTEGER, mentions INTEGER,
+                 hidden INTEGER, PRIMARY KEY (user_id, conv_type, conv_id));
+             INSERT INTO user_seqs VALUES (7, 10, 4);
+             INSERT INTO conversations VALUES (7, 1, 8, 6, 6, 2, 0, 0);",
+        )
+        .unwrap();
+        conn
+    }
+
+    fn held(head: u64, unindexed: u64) -> Held {
+        let key = |conv_id| ConvKey {
+            user_id: 7,
+            conv_type: 1,
+            conv_id,
+        };
+        let head_at = |seq, unread| Head {
+            last_seq: seq,
+            change_seq: seq,
+            unread,
+            mentions: 0,
+            hidden: false,
+        };
+        Held {
+            head,
+            unindexed,
+            rows: BTreeMap::from([
+                (key(8), (head_at(9, 5), true)),
+                (key(9), (head_at(10, 1), false)),
+            ]),
+        }
+    }
+
+    fn state(conn: &Connection) -> (i64, Vec<(i64, i64)>) {
+        let unindexed = conn
+            .query_row("SELECT unindexed FROM user_seqs", [], |r| r.get(0))
+            .unwrap();
+        let mut rows = conn
+            .prepare("SELECT conv_id, unread FROM conversations ORDER BY conv_id")
+            .unwrap();
+        let rows = rows
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        (unindexed, rows)
+    }
+
+    #[test]
+    fn held_rows_are_written_only_at_the_head_and_count_they_were_folded_at() {
+        let mut conn = db();
+        for stale in [held(9, 3), held(10, 0), held(10, 3)] {
+            let tx = conn.transaction().unwrap();
+            write(&tx, 7, &stale).unwrap();
+            tx.commit().unwrap();
+            assert_eq!(state(&conn), (4, vec![(8, 2)]));
+        }
+        let tx = conn.transaction().unwrap();
+        write(&tx, 7, &held(10, 4)).unwrap();
+        tx.commit().unwrap();
+        assert_eq!(state(&conn), (0, vec![(8, 5), (9, 1)]));
+    }
+
+    #[test]
+    fn a_held_copy_is_taken_only_while_it_matches_the_database() {
+        let mut lag = Lag::default();
+        lag.hold(7, held(10, 4));
+        assert!(!lag.is_empty());
+        assert!(matches!(lag.take(7, 10, 3), Some(Err(()))));
+        assert!(lag.take(7, 10, 4).is_none());
+        lag.hold(7, held(10, 4));
+        assert!(matches!(lag.take(7, 10, 4), Some(Ok(h)) if h.rows.len() == 2));
+        assert!(lag.is_empty() && !lag.is_full());
+    }
+}

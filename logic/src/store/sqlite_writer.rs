@@ -48,11 +48,20 @@ pub(super) enum Refused {
     },
 }
 
-struct Job {
-    msgs: Vec<Arc<NewMessage>>,
-    /// Also queue the messages for the after-send webhook.
-    after_send: bool,
-    done: oneshot::Sender<Result<Outcome, WriterError>>,
+enum Job {
+    Append {
+        msgs: Vec<Arc<NewMessage>>,
+        /// Also queue the messages for the after-send webhook.
+        after_send: bool,
+        done: oneshot::Sender<Result<Outcome, WriterError>>,
+    },
+    /// Write the conversation rows held for one user: the list head they
+    /// then reflect, or None when the writer holds none of the unindexed
+    /// entries (the store folds them itself).
+    Settle {
+        user_id: u64,
+        done: oneshot::Sender<Result<Option<u64>, WriterError>>,
+    },
 }
 
 /// Settings of the writer's own connection, after the pool's.
@@ -95,11 +104,28 @@ impl Writer {
         after_send: bool,
     ) -> Result<Outcome, StoreError> {
         let (done, answer) = oneshot::channel();
-        let job = Job {
+        let job = Job::Append {
             msgs,
             after_send,
             done,
         };
+        self.ask(job, answer).await
+    }
+
+    /// Writes the conversation rows the writer holds for `user_id`, queued
+    /// behind the batches before it rather than waiting on SQLite's lock:
+    /// the list head they then reflect, or None when the writer does not
+    /// hold what its list has unindexed.
+    pub(super) async fn settle(&self, user_id: u64) -> Result<Option<u64>, StoreError> {
+        let (done, answer) = oneshot::channel();
+        self.ask(Job::Settle { user_id, done }, answer).await
+    }
+
+    async fn ask<T>(
+        &self,
+        job: Job,
+        answer: oneshot::Receiver<Result<T, WriterError>>,
+    ) -> Result<T, StoreError> {
         let stopped = || StoreError::Database(sqlx::Error::WorkerCrashed);
         self.jobs.send(job).map_err(|_| stopped())?;
         answer
@@ -135,43 +161,58 @@ fn run(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
     loop {
         let job = match jobs.recv_timeout(sqlite_lag::IDLE_WRITE) {
             Ok(job) => job,
+            // What fails here stays for the lists' next fold (logged).
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                write_held(&mut conn, &mut lag);
+                let _ = guarded("writing held rows", || write_held(&mut conn, &mut lag));
                 continue;
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
-                write_held(&mut conn, &mut lag);
+                let _ = guarded("writing held rows", || write_held(&mut conn, &mut lag));
                 return;
             }
         };
-        // A bug here fails its batch, not every later one: the transaction
-        // rolls back as it unwinds and the thread takes the next job.
-        let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            append(&mut conn, &mut lag, &job.msgs, job.after_send)
-        }))
-        .unwrap_or_else(|_| {
-            error!("the SQLite batch writer panicked; the batch is not stored");
-            Err(WriterError::internal("the batch writer panicked"))
-        });
-        let result = result.map(|outcome| {
-            outcome.map_err(|refused| match refused {
-                Refusal::Missing(missing) => Refused::Missing(missing),
-                Refusal::Unindexed(users) => Refused::Unindexed {
-                    users,
-                    msgs: job.msgs,
-                },
-            })
-        });
-        let _ = job.done.send(result);
+        match job {
+            Job::Append {
+                msgs,
+                after_send,
+                done,
+            } => {
+                let result = guarded("appending a batch (not stored)", || {
+                    append(&mut conn, &mut lag, &msgs, after_send)
+                });
+                let result = result.map(|outcome| {
+                    outcome.map_err(|refused| match refused {
+                        Refusal::Missing(missing) => Refused::Missing(missing),
+                        Refusal::Unindexed(users) => Refused::Unindexed { users, msgs },
+                    })
+                });
+                let _ = done.send(result);
+            }
+            Job::Settle { user_id, done } => {
+                let result = guarded("writing held rows", || settle(&mut conn, &mut lag, user_id));
+                let _ = done.send(result);
+            }
+        }
     }
+}
+
+/// Runs `work`, turning a panic into an error: a bug fails one job, not
+/// every later one (a transaction rolls back as it unwinds, and what the
+/// writer held in memory for it is gone: the store folds it from the
+/// lists).
+fn guarded<T>(what: &str, work: impl FnOnce() -> Result<T, WriterError>) -> Result<T, WriterError> {
+    std::panic::catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|_| {
+        error!("the SQLite batch writer panicked {what}");
+        Err(WriterError::internal("the batch writer panicked"))
+    })
 }
 
 /// Writes every conversation row the writer holds, when it is idle or
 /// stops. On an error they stay unwritten, and the database still counts
 /// their entries as unindexed: the next to take those lists folds them.
-fn write_held(conn: &mut Connection, lag: &mut Lag) {
+fn write_held(conn: &mut Connection, lag: &mut Lag) -> Result<(), WriterError> {
     if lag.is_empty() {
-        return;
+        return Ok(());
     }
     let held = lag.drain();
     let written = (|| -> rusqlite::Result<()> {
@@ -183,6 +224,35 @@ fn write_held(conn: &mut Connection, lag: &mut Lag) {
     })();
     if let Err(e) = written {
         warn!(error = %e, "conversation rows left to be folded from the lists");
+    }
+    Ok(())
+}
+
+/// [`Job::Settle`] on the writer thread.
+fn settle(conn: &mut Connection, lag: &mut Lag, user_id: u64) -> Result<Option<u64>, WriterError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let head: Option<(i64, i64)> = tx
+        .prepare_cached("SELECT seq, unindexed FROM user_seqs WHERE user_id = ?1")?
+        .query_row(params![user_id as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map(Some)
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })?;
+    let Some((head, unindexed)) = head else {
+        return Ok(Some(0));
+    };
+    let (head, unindexed) = (head as u64, unindexed as u64);
+    if unindexed == 0 {
+        return Ok(Some(head));
+    }
+    match lag.take(user_id, head, unindexed) {
+        Some(Ok(held)) => {
+            sqlite_lag::write(&tx, user_id, &held)?;
+            tx.commit()?;
+            Ok(Some(head))
+        }
+        _ => Ok(None),
     }
 }
 

@@ -121,11 +121,13 @@ impl Store {
         let known = self.conversation_heads(tx, &rows).await?;
         let indexed = conversations::index(&rows, &known);
         self.write_heads(tx, &indexed.heads).await?;
-        let mut q =
-            QueryBuilder::<Any>::new("UPDATE user_seqs SET unindexed = 0 WHERE user_id IN (");
-        push_ids(&mut q, lists.iter().map(|l| l.user_id));
-        q.push(")");
-        q.build().execute(&mut **tx).await?;
+        for chunk in lists.chunks(CHUNK) {
+            let mut q =
+                QueryBuilder::<Any>::new("UPDATE user_seqs SET unindexed = 0 WHERE user_id IN (");
+            push_ids(&mut q, chunk.iter().map(|l| l.user_id));
+            q.push(")");
+            q.build().execute(&mut **tx).await?;
+        }
         Ok(())
     }
 
@@ -166,6 +168,13 @@ impl Store {
                 .bind(user_id as i64)
                 .fetch_optional(self.pool())
                 .await?;
+        if let (Some((_, unindexed)), Some(writer)) = (head, &self.writer) {
+            if unindexed > 0 {
+                if let Some(seq) = writer.settle(user_id).await? {
+                    return Ok(seq);
+                }
+            }
+        }
         match head {
             None => Ok(0),
             Some((seq, 0)) => Ok(seq as u64),

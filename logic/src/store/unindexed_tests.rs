@@ -100,7 +100,9 @@ async fn the_batch_writer_leaves_rows_behind_and_every_read_folds_them() {
 
     append(&s, test_message(a, b, None)).await;
     assert_eq!(raw(&s, b, a).await, (1, Some(max + 8)));
+    // The badge counts the entry without writing anything.
     assert_eq!(s.total_unread(b).await.unwrap(), max + 9);
+    assert_eq!(raw(&s, b, a).await, (1, Some(max + 8)));
     append(&s, test_message(a, b, None)).await;
     let page = s.history(b, USER, a, 0, 1).await.unwrap().unwrap();
     assert_eq!(page.entries[0].seq, max + 10);
@@ -125,10 +127,17 @@ async fn other_writers_fold_the_entries_the_batch_writer_left() {
     s.append_in(&mut tx, &[&msg]).await.unwrap().unwrap();
     s.commit(tx).await.unwrap();
     assert_eq!(raw(&s, b, a).await, (0, Some(4)));
-    // The writer's copy of b's row is stale now: it must not write it.
+    // The writer's copy of b's row (3 unread) is stale now: it must start
+    // again from the row, and what it writes when enough entries wait
+    // must count every entry.
+    let max = sqlite_lag::MAX_UNINDEXED;
+    for _ in 0..max {
+        append(&s, test_message(a, b, None)).await;
+    }
+    assert_eq!(raw(&s, b, a).await, (0, Some(max + 4)));
     append(&s, test_message(a, b, None)).await;
     let at_b = s.conversation(b, USER, a).await.unwrap().unwrap();
-    assert_eq!((at_b.unread, at_b.last_seq), (5, 5));
+    assert_eq!((at_b.unread, at_b.last_seq), (max + 5, max + 5));
 
     // A lock on the list (MARK_READ, settings) folds them too.
     append(&s, test_message(a, b, None)).await;
@@ -141,10 +150,10 @@ async fn other_writers_fold_the_entries_the_batch_writer_left() {
     };
     assert_eq!(
         s.read_state(&mut tx, key).await.unwrap().unwrap().last_seq,
-        6
+        max + 6
     );
     s.commit(tx).await.unwrap();
-    assert_eq!(raw(&s, b, a).await, (0, Some(6)));
+    assert_eq!(raw(&s, b, a).await, (0, Some(max + 6)));
 }
 
 #[tokio::test]
@@ -173,4 +182,34 @@ async fn a_writer_without_the_rows_has_the_store_fold_them_first() {
         let seqs: Vec<u64> = page.entries.iter().map(|e| e.seq).collect();
         assert_eq!(seqs, vec![5, 4, 3, 2, 1]);
     }
+}
+
+#[tokio::test]
+async fn the_badge_leaves_out_muted_conversations_the_rows_do_not_reflect_yet() {
+    let (s, _guard) = tests::sqlite().await;
+    let ids = users(&s, &["a", "b", "c"]).await;
+    let (a, b, c) = (ids[0], ids[1], ids[2]);
+    append(&s, test_message(a, b, None)).await;
+    let mut tx = s.begin_write().await.unwrap();
+    s.lock_lists(&mut tx, &[b]).await.unwrap();
+    let key = conversations::ConvKey {
+        user_id: b,
+        conv_type: USER,
+        conv_id: a,
+    };
+    let muted = read_positions::Settings {
+        pinned: false,
+        muted: true,
+        hidden: false,
+    };
+    s.set_settings(&mut tx, key, muted).await.unwrap();
+    s.commit(tx).await.unwrap();
+    for _ in 0..3 {
+        append(&s, test_message(a, b, None)).await;
+        append(&s, test_message(c, b, None)).await;
+        append(&s, test_message(b, c, None)).await;
+    }
+    assert_eq!(raw(&s, b, a).await, (9, Some(1)));
+    assert_eq!(s.total_unread(b).await.unwrap(), 3);
+    assert_eq!(raw(&s, b, a).await.0, 9);
 }
