@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::{mpsc, Arc};
 
-use rusqlite::{params, Connection, OpenFlags, TransactionBehavior};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use tokio::sync::oneshot;
 use tracing::{error, warn};
 
@@ -234,11 +234,7 @@ fn settle(conn: &mut Connection, lag: &mut Lag, user_id: u64) -> Result<Option<u
     let head: Option<(i64, i64)> = tx
         .prepare_cached("SELECT seq, unindexed FROM user_seqs WHERE user_id = ?1")?
         .query_row(params![user_id as i64], |r| Ok((r.get(0)?, r.get(1)?)))
-        .map(Some)
-        .or_else(|e| match e {
-            rusqlite::Error::QueryReturnedNoRows => Ok(None),
-            e => Err(e),
-        })?;
+        .optional()?;
     let Some((head, unindexed)) = head else {
         return Ok(Some(0));
     };
@@ -287,11 +283,7 @@ fn append(
                 .query_row(params![n as i64, user as i64], |row| {
                     Ok((row.get(0)?, row.get(1)?))
                 })
-                .map(Some)
-                .or_else(|e| match e {
-                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                    e => Err(e),
-                })?;
+                .optional()?;
             let Some((head, unindexed)) = head else {
                 missing.push(user);
                 continue;
@@ -465,11 +457,7 @@ fn conversation_heads(
                     })
                 },
             )
-            .map(Some)
-            .or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                e => Err(e),
-            })?;
+            .optional()?;
         if let Some(head) = head {
             known.insert(key, head);
         }

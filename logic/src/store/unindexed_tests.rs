@@ -49,6 +49,16 @@ async fn rows(s: &Store, user_id: u64) -> Vec<(u64, u64, u64, u64, u64)> {
     rows
 }
 
+/// The seqs of the newest page of `user_id`'s conversation with `peer`.
+async fn history(s: &Store, user_id: u64, peer: u64) -> Vec<u64> {
+    let page = s
+        .history(user_id, USER, peer, 0, 10)
+        .await
+        .unwrap()
+        .unwrap();
+    page.entries.iter().map(|e| e.seq).collect()
+}
+
 async fn a_fold_rebuilds_the_rows_the_appends_wrote(s: Store) {
     let ids = users(&s, &["a", "b", "c"]).await;
     let (a, b, c) = (ids[0], ids[1], ids[2]);
@@ -78,9 +88,7 @@ async fn a_fold_rebuilds_the_rows_the_appends_wrote(s: Store) {
     assert_eq!(rows(&s, b).await, written);
     assert_eq!(raw(&s, b, a).await, (0, Some(5)));
     // The history links of the fold are the appends' own.
-    let page = s.history(b, USER, c, 0, 10).await.unwrap().unwrap();
-    let seqs: Vec<u64> = page.entries.iter().map(|e| e.seq).collect();
-    assert_eq!(seqs, vec![14, 11, 8, 5, 2]);
+    assert_eq!(history(&s, b, c).await, vec![14, 11, 8, 5, 2]);
 }
 
 #[tokio::test]
@@ -178,9 +186,7 @@ async fn a_writer_without_the_rows_has_the_store_fold_them_first() {
     for s in [&first, &second] {
         let at_b = s.conversation(b, USER, a).await.unwrap().unwrap();
         assert_eq!((at_b.unread, at_b.mentions, at_b.last_seq), (5, 1, 5));
-        let page = s.history(b, USER, a, 0, 10).await.unwrap().unwrap();
-        let seqs: Vec<u64> = page.entries.iter().map(|e| e.seq).collect();
-        assert_eq!(seqs, vec![5, 4, 3, 2, 1]);
+        assert_eq!(history(s, b, a).await, vec![5, 4, 3, 2, 1]);
     }
 }
 
