@@ -16,7 +16,6 @@ mod push_outbox;
 mod push_tokens;
 pub mod read_positions;
 pub mod recall;
-mod sqlite_lag;
 mod sqlite_writer;
 mod standing;
 mod unindexed;

@@ -96,7 +96,7 @@ async fn the_batch_writer_leaves_rows_behind_and_every_read_folds_them() {
     let (s, _guard) = tests::sqlite().await;
     let ids = users(&s, &["a", "b"]).await;
     let (a, b) = (ids[0], ids[1]);
-    let max = sqlite_lag::MAX_UNINDEXED;
+    let max = sqlite_writer::lag::MAX_UNINDEXED;
     for _ in 0..max + 8 {
         append(&s, test_message(a, b, None)).await;
     }
@@ -138,7 +138,7 @@ async fn other_writers_fold_the_entries_the_batch_writer_left() {
     // The writer's copy of b's row (3 unread) is stale now: it must start
     // again from the row, and what it writes when enough entries wait
     // must count every entry.
-    let max = sqlite_lag::MAX_UNINDEXED;
+    let max = sqlite_writer::lag::MAX_UNINDEXED;
     for _ in 0..max {
         append(&s, test_message(a, b, None)).await;
     }

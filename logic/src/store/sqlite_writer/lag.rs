@@ -1,5 +1,5 @@
 //! The SQLite batch writer's conversation rows not yet written
-//! ([`super::unindexed`] has the rule they follow).
+//! ([`crate::store::unindexed`] has the rule they follow).
 //!
 //! For each user with entries the rows do not reflect, the writer holds
 //! every row those entries changed, as the fold left it, and the list head
@@ -14,14 +14,16 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use rusqlite::{params, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use tracing::warn;
 
-use super::conversations::{ConvKey, Head};
+use super::WriterError;
+use crate::store::conversations::{ConvKey, Head};
 
 /// Entries of one list that may wait before its rows are written. A batch
 /// writes each row it changes at most once every this many of the user's
 /// entries, instead of once per entry.
-pub(super) const MAX_UNINDEXED: u64 = 128;
+pub(in crate::store) const MAX_UNINDEXED: u64 = 128;
 
 /// Rows the writer holds in all before it writes every one of them.
 pub(super) const MAX_HELD_ROWS: usize = 65_536;
@@ -132,6 +134,55 @@ pub(super) fn write(tx: &Transaction<'_>, user_id: u64, held: &Held) -> rusqlite
         };
     }
     Ok(())
+}
+
+/// Writes every conversation row the writer holds, when it is idle or
+/// stops. On an error they stay unwritten, and the database still counts
+/// their entries as unindexed: the next to take those lists folds them.
+pub(super) fn write_held(conn: &mut Connection, lag: &mut Lag) -> Result<(), WriterError> {
+    if lag.is_empty() {
+        return Ok(());
+    }
+    let held = lag.drain();
+    let written = (|| -> rusqlite::Result<()> {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for (user_id, held) in &held {
+            write(&tx, *user_id, held)?;
+        }
+        tx.commit()
+    })();
+    if let Err(e) = written {
+        warn!(error = %e, "conversation rows left to be folded from the lists");
+    }
+    Ok(())
+}
+
+/// [`super::Job::Settle`] on the writer thread.
+pub(super) fn settle(
+    conn: &mut Connection,
+    lag: &mut Lag,
+    user_id: u64,
+) -> Result<Option<u64>, WriterError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let head: Option<(i64, i64)> = tx
+        .prepare_cached("SELECT seq, unindexed FROM user_seqs WHERE user_id = ?1")?
+        .query_row(params![user_id as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((head, unindexed)) = head else {
+        return Ok(Some(0));
+    };
+    let (head, unindexed) = (head as u64, unindexed as u64);
+    if unindexed == 0 {
+        return Ok(Some(head));
+    }
+    match lag.take(user_id, head, unindexed) {
+        Some(Ok(held)) => {
+            write(&tx, user_id, &held)?;
+            tx.commit()?;
+            Ok(Some(head))
+        }
+        _ => Ok(None),
+    }
 }
 
 #[cfg(test)]
