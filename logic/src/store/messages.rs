@@ -141,6 +141,31 @@ pub(super) fn rows_per_user<'m>(msgs: impl Iterator<Item = &'m NewMessage>) -> B
     counts
 }
 
+/// Gives each recipient of `msgs`, in message order, the next seq of its
+/// list from `next` (the first seq of each recipient's part of the batch),
+/// so that a connection's sends keep their order: where each message
+/// landed, and the list rows to insert. Both append paths use it.
+pub(super) fn assign_seqs<'m>(
+    msgs: impl ExactSizeIterator<Item = &'m NewMessage>,
+    next: &mut BTreeMap<u64, u64>,
+) -> (Vec<Appended>, Vec<NewRow<'m>>) {
+    let mut appended = Vec::with_capacity(msgs.len());
+    let mut rows = Vec::new();
+    for m in msgs {
+        let mut seqs = Vec::with_capacity(m.recipients.len());
+        for r in &m.recipients {
+            let slot = next
+                .get_mut(&r.user_id)
+                .expect("every recipient was counted");
+            seqs.push(*slot);
+            rows.push(NewRow::of(m, r.user_id, *slot, r.conv_id));
+            *slot += 1;
+        }
+        appended.push(Appended { seqs });
+    }
+    (appended, rows)
+}
+
 /// Users a batch needed but that have no list (deleted meanwhile).
 #[derive(Debug, thiserror::Error)]
 #[error("users without a list: {0:?}")]
@@ -246,18 +271,7 @@ impl Store {
         self.fold_unindexed(tx, &lists).await?;
 
         // 3. Assign seqs in message order, so a connection's sends keep their order.
-        let mut appended = Vec::with_capacity(msgs.len());
-        let mut rows: Vec<NewRow<'_>> = Vec::new();
-        for m in msgs {
-            let mut seqs = Vec::with_capacity(m.recipients.len());
-            for r in &m.recipients {
-                let slot = next.get_mut(&r.user_id).expect("counted above");
-                seqs.push(*slot);
-                rows.push(NewRow::of(m, r.user_id, *slot, r.conv_id));
-                *slot += 1;
-            }
-            appended.push(Appended { seqs });
-        }
+        let (appended, rows) = assign_seqs(msgs.iter().copied(), &mut next);
 
         // 4. The conversations' heads, under the list heads' locks.
         let known = self.conversation_heads(tx, &rows).await?;

@@ -49,6 +49,15 @@ async fn rows(s: &Store, user_id: u64) -> Vec<(u64, u64, u64, u64, u64)> {
     rows
 }
 
+/// `user_id`'s one-to-one conversation with `peer`.
+fn one_to_one(user_id: u64, peer: u64) -> conversations::ConvKey {
+    conversations::ConvKey {
+        user_id,
+        conv_type: USER,
+        conv_id: peer,
+    }
+}
+
 /// The seqs of the newest page of `user_id`'s conversation with `peer`.
 async fn history(s: &Store, user_id: u64, peer: u64) -> Vec<u64> {
     let page = s
@@ -151,11 +160,7 @@ async fn other_writers_fold_the_entries_the_batch_writer_left() {
     append(&s, test_message(a, b, None)).await;
     let mut tx = s.begin_write().await.unwrap();
     s.lock_lists(&mut tx, &[b]).await.unwrap();
-    let key = conversations::ConvKey {
-        user_id: b,
-        conv_type: USER,
-        conv_id: a,
-    };
+    let key = one_to_one(b, a);
     assert_eq!(
         s.read_state(&mut tx, key).await.unwrap().unwrap().last_seq,
         max + 6
@@ -198,11 +203,7 @@ async fn the_badge_leaves_out_muted_conversations_the_rows_do_not_reflect_yet() 
     append(&s, test_message(a, b, None)).await;
     let mut tx = s.begin_write().await.unwrap();
     s.lock_lists(&mut tx, &[b]).await.unwrap();
-    let key = conversations::ConvKey {
-        user_id: b,
-        conv_type: USER,
-        conv_id: a,
-    };
+    let key = one_to_one(b, a);
     let muted = read_positions::Settings {
         pinned: false,
         muted: true,

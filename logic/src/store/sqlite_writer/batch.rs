@@ -9,7 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use super::lag::{self, Held, Lag};
 use super::WriterError;
 use crate::store::conversations::{self, ConvKey, Head, NewRow};
-use crate::store::messages::{rows_per_user, Appended, MissingUsers, NewMessage};
+use crate::store::messages::{assign_seqs, rows_per_user, Appended, MissingUsers, NewMessage};
 
 /// Why a batch stored nothing, on the writer thread.
 pub(super) enum Refusal {
@@ -80,18 +80,7 @@ pub(super) fn append(
         }));
     }
     // 2. Seqs in message order, so a connection's sends keep their order.
-    let mut appended = Vec::with_capacity(msgs.len());
-    let mut rows = Vec::new();
-    for m in msgs {
-        let mut seqs = Vec::with_capacity(m.recipients.len());
-        for r in &m.recipients {
-            let slot = next.get_mut(&r.user_id).expect("counted above");
-            seqs.push(*slot);
-            rows.push(NewRow::of(m, r.user_id, *slot, r.conv_id));
-            *slot += 1;
-        }
-        appended.push(Appended { seqs });
-    }
+    let (appended, rows) = assign_seqs(msgs.iter().map(|m| &**m), &mut next);
     // 3. The conversations' heads (held, or read), then the message once,
     // its list rows and the index.
     let known = conversation_heads(&tx, &rows, &held)?;
