@@ -74,17 +74,15 @@ impl Dialect {
     /// group commit amortises the fsync over a whole batch); a busy timeout
     /// so concurrent writers wait instead of failing; statement journals
     /// (taken by every multi-row statement of a batch, to undo it alone)
-    /// in memory rather than in a temporary file written and read back;
-    /// a checkpoint every 4,000 WAL pages (16 MiB) rather than SQLite's
-    /// 1,000, on every connection alike.
+    /// in memory rather than in a temporary file written and read back.
     ///
-    /// A chat message dirties B-tree leaves no other message shares (its
-    /// list rows, its sender's client_msg_id), and the busiest users' leaves
-    /// are written again and again. A checkpoint copies each page once
-    /// however often the WAL holds it, so a longer interval copies fewer:
-    /// at 4,000 pages the server spends 0.89 of the CPU per message and its
-    /// send→push p99 at half rate is 0.83 of what 1,000 gave (BENCHMARKS.md).
-    /// A full disk still fails writes once the WAL cannot grow.
+    /// Checkpoints: a thread beside the batch writer copies the WAL into
+    /// the database file every 100 ms and keeps the WAL near 4,000 pages
+    /// (`sqlite_writer/checkpoint.rs`). Each connection's own checkpoint,
+    /// run inside the commit that takes the WAL past `wal_autocheckpoint`
+    /// pages, is only the backstop should that thread fall behind: at
+    /// 16,000 pages (64 MiB) rather than SQLite's 1,000. A full disk still
+    /// fails writes once the WAL cannot grow.
     pub(crate) fn session_setup(self) -> &'static [&'static str] {
         match self {
             Dialect::Sqlite => &[
@@ -92,7 +90,7 @@ impl Dialect {
                 "PRAGMA synchronous = FULL",
                 "PRAGMA busy_timeout = 10000",
                 "PRAGMA temp_store = MEMORY",
-                "PRAGMA wal_autocheckpoint = 4000",
+                "PRAGMA wal_autocheckpoint = 16000",
             ],
             Dialect::MySql => &["SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"],
         }

@@ -13,7 +13,9 @@
 //! it; [`Store::append_in`] stays for the transactions that write a state
 //! change and its events together. One difference: it writes a user's
 //! conversation rows once every few of the user's entries and holds them
-//! in memory meanwhile ([`lag`]).
+//! in memory meanwhile ([`lag`]). Beside it a second thread copies the WAL
+//! back into the database file, so that no batch waits for that copy
+//! ([`checkpoint`]).
 //!
 //! [`Store::append_in`]: super::Store::append_in
 
@@ -22,14 +24,16 @@ use std::sync::{mpsc, Arc};
 
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
-use tracing::error;
+use tracing::{error, warn};
 
 use self::batch::{append, Refusal};
+use self::checkpoint::Checkpoints;
 use self::lag::{settle, write_held, Lag};
 use super::messages::{Appended, MissingUsers, NewMessage};
 use super::StoreError;
 
 mod batch;
+mod checkpoint;
 mod error;
 pub(super) mod lag;
 
@@ -87,17 +91,20 @@ pub(super) struct Writer {
 impl Writer {
     /// Opens the database file at `path` (the pool's, already migrated;
     /// never created here) with the pool's session settings and starts
-    /// the thread.
+    /// the thread, and the checkpoint thread on a connection of its own.
     pub(super) fn start(path: &str, pragmas: &[&str]) -> Result<Writer, StoreError> {
         let conn = open(path, pragmas)?;
+        let no_thread = |what: &str, e: std::io::Error| StoreError::Open {
+            what: format!("the SQLite {what} thread"),
+            cause: e.to_string(),
+        };
+        let checkpoints =
+            Checkpoints::start(open(path, pragmas)?).map_err(|e| no_thread("checkpoint", e))?;
         let (jobs, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("tern-sqlite-writer".into())
-            .spawn(move || run(conn, rx))
-            .map_err(|e| StoreError::Open {
-                what: "the SQLite batch writer thread".into(),
-                cause: e.to_string(),
-            })?;
+            .spawn(move || run(conn, rx, checkpoints))
+            .map_err(|e| no_thread("batch writer", e))?;
         Ok(Writer { jobs })
     }
 
@@ -160,9 +167,13 @@ fn open(path: &str, pragmas: &[&str]) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-fn run(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
+fn run(mut conn: Connection, jobs: mpsc::Receiver<Job>, checkpoints: Checkpoints) {
     let mut lag = Lag::default();
     loop {
+        // Between two jobs, never inside one: the rest of the WAL.
+        if checkpoints.restart_wanted() {
+            copy_the_rest(&conn);
+        }
         let job = match jobs.recv_timeout(lag::IDLE_WRITE) {
             Ok(job) => job,
             // What fails here stays for the lists' next fold (logged).
@@ -197,6 +208,16 @@ fn run(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
                 let _ = done.send(result);
             }
         }
+    }
+}
+
+/// Copies into the database file what the checkpoint thread's last pass
+/// left of the WAL, so that the next write transaction starts it over.
+/// Whatever stops it (a pass of the thread under way, a reader's snapshot,
+/// an error), the thread asks again after its next pass.
+fn copy_the_rest(conn: &Connection) {
+    if let Err(e) = checkpoint::passive(conn) {
+        warn!(error = %e, "WAL checkpoint by the batch writer failed");
     }
 }
 
