@@ -118,6 +118,13 @@ pub struct LogicLimits {
     /// How long senders may recall their own messages.
     #[arg(long, env = "TERN_RECALL_WINDOW_SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(0..=30 * 24 * 3600))]
     pub recall_window_secs: u64,
+    /// How long a batch of SENDs waits for more before it commits, from
+    /// its first. Longer batches share each commit's fsync among more
+    /// messages; 0 commits whatever queued during the last commit at once
+    /// (lower latency, more CPU per message at moderate rates:
+    /// BENCHMARKS.md).
+    #[arg(long, env = "TERN_BATCH_LINGER_US", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=100_000))]
+    pub batch_linger_us: u64,
     /// How often logic looks for connect nodes whose liveness expired.
     #[arg(long, env = "TERN_NODE_SWEEP_INTERVAL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(50..=60_000))]
     pub node_sweep_interval_ms: u64,

@@ -244,6 +244,7 @@ fn logic_config(
         group_receipts_max_members: l.group_receipts_max_members,
         recall_window: Duration::from_secs(l.recall_window_secs),
         node_sweep_interval: Duration::from_millis(l.node_sweep_interval_ms),
+        batch_linger: Duration::from_micros(l.batch_linger_us),
         user_sends_per_sec: l.user_sends_per_second,
         login_attempts_per_user_per_min: l.login_attempts_per_user_per_minute,
         auth_attempts_per_addr_per_min: l.auth_attempts_per_address_per_minute,

@@ -72,6 +72,41 @@ fn flags_reach_the_configs_and_bad_values_are_refused() {
 }
 
 #[test]
+fn the_batch_linger_is_a_flag_of_serve_and_logic() {
+    let cli = Cli::try_parse_from(["tern"]).unwrap();
+    assert_eq!(
+        cli.serve.logic_config().unwrap().batch_linger,
+        Duration::from_millis(1)
+    );
+    let cli = Cli::try_parse_from(["tern", "--batch-linger-us", "0"]).unwrap();
+    assert_eq!(
+        cli.serve.logic_config().unwrap().batch_linger,
+        Duration::ZERO
+    );
+    let cli = Cli::try_parse_from([
+        "tern",
+        "logic",
+        "--nats",
+        "nats://127.0.0.1:4222",
+        "--database-url",
+        "mysql://u:p@127.0.0.1/t",
+        "--redis-url",
+        "redis://127.0.0.1:6379",
+        "--batch-linger-us",
+        "250",
+    ])
+    .unwrap();
+    let Some(Command::Logic(args)) = cli.command else {
+        panic!("logic")
+    };
+    assert_eq!(
+        args.logic_config().unwrap().batch_linger,
+        Duration::from_micros(250)
+    );
+    assert!(Cli::try_parse_from(["tern", "--batch-linger-us", "100001"]).is_err());
+}
+
+#[test]
 fn cluster_subcommands_take_their_urls_and_make_unique_node_ids() {
     let cli = Cli::try_parse_from([
         "tern",
