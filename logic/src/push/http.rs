@@ -9,7 +9,6 @@ use std::error::Error as _;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{RequestBuilder, StatusCode, Url};
 
 use super::provider::{Kind, Outcome};
@@ -150,7 +149,7 @@ pub(crate) async fn send(provider: &str, req: RequestBuilder) -> Result<Answer, 
     };
     let mut resp = req.send().await.map_err(failed)?;
     let status = resp.status();
-    let retry_after = retry_after(resp.headers());
+    let retry_after = crate::webhooks::retry_after(resp.headers());
     let mut body = BytesMut::new();
     while let Some(chunk) = resp.chunk().await.map_err(failed)? {
         let room = MAX_ANSWER - body.len();
@@ -164,12 +163,6 @@ pub(crate) async fn send(provider: &str, req: RequestBuilder) -> Result<Answer, 
         retry_after,
         body: body.freeze(),
     })
-}
-
-/// `Retry-After` in seconds (the form APNs, FCM and most webhooks use).
-pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let secs = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    secs.parse::<u64>().ok().map(Duration::from_secs)
 }
 
 /// Why a request got no answer, with the causes reqwest wraps.
@@ -209,17 +202,6 @@ pub(crate) fn unix_secs() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::HeaderValue;
-
-    #[test]
-    fn retry_after_is_read_in_seconds() {
-        let mut h = HeaderMap::new();
-        assert_eq!(retry_after(&h), None);
-        h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
-        h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
-        assert_eq!(retry_after(&h), None);
-    }
 
     #[test]
     fn urls_are_checked_and_trimmed() {

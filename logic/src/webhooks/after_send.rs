@@ -251,12 +251,7 @@ async fn round(
     let failure = match sent {
         Ok(r) if r.status().is_success() => None,
         Ok(r) => {
-            let after = r
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
+            let after = super::retry_after(r.headers());
             Some((format!("HTTP {}", r.status().as_u16()), after))
         }
         // Without the URL: it may carry a credential.

@@ -5,11 +5,13 @@
 
 pub mod after_send;
 mod before_send;
+mod retry_after;
 pub mod signing;
 
 pub(crate) use before_send::{
     decide, encode as before_send_content, BeforeSend, Decision, HookError, HookRequest, Verdict,
 };
+pub(crate) use retry_after::retry_after;
 
 use std::time::Duration;
 
