@@ -5,6 +5,7 @@
 //! old. At least once per (device, message, kind); the message id travels
 //! as the collapse id, so a receiver drops duplicates.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -127,13 +128,42 @@ pub(crate) async fn send_due(
     let mut sends = JoinSet::new();
     for c in claimed {
         let (store, providers, metrics) = (store.clone(), providers.clone(), metrics.clone());
-        sends.spawn(async move { send_one(&store, &providers, &metrics, c).await });
+        sends.spawn(async move {
+            let lease = (c.id, c.lease_until);
+            (send_one(&store, &providers, &metrics, c).await, lease)
+        });
     }
-    while sends.join_next().await.is_some() {}
+    // Rows answered for good, removed together: one commit for the claim
+    // rather than one per notification.
+    let mut done: BTreeMap<i64, Vec<u64>> = BTreeMap::new();
+    while let Some(sent) = sends.join_next().await {
+        if let Ok((Finished::Done, (id, lease_until))) = sent {
+            done.entry(lease_until).or_default().push(id);
+        }
+    }
+    for (lease_until, ids) in done {
+        if let Err(e) = store.push_done(&ids, lease_until).await {
+            // Sent again after the lease: at least once, as documented.
+            warn!(error = %e, rows = ids.len(), "push outbox rows not removed");
+        }
+    }
     n
 }
 
-async fn send_one(store: &Store, providers: &Providers, metrics: &LogicMetrics, c: Claimed) {
+/// What becomes of a claimed row after its attempt.
+enum Finished {
+    /// Answered for good (delivered, dead token, refused, too old): remove it.
+    Done,
+    /// Scheduled again, or left to the lease.
+    Kept,
+}
+
+async fn send_one(
+    store: &Store,
+    providers: &Providers,
+    metrics: &LogicMetrics,
+    c: Claimed,
+) -> Finished {
     let fail = |provider: &'static str, reason: &'static str| {
         metrics
             .push_failed
@@ -144,12 +174,12 @@ async fn send_one(store: &Store, providers: &Providers, metrics: &LogicMetrics, 
     let Some(token) = c.token.clone() else {
         // Signed out, or the token was removed, since it was planned.
         fail("none", "signed_out");
-        return done(store, &c).await;
+        return Finished::Done;
     };
     let name = provider_name(token.provider);
     if now >= c.row.expires_at {
         fail(name, "expired");
-        return done(store, &c).await;
+        return Finished::Done;
     }
     let Some(provider) = providers.get(token.provider) else {
         // Another node may have it (settings differ during a rollout);
@@ -157,12 +187,12 @@ async fn send_one(store: &Store, providers: &Providers, metrics: &LogicMetrics, 
         let at = now + NO_PROVIDER_AGAIN.as_millis() as i64;
         if at >= c.row.expires_at {
             fail(name, "no_provider");
-            return done(store, &c).await;
+            return Finished::Done;
         }
         if let Err(e) = store.push_retry_at(c.id, c.lease_until, at).await {
             warn!(error = %e, id = c.id, "push without its provider not rescheduled");
         }
-        return;
+        return Finished::Kept;
     };
     let n = Notification {
         id: c.id,
@@ -192,7 +222,7 @@ async fn send_one(store: &Store, providers: &Providers, metrics: &LogicMetrics, 
             metrics.push_sent.get_or_create(&labels).inc();
             let age = (now_ms() - c.row.created_at).max(0) as f64 / 1000.0;
             metrics.push_seconds.get_or_create(&labels).observe(age);
-            done(store, &c).await;
+            Finished::Done
         }
         Outcome::Unregistered => {
             fail(name, "unregistered");
@@ -206,7 +236,7 @@ async fn send_one(store: &Store, providers: &Providers, metrics: &LogicMetrics, 
                 Ok(false) => {}
                 Err(e) => warn!(error = %e, device_id = n.device_id, "dead push token not removed"),
             }
-            done(store, &c).await;
+            Finished::Done
         }
         Outcome::Retry { after, why } => {
             let wait = after.unwrap_or_default().max(backoff(c.attempts));
@@ -219,7 +249,7 @@ async fn send_one(store: &Store, providers: &Providers, metrics: &LogicMetrics, 
                     "push given up: too old to retry"
                 );
                 fail(name, "gave_up");
-                return done(store, &c).await;
+                return Finished::Done;
             }
             metrics.push_retried.get_or_create(&labels).inc();
             debug!(id = c.id, provider = name, why, ?wait, "push to be retried");
@@ -227,6 +257,7 @@ async fn send_one(store: &Store, providers: &Providers, metrics: &LogicMetrics, 
                 // The lease runs out and another attempt follows anyway.
                 warn!(error = %e, id = c.id, "push retry not scheduled");
             }
+            Finished::Kept
         }
         Outcome::Rejected(why) => {
             warn!(
@@ -236,15 +267,8 @@ async fn send_one(store: &Store, providers: &Providers, metrics: &LogicMetrics, 
                 "push rejected by the provider"
             );
             fail(name, "rejected");
-            done(store, &c).await;
+            Finished::Done
         }
-    }
-}
-
-async fn done(store: &Store, c: &Claimed) {
-    if let Err(e) = store.push_done(c.id, c.lease_until).await {
-        // Sent again after the lease: at least once, as documented.
-        warn!(error = %e, id = c.id, "push outbox row not removed");
     }
 }
 

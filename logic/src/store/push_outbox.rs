@@ -9,6 +9,9 @@ use super::messages::push_ids;
 use super::{id, PushToken, Result, Store};
 use crate::domain::PushProvider;
 
+/// Ids per DELETE of answered rows.
+const DONE_CHUNK: usize = 1000;
+
 /// Outbox `kind`s.
 pub const ALERT: i64 = 1;
 pub const WITHDRAW: i64 = 2;
@@ -273,13 +276,17 @@ impl Store {
         rows.iter().map(Claimed::from_row).collect()
     }
 
-    /// Removes an answered row, if this claim still holds it.
-    pub async fn push_done(&self, id: u64, lease_until: i64) -> Result<()> {
-        sqlx::query("DELETE FROM push_outbox WHERE id = ? AND next_attempt_at = ?")
-            .bind(id as i64)
-            .bind(lease_until)
-            .execute(self.pool())
-            .await?;
+    /// Removes answered rows of one claim, those it still holds: one
+    /// statement (one commit, one fsync on SQLite) for a whole claim.
+    pub async fn push_done(&self, ids: &[u64], lease_until: i64) -> Result<()> {
+        for chunk in ids.chunks(DONE_CHUNK) {
+            let mut q = QueryBuilder::new("DELETE FROM push_outbox WHERE next_attempt_at = ");
+            q.push_bind(lease_until);
+            q.push(" AND id IN (");
+            push_ids(&mut q, chunk.iter().copied());
+            q.push(")");
+            q.build().execute(self.pool()).await?;
+        }
         Ok(())
     }
 

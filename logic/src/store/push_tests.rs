@@ -12,6 +12,7 @@ on_both_engines!(
     the_first_token_starts_the_cursor_at_the_head,
     planning_moves_the_cursor_once_and_writes_each_row_once,
     a_claim_is_a_lease,
+    a_claim_removes_its_answered_rows_at_once,
     concurrent_claims_take_disjoint_rows,
     a_signed_out_device_leaves_its_rows_without_a_token,
     a_withdrawal_replaces_its_pending_alert,
@@ -108,6 +109,39 @@ async fn planning_moves_the_cursor_once_and_writes_each_row_once(s: Store) {
     assert!(s.push_lagging(10).await.unwrap().is_empty());
 }
 
+async fn a_claim_removes_its_answered_rows_at_once(s: Store) {
+    let ids = users(&s, &["a", "b"]).await;
+    let (a, b) = (ids[0], ids[1]);
+    let phone = device(&s, b).await;
+    s.set_push_token(&token(b, phone, "t1")).await.unwrap();
+    send(&s, a, b, 3).await;
+    let rows = [
+        row(b, phone, "m1", 1),
+        row(b, phone, "m2", 2),
+        row(b, phone, "m3", 3),
+    ];
+    assert!(s.plan_push(b, 0, 3, &rows).await.unwrap());
+    let claimed = s.claim_push(10, 100, 10).await.unwrap();
+    assert_eq!(claimed.len(), 3);
+    // Two answered for good; the third scheduled again.
+    s.push_retry_at(claimed[2].id, 100, 50).await.unwrap();
+    s.push_done(&[claimed[0].id, claimed[1].id], 100)
+        .await
+        .unwrap();
+    assert_eq!(s.push_outbox_depth().await.unwrap(), 1);
+    let left = s.claim_push(50, 200, 10).await.unwrap();
+    assert_eq!(
+        left.iter().map(|c| c.id).collect::<Vec<_>>(),
+        [claimed[2].id]
+    );
+    // An old claim's answer removes nothing of the new one's.
+    s.push_done(&[claimed[2].id], 100).await.unwrap();
+    assert_eq!(s.push_outbox_depth().await.unwrap(), 1);
+    s.push_done(&[], 200).await.unwrap();
+    s.push_done(&[left[0].id], 200).await.unwrap();
+    assert_eq!(s.push_outbox_depth().await.unwrap(), 0);
+}
+
 async fn a_claim_is_a_lease(s: Store) {
     let ids = users(&s, &["a", "b"]).await;
     let (a, b) = (ids[0], ids[1]);
@@ -132,7 +166,7 @@ async fn a_claim_is_a_lease(s: Store) {
     assert_eq!((again.len(), again[0].attempts), (1, 2));
     // The first holder's answer no longer counts: the row is another's.
     s.push_retry_at(c.id, c.lease_until, 150).await.unwrap();
-    s.push_done(c.id, c.lease_until).await.unwrap();
+    s.push_done(&[c.id], c.lease_until).await.unwrap();
     assert_eq!(
         s.push_outbox_depth().await.unwrap(),
         1,
@@ -148,7 +182,9 @@ async fn a_claim_is_a_lease(s: Store) {
     assert!(s.claim_push(499, 600, 10).await.unwrap().is_empty());
     let last = s.claim_push(500, 600, 10).await.unwrap();
     assert_eq!(last.len(), 1);
-    s.push_done(last[0].id, last[0].lease_until).await.unwrap();
+    s.push_done(&[last[0].id], last[0].lease_until)
+        .await
+        .unwrap();
     assert_eq!(s.push_outbox_depth().await.unwrap(), 0);
     // A dead token goes, unless the device registered another since.
     assert!(!s.push_token_rejected(phone, "old").await.unwrap());
