@@ -2,6 +2,17 @@
 
 use super::*;
 
+/// `tern logic` on a bus and an in-memory database, with `extra` flags.
+fn logic_args(extra: &[&str]) -> LogicArgs {
+    let argv = ["tern", "logic", "--nats", "nats://127.0.0.1:4222"];
+    let db = ["--database-url", "sqlite::memory:"];
+    let cli = Cli::try_parse_from(argv.iter().chain(&db).chain(extra)).unwrap();
+    let Some(Command::Logic(l)) = cli.command else {
+        panic!("logic")
+    };
+    l
+}
+
 #[test]
 fn no_arguments_means_serve_with_defaults() {
     let cli = Cli::try_parse_from(["tern"]).unwrap();
@@ -83,22 +94,7 @@ fn the_batch_linger_is_a_flag_of_serve_and_logic() {
         cli.serve.logic_config().unwrap().batch_linger,
         Duration::ZERO
     );
-    let cli = Cli::try_parse_from([
-        "tern",
-        "logic",
-        "--nats",
-        "nats://127.0.0.1:4222",
-        "--database-url",
-        "mysql://u:p@127.0.0.1/t",
-        "--redis-url",
-        "redis://127.0.0.1:6379",
-        "--batch-linger-us",
-        "250",
-    ])
-    .unwrap();
-    let Some(Command::Logic(args)) = cli.command else {
-        panic!("logic")
-    };
+    let args = logic_args(&["--batch-linger-us", "250"]);
     assert_eq!(
         args.logic_config().unwrap().batch_linger,
         Duration::from_micros(250)
@@ -189,22 +185,7 @@ fn every_http_port_is_bounded_and_shuts_down_within_the_drain_grace() {
         (5, Duration::from_secs(10))
     );
 
-    let cli = Cli::try_parse_from([
-        "tern",
-        "logic",
-        "--nats",
-        "n",
-        "--database-url",
-        "sqlite::memory:",
-        "--drain-grace-secs",
-        "1",
-        "--http-idle-timeout-secs",
-        "5",
-    ])
-    .unwrap();
-    let Some(Command::Logic(l)) = cli.command else {
-        panic!("logic")
-    };
+    let l = logic_args(&["--drain-grace-secs", "1", "--http-idle-timeout-secs", "5"]);
     let h = l.http_config();
     assert_eq!(h.idle_timeout, Duration::from_secs(5));
     assert_eq!(h.shutdown_grace, Duration::from_secs(1));
@@ -281,13 +262,7 @@ fn the_before_send_hook_is_off_by_default_and_its_flags_reach_serve_and_logic() 
         "the secret stays out of Debug"
     );
 
-    let cli = Cli::try_parse_from([
-        "tern",
-        "logic",
-        "--nats",
-        "nats://127.0.0.1:4222",
-        "--database-url",
-        "sqlite::memory:",
+    let l = logic_args(&[
         "--before-send-url",
         "https://moderation.example/hook",
         "--before-send-secret",
@@ -297,11 +272,7 @@ fn the_before_send_hook_is_off_by_default_and_its_flags_reach_serve_and_logic() 
         "--before-send-fail",
         "closed",
         "--before-send-admin",
-    ])
-    .unwrap();
-    let Some(Command::Logic(l)) = cli.command else {
-        panic!("logic")
-    };
+    ]);
     let hook = l.logic_config().unwrap().before_send.unwrap();
     assert_eq!(hook.timeout, Duration::from_millis(250));
     assert_eq!(hook.fail, tern_logic::FailPolicy::Closed);
