@@ -119,9 +119,10 @@ pub struct LogicLimits {
     #[arg(long, env = "TERN_RECALL_WINDOW_SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(0..=30 * 24 * 3600))]
     pub recall_window_secs: u64,
     /// How long a batch of SENDs waits for more before it commits, from
-    /// its first. Longer batches share each commit's fsync among more
-    /// messages; 0 commits whatever queued during the last commit at once
-    /// (lower latency, more CPU per message at moderate rates:
+    /// its first, on tokio's timer of whole milliseconds (1000 waits 1-2
+    /// ms; 1-999 round up). Longer batches share each commit's fsync among
+    /// more messages; 0 commits whatever queued during the last commit at
+    /// once (lower latency, more CPU per message at moderate rates:
     /// BENCHMARKS.md).
     #[arg(long, env = "TERN_BATCH_LINGER_US", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=100_000))]
     pub batch_linger_us: u64,

@@ -77,12 +77,15 @@ impl Dialect {
     /// in memory rather than in a temporary file written and read back.
     ///
     /// Checkpoints: a thread beside the batch writer copies the WAL into
-    /// the database file every 100 ms and keeps the WAL near 4,000 pages
-    /// (`sqlite_writer/checkpoint.rs`). Each connection's own checkpoint,
-    /// run inside the commit that takes the WAL past `wal_autocheckpoint`
-    /// pages, is only the backstop should that thread fall behind: at
-    /// 16,000 pages (64 MiB) rather than SQLite's 1,000. A full disk still
-    /// fails writes once the WAL cannot grow.
+    /// the database file every 100 ms and has the WAL start over once it
+    /// passes 4,000 pages; it peaks an interval or two of writes above
+    /// that (`sqlite_writer/checkpoint.rs`). Each connection's own
+    /// checkpoint, run inside the commit that takes the WAL past
+    /// `wal_autocheckpoint` pages, is only the backstop should that thread
+    /// fall behind: at 16,000 pages (about 64 MB) rather than SQLite's
+    /// 1,000. Neither shrinks the WAL file; a reader that holds a snapshot
+    /// for long keeps it growing, as before. A full disk still fails
+    /// writes once the WAL cannot grow.
     pub(crate) fn session_setup(self) -> &'static [&'static str] {
         match self {
             Dialect::Sqlite => &[

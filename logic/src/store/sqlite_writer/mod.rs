@@ -14,8 +14,8 @@
 //! change and its events together. One difference: it writes a user's
 //! conversation rows once every few of the user's entries and holds them
 //! in memory meanwhile ([`lag`]). Beside it a second thread copies the WAL
-//! back into the database file, so that no batch waits for that copy
-//! ([`checkpoint`]).
+//! back into the database file, so that no commit runs that copy and the
+//! writer only finishes it between two batches ([`checkpoint`]).
 //!
 //! [`Store::append_in`]: super::Store::append_in
 
@@ -24,7 +24,7 @@ use std::sync::{mpsc, Arc};
 
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
-use tracing::{error, warn};
+use tracing::error;
 
 use self::batch::{append, Refusal};
 use self::checkpoint::Checkpoints;
@@ -86,6 +86,10 @@ const WRITER_PRAGMAS: &[&str] = &["PRAGMA foreign_keys = ON", "PRAGMA cache_size
 #[derive(Debug)]
 pub(super) struct Writer {
     jobs: mpsc::Sender<Job>,
+    #[cfg(test)]
+    copies: Arc<std::sync::atomic::AtomicU64>,
+    #[cfg(test)]
+    passes: tokio::sync::watch::Receiver<u64>,
 }
 
 impl Writer {
@@ -93,19 +97,44 @@ impl Writer {
     /// never created here) with the pool's session settings and starts
     /// the thread, and the checkpoint thread on a connection of its own.
     pub(super) fn start(path: &str, pragmas: &[&str]) -> Result<Writer, StoreError> {
-        let conn = open(path, pragmas)?;
+        let conn = open(path, pragmas, WRITER_PRAGMAS, "batch writer")?;
         let no_thread = |what: &str, e: std::io::Error| StoreError::Open {
             what: format!("the SQLite {what} thread"),
             cause: e.to_string(),
         };
-        let checkpoints =
-            Checkpoints::start(open(path, pragmas)?).map_err(|e| no_thread("checkpoint", e))?;
+        let file = std::fs::File::open(path).map_err(|e| StoreError::Open {
+            what: format!("the database {path} (checkpoints)"),
+            cause: e.to_string(),
+        })?;
+        let checkpoints = Checkpoints::start(open(path, pragmas, &[], "checkpoints")?, file)
+            .map_err(|e| no_thread("checkpoint", e))?;
+        #[cfg(test)]
+        let (copies, passes) = (checkpoints.copies(), checkpoints.passes());
         let (jobs, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("tern-sqlite-writer".into())
             .spawn(move || run(conn, rx, checkpoints))
             .map_err(|e| no_thread("batch writer", e))?;
-        Ok(Writer { jobs })
+        Ok(Writer {
+            jobs,
+            #[cfg(test)]
+            copies,
+            #[cfg(test)]
+            passes,
+        })
+    }
+
+    /// How often the writer copied the rest of the WAL for the checkpoint
+    /// thread.
+    #[cfg(test)]
+    pub(super) fn wal_copies(&self) -> u64 {
+        self.copies.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The checkpoint thread's finished passes, to wait on.
+    #[cfg(test)]
+    pub(super) fn checkpoint_passes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.passes.clone()
     }
 
     /// Appends `msgs` in one transaction on the writer thread.
@@ -146,16 +175,16 @@ impl Writer {
     }
 }
 
-/// Opens the writer's connection to the file at `path`, with the pool's
-/// settings and its own.
-fn open(path: &str, pragmas: &[&str]) -> Result<Connection, StoreError> {
+/// Opens a connection of this module's threads (`role`) to the file at
+/// `path`, with the pool's settings and then `own`.
+fn open(path: &str, pragmas: &[&str], own: &[&str], role: &str) -> Result<Connection, StoreError> {
     let failed = |cause: String| StoreError::Open {
-        what: format!("the database {path} (batch writer)"),
+        what: format!("the database {path} ({role})"),
         cause,
     };
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(|e| failed(e.to_string()))?;
-    for pragma in pragmas.iter().chain(WRITER_PRAGMAS) {
+    for pragma in pragmas.iter().chain(own) {
         // Some pragmas answer with a row (journal_mode), others not.
         conn.query_row(pragma, [], |_| Ok(()))
             .or_else(|e| match e {
@@ -167,13 +196,11 @@ fn open(path: &str, pragmas: &[&str]) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-fn run(mut conn: Connection, jobs: mpsc::Receiver<Job>, checkpoints: Checkpoints) {
+fn run(mut conn: Connection, jobs: mpsc::Receiver<Job>, mut checkpoints: Checkpoints) {
     let mut lag = Lag::default();
     loop {
         // Between two jobs, never inside one: the rest of the WAL.
-        if checkpoints.restart_wanted() {
-            copy_the_rest(&conn);
-        }
+        checkpoints.between_jobs(&conn);
         let job = match jobs.recv_timeout(lag::IDLE_WRITE) {
             Ok(job) => job,
             // What fails here stays for the lists' next fold (logged).
@@ -208,16 +235,6 @@ fn run(mut conn: Connection, jobs: mpsc::Receiver<Job>, checkpoints: Checkpoints
                 let _ = done.send(result);
             }
         }
-    }
-}
-
-/// Copies into the database file what the checkpoint thread's last pass
-/// left of the WAL, so that the next write transaction starts it over.
-/// Whatever stops it (a pass of the thread under way, a reader's snapshot,
-/// an error), the thread asks again after its next pass.
-fn copy_the_rest(conn: &Connection) {
-    if let Err(e) = checkpoint::passive(conn) {
-        warn!(error = %e, "WAL checkpoint by the batch writer failed");
     }
 }
 

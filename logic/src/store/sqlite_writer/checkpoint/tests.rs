@@ -1,8 +1,12 @@
 use std::path::Path;
+use std::sync::atomic::Ordering;
 
 use rusqlite::{params, Connection};
 
 use super::*;
+use crate::store::messages::test_message;
+use crate::store::tests::users;
+use crate::store::Store;
 
 /// A connection like the batch writer's, without a checkpoint of its own:
 /// whatever reaches the database file here, the thread copied.
@@ -18,10 +22,15 @@ fn writer(path: &Path) -> Connection {
     conn
 }
 
-/// The WAL's frames, from its length (the WAL never shrinks here), and its
+fn start(path: &Path) -> Checkpoints {
+    let file = File::open(path).unwrap();
+    Checkpoints::start(Connection::open(path).unwrap(), file).unwrap()
+}
+
+/// The WAL's frames, from its length (it never shrinks here), and its
 /// checkpoint sequence number, which counts the times it started over.
-fn wal(path: &Path) -> (u64, u32) {
-    let bytes = std::fs::read(path.with_extension("db-wal")).unwrap();
+fn wal(db: &Path) -> (u64, u32) {
+    let bytes = std::fs::read(db.with_extension("db-wal")).unwrap();
     let frames = (bytes.len() as u64 - 32) / (4096 + 24);
     (
         frames,
@@ -40,26 +49,34 @@ fn rows_in_the_file(path: &Path) -> i64 {
         .unwrap()
 }
 
+/// Waits for two passes to end after the caller's last write: the first
+/// may have started before it.
 async fn two_passes(passes: &mut watch::Receiver<u64>) {
-    // The first may have started before what the caller wrote.
-    passes.changed().await.unwrap();
-    passes.changed().await.unwrap();
+    passes.borrow_and_update();
+    for _ in 0..2 {
+        tokio::time::timeout(Duration::from_secs(30), passes.changed())
+            .await
+            .expect("a pass every 100 ms")
+            .unwrap();
+    }
 }
 
 #[tokio::test]
-async fn the_thread_copies_the_wal_and_asks_for_a_restart_once_it_is_large() {
+async fn the_thread_copies_the_wal_and_asks_for_the_rest_once_it_is_large() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.db");
     let conn = writer(&path);
-    let checkpoints = Checkpoints::start(Connection::open(&path).unwrap()).unwrap();
+    let mut checkpoints = start(&path);
     let mut passes = checkpoints.passes();
+    let copies = checkpoints.copies();
 
-    // A WAL below the restart size: copied, no restart asked.
+    // A WAL below the restart size: copied, nothing asked of the writer.
     conn.execute("INSERT INTO t VALUES (zeroblob(3000))", [])
         .unwrap();
     two_passes(&mut passes).await;
     assert_eq!(rows_in_the_file(&path), 1);
-    assert!(!checkpoints.restart_wanted());
+    checkpoints.between_jobs(&conn);
+    assert_eq!(copies.load(Ordering::Relaxed), 0);
 
     let mut written = 1;
     while wal(&path).0 < RESTART_FRAMES as u64 {
@@ -70,14 +87,42 @@ async fn the_thread_copies_the_wal_and_asks_for_a_restart_once_it_is_large() {
     let (_, started) = wal(&path);
     two_passes(&mut passes).await;
     assert_eq!(rows_in_the_file(&path), written);
-    assert!(checkpoints.restart_wanted());
-    // Asked once per pass, not again until the next.
-    assert!(!checkpoints.restart_wanted());
-
-    // The writer copies the rest (nothing, idle as it is), and its next
-    // transaction starts the WAL over.
-    passive(&conn).unwrap();
+    checkpoints.between_jobs(&conn);
+    assert_eq!(copies.load(Ordering::Relaxed), 1);
+    // Asked once per pass: the next pass is at least 100 ms away.
+    checkpoints.between_jobs(&conn);
+    assert_eq!(copies.load(Ordering::Relaxed), 1);
+    // All of it copied: the next transaction starts the WAL over.
     conn.execute("INSERT INTO t VALUES (?1)", params![&[1u8; 10][..]])
         .unwrap();
     assert_eq!(wal(&path).1, started + 1);
+}
+
+#[tokio::test]
+async fn the_batch_writer_copies_the_rest_between_two_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open_sqlite_dir(dir.path()).await.unwrap();
+    let db = dir.path().join("tern.db");
+    let writer = s.writer.clone().expect("a file has a batch writer");
+    let mut passes = writer.checkpoint_passes();
+    let ids = users(&s, &["a", "b"]).await;
+    let send = || {
+        s.append(vec![std::sync::Arc::new(test_message(
+            ids[0], ids[1], None,
+        ))])
+    };
+    while wal(&db).0 < RESTART_FRAMES as u64 {
+        send().await.unwrap().unwrap();
+    }
+    let (_, started) = wal(&db);
+    two_passes(&mut passes).await;
+    // Asked (again, should a pass have asked just after the last batch),
+    // and not yet between two jobs.
+    let before = writer.wal_copies();
+    // The first batch ends, the writer copies, the second starts the WAL
+    // over.
+    send().await.unwrap().unwrap();
+    send().await.unwrap().unwrap();
+    assert!(writer.wal_copies() > before, "the writer copied the rest");
+    assert!(wal(&db).1 > started, "the WAL started over");
 }
