@@ -103,8 +103,14 @@ pub(crate) fn provider_name(p: PushProvider) -> &'static str {
     }
 }
 
+/// Claims per call, in units of `concurrency`, before it returns (and the
+/// caller updates the outbox's depth).
+const CLAIMS_PER_CALL: usize = 16;
+
 /// Sends what is due, up to `concurrency` at once; returns how many rows
-/// it claimed (0: nothing was due).
+/// it claimed (0: nothing was due). It claims again whenever half the
+/// slots are free and the last claim was full, so one slow answer (up to
+/// the HTTP client's timeout) holds its own slot, not the whole claim's.
 pub(crate) async fn send_due(
     store: &Store,
     providers: &Providers,
@@ -112,42 +118,65 @@ pub(crate) async fn send_due(
     lease: Duration,
     concurrency: usize,
 ) -> usize {
+    let concurrency = concurrency.max(1);
+    let mut sends = JoinSet::new();
+    // Rows answered for good, removed together before each claim and at
+    // the end: one commit per claim rather than one per notification.
+    let mut done: BTreeMap<i64, Vec<u64>> = BTreeMap::new();
+    let mut claimed = 0;
+    let mut more = true;
+    loop {
+        if more && sends.len() <= concurrency / 2 {
+            remove_done(store, &mut done).await;
+            let free = concurrency - sends.len();
+            let rows = claim(store, lease, free).await;
+            claimed += rows.len();
+            more = rows.len() == free && claimed < CLAIMS_PER_CALL * concurrency;
+            for c in rows {
+                let (store, providers, metrics) =
+                    (store.clone(), providers.clone(), metrics.clone());
+                sends.spawn(async move {
+                    let lease = (c.id, c.lease_until);
+                    (send_one(&store, &providers, &metrics, c).await, lease)
+                });
+            }
+        }
+        match sends.join_next().await {
+            Some(Ok((Finished::Done, (id, lease_until)))) => {
+                done.entry(lease_until).or_default().push(id);
+            }
+            // Kept, or a send that panicked: its row waits for the lease.
+            Some(_) => {}
+            None => break,
+        }
+    }
+    remove_done(store, &mut done).await;
+    claimed
+}
+
+/// Up to `limit` due rows, leased to this sender; none when the claim fails.
+async fn claim(store: &Store, lease: Duration, limit: usize) -> Vec<Claimed> {
     let now = now_ms();
-    let limit = u32::try_from(concurrency.max(1)).unwrap_or(u32::MAX);
-    let claimed = match store
+    let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+    match store
         .claim_push(now, now + lease.as_millis() as i64, limit)
         .await
     {
         Ok(c) => c,
         Err(e) => {
             warn!(error = %e, "push outbox: claim failed");
-            return 0;
-        }
-    };
-    let n = claimed.len();
-    let mut sends = JoinSet::new();
-    for c in claimed {
-        let (store, providers, metrics) = (store.clone(), providers.clone(), metrics.clone());
-        sends.spawn(async move {
-            let lease = (c.id, c.lease_until);
-            (send_one(&store, &providers, &metrics, c).await, lease)
-        });
-    }
-    // Rows answered for good, removed together: one commit for the claim
-    // rather than one per notification.
-    let mut done: BTreeMap<i64, Vec<u64>> = BTreeMap::new();
-    while let Some(sent) = sends.join_next().await {
-        if let Ok((Finished::Done, (id, lease_until))) = sent {
-            done.entry(lease_until).or_default().push(id);
+            Vec::new()
         }
     }
-    for (lease_until, ids) in done {
+}
+
+async fn remove_done(store: &Store, done: &mut BTreeMap<i64, Vec<u64>>) {
+    for (lease_until, ids) in std::mem::take(done) {
         if let Err(e) = store.push_done(&ids, lease_until).await {
             // Sent again after the lease: at least once, as documented.
             warn!(error = %e, rows = ids.len(), "push outbox rows not removed");
         }
     }
-    n
 }
 
 /// What becomes of a claimed row after its attempt.
@@ -273,17 +302,4 @@ async fn send_one(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap_and_keeps_at_least_half() {
-        for attempts in 1..20 {
-            let full = FIRST_RETRY
-                .saturating_mul(2u32.saturating_pow(attempts - 1))
-                .min(MAX_RETRY);
-            let d = backoff(attempts);
-            assert!(d >= full / 2 && d <= full, "{attempts}: {d:?}");
-        }
-    }
-}
+mod tests;
