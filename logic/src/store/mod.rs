@@ -399,7 +399,7 @@ pub(crate) fn parse_state<T: crate::domain::Stored>(value: &str) -> T {
 #[cfg(test)]
 mod conversation_tests;
 #[cfg(test)]
-mod push_tests;
+pub(crate) mod push_tests;
 #[cfg(test)]
 mod social_tests;
 #[cfg(test)]

@@ -18,7 +18,8 @@ on_both_engines!(
     a_withdrawal_replaces_its_pending_alert,
 );
 
-fn token(user_id: u64, device_id: u64, token: &str) -> PushToken {
+/// An FCM token of `device_id`'s (also the push sender's tests).
+pub(crate) fn token(user_id: u64, device_id: u64, token: &str) -> PushToken {
     PushToken {
         device_id,
         user_id,
@@ -30,7 +31,8 @@ fn token(user_id: u64, device_id: u64, token: &str) -> PushToken {
     }
 }
 
-async fn device(s: &Store, user_id: u64) -> u64 {
+/// A signed-in device of `user_id`'s (also the push sender's tests).
+pub(crate) async fn device(s: &Store, user_id: u64) -> u64 {
     s.create_device(NewDevice {
         user_id,
         platform: "test",

@@ -1,5 +1,5 @@
 use super::*;
-use crate::store::{NewDevice, OutboxRow, PushToken};
+use crate::store::{push_tests, OutboxRow};
 use tokio::sync::{Notify, Semaphore};
 
 /// Answers every notification at once but those to `slow`, which wait
@@ -27,30 +27,10 @@ async fn outbox(s: &Store, tokens: &[&str]) {
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let users = crate::store::tests::users(s, &names).await;
     for (&user_id, token) in users.iter().zip(tokens) {
-        let device_id = s
-            .create_device(NewDevice {
-                user_id,
-                platform: "test",
-                model: "",
-                os_version: "",
-                app_version: "",
-                token_hash: "signed-in",
-                token_expires_at: i64::MAX,
-                now_ms: 1,
-            })
+        let device_id = push_tests::device(s, user_id).await;
+        s.set_push_token(&push_tests::token(user_id, device_id, token))
             .await
             .unwrap();
-        s.set_push_token(&PushToken {
-            device_id,
-            user_id,
-            provider: PushProvider::Fcm,
-            token: (*token).into(),
-            apns_topic: String::new(),
-            apns_sandbox: false,
-            updated_at: 1,
-        })
-        .await
-        .unwrap();
         let msg = crate::store::messages::test_message(users[0], user_id, None);
         s.append(vec![Arc::new(msg)]).await.unwrap().unwrap();
         let row = OutboxRow {
