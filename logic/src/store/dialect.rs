@@ -10,6 +10,14 @@ use super::{Result, StoreError};
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
 static MYSQL_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/mysql");
 
+/// The size, in bytes, a WAL file is cut back to when it starts over:
+/// 64 MiB, about the backstop checkpoint's 16,000 pages. Smaller under
+/// unit tests, so one can grow a WAL past it.
+#[cfg(not(test))]
+const WAL_SIZE_LIMIT: &str = "PRAGMA journal_size_limit = 67108864";
+#[cfg(test)]
+pub(crate) const WAL_SIZE_LIMIT: &str = "PRAGMA journal_size_limit = 1048576";
+
 /// The SQL engine behind a store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -83,8 +91,10 @@ impl Dialect {
     /// checkpoint, run inside the commit that takes the WAL past
     /// `wal_autocheckpoint` pages, is only the backstop should that thread
     /// fall behind: at 16,000 pages (about 64 MB) rather than SQLite's
-    /// 1,000. Neither shrinks the WAL file; a reader that holds a snapshot
-    /// for long keeps it growing, as before. A full disk still fails
+    /// 1,000. A reader that holds a snapshot for long keeps the WAL
+    /// growing, as before; the first commit after it starts over cuts the
+    /// file back to [`WAL_SIZE_LIMIT`], which normal load stays below, so
+    /// a burst does not keep its disk space. A full disk still fails
     /// writes once the WAL cannot grow.
     pub(crate) fn session_setup(self) -> &'static [&'static str] {
         match self {
@@ -94,6 +104,7 @@ impl Dialect {
                 "PRAGMA busy_timeout = 10000",
                 "PRAGMA temp_store = MEMORY",
                 "PRAGMA wal_autocheckpoint = 16000",
+                WAL_SIZE_LIMIT,
             ],
             Dialect::MySql => &["SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"],
         }

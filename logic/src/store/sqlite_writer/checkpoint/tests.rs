@@ -126,3 +126,45 @@ async fn the_batch_writer_copies_the_rest_between_two_batches() {
     assert!(writer.wal_copies() > before, "the writer copied the rest");
     assert!(wal(&db).1 > started, "the WAL started over");
 }
+
+#[tokio::test]
+async fn a_wal_grown_past_the_limit_is_cut_back_when_it_starts_over() {
+    let limit: u64 = crate::store::dialect::WAL_SIZE_LIMIT
+        .rsplit(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a size in bytes");
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open_sqlite_dir(dir.path()).await.unwrap();
+    let db = dir.path().join("tern.db");
+    let wal_file = db.with_extension("db-wal");
+    let writer = s.writer.clone().expect("a file has a batch writer");
+    let mut passes = writer.checkpoint_passes();
+    let ids = users(&s, &["a", "b"]).await;
+    let send = || {
+        s.append(vec![std::sync::Arc::new(test_message(
+            ids[0], ids[1], None,
+        ))])
+    };
+    // A reader's snapshot keeps every frame after it: no checkpoint can
+    // copy them, and the WAL grows past the limit.
+    let reader = Connection::open(&db).unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    let _: i64 = reader
+        .query_row("SELECT COUNT(*) FROM messages", [], |r| r.get(0))
+        .unwrap();
+    while std::fs::metadata(&wal_file).unwrap().len() <= 2 * limit {
+        send().await.unwrap().unwrap();
+    }
+    let (_, started) = wal(&db);
+    reader.execute_batch("COMMIT").unwrap();
+    drop(reader);
+    // Copied, then started over by the writer's next transactions, and
+    // the file cut back.
+    two_passes(&mut passes).await;
+    send().await.unwrap().unwrap();
+    send().await.unwrap().unwrap();
+    assert!(wal(&db).1 > started, "the WAL started over");
+    let size = std::fs::metadata(&wal_file).unwrap().len();
+    assert!(size <= limit, "{size} bytes, over {limit}");
+}
