@@ -65,9 +65,7 @@ pub struct PushArgs {
     #[arg(long, env = "TERN_PUSH_MAX_AGE_SECS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(10..=2_419_200))]
     pub push_max_age_secs: u64,
     /// How long a node owns the notifications it took to send: if it dies
-    /// sending them, another node sends them after this. A request waits
-    /// at most half of it (and 10 s) for its answer, then is tried again
-    /// later, so no two nodes send one notification at once.
+    /// sending them, another node sends them after this.
     #[arg(long, env = "TERN_PUSH_LEASE_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub push_lease_secs: u64,
     /// How often a node looks for lists ahead of their push cursor (what a

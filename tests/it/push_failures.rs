@@ -25,7 +25,7 @@ fn push_flags(hook: &WebhookReceiver) -> Vec<String> {
         hook.secret(),
         "--push-preview",
         "--push-lease-secs",
-        "2",
+        "1",
         "--push-sweep-ms",
         "100",
     ]

@@ -179,16 +179,6 @@ async fn remove_done(store: &Store, done: &mut BTreeMap<i64, Vec<u64>>) {
     }
 }
 
-/// How long a send may wait for its answer: half of what is left of its
-/// lease. After the lease another sender may claim the row and send it
-/// again, so a request still open then would be a second notification in
-/// flight at once; the other half covers the clocks of two nodes that
-/// disagree. With the default lease (30 s) the HTTP client's own timeout
-/// (10 s) comes first.
-fn answer_budget(lease_until: i64, now: i64) -> Duration {
-    Duration::from_millis(((lease_until - now).max(0) / 2) as u64)
-}
-
 /// What becomes of a claimed row after its attempt.
 enum Finished {
     /// Answered for good (delivered, dead token, refused, too old): remove it.
@@ -256,15 +246,7 @@ async fn send_one(
         expires_at_ms: c.row.expires_at,
     };
     let labels = ProviderLabels { provider: name };
-    let outcome =
-        match tokio::time::timeout(answer_budget(c.lease_until, now), provider.send(&n)).await {
-            Ok(outcome) => outcome,
-            Err(_) => Outcome::Retry {
-                after: None,
-                why: "no answer within half the lease".into(),
-            },
-        };
-    match outcome {
+    match provider.send(&n).await {
         Outcome::Delivered => {
             metrics.push_sent.get_or_create(&labels).inc();
             let age = (now_ms() - c.row.created_at).max(0) as f64 / 1000.0;

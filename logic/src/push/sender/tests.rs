@@ -92,40 +92,6 @@ async fn a_slow_answer_holds_its_own_slot_not_the_claim() {
     assert_eq!(s.push_outbox_depth().await.unwrap(), 0);
 }
 
-#[tokio::test]
-async fn a_send_gives_up_waiting_before_its_lease_runs_out() {
-    let (s, _guard) = crate::store::tests::sqlite().await;
-    outbox(&s, &["silent"]).await;
-    // A provider that never answers, and a lease shorter than the HTTP
-    // client's timeout: another node could claim the row while the first
-    // request is still open.
-    let providers = Providers {
-        fcm: Some(Arc::new(Held {
-            slow: "silent".into(),
-            release: Arc::new(Notify::new()),
-            delivered: Arc::new(Semaphore::new(0)),
-        })),
-        ..Providers::default()
-    };
-    let metrics = LogicMetrics::default();
-    let lease = Duration::from_secs(2);
-    let claimed = tokio::time::timeout(
-        Duration::from_secs(30),
-        send_due(&s, &providers, &metrics, lease, 4),
-    )
-    .await
-    .expect("the send waited past its lease");
-    assert_eq!(claimed, 1);
-    // Given up within half the lease, and scheduled again like any other
-    // request that got no answer: still queued.
-    let retried = metrics
-        .push_retried
-        .get_or_create(&ProviderLabels { provider: "fcm" })
-        .get();
-    assert_eq!(retried, 1);
-    assert_eq!(s.push_outbox_depth().await.unwrap(), 1);
-}
-
 #[test]
 fn backoff_doubles_up_to_the_cap_and_keeps_at_least_half() {
     for attempts in 1..20 {
