@@ -65,7 +65,8 @@ pub struct PushArgs {
     #[arg(long, env = "TERN_PUSH_MAX_AGE_SECS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(10..=2_419_200))]
     pub push_max_age_secs: u64,
     /// How long a node owns the notifications it took to send: if it dies
-    /// sending them, another node sends them after this.
+    /// sending them, another node sends them after this. Under 20 s (twice
+    /// a request's timeout), a slow answer can have one sent twice.
     #[arg(long, env = "TERN_PUSH_LEASE_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub push_lease_secs: u64,
     /// How often a node looks for lists ahead of their push cursor (what a
@@ -162,6 +163,14 @@ impl PushArgs {
         };
         // The keys must parse now, not at the first notification.
         tern_logic::push::Providers::from_config(&cfg).map_err(anyhow::Error::msg)?;
+        if cfg.enabled() && cfg.lease < 2 * tern_logic::push::http::TIMEOUT {
+            tracing::warn!(
+                lease_secs = self.push_lease_secs,
+                "--push-lease-secs is under twice a push request's timeout (10 s): \
+                 a notification whose provider is slow to answer may be claimed \
+                 and sent again meanwhile (devices drop the repeat by message id)"
+            );
+        }
         Ok(cfg)
     }
 }
