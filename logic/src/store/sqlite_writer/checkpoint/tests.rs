@@ -27,8 +27,10 @@ fn start(path: &Path) -> Checkpoints {
     Checkpoints::start(Connection::open(path).unwrap(), file).unwrap()
 }
 
-/// The WAL's frames, from its length (it never shrinks here), and its
-/// checkpoint sequence number, which counts the times it started over.
+/// The WAL's frames, from its length (which shrinks only when a WAL past
+/// the size limit starts over: the frames count is of use before that),
+/// and its checkpoint sequence number, which counts the times it started
+/// over.
 fn wal(db: &Path) -> (u64, u32) {
     let bytes = std::fs::read(db.with_extension("db-wal")).unwrap();
     let frames = (bytes.len() as u64 - 32) / (4096 + 24);
