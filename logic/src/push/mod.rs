@@ -36,7 +36,7 @@ use tern_public::time::now_ms;
 use crate::actor::Actor;
 use crate::domain::PushProvider;
 use crate::error::{LogicError, Result};
-use crate::store::{PushToken, StoreError};
+use crate::store::{PushToken, Store, StoreError};
 use crate::Logic;
 
 /// APNs device tokens are hex; Apple says not to assume their length.
@@ -51,8 +51,15 @@ const MAX_APNS_TOPIC: usize = 255;
 const MAX_WAKE: usize = 100_000;
 /// Users planned at once.
 const PLANNING: usize = 8;
-/// Users read per sweep and per cursor lookup.
-const SWEEP_USERS: u32 = 500;
+/// Users per query that looks up which of them have a push cursor.
+const LOOKUP_USERS: u32 = 500;
+/// A sweep plans up to 500 users, from at most 20,000 cursors read in
+/// pages of 2,000; the next goes on where it stopped.
+const SWEEP: SweepLimits = SweepLimits {
+    users: 500,
+    page: 2_000,
+    pages: 10,
+};
 /// How often the outbox depth gauge is read.
 const DEPTH_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -91,12 +98,14 @@ pub(crate) fn start(logic: &Arc<Logic>, wake: Arc<Wake>, providers: Providers, s
     let sender_wake = send_now.clone();
     let sweep_every = logic.cfg.push.sweep;
     stage.spawn(|stop| async move {
-        let mut sweep = tokio::time::interval(sweep_every);
+        let mut sweeps = tokio::time::interval(sweep_every);
+        // The user whose cursor the sweep read last.
+        let mut swept_to = 0;
         loop {
             let swept = tokio::select! {
                 () = stop.cancelled() => return,
                 () = wake.notify.notified() => false,
-                _ = sweep.tick() => true,
+                _ = sweeps.tick() => true,
             };
             let Some(logic) = planner.upgrade() else {
                 return;
@@ -105,7 +114,7 @@ pub(crate) fn start(logic: &Arc<Logic>, wake: Arc<Wake>, providers: Providers, s
             // of whichever node runs next.
             tokio::select! {
                 () = stop.cancelled() => return,
-                () = plan_round(&logic, &wake, swept) => {}
+                () = plan_round(&logic, &wake, swept.then_some(&mut swept_to)) => {}
             }
             sender_wake.notify_one();
         }
@@ -139,20 +148,17 @@ pub(crate) fn start(logic: &Arc<Logic>, wake: Arc<Wake>, providers: Providers, s
     });
 }
 
-/// Plans the users woken, and on a sweep those whose list is ahead of
-/// their cursor.
-async fn plan_round(logic: &Logic, wake: &Wake, swept: bool) {
+/// Plans the users woken, and on a sweep (`swept_to`: where the last one
+/// stopped) those whose list is ahead of their cursor.
+async fn plan_round(logic: &Logic, wake: &Wake, swept_to: Option<&mut u64>) {
     let mut users = wake.take();
-    if swept {
-        match logic.store.push_lagging(SWEEP_USERS).await {
-            Ok(lagging) => users.extend(lagging),
-            Err(e) => warn!(error = %e, "push sweep failed"),
-        }
+    if let Some(swept_to) = swept_to {
+        users.extend(sweep(&logic.store, swept_to, SWEEP).await);
     }
     users.sort_unstable();
     users.dedup();
     let mut with_cursor = Vec::new();
-    for chunk in users.chunks(SWEEP_USERS as usize) {
+    for chunk in users.chunks(LOOKUP_USERS as usize) {
         match logic.store.push_cursor_users(chunk).await {
             Ok(found) => with_cursor.extend(found),
             // The sweep finds them later.
@@ -166,6 +172,43 @@ async fn plan_round(logic: &Logic, wake: &Wake, swept: bool) {
             }
         })
         .await;
+}
+
+/// How much one sweep reads.
+#[derive(Clone, Copy)]
+struct SweepLimits {
+    /// Lagging users found, past which it stops (after the page).
+    users: usize,
+    /// Cursors per query.
+    page: u32,
+    /// Queries.
+    pages: usize,
+}
+
+/// Users whose list is ahead of their push cursor, read from the cursor
+/// after user `from`'s on, within `limits`. `from` moves to where the next
+/// sweep goes on: 0 once every cursor was read.
+async fn sweep(store: &Store, from: &mut u64, limits: SweepLimits) -> Vec<u64> {
+    let mut lagging = Vec::new();
+    for _ in 0..limits.pages {
+        match store.push_lagging(*from, limits.page).await {
+            Ok((found, next)) => {
+                lagging.extend(found);
+                *from = next.unwrap_or(0);
+                if next.is_none() {
+                    break;
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, "push sweep failed");
+                break;
+            }
+        }
+        if lagging.len() >= limits.users {
+            break;
+        }
+    }
+    lagging
 }
 
 /// PUSH_TOKEN_SET: this device's notifications go to `req`'s token.
@@ -273,6 +316,45 @@ mod tests {
             token: token.into(),
             ..Default::default()
         }
+    }
+
+    #[tokio::test]
+    async fn sweeps_go_on_where_the_last_stopped_and_start_over_at_the_end() {
+        use crate::store::push_tests::{device, token};
+        let (s, _guard) = crate::store::tests::sqlite().await;
+        let ids = crate::store::tests::users(&s, &["a", "u1", "u2", "u3", "u4", "u5"]).await;
+        let (a, u) = (ids[0], &ids[1..]);
+        for &user in u {
+            let phone = device(&s, user).await;
+            s.set_push_token(&token(user, phone, &format!("t{user}")))
+                .await
+                .unwrap();
+            let msg = crate::store::messages::test_message(a, user, None);
+            s.append(vec![Arc::new(msg)]).await.unwrap().unwrap();
+        }
+        // One page of two per sweep: five lagging users take three sweeps,
+        // and the fourth starts over.
+        let one_page = SweepLimits {
+            users: 100,
+            page: 2,
+            pages: 1,
+        };
+        let mut from = 0;
+        assert_eq!(sweep(&s, &mut from, one_page).await, [u[0], u[1]]);
+        assert_eq!(sweep(&s, &mut from, one_page).await, [u[2], u[3]]);
+        assert_eq!(sweep(&s, &mut from, one_page).await, [u[4]]);
+        assert_eq!(from, 0);
+        assert_eq!(sweep(&s, &mut from, one_page).await, [u[0], u[1]]);
+        // Enough users found ends a sweep after its page.
+        let three = SweepLimits {
+            users: 3,
+            page: 2,
+            pages: 10,
+        };
+        let mut from = 0;
+        assert_eq!(sweep(&s, &mut from, three).await, [u[0], u[1], u[2], u[3]]);
+        assert_eq!(sweep(&s, &mut from, three).await, [u[4]]);
+        assert_eq!(from, 0);
     }
 
     #[test]

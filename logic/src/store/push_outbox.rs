@@ -105,16 +105,33 @@ impl Store {
         rows.iter().map(|r| id(r, "user_id")).collect()
     }
 
-    /// Up to `limit` users whose list has grown past their push cursor.
-    pub async fn push_lagging(&self, limit: u32) -> Result<Vec<u64>> {
+    /// Of the next `scan` push cursors after user `after`'s, in user
+    /// order, the users whose list has grown past theirs; and the user to
+    /// continue after, `None` once the last cursor was read. A sweep reads
+    /// every cursor this way, a bounded page per query, and no lagging
+    /// user can keep another from being found.
+    pub async fn push_lagging(&self, after: u64, scan: u32) -> Result<(Vec<u64>, Option<u64>)> {
         let rows = sqlx::query(
-            "SELECT c.user_id FROM push_cursors c JOIN user_seqs s ON s.user_id = c.user_id \
-             WHERE s.seq > c.pushed_seq LIMIT ?",
+            "SELECT c.user_id AS user_id, c.pushed_seq AS pushed_seq, \
+             COALESCE(s.seq, 0) AS head FROM push_cursors c \
+             LEFT JOIN user_seqs s ON s.user_id = c.user_id \
+             WHERE c.user_id > ? ORDER BY c.user_id LIMIT ?",
         )
-        .bind(i64::from(limit))
+        .bind(after as i64)
+        .bind(i64::from(scan))
         .fetch_all(self.pool())
         .await?;
-        rows.iter().map(|r| id(r, "user_id")).collect()
+        let mut lagging = Vec::new();
+        for r in &rows {
+            if id(r, "head")? > id(r, "pushed_seq")? {
+                lagging.push(id(r, "user_id")?);
+            }
+        }
+        let next = match rows.last() {
+            Some(last) if rows.len() as u64 == u64::from(scan) => Some(id(last, "user_id")?),
+            _ => None,
+        };
+        Ok((lagging, next))
     }
 
     /// A user's push cursor and the head of its list; `None` without a cursor.

@@ -11,6 +11,7 @@ use crate::store::push_outbox_kinds::WITHDRAW;
 on_both_engines!(
     the_first_token_starts_the_cursor_at_the_head,
     planning_moves_the_cursor_once_and_writes_each_row_once,
+    the_sweep_reads_every_cursor_a_page_at_a_time,
     a_claim_is_a_lease,
     a_claim_removes_its_answered_rows_at_once,
     concurrent_claims_take_disjoint_rows,
@@ -82,7 +83,7 @@ async fn the_first_token_starts_the_cursor_at_the_head(s: Store) {
     assert_eq!(s.push_cursor_users(&[a, b]).await.unwrap(), [b]);
     send(&s, a, b, 2).await;
     assert_eq!(s.push_cursor(b).await.unwrap(), Some((3, 5)));
-    assert_eq!(s.push_lagging(10).await.unwrap(), [b]);
+    assert_eq!(s.push_lagging(0, 10).await.unwrap(), (vec![b], None));
     // A second device's token does not skip what is not planned yet.
     let tablet = device(&s, b).await;
     s.set_push_token(&token(b, tablet, "t2")).await.unwrap();
@@ -108,7 +109,38 @@ async fn planning_moves_the_cursor_once_and_writes_each_row_once(s: Store) {
     let again = [row(b, phone, "m2", 2), row(b, phone, "m3", 3)];
     assert!(s.plan_push(b, 2, 3, &again).await.unwrap());
     assert_eq!(s.push_outbox_depth().await.unwrap(), 3);
-    assert!(s.push_lagging(10).await.unwrap().is_empty());
+    assert_eq!(s.push_lagging(0, 10).await.unwrap(), (vec![], None));
+}
+
+async fn the_sweep_reads_every_cursor_a_page_at_a_time(s: Store) {
+    let ids = users(&s, &["a", "u1", "u2", "u3", "u4", "u5"]).await;
+    let (a, with_cursor) = (ids[0], &ids[1..]);
+    for &u in with_cursor {
+        let phone = device(&s, u).await;
+        s.set_push_token(&token(u, phone, &format!("t{u}")))
+            .await
+            .unwrap();
+    }
+    // u2, u4 and u5 have entries not planned yet; a has no cursor.
+    for &u in [with_cursor[1], with_cursor[3], with_cursor[4]].iter() {
+        send(&s, a, u, 1).await;
+    }
+    let page = |after| s.push_lagging(after, 2);
+    let (found, next) = page(0).await.unwrap();
+    assert_eq!((found, next), (vec![with_cursor[1]], Some(with_cursor[1])));
+    let (found, next) = page(with_cursor[1]).await.unwrap();
+    assert_eq!((found, next), (vec![with_cursor[3]], Some(with_cursor[3])));
+    // The last page, short: the sweep starts over after it.
+    let (found, next) = page(with_cursor[3]).await.unwrap();
+    assert_eq!((found, next), (vec![with_cursor[4]], None));
+    // A full last page is followed by an empty one.
+    let (found, next) = s.push_lagging(0, 5).await.unwrap();
+    assert_eq!(found, [with_cursor[1], with_cursor[3], with_cursor[4]]);
+    assert_eq!(next, Some(with_cursor[4]));
+    assert_eq!(
+        s.push_lagging(with_cursor[4], 5).await.unwrap(),
+        (vec![], None)
+    );
 }
 
 async fn a_claim_removes_its_answered_rows_at_once(s: Store) {
