@@ -100,21 +100,28 @@ async fn the_thread_copies_the_wal_and_asks_for_the_rest_once_it_is_large() {
     assert_eq!(wal(&path).1, started + 1);
 }
 
-#[tokio::test]
-async fn the_batch_writer_copies_the_rest_between_two_batches() {
+/// A store in a new directory, its database file, and two users.
+async fn store() -> (tempfile::TempDir, Store, std::path::PathBuf, [u64; 2]) {
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open_sqlite_dir(dir.path()).await.unwrap();
     let db = dir.path().join("tern.db");
+    let ids = users(&s, &["a", "b"]).await;
+    (dir, s, db, [ids[0], ids[1]])
+}
+
+/// A message from the first of `pair` to the second, in a batch of its own.
+async fn send(s: &Store, [from, to]: [u64; 2]) {
+    let msg = std::sync::Arc::new(test_message(from, to, None));
+    s.append(vec![msg]).await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn the_batch_writer_copies_the_rest_between_two_batches() {
+    let (_dir, s, db, pair) = store().await;
     let writer = s.writer.clone().expect("a file has a batch writer");
     let mut passes = writer.checkpoint_passes();
-    let ids = users(&s, &["a", "b"]).await;
-    let send = || {
-        s.append(vec![std::sync::Arc::new(test_message(
-            ids[0], ids[1], None,
-        ))])
-    };
     while wal(&db).0 < RESTART_FRAMES as u64 {
-        send().await.unwrap().unwrap();
+        send(&s, pair).await;
     }
     let (_, started) = wal(&db);
     two_passes(&mut passes).await;
@@ -123,8 +130,8 @@ async fn the_batch_writer_copies_the_rest_between_two_batches() {
     let before = writer.wal_copies();
     // The first batch ends, the writer copies, the second starts the WAL
     // over.
-    send().await.unwrap().unwrap();
-    send().await.unwrap().unwrap();
+    send(&s, pair).await;
+    send(&s, pair).await;
     assert!(writer.wal_copies() > before, "the writer copied the rest");
     assert!(wal(&db).1 > started, "the WAL started over");
 }
@@ -136,18 +143,10 @@ async fn a_wal_grown_past_the_limit_is_cut_back_when_it_starts_over() {
         .next()
         .and_then(|n| n.parse().ok())
         .expect("a size in bytes");
-    let dir = tempfile::tempdir().unwrap();
-    let s = Store::open_sqlite_dir(dir.path()).await.unwrap();
-    let db = dir.path().join("tern.db");
+    let (_dir, s, db, pair) = store().await;
     let wal_file = db.with_extension("db-wal");
     let writer = s.writer.clone().expect("a file has a batch writer");
     let mut passes = writer.checkpoint_passes();
-    let ids = users(&s, &["a", "b"]).await;
-    let send = || {
-        s.append(vec![std::sync::Arc::new(test_message(
-            ids[0], ids[1], None,
-        ))])
-    };
     // A reader's snapshot keeps every frame after it: no checkpoint can
     // copy them, and the WAL grows past the limit.
     let reader = Connection::open(&db).unwrap();
@@ -156,7 +155,7 @@ async fn a_wal_grown_past_the_limit_is_cut_back_when_it_starts_over() {
         .query_row("SELECT COUNT(*) FROM messages", [], |r| r.get(0))
         .unwrap();
     while std::fs::metadata(&wal_file).unwrap().len() <= 2 * limit {
-        send().await.unwrap().unwrap();
+        send(&s, pair).await;
     }
     let (_, started) = wal(&db);
     reader.execute_batch("COMMIT").unwrap();
@@ -164,8 +163,8 @@ async fn a_wal_grown_past_the_limit_is_cut_back_when_it_starts_over() {
     // Copied, then started over by the writer's next transactions, and
     // the file cut back.
     two_passes(&mut passes).await;
-    send().await.unwrap().unwrap();
-    send().await.unwrap().unwrap();
+    send(&s, pair).await;
+    send(&s, pair).await;
     assert!(wal(&db).1 > started, "the WAL started over");
     let size = std::fs::metadata(&wal_file).unwrap().len();
     assert!(size <= limit, "{size} bytes, over {limit}");
