@@ -70,8 +70,10 @@ pub struct PushArgs {
     #[arg(long, env = "TERN_PUSH_LEASE_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub push_lease_secs: u64,
     /// How often a node looks for lists ahead of their push cursor (what a
-    /// node that died between a commit and its planning left): each time
-    /// the next 20,000 cursors, going on where the last look stopped.
+    /// node that died between a commit and its planning left): up to
+    /// 20,000 cursors and 500 such lists a look, going on where the last
+    /// stopped. With N push-enabled users, one is found within N / 20,000
+    /// looks.
     #[arg(long, env = "TERN_PUSH_SWEEP_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(50..=600_000))]
     pub push_sweep_ms: u64,
     /// Notifications in flight at once on this node.

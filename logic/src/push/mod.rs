@@ -54,7 +54,10 @@ const PLANNING: usize = 8;
 /// Users per query that looks up which of them have a push cursor.
 const LOOKUP_USERS: u32 = 500;
 /// A sweep plans up to 500 users, from at most 20,000 cursors read in
-/// pages of 2,000; the next goes on where it stopped.
+/// pages of 2,000; the next goes on where it stopped, and starts over
+/// after the last cursor. With N push cursors, a list that a dead node
+/// left unplanned, or whose planning failed, is found again within about
+/// N / 20,000 sweeps (by the next one, below 20,000 cursors).
 const SWEEP: SweepLimits = SweepLimits {
     users: 500,
     page: 2_000,
@@ -189,22 +192,26 @@ struct SweepLimits {
 /// after user `from`'s on, within `limits`. `from` moves to where the next
 /// sweep goes on: 0 once every cursor was read.
 async fn sweep(store: &Store, from: &mut u64, limits: SweepLimits) -> Vec<u64> {
-    let mut lagging = Vec::new();
+    let mut lagging: Vec<u64> = Vec::new();
     for _ in 0..limits.pages {
-        match store.push_lagging(*from, limits.page).await {
-            Ok((found, next)) => {
-                lagging.extend(found);
-                *from = next.unwrap_or(0);
-                if next.is_none() {
-                    break;
-                }
-            }
+        let (found, next) = match store.push_lagging(*from, limits.page).await {
+            Ok(page) => page,
             Err(e) => {
                 warn!(error = %e, "push sweep failed");
                 break;
             }
+        };
+        let room = limits.users - lagging.len();
+        if found.len() > room {
+            // Full: the next sweep goes on after the last user taken, and
+            // reads the rest of this page again.
+            lagging.extend_from_slice(&found[..room]);
+            *from = lagging[lagging.len() - 1];
+            break;
         }
-        if lagging.len() >= limits.users {
+        lagging.extend(found);
+        *from = next.unwrap_or(0);
+        if next.is_none() || lagging.len() == limits.users {
             break;
         }
     }
@@ -345,16 +352,29 @@ mod tests {
         assert_eq!(sweep(&s, &mut from, one_page).await, [u[4]]);
         assert_eq!(from, 0);
         assert_eq!(sweep(&s, &mut from, one_page).await, [u[0], u[1]]);
-        // Enough users found ends a sweep after its page.
+        // Enough users found ends a sweep, within its page: the next goes
+        // on after the last one taken.
         let three = SweepLimits {
             users: 3,
+            page: 4,
+            pages: 10,
+        };
+        let mut from = 0;
+        assert_eq!(sweep(&s, &mut from, three).await, [u[0], u[1], u[2]]);
+        assert_eq!(from, u[2]);
+        assert_eq!(sweep(&s, &mut from, three).await, [u[3], u[4]]);
+        assert_eq!(from, 0);
+        // Exactly enough at the end of a page: the next page is where the
+        // next sweep goes on.
+        let two = SweepLimits {
+            users: 2,
             page: 2,
             pages: 10,
         };
         let mut from = 0;
-        assert_eq!(sweep(&s, &mut from, three).await, [u[0], u[1], u[2], u[3]]);
-        assert_eq!(sweep(&s, &mut from, three).await, [u[4]]);
-        assert_eq!(from, 0);
+        assert_eq!(sweep(&s, &mut from, two).await, [u[0], u[1]]);
+        assert_eq!(from, u[1]);
+        assert_eq!(sweep(&s, &mut from, two).await, [u[2], u[3]]);
     }
 
     #[test]
