@@ -48,7 +48,9 @@ pub(crate) async fn device(s: &Store, user_id: u64) -> u64 {
     .unwrap()
 }
 
-fn row(user_id: u64, device_id: u64, message_id: &str, seq: u64) -> OutboxRow {
+/// A notification row on a clock of its own, created at 10 ms and expiring
+/// at 1,000,000 ms after the epoch (the push sender's tests move both to now).
+pub(crate) fn row(user_id: u64, device_id: u64, message_id: &str, seq: u64) -> OutboxRow {
     OutboxRow {
         user_id,
         device_id,

@@ -33,19 +33,11 @@ async fn outbox(s: &Store, tokens: &[&str]) {
             .unwrap();
         let msg = crate::store::messages::test_message(users[0], user_id, None);
         s.append(vec![Arc::new(msg)]).await.unwrap().unwrap();
+        // The store tests' row, created now and due for an hour.
         let row = OutboxRow {
-            user_id,
-            device_id,
-            message_id: format!("m{device_id}"),
-            kind: 1,
-            title: "t".into(),
-            body: "b".into(),
-            badge: 1,
-            conv_type: 1,
-            conv_id: 9,
-            seq: 1,
             created_at: now_ms(),
             expires_at: now_ms() + 3_600_000,
+            ..push_tests::row(user_id, device_id, &format!("m{device_id}"), 1)
         };
         let (pushed, _) = s.push_cursor(user_id).await.unwrap().unwrap();
         assert!(s
